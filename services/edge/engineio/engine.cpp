@@ -1,0 +1,870 @@
+#include "engineio/engine.hpp"
+
+#include "roomcast/core/log.hpp"
+#include "roomcast/protocol/engineio.hpp"
+#include "roomcast/protocol/json.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+
+namespace roomcast::engineio {
+
+namespace eio = protocol::eio;
+namespace asio = boost::asio;
+using transport::HeaderList;
+using transport::HttpRequest;
+using transport::HttpResponse;
+using transport::OutMessage;
+using transport::OutMessagePtr;
+
+namespace {
+
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr std::size_t kRandomIdChars = 19;  // 114 bits
+
+// Engine.IO packets that carry no data are shared immutable messages: no allocation per ping.
+const OutMessagePtr& ping_message() {
+    static const OutMessagePtr m = std::make_shared<const OutMessage>(OutMessage{"2", {}});
+    return m;
+}
+const OutMessagePtr& probe_pong_message() {
+    static const OutMessagePtr m = std::make_shared<const OutMessage>(OutMessage{"3probe", {}});
+    return m;
+}
+const OutMessagePtr& close_message() {
+    static const OutMessagePtr m = std::make_shared<const OutMessage>(OutMessage{"1", {}});
+    return m;
+}
+
+int alphabet_index(char c) noexcept {
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return 26 + (c - 'a');
+    }
+    if (c >= '0' && c <= '9') {
+        return 52 + (c - '0');
+    }
+    if (c == '-') {
+        return 62;
+    }
+    if (c == '_') {
+        return 63;
+    }
+    return -1;
+}
+
+HttpResponse text_response(std::string body, const HeaderList& cors) {
+    HttpResponse r;
+    r.status = 200;
+    r.content_type = "text/plain; charset=UTF-8";
+    r.headers = cors;
+    r.headers.emplace_back("Cache-Control", "no-store");
+    r.body = std::move(body);
+    return r;
+}
+
+HttpResponse with_cors(HttpResponse r, const HeaderList& cors) {
+    r.headers.insert(r.headers.end(), cors.begin(), cors.end());
+    return r;
+}
+
+std::uint16_t close_code_for(CloseReason reason) noexcept {
+    switch (reason) {
+        case CloseReason::kParseError:
+            return 1002;
+        case CloseReason::kServerShutdown:
+            return 1001;
+        case CloseReason::kSlowConsumer:
+            return 1008;
+        default:
+            return 1000;
+    }
+}
+
+}  // namespace
+
+std::string_view to_string(CloseReason reason) noexcept {
+    switch (reason) {
+        case CloseReason::kTransportError:
+            return "transport error";
+        case CloseReason::kTransportClose:
+            return "transport close";
+        case CloseReason::kForcedClose:
+            return "forced close";
+        case CloseReason::kPingTimeout:
+            return "ping timeout";
+        case CloseReason::kParseError:
+            return "parse error";
+        case CloseReason::kServerShutdown:
+            return "server shutting down";
+        case CloseReason::kSlowConsumer:
+            return "slow consumer";
+        case CloseReason::kCount:
+            break;
+    }
+    return "unknown";
+}
+
+HttpResponse error_response(int code, unsigned status) {
+    static constexpr std::string_view kMessages[] = {
+        "Transport unknown", "Session ID unknown", "Bad handshake method",
+        "Bad request",       "Forbidden",          "Unsupported protocol version"};
+    HttpResponse r;
+    r.status = status;
+    r.content_type = "application/json";
+    r.body = "{\"code\":" + std::to_string(code) + ",\"message\":";
+    protocol::write_json_string(r.body, kMessages[std::clamp(code, 0, 5)]);
+    r.body += '}';
+    return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// EngineServer
+
+EngineServer::EngineServer(transport::ShardPool& shards, Options options, OpenHandler on_open)
+    : shards_(shards), options_(std::move(options)), on_open_(std::move(on_open)) {
+    for (unsigned i = 0; i < shards_.size(); ++i) {
+        shard_states_.push_back(std::make_unique<ShardState>());
+    }
+}
+
+EngineServer::~EngineServer() = default;
+
+EngineServer::Cors EngineServer::cors_for(const HttpRequest& request) const {
+    Cors cors;
+    if (options_.cors_origins.empty()) {
+        return cors;
+    }
+    const auto origin = request.header("origin");
+    if (!origin) {
+        return cors;  // not a cross-origin browser request
+    }
+    const bool any = std::find(options_.cors_origins.begin(), options_.cors_origins.end(), "*") !=
+                     options_.cors_origins.end();
+    const bool listed = any || std::find(options_.cors_origins.begin(), options_.cors_origins.end(),
+                                         *origin) != options_.cors_origins.end();
+    if (!listed) {
+        cors.allowed = false;
+        return cors;
+    }
+    if (any && !options_.cors_credentials) {
+        cors.headers.emplace_back("Access-Control-Allow-Origin", "*");
+    } else {
+        cors.headers.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
+        cors.headers.emplace_back("Vary", "Origin");
+    }
+    if (options_.cors_credentials) {
+        cors.headers.emplace_back("Access-Control-Allow-Credentials", "true");
+    }
+    return cors;
+}
+
+bool EngineServer::check_query(const HttpRequest& request, std::string_view& transport_name,
+                               HttpResponse& error) const {
+    const auto eio_version = request.query_param("EIO");
+    if (!eio_version || *eio_version != "4") {
+        // EIO=3 (socket.io 2.x clients) is not supported: a clear refusal, code 5.
+        error = error_response(5);
+        return false;
+    }
+    const auto transport = request.query_param("transport");
+    if (transport && *transport == "polling" && options_.allow_polling) {
+        transport_name = "polling";
+    } else if (transport && *transport == "websocket" && options_.allow_websocket) {
+        transport_name = "websocket";
+    } else {
+        error = error_response(0);
+        return false;
+    }
+    return true;
+}
+
+int EngineServer::owner_of(std::string_view sid) const noexcept {
+    const auto& prefix = options_.sid_prefix;
+    if (sid.size() != prefix.size() + 1 + kRandomIdChars ||
+        sid.substr(0, prefix.size()) != prefix) {
+        return -1;
+    }
+    const int shard = alphabet_index(sid[prefix.size()]);
+    if (shard < 0 || static_cast<unsigned>(shard) >= shards_.size()) {
+        return -1;
+    }
+    return shard;
+}
+
+std::shared_ptr<Session> EngineServer::find(unsigned shard, const std::string& sid) {
+    auto& sessions = shard_states_[shard]->sessions;
+    const auto it = sessions.find(sid);
+    return it == sessions.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Session> EngineServer::create(transport::Shard& shard, TransportKind kind,
+                                              const HttpRequest& /*request*/) {
+    auto& state = *shard_states_[shard.index()];
+    std::string id;
+    do {
+        id = options_.sid_prefix;
+        id += kAlphabet[shard.index()];
+        id += shard.random_id(kRandomIdChars);
+    } while (state.sessions.contains(id));
+    auto session = std::make_shared<Session>(*this, shard, id, kind);
+    state.sessions.emplace(std::move(id), session);
+    state.stats->opened.add();
+    return session;
+}
+
+void EngineServer::remove(Session& session) {
+    shard_states_[session.shard().index()]->sessions.erase(session.id());
+}
+
+void EngineServer::on_request(HttpRequest&& request, transport::Responder&& responder) {
+    Cors cors = cors_for(request);
+    if (!cors.allowed) {
+        responder.respond(error_response(4, 403));
+        return;
+    }
+    if (request.method == "OPTIONS") {
+        HttpResponse r;
+        r.status = 204;
+        r.headers = std::move(cors.headers);
+        r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        if (const auto h = request.header("access-control-request-headers")) {
+            r.headers.emplace_back("Access-Control-Allow-Headers", std::string(*h));
+        }
+        responder.respond(std::move(r));
+        return;
+    }
+    std::string_view transport_name;
+    HttpResponse error;
+    if (!check_query(request, transport_name, error)) {
+        responder.respond(with_cors(std::move(error), cors.headers));
+        return;
+    }
+    if (transport_name != "polling") {
+        // transport=websocket without an Upgrade header.
+        responder.respond(with_cors(error_response(3), cors.headers));
+        return;
+    }
+    auto sid = request.query_param("sid");
+    if (!sid) {
+        if (request.method != "GET") {
+            responder.respond(with_cors(error_response(2), cors.headers));
+            return;
+        }
+        transport::Shard& shard = *transport::Shard::current();
+        auto session = create(shard, TransportKind::kPolling, request);
+        session->start(request, nullptr);
+        if (on_open_) {
+            session->set_handler(on_open_(*session, request));
+        }
+        eio::Handshake hs;
+        hs.sid = session->id();
+        hs.upgrade_to_websocket = options_.allow_upgrades && options_.allow_websocket;
+        hs.ping_interval_ms = static_cast<std::uint64_t>(options_.ping_interval.count());
+        hs.ping_timeout_ms = static_cast<std::uint64_t>(options_.ping_timeout.count());
+        hs.max_payload = options_.max_payload;
+        responder.respond(text_response(eio::encode_open(hs), cors.headers));
+        return;
+    }
+    const int owner = owner_of(*sid);
+    if (owner < 0) {
+        responder.respond(with_cors(error_response(1), cors.headers));
+        return;
+    }
+    const auto shard = static_cast<unsigned>(owner);
+    if (transport::Shard::current() == &shards_.shard(shard)) {
+        handle_owned_request(shard, std::move(*sid), std::move(request), std::move(cors.headers),
+                             std::move(responder));
+        return;
+    }
+    asio::post(shards_.shard(shard).ioc(),
+               [this, shard, sid = std::move(*sid), request = std::move(request),
+                cors = std::move(cors.headers), responder = std::move(responder)]() mutable {
+                   handle_owned_request(shard, std::move(sid), std::move(request), std::move(cors),
+                                        std::move(responder));
+               });
+}
+
+void EngineServer::handle_owned_request(unsigned shard, std::string sid, HttpRequest request,
+                                        HeaderList cors, transport::Responder responder) {
+    auto session = find(shard, sid);
+    if (!session) {
+        responder.respond(with_cors(error_response(1), cors));
+        return;
+    }
+    session->on_poll_request(std::move(request), std::move(cors), std::move(responder));
+}
+
+void EngineServer::on_upgrade(HttpRequest&& request, transport::WsUpgrade&& upgrade) {
+    Cors cors = cors_for(request);
+    if (!cors.allowed) {
+        upgrade.reject(error_response(4, 403));
+        return;
+    }
+    std::string_view transport_name;
+    HttpResponse error;
+    if (!check_query(request, transport_name, error)) {
+        upgrade.reject(std::move(error));
+        return;
+    }
+    if (transport_name != "websocket") {
+        upgrade.reject(error_response(3));
+        return;
+    }
+    auto sid = request.query_param("sid");
+    if (!sid) {
+        transport::Shard& shard = *transport::Shard::current();
+        upgrade.accept(shard, options_.max_payload,
+                       [this, &shard,
+                        request = std::move(request)](std::shared_ptr<transport::WsConnection> ws) {
+                           auto session = create(shard, TransportKind::kWebSocket, request);
+                           session->start(request, std::move(ws));
+                           // The handler comes after the open packet is queued, so whatever it
+                           // sends follows.
+                           if (on_open_) {
+                               session->set_handler(on_open_(*session, request));
+                           }
+                       });
+        return;
+    }
+    const int owner = owner_of(*sid);
+    if (owner < 0) {
+        upgrade.reject(error_response(1));
+        return;
+    }
+    const auto shard = static_cast<unsigned>(owner);
+    asio::post(shards_.shard(shard).ioc(), [this, shard, sid = std::move(*sid),
+                                            request = std::move(request),
+                                            upgrade = std::move(upgrade)]() mutable {
+        handle_owned_upgrade(shard, std::move(sid), std::move(request), std::move(upgrade));
+    });
+}
+
+void EngineServer::handle_owned_upgrade(unsigned shard, std::string sid, HttpRequest /*request*/,
+                                        transport::WsUpgrade upgrade) {
+    auto session = find(shard, sid);
+    if (!session) {
+        upgrade.reject(error_response(1));
+        return;
+    }
+    if (!options_.allow_upgrades) {
+        upgrade.reject(error_response(3));
+        return;
+    }
+    // A known session that cannot upgrade (already upgraded, or upgrading) gets a completed
+    // handshake followed by a close, as the reference server does: clients see a close, not an
+    // HTTP error.
+
+    std::weak_ptr<Session> weak = session;
+    upgrade.accept(shards_.shard(shard), options_.max_payload,
+                   [weak](std::shared_ptr<transport::WsConnection> ws) {
+                       auto s = weak.lock();
+                       if (!s || !s->can_upgrade()) {
+                           ws->start(nullptr);
+                           ws->close(1008, "upgrade not possible");
+                           return;
+                       }
+                       s->begin_upgrade(std::move(ws));
+                   });
+}
+
+void EngineServer::close_all(CloseReason reason) {
+    for (unsigned i = 0; i < shards_.size(); ++i) {
+        asio::post(shards_.shard(i).ioc(), [this, i, reason] {
+            std::vector<std::shared_ptr<Session>> sessions;
+            for (auto& [id, s] : shard_states_[i]->sessions) {
+                sessions.push_back(s);
+            }
+            for (auto& s : sessions) {
+                s->close(reason);
+            }
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session
+
+Session::Session(EngineServer& engine, transport::Shard& shard, std::string id, TransportKind kind)
+    : engine_(engine),
+      shard_(shard),
+      id_(std::move(id)),
+      kind_(kind),
+      ping_timer_(&Session::on_ping_timer, this),
+      pong_timer_(&Session::on_pong_timer, this),
+      upgrade_timer_(&Session::on_upgrade_timer, this),
+      close_timer_(&Session::on_close_timer, this) {
+    auto& stats = engine_.stats(shard_.index());
+    (kind_ == TransportKind::kPolling ? stats.open_polling : stats.open_websocket).add();
+}
+
+Session::~Session() {
+    auto& stats = engine_.stats(shard_.index());
+    (kind_ == TransportKind::kPolling ? stats.open_polling : stats.open_websocket).sub();
+}
+
+void Session::start(const HttpRequest& request, std::shared_ptr<transport::WsConnection> ws) {
+    remote_address_ = request.remote_address;
+    ping_timer_.arm(shard_.timers(engine_.options().ping_interval));
+    if (ws) {
+        ws_ = std::move(ws);
+        ws_->start(this);
+        const auto& o = engine_.options();
+        eio::Handshake hs;
+        hs.sid = id_;
+        hs.upgrade_to_websocket = false;
+        hs.ping_interval_ms = static_cast<std::uint64_t>(o.ping_interval.count());
+        hs.ping_timeout_ms = static_cast<std::uint64_t>(o.ping_timeout.count());
+        hs.max_payload = o.max_payload;
+        send(std::make_shared<const OutMessage>(OutMessage{eio::encode_open(hs), {}}));
+    }
+}
+
+bool Session::send(OutMessagePtr message, bool is_volatile) {
+    if (state_ != State::kOpen || doomed_) {
+        return false;
+    }
+    const auto& o = engine_.options();
+    if (is_volatile) {
+        const bool writable =
+            kind_ == TransportKind::kWebSocket
+                ? (ws_ && !ws_->writing() && queue_.empty())
+                : (static_cast<bool>(pending_get_) && !upgrading_ && queue_.empty());
+        if (!writable) {
+            engine_.stats(shard_.index()).volatile_dropped.add();
+            return false;
+        }
+    }
+    const std::size_t size = message->bytes();
+    if (queue_.size() >= o.max_queue_messages || queue_bytes_ + size > o.max_queue_bytes) {
+        // Closing now could re-enter the caller (a broadcast walking a room): defer it.
+        doomed_ = true;
+        asio::post(shard_.ioc(),
+                   [self = shared_from_this()] { self->abort(CloseReason::kSlowConsumer); });
+        return false;
+    }
+    queue_bytes_ += size;
+    queue_.push_back(std::move(message));
+    schedule_flush();
+    return true;
+}
+
+void Session::schedule_flush() {
+    if (flush_scheduled_) {
+        return;
+    }
+    flush_scheduled_ = true;
+    // Flushing after the current handler returns batches everything it sent into one write or
+    // one polling response.
+    asio::post(shard_.ioc(), [self = shared_from_this()] {
+        self->flush_scheduled_ = false;
+        self->flush();
+    });
+}
+
+void Session::flush() {
+    if (state_ == State::kClosed || queue_.empty()) {
+        return;
+    }
+    auto& stats = engine_.stats(shard_.index());
+    if (kind_ == TransportKind::kPolling) {
+        if (!pending_get_ || upgrading_) {
+            return;
+        }
+        respond_to_get(take_payload());
+        if (state_ == State::kClosing && queue_.empty()) {
+            finish(CloseReason::kForcedClose, false);
+        }
+        return;
+    }
+    if (!ws_ || ws_->writing()) {
+        return;  // on_ws_drained() continues
+    }
+    std::vector<OutMessagePtr> batch;
+    batch.reserve(queue_.size());
+    for (auto& m : queue_) {
+        batch.push_back(std::move(m));
+    }
+    stats.messages_out.add(batch.size());
+    stats.bytes_out.add(queue_bytes_);
+    queue_.clear();
+    queue_bytes_ = 0;
+    ws_->write(std::move(batch));
+}
+
+std::string Session::take_payload() {
+    eio::PayloadWriter writer;
+    auto& stats = engine_.stats(shard_.index());
+    stats.messages_out.add(queue_.size());
+    stats.bytes_out.add(queue_bytes_);
+    for (const auto& m : queue_) {
+        if (!m->text.empty()) {
+            writer.add_text(m->text);
+        }
+        for (const auto& b : m->binaries) {
+            writer.add_binary(b);
+        }
+    }
+    queue_.clear();
+    queue_bytes_ = 0;
+    return writer.take();
+}
+
+void Session::respond_to_get(std::string body) {
+    if (!pending_get_) {
+        return;
+    }
+    auto responder = std::move(pending_get_);
+    pending_get_ = transport::Responder();
+    responder.respond(text_response(std::move(body), pending_get_cors_));
+    pending_get_cors_.clear();
+}
+
+bool Session::ping_overdue() const noexcept {
+    return awaiting_pong_ && transport::Timer::Clock::now() >= pong_deadline_;
+}
+
+void Session::on_poll_request(HttpRequest&& request, HeaderList cors,
+                              transport::Responder&& responder) {
+    auto self = shared_from_this();
+    if (state_ == State::kClosed) {
+        responder.respond(with_cors(error_response(1), cors));
+        return;
+    }
+    if (ping_overdue()) {
+        // Checked on arrival rather than trusting timer precision: a client that answers
+        // after pingInterval + pingTimeout finds its session gone, as the reference does.
+        abort(CloseReason::kPingTimeout);
+        responder.respond(with_cors(error_response(1), cors));
+        return;
+    }
+    if (kind_ != TransportKind::kPolling) {
+        responder.respond(with_cors(error_response(3), cors));
+        return;
+    }
+    if (request.method == "GET") {
+        on_get(std::move(cors), std::move(responder));
+    } else if (request.method == "POST") {
+        on_post(std::move(request), std::move(cors), std::move(responder));
+    } else {
+        responder.respond(with_cors(error_response(3), cors));
+    }
+}
+
+void Session::on_get(HeaderList&& cors, transport::Responder&& responder) {
+    if (pending_get_) {
+        // Two GETs at once: the client is broken or replaying. The waiting one gets a close
+        // packet, the new one an error, and the session ends.
+        respond_to_get("1");
+        responder.respond(with_cors(error_response(3), cors));
+        abort(CloseReason::kTransportError);
+        return;
+    }
+    if (upgrading_) {
+        responder.respond(text_response("6", cors));
+        return;
+    }
+    if (!queue_.empty()) {
+        pending_get_ = std::move(responder);
+        pending_get_cors_ = std::move(cors);
+        flush();
+        return;
+    }
+    if (state_ == State::kClosing) {
+        responder.respond(text_response("1", cors));
+        finish(CloseReason::kForcedClose, false);
+        return;
+    }
+    pending_get_ = std::move(responder);
+    pending_get_cors_ = std::move(cors);
+    const std::uint64_t generation = ++get_generation_;
+    std::weak_ptr<Session> weak = weak_from_this();
+    pending_get_.on_abort(shard_, [weak, generation] {
+        if (auto s = weak.lock()) {
+            s->on_get_aborted(generation);
+        }
+    });
+}
+
+void Session::on_get_aborted(std::uint64_t generation) {
+    if (generation != get_generation_ || !pending_get_) {
+        return;
+    }
+    pending_get_.dismiss();
+    pending_get_cors_.clear();
+    // The client gave up on its long-poll: without a GET it cannot receive anything.
+    finish(CloseReason::kTransportClose, true);
+}
+
+void Session::on_post(HttpRequest&& request, HeaderList&& cors, transport::Responder&& responder) {
+    if (state_ != State::kOpen) {
+        responder.respond(with_cors(error_response(1), cors));
+        return;
+    }
+    if (const auto ct = request.header("content-type");
+        ct && ct->substr(0, 24) == "application/octet-stream") {
+        // Binary POST bodies are Engine.IO v3 framing; v4 sends base64 in text.
+        responder.respond(with_cors(error_response(3), cors));
+        abort(CloseReason::kTransportError);
+        return;
+    }
+    auto packets = eio::decode_payload(request.body, engine_.options().max_packets_per_payload);
+    if (!packets) {
+        responder.respond(with_cors(error_response(3), cors));
+        abort(CloseReason::kParseError);
+        return;
+    }
+    HttpResponse ok;
+    ok.status = 200;
+    ok.content_type = "text/html";
+    ok.headers = std::move(cors);
+    ok.body = "ok";
+    responder.respond(std::move(ok));
+    auto& stats = engine_.stats(shard_.index());
+    stats.bytes_in.add(request.body.size());
+    for (const auto& p : *packets) {
+        if (!on_packet(static_cast<char>('0' + static_cast<int>(p.type)), p.data, p.binary)) {
+            break;
+        }
+    }
+}
+
+bool Session::on_packet(char type, std::string_view data, bool binary) {
+    switch (type) {
+        case '3':
+            on_pong();
+            break;
+        case '4':
+            engine_.stats(shard_.index()).messages_in.add();
+            if (handler_) {
+                if (binary) {
+                    handler_->on_binary(data);
+                } else {
+                    handler_->on_message(data);
+                }
+            }
+            break;
+        case '1':
+            // The client closes: a waiting long-poll is released with a noop.
+            respond_to_get("6");
+            finish(CloseReason::kTransportClose, true);
+            return false;
+        default:
+            // ping (v3 style), noop, open, upgrade outside an upgrade: nothing to do.
+            break;
+    }
+    return state_ == State::kOpen;
+}
+
+void Session::on_pong() {
+    if (!awaiting_pong_) {
+        return;
+    }
+    awaiting_pong_ = false;
+    pong_timer_.cancel();
+    ping_timer_.arm(shard_.timers(engine_.options().ping_interval));
+}
+
+void Session::on_ping_timer(void* self) {
+    auto* s = static_cast<Session*>(self);
+    if (s->state_ != State::kOpen) {
+        return;
+    }
+    s->awaiting_pong_ = true;
+    const auto timeout = s->engine_.options().ping_timeout;
+    s->pong_deadline_ = transport::Timer::Clock::now() + timeout;
+    s->pong_timer_.arm(s->shard_.timers(timeout));
+    s->send(ping_message());
+}
+
+void Session::on_pong_timer(void* self) {
+    auto* s = static_cast<Session*>(self);
+    auto keep = s->shared_from_this();
+    s->abort(CloseReason::kPingTimeout);
+}
+
+// --- WebSocket transport ---
+
+void Session::on_ws_message(bool binary, std::string_view payload) {
+    auto self = shared_from_this();
+    auto& stats = engine_.stats(shard_.index());
+    stats.bytes_in.add(payload.size());
+    if (binary) {
+        on_packet('4', payload, true);
+        return;
+    }
+    auto packet = eio::decode_text_view(payload);
+    if (!packet) {
+        abort(CloseReason::kParseError);
+        return;
+    }
+    on_packet(static_cast<char>('0' + static_cast<int>(packet->type)), packet->data, false);
+}
+
+void Session::on_ws_closed(transport::WsCloseCause cause) {
+    auto self = shared_from_this();
+    ws_.reset();
+    finish(cause == transport::WsCloseCause::kPeerClosed      ? CloseReason::kTransportClose
+           : cause == transport::WsCloseCause::kProtocolError ? CloseReason::kParseError
+                                                              : CloseReason::kTransportError,
+           state_ == State::kOpen);
+}
+
+void Session::on_ws_drained() {
+    auto self = shared_from_this();
+    flush();
+    if (state_ == State::kClosing && queue_.empty() && ws_ && !ws_->writing()) {
+        finish(CloseReason::kForcedClose, false);
+    }
+}
+
+// --- upgrade ---
+
+bool Session::can_upgrade() const noexcept {
+    return state_ == State::kOpen && kind_ == TransportKind::kPolling && !probe_;
+}
+
+void Session::begin_upgrade(std::shared_ptr<transport::WsConnection> ws) {
+    probe_ = std::move(ws);
+    probe_->start(&probe_handler_);
+    upgrade_timer_.arm(shard_.timers(engine_.options().upgrade_timeout));
+}
+
+void Session::ProbeHandler::on_ws_message(bool binary, std::string_view payload) {
+    Session& s = session_;
+    auto self = s.shared_from_this();
+    if (!binary && payload == "2probe") {
+        s.probe_->write({probe_pong_message()});
+        s.upgrading_ = true;
+        // Release the waiting long-poll so the client can pause polling and send "5".
+        s.respond_to_get("6");
+        return;
+    }
+    if (!binary && payload == "5" && s.upgrading_) {
+        s.finish_upgrade();
+        return;
+    }
+    s.cancel_upgrade();
+}
+
+void Session::ProbeHandler::on_ws_closed(transport::WsCloseCause /*cause*/) {
+    Session& s = session_;
+    s.probe_.reset();
+    s.upgrading_ = false;
+    s.upgrade_timer_.cancel();
+    s.flush();
+}
+
+void Session::finish_upgrade() {
+    upgrade_timer_.cancel();
+    respond_to_get("6");
+    auto& stats = engine_.stats(shard_.index());
+    stats.open_polling.sub();
+    stats.open_websocket.add();
+    stats.upgrades.add();
+    kind_ = TransportKind::kWebSocket;
+    ws_ = std::move(probe_);
+    probe_.reset();
+    upgrading_ = false;
+    ws_->set_handler(this);
+    flush();
+}
+
+void Session::cancel_upgrade() {
+    upgrade_timer_.cancel();
+    upgrading_ = false;
+    if (probe_) {
+        auto probe = std::move(probe_);
+        probe_.reset();
+        probe->close(1002, "upgrade failed");
+    }
+    flush();
+}
+
+void Session::on_upgrade_timer(void* self) {
+    auto* s = static_cast<Session*>(self);
+    auto keep = s->shared_from_this();
+    s->cancel_upgrade();
+}
+
+// --- closing ---
+
+void Session::close(CloseReason reason) {
+    if (state_ != State::kOpen) {
+        return;
+    }
+    auto self = shared_from_this();
+    state_ = State::kClosing;
+    if (handler_) {
+        handler_->on_close(reason);
+    }
+    if (state_ == State::kClosed) {
+        return;
+    }
+    close_timer_.arm(shard_.timers(engine_.options().close_timeout));
+    if (kind_ == TransportKind::kPolling) {
+        if (probe_) {
+            cancel_upgrade();
+        }
+        queue_.push_back(close_message());
+        queue_bytes_ += 1;
+        flush();
+        return;
+    }
+    if (ws_ && (ws_->writing() || !queue_.empty())) {
+        flush();
+        return;
+    }
+    finish(reason, false);
+}
+
+void Session::abort(CloseReason reason) {
+    finish(reason, true);
+}
+
+void Session::on_close_timer(void* self) {
+    auto* s = static_cast<Session*>(self);
+    auto keep = s->shared_from_this();
+    s->finish(CloseReason::kForcedClose, false);
+}
+
+void Session::finish(CloseReason reason, bool notify) {
+    if (state_ == State::kClosed) {
+        return;
+    }
+    auto self = shared_from_this();
+    const bool was_open = state_ == State::kOpen;
+    state_ = State::kClosed;
+    ping_timer_.cancel();
+    pong_timer_.cancel();
+    upgrade_timer_.cancel();
+    close_timer_.cancel();
+    if (pending_get_) {
+        respond_to_get("1");
+    }
+    if (probe_) {
+        probe_->close(1001);
+        probe_.reset();
+    }
+    if (ws_) {
+        auto ws = std::move(ws_);
+        ws_.reset();
+        if (reason == CloseReason::kSlowConsumer || reason == CloseReason::kTransportError) {
+            ws->abort();  // the peer is not reading or already broken: no close handshake
+        } else {
+            ws->close(close_code_for(reason));
+        }
+    }
+    queue_.clear();
+    queue_bytes_ = 0;
+    engine_.stats(shard_.index()).closed[static_cast<std::size_t>(reason)].add();
+    if (notify && was_open && handler_) {
+        handler_->on_close(reason);
+    }
+    engine_.remove(*this);
+}
+
+}  // namespace roomcast::engineio

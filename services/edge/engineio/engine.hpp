@@ -1,0 +1,258 @@
+#pragma once
+// Engine.IO v4 server: HTTP long-polling, WebSocket, the upgrade between them, heartbeats and
+// bounded outbound queues. The Socket.IO layer (or any other protocol, like the conformance
+// echo server) sits on top through SessionHandler.
+//
+// Sessions live on one shard. A session id names the shard that owns it (and, with
+// sid_prefix, the edge), so a polling request that arrives on another shard's connection is
+// posted to the owner and the answer posted back; a WebSocket that upgrades a session moves its
+// socket to the owner's shard.
+
+#include "transport/http_server.hpp"
+#include "transport/shard.hpp"
+#include "transport/timer_list.hpp"
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace roomcast::engineio {
+
+// Why a session ended: a closed set, named as the reference server names them.
+enum class CloseReason : std::uint8_t {
+    kTransportError = 0,  // "transport error": reset, failed write, protocol violation
+    kTransportClose,      // "transport close": the client closed (close packet, WS close, EOF)
+    kForcedClose,         // "forced close": the server closed it (application request)
+    kPingTimeout,         // "ping timeout": no pong within pingTimeout
+    kParseError,          // "parse error": an undecodable packet
+    kServerShutdown,      // "server shutting down"
+    kSlowConsumer,        // "slow consumer": outbound queue over its cap (Roomcast)
+    kCount
+};
+std::string_view to_string(CloseReason reason) noexcept;
+
+enum class TransportKind : std::uint8_t { kPolling, kWebSocket };
+
+struct Options {
+    std::chrono::milliseconds ping_interval{25000};
+    std::chrono::milliseconds ping_timeout{20000};
+    std::chrono::milliseconds upgrade_timeout{10000};
+    // How long a gracefully closing polling session waits for the GET that carries its last
+    // packets before it is dropped.
+    std::chrono::milliseconds close_timeout{10000};
+    // Largest HTTP body (polling POST) and WebSocket message, in bytes (maxHttpBufferSize).
+    std::uint64_t max_payload = 1000000;
+    // Packets in one polling POST body; more is a parse error.
+    std::size_t max_packets_per_payload = 4096;
+    bool allow_polling = true;
+    bool allow_websocket = true;
+    bool allow_upgrades = true;
+    // Allowed CORS origins: empty means no CORS headers (same-origin only); "*" any origin.
+    // A request with a disallowed Origin gets 403 (HTTP and WebSocket alike).
+    std::vector<std::string> cors_origins;
+    bool cors_credentials = false;
+    // Slow-consumer policy: a session whose unsent messages exceed either cap is closed with
+    // kSlowConsumer; volatile messages are dropped instead whenever they cannot be written now.
+    std::size_t max_queue_messages = 4096;
+    std::size_t max_queue_bytes = 4 * 1024 * 1024;
+    // Prefix of every session id (names the edge in a cluster); URL-safe characters.
+    std::string sid_prefix;
+};
+
+class Session;
+
+class SessionHandler {
+public:
+    virtual ~SessionHandler() = default;
+    virtual void on_message(std::string_view text) = 0;
+    virtual void on_binary(std::string_view bytes) = 0;
+    // Called once when the session ends; the session sends nothing afterwards.
+    virtual void on_close(CloseReason reason) = 0;
+};
+
+// Called on the owning shard when a session opens. The returned handler is owned by the
+// session. `request` is the handshake request (headers, query, remote address).
+using OpenHandler =
+    std::function<std::unique_ptr<SessionHandler>(Session&, const transport::HttpRequest& request)>;
+
+// Per-shard counters (one writer, any reader).
+struct Stats {
+    transport::LocalCounter opened;
+    transport::LocalCounter upgrades;
+    std::array<transport::LocalCounter, static_cast<std::size_t>(CloseReason::kCount)> closed;
+    transport::LocalCounter open_polling;
+    transport::LocalCounter open_websocket;
+    transport::LocalCounter volatile_dropped;
+    transport::LocalCounter messages_out;
+    transport::LocalCounter bytes_out;
+    transport::LocalCounter messages_in;
+    transport::LocalCounter bytes_in;
+};
+
+class EngineServer final : public transport::HttpHandler {
+public:
+    EngineServer(transport::ShardPool& shards, Options options, OpenHandler on_open);
+    ~EngineServer() override;
+
+    void on_request(transport::HttpRequest&& request, transport::Responder&& responder) override;
+    void on_upgrade(transport::HttpRequest&& request, transport::WsUpgrade&& upgrade) override;
+
+    const Options& options() const noexcept { return options_; }
+    transport::ShardPool& shards() noexcept { return shards_; }
+    Stats& stats(unsigned shard) noexcept { return *shard_states_[shard]->stats; }
+
+    // Closes every session with `reason` (posted to each shard). Thread-safe.
+    void close_all(CloseReason reason);
+
+    // --- used by Session, on its shard ---
+    void remove(Session& session);
+
+private:
+    struct ShardState {
+        std::unordered_map<std::string, std::shared_ptr<Session>> sessions;
+        std::unique_ptr<Stats> stats = std::make_unique<Stats>();
+    };
+
+    struct Cors {
+        bool allowed = true;
+        transport::HeaderList headers;
+    };
+    Cors cors_for(const transport::HttpRequest& request) const;
+    // Validates EIO and transport; on failure fills `error` and returns false.
+    bool check_query(const transport::HttpRequest& request, std::string_view& transport_name,
+                     transport::HttpResponse& error) const;
+    // Shard index encoded in `sid`, or -1 when the id is not one of ours.
+    int owner_of(std::string_view sid) const noexcept;
+    std::shared_ptr<Session> find(unsigned shard, const std::string& sid);
+    std::shared_ptr<Session> create(transport::Shard& shard, TransportKind kind,
+                                    const transport::HttpRequest& request);
+    void handle_owned_request(unsigned shard, std::string sid, transport::HttpRequest request,
+                              transport::HeaderList cors, transport::Responder responder);
+    void handle_owned_upgrade(unsigned shard, std::string sid, transport::HttpRequest request,
+                              transport::WsUpgrade upgrade);
+
+    transport::ShardPool& shards_;
+    Options options_;
+    OpenHandler on_open_;
+    std::vector<std::unique_ptr<ShardState>> shard_states_;
+};
+
+// JSON error body of the reference server: {"code":N,"message":"..."} with HTTP 400/403.
+transport::HttpResponse error_response(int code, unsigned status = 400);
+
+class Session final : public std::enable_shared_from_this<Session>, private transport::WsHandler {
+public:
+    Session(EngineServer& engine, transport::Shard& shard, std::string id, TransportKind kind);
+    ~Session() override;
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    const std::string& id() const noexcept { return id_; }
+    transport::Shard& shard() noexcept { return shard_; }
+    TransportKind transport() const noexcept { return kind_; }
+    bool closed() const noexcept { return state_ != State::kOpen; }
+    const std::string& remote_address() const noexcept { return remote_address_; }
+
+    // Queues a message. `is_volatile` messages are dropped (returning false) when they cannot
+    // be written at once. A non-volatile message over the queue caps closes the session
+    // (kSlowConsumer) and returns false. Messages after close are ignored.
+    bool send(transport::OutMessagePtr message, bool is_volatile = false);
+    // Graceful close: queued messages are still delivered, then the transport closes.
+    void close(CloseReason reason);
+    // Immediate close (no flush). The handler's on_close runs before this returns.
+    void abort(CloseReason reason);
+
+    std::size_t queued_messages() const noexcept { return queue_.size(); }
+
+    // --- used by EngineServer, on this shard ---
+    // Arms the heartbeat; with `ws`, starts the WebSocket and queues the open packet.
+    void start(const transport::HttpRequest& request, std::shared_ptr<transport::WsConnection> ws);
+    void set_handler(std::unique_ptr<SessionHandler> handler) noexcept {
+        handler_ = std::move(handler);
+    }
+    void on_poll_request(transport::HttpRequest&& request, transport::HeaderList cors,
+                         transport::Responder&& responder);
+    // Whether a WebSocket may upgrade this session now.
+    bool can_upgrade() const noexcept;
+    void begin_upgrade(std::shared_ptr<transport::WsConnection> ws);
+
+private:
+    enum class State : std::uint8_t { kOpen, kClosing, kClosed };
+
+    // The probe WebSocket's events, told apart from the session's own WebSocket.
+    class ProbeHandler final : public transport::WsHandler {
+    public:
+        explicit ProbeHandler(Session& s) : session_(s) {}
+        void on_ws_message(bool binary, std::string_view payload) override;
+        void on_ws_closed(transport::WsCloseCause cause) override;
+        void on_ws_drained() override {}
+
+    private:
+        Session& session_;
+    };
+
+    void on_ws_message(bool binary, std::string_view payload) override;
+    void on_ws_closed(transport::WsCloseCause cause) override;
+    void on_ws_drained() override;
+
+    void on_get(transport::HeaderList&& cors, transport::Responder&& responder);
+    void on_post(transport::HttpRequest&& request, transport::HeaderList&& cors,
+                 transport::Responder&& responder);
+    void on_get_aborted(std::uint64_t generation);
+    // Handles one decoded packet from the client; false when the session ended.
+    bool on_packet(char type, std::string_view data, bool binary);
+    void on_pong();
+    bool ping_overdue() const noexcept;
+
+    void schedule_flush();
+    void flush();
+    void respond_to_get(std::string body);
+    std::string take_payload();
+    void finish_upgrade();
+    void cancel_upgrade();
+    void finish(CloseReason reason, bool notify);
+
+    static void on_ping_timer(void* self);
+    static void on_pong_timer(void* self);
+    static void on_upgrade_timer(void* self);
+    static void on_close_timer(void* self);
+
+    EngineServer& engine_;
+    transport::Shard& shard_;
+    std::string id_;
+    std::string remote_address_;
+    TransportKind kind_;
+    State state_ = State::kOpen;
+    std::unique_ptr<SessionHandler> handler_;
+
+    std::deque<transport::OutMessagePtr> queue_;
+    std::size_t queue_bytes_ = 0;
+    bool flush_scheduled_ = false;
+    bool doomed_ = false;  // over the queue caps: an abort is posted, nothing more is queued
+
+    // Long-polling: the GET waiting for data (at most one).
+    transport::Responder pending_get_;
+    transport::HeaderList pending_get_cors_;
+    std::uint64_t get_generation_ = 0;
+
+    std::shared_ptr<transport::WsConnection> ws_;
+    std::shared_ptr<transport::WsConnection> probe_;
+    ProbeHandler probe_handler_{*this};
+    bool upgrading_ = false;  // the probe answered; polling GETs get noop until "5"
+
+    bool awaiting_pong_ = false;
+    transport::Timer::Clock::time_point pong_deadline_{};
+    transport::Timer ping_timer_;
+    transport::Timer pong_timer_;
+    transport::Timer upgrade_timer_;
+    transport::Timer close_timer_;
+};
+
+}  // namespace roomcast::engineio
