@@ -131,7 +131,12 @@ EngineServer::EngineServer(transport::ShardPool& shards, Options options, OpenHa
     }
 }
 
-EngineServer::~EngineServer() = default;
+EngineServer::~EngineServer() {
+    // Sessions update their shard's stats as they go: destroy them while the stats exist.
+    for (auto& state : shard_states_) {
+        state->sessions.clear();
+    }
+}
 
 EngineServer::Cors EngineServer::cors_for(const HttpRequest& request) const {
     Cors cors;

@@ -33,8 +33,9 @@ public:
         : server_(server),
           shard_(shard),
           socket_(std::move(socket)),
-          timer_(&HttpConnection::on_timeout, this) {
-        server_.open_connections_.fetch_add(1, std::memory_order_relaxed);
+          timer_(&HttpConnection::on_timeout, this),
+          open_connections_(server.open_connections_) {
+        open_connections_->fetch_add(1, std::memory_order_relaxed);
         boost::system::error_code ec;
         const auto ep = socket_.remote_endpoint(ec);
         if (!ec) {
@@ -42,7 +43,7 @@ public:
         }
     }
 
-    ~HttpConnection() { server_.open_connections_.fetch_sub(1, std::memory_order_relaxed); }
+    ~HttpConnection() { open_connections_->fetch_sub(1, std::memory_order_relaxed); }
 
     void start() { wait_for_request(); }
 
@@ -390,6 +391,7 @@ private:
     std::string body_;
     std::string remote_address_;
     std::function<void()> abort_callback_;
+    std::shared_ptr<std::atomic<std::uint64_t>> open_connections_;
     std::uint64_t seq_ = 0;
     std::uint64_t wait_gen_ = 0;
     bool awaiting_ = false;
@@ -415,7 +417,8 @@ Responder& Responder::operator=(Responder&& other) noexcept {
 }
 
 Responder::~Responder() {
-    if (conn_) {
+    // At shutdown a stopped io_context destroys the handler holding this: nothing to answer.
+    if (conn_ && !conn_->shard().ioc().stopped()) {
         HttpResponse r;
         r.status = 500;
         r.close = true;
@@ -460,7 +463,7 @@ void Responder::on_abort(Shard& target, std::function<void()> on_abort) {
 // --- WsUpgrade ---
 
 WsUpgrade::~WsUpgrade() {
-    if (conn_) {
+    if (conn_ && !conn_->shard().ioc().stopped()) {
         HttpResponse r;
         r.status = 400;
         reject(std::move(r));

@@ -110,7 +110,7 @@ public:
     // Stops accepting new connections (existing ones continue). Thread-safe.
     void stop_accepting();
 
-    std::uint64_t open_connections() const noexcept { return open_connections_.load(); }
+    std::uint64_t open_connections() const noexcept { return open_connections_->load(); }
 
 private:
     friend class HttpConnection;
@@ -123,7 +123,10 @@ private:
     std::vector<Route> routes_;
     std::uint64_t max_body_ = 0;
     std::vector<std::shared_ptr<Acceptor>> acceptors_;
-    std::atomic<std::uint64_t> open_connections_{0};
+    // Shared with the connections: they may outlive the server at shutdown, when a stopped
+    // io_context destroys their pending handlers.
+    std::shared_ptr<std::atomic<std::uint64_t>> open_connections_ =
+        std::make_shared<std::atomic<std::uint64_t>>(0);
 };
 
 }  // namespace roomcast::transport
