@@ -1,0 +1,500 @@
+// JetStream: streams, publishes with acks, history reads. The contract is in natsbus.hpp.
+#include "internal.hpp"
+
+#include "roomcast/core/log.hpp"
+
+#include <algorithm>
+#include <climits>
+
+namespace roomcast::natsbus {
+namespace {
+
+namespace log = roomcast::core::log;
+using detail::Core;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+// read_last reads the whole subject and keeps the tail while the subject holds at most this
+// many messages (Roomcast's streams cap subjects with max_msgs_per_subject well below it);
+// larger subjects cost O(log stream size) consumer probes instead (see read_last_impl).
+constexpr std::uint64_t kReadLastScanLimit = 4096;
+// Messages per pull request of read_subject: bounds what one request buffers.
+constexpr std::size_t kFetchBatch = 256;
+// How long the server keeps an ephemeral consumer we failed to delete (its backstop).
+constexpr milliseconds kEphemeralInactiveThreshold{30000};
+
+class Deadline {
+public:
+    explicit Deadline(milliseconds timeout) : end_(steady_clock::now() + timeout) {}
+    // Milliseconds left, at least 1 (cnats rejects 0); expired() says whether time is up.
+    std::int64_t left_ms() const {
+        const auto left =
+            std::chrono::duration_cast<milliseconds>(end_ - steady_clock::now()).count();
+        return left < 1 ? 1 : static_cast<std::int64_t>(left);
+    }
+    bool expired() const { return steady_clock::now() >= end_; }
+
+private:
+    steady_clock::time_point end_;
+};
+
+jsOptions api_options(std::int64_t wait_ms) {
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = wait_ms;
+    return jo;
+}
+
+bool valid_stream_name(std::string_view name) {
+    return valid_subject_token(name);
+}
+
+StoredMessage to_stored(natsMsg* msg, std::uint64_t sequence, std::int64_t time_ns) {
+    Message m = detail::copy_message(msg);
+    StoredMessage out;
+    out.sequence = sequence;
+    out.subject = std::move(m.subject);
+    out.data = std::move(m.data);
+    out.headers = std::move(m.headers);
+    out.time_ns = time_ns;
+    return out;
+}
+
+// A throw-away consumer on `stream` (AckNone, pull, filtered); deleted when destroyed, with
+// the server's inactivity threshold as the backstop.
+class EphemeralConsumer {
+public:
+    EphemeralConsumer(jsCtx* js, std::string stream) : js_(js), stream_(std::move(stream)) {}
+    ~EphemeralConsumer() {
+        if (!name_.empty()) {
+            js_DeleteConsumer(js_, stream_.c_str(), name_.c_str(), nullptr, nullptr);
+        }
+    }
+    EphemeralConsumer(const EphemeralConsumer&) = delete;
+    EphemeralConsumer& operator=(const EphemeralConsumer&) = delete;
+
+    // Creates it; returns its pending count (messages matching the filter from the start).
+    Result<std::uint64_t> create(const std::string& filter, std::uint64_t start_sequence,
+                                 std::int64_t wait_ms) {
+        jsConsumerConfig cc;
+        jsConsumerConfig_Init(&cc);
+        cc.AckPolicy = js_AckNone;
+        cc.FilterSubject = filter.c_str();
+        cc.DeliverPolicy = js_DeliverAll;
+        if (start_sequence > 1) {
+            cc.DeliverPolicy = js_DeliverByStartSequence;
+            cc.OptStartSeq = start_sequence;
+        }
+        cc.InactiveThreshold = detail::to_nanos(kEphemeralInactiveThreshold);
+        cc.MemoryStorage = true;
+        jsOptions jo = api_options(wait_ms);
+        jsConsumerInfo* raw = nullptr;
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        const natsStatus s = js_AddConsumer(&raw, js_, stream_.c_str(), &cc, &jo, &jerr);
+        if (s != NATS_OK) {
+            return detail::to_error(s, jerr, "ephemeral consumer");
+        }
+        const detail::ConsumerInfoPtr info(raw);
+        name_ = info->Name;
+        return info->NumPending;
+    }
+    const std::string& name() const noexcept { return name_; }
+
+private:
+    jsCtx* js_;
+    std::string stream_;
+    std::string name_;
+};
+
+Result<std::vector<StoredMessage>> read_subject_impl(Core& core, std::string_view stream,
+                                                     std::string_view subject,
+                                                     std::uint64_t start_sequence, std::size_t max,
+                                                     milliseconds timeout) {
+    if (!valid_stream_name(stream) || !detail::valid_subject(subject, true)) {
+        return make_error_code(Errc::kInvalidArgument);
+    }
+    std::vector<StoredMessage> out;
+    if (max == 0) {
+        return out;
+    }
+    if (core.closing) {
+        return make_error_code(Errc::kClosed);
+    }
+    const Deadline deadline(timeout);
+    EphemeralConsumer consumer(core.js, std::string(stream));
+    auto pending = consumer.create(std::string(subject), start_sequence, deadline.left_ms());
+    if (!pending) {
+        return pending.error();
+    }
+    if (*pending == 0) {
+        return out;
+    }
+
+    // The pull protocol by hand: cnats 3.4's fetch cannot send "no_wait" without "expires",
+    // and nats-server 2.9 holds a no_wait request that has an expiry until it expires when
+    // nothing is pending. A plain no_wait request answers at once: the messages available (up
+    // to the batch), then a 404/408 status when it had fewer.
+    natsInbox* raw_inbox = nullptr;
+    natsStatus s = natsInbox_Create(&raw_inbox);
+    if (s != NATS_OK) {
+        return detail::to_error(s, "read_subject: inbox");
+    }
+    const std::string inbox(raw_inbox);
+    natsInbox_Destroy(raw_inbox);
+    natsSubscription* raw_sub = nullptr;
+    s = natsConnection_SubscribeSync(&raw_sub, core.nc, inbox.c_str());
+    if (s != NATS_OK) {
+        return detail::to_error(s, "read_subject: subscribe");
+    }
+    const detail::SubPtr sub(raw_sub);
+    const std::string next_subject =
+        "$JS.API.CONSUMER.MSG.NEXT." + std::string(stream) + "." + consumer.name();
+
+    bool more = true;
+    while (more && out.size() < max) {
+        const std::size_t batch = std::min(max - out.size(), kFetchBatch);
+        const std::string request = "{\"batch\":" + std::to_string(batch) + ",\"no_wait\":true}";
+        s = natsConnection_PublishRequest(core.nc, next_subject.c_str(), inbox.c_str(),
+                                          request.data(), static_cast<int>(request.size()));
+        if (s != NATS_OK) {
+            return detail::to_error(s, "read_subject: next");
+        }
+        for (std::size_t received = 0; received < batch;) {
+            if (deadline.expired()) {
+                return make_error_code(Errc::kTimeout);
+            }
+            natsMsg* raw = nullptr;
+            s = natsSubscription_NextMsg(&raw, sub.get(), deadline.left_ms());
+            if (s != NATS_OK) {
+                return detail::to_error(s, "read_subject: receive");
+            }
+            const detail::MsgPtr msg(raw);
+            if (inbox == natsMsg_GetSubject(msg.get())) {
+                // A status: 404/408 mean "nothing more for now"; anything else is an error.
+                const char* status = nullptr;
+                natsMsgHeader_Get(msg.get(), "Status", &status);
+                const std::string_view code = status != nullptr ? status : "";
+                if (code == "404" || code == "408") {
+                    more = false;
+                    break;
+                }
+                const char* description = nullptr;
+                natsMsgHeader_Get(msg.get(), "Description", &description);
+                log::warn(
+                    "read_subject: unexpected pull status",
+                    {{"status", code}, {"description", description != nullptr ? description : ""}});
+                return make_error_code(Errc::kOther);
+            }
+            jsMsgMetaData* raw_meta = nullptr;
+            s = natsMsg_GetMetaData(&raw_meta, msg.get());
+            if (s != NATS_OK) {
+                return detail::to_error(s, "read_subject: metadata");
+            }
+            const detail::MetaPtr meta(raw_meta);
+            out.push_back(to_stored(msg.get(), meta->Sequence.Stream, meta->Timestamp));
+            ++received;
+            if (meta->NumPending == 0) {
+                more = false;  // the end of the subject (as of this message)
+                break;
+            }
+        }
+    }
+    return out;
+}
+
+// Number of messages on `subject` (a filter) with sequence >= `start`, from the pending count
+// of a throw-away consumer.
+Result<std::uint64_t> count_from(Core& core, const std::string& stream, const std::string& subject,
+                                 std::uint64_t start, const Deadline& deadline) {
+    EphemeralConsumer probe(core.js, stream);
+    return probe.create(subject, start, deadline.left_ms());
+}
+
+Result<std::uint64_t> last_sequence_impl(Core& core, std::string_view stream,
+                                         std::string_view subject) {
+    if (!valid_stream_name(stream) || !detail::valid_subject(subject, false)) {
+        return make_error_code(Errc::kInvalidArgument);
+    }
+    if (core.closing) {
+        return make_error_code(Errc::kClosed);
+    }
+    const std::string stream_name(stream);
+    const std::string subj(subject);
+    natsMsg* raw = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const natsStatus s =
+        js_GetLastMsg(&raw, core.js, stream_name.c_str(), subj.c_str(), nullptr, &jerr);
+    const detail::MsgPtr msg(raw);
+    if (s == NATS_NOT_FOUND && jerr != JSStreamNotFoundErr) {
+        return std::uint64_t{0};  // the subject has no message
+    }
+    if (s != NATS_OK) {
+        return detail::to_error(s, jerr, "last_sequence");
+    }
+    return natsMsg_GetSequence(msg.get());
+}
+
+}  // namespace
+
+namespace detail {
+
+Result<std::vector<StoredMessage>> read_last_impl(Core& core, std::string_view stream,
+                                                  std::string_view subject, std::size_t count,
+                                                  milliseconds timeout, std::uint64_t scan_limit) {
+    if (!valid_stream_name(stream) || !valid_subject(subject, true)) {
+        return make_error_code(Errc::kInvalidArgument);
+    }
+    if (count == 0) {
+        return std::vector<StoredMessage>{};
+    }
+    if (core.closing) {
+        return make_error_code(Errc::kClosed);
+    }
+    const Deadline deadline(timeout);
+    const std::string stream_name(stream);
+    const std::string subj(subject);
+
+    // The subject's size (and the stream's sequence range) without reading messages.
+    jsOptions jo = api_options(deadline.left_ms());
+    jo.Stream.Info.SubjectsFilter = subj.c_str();
+    jsStreamInfo* raw_info = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const natsStatus s = js_GetStreamInfo(&raw_info, core.js, stream_name.c_str(), &jo, &jerr);
+    if (s != NATS_OK) {
+        return to_error(s, jerr, "read_last: stream info");
+    }
+    const StreamInfoPtr info(raw_info);
+    std::uint64_t total = 0;
+    if (info->State.Subjects != nullptr) {
+        for (int i = 0; i < info->State.Subjects->Count; ++i) {
+            total += info->State.Subjects->List[i].Msgs;
+        }
+    }
+    if (total == 0) {
+        return std::vector<StoredMessage>{};
+    }
+
+    std::uint64_t start = 1;
+    std::size_t max = 0;
+    if (total <= scan_limit || count >= total) {
+        // Read it all (plus what arrives meanwhile, capped) and keep the tail.
+        max = static_cast<std::size_t>(total + scan_limit);
+    } else {
+        // Largest start sequence with at least `count` messages at or after it: the pending
+        // count of a consumer starting there is monotone in the start sequence.
+        std::uint64_t lo = std::max<std::uint64_t>(info->State.FirstSeq, 1);
+        std::uint64_t hi = std::max(info->State.LastSeq, lo);
+        while (lo < hi) {
+            const std::uint64_t mid = lo + (hi - lo + 1) / 2;
+            auto n = count_from(core, stream_name, subj, mid, deadline);
+            if (!n) {
+                return n.error();
+            }
+            if (*n >= count) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        start = lo;
+        max = count + static_cast<std::size_t>(scan_limit);
+    }
+    auto all =
+        read_subject_impl(core, stream, subject, start, max, milliseconds(deadline.left_ms()));
+    if (!all) {
+        return all.error();
+    }
+    auto& msgs = *all;
+    if (msgs.size() > count) {
+        msgs.erase(msgs.begin(), msgs.end() - static_cast<std::ptrdiff_t>(count));
+    }
+    return std::move(msgs);
+}
+
+}  // namespace detail
+
+Result<void> JetStream::ensure_stream(const StreamConfig& config) {
+    // A RePublish source without a destination is meaningless; a destination alone maps ">".
+    if (!valid_stream_name(config.name) || config.subjects.empty() ||
+        (!config.republish_source.empty() && config.republish_destination.empty())) {
+        return make_error_code(Errc::kInvalidArgument);
+    }
+    for (const auto& subject : config.subjects) {
+        if (!detail::valid_subject(subject, true)) {
+            return make_error_code(Errc::kInvalidArgument);
+        }
+    }
+    auto& core = *conn_.impl().core;
+    if (core.closing) {
+        return make_error_code(Errc::kClosed);
+    }
+    std::vector<const char*> subjects;
+    subjects.reserve(config.subjects.size());
+    for (const auto& subject : config.subjects) {
+        subjects.push_back(subject.c_str());
+    }
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    sc.Name = config.name.c_str();
+    sc.Subjects = subjects.data();
+    sc.SubjectsLen = static_cast<int>(subjects.size());
+    sc.Storage = config.storage == Storage::kMemory ? js_MemoryStorage : js_FileStorage;
+    sc.Replicas = config.replicas;
+    sc.MaxAge = detail::to_nanos(config.max_age);
+    sc.MaxMsgsPerSubject = config.max_msgs_per_subject;
+    sc.MaxBytes = config.max_bytes;
+    sc.MaxMsgSize = config.max_msg_size;
+    sc.Duplicates = detail::to_nanos(config.duplicate_window);
+    sc.AllowDirect = config.allow_direct;
+    jsRePublish republish;
+    if (!config.republish_destination.empty()) {
+        jsRePublish_Init(&republish);
+        republish.Source = config.republish_source.empty() ? ">" : config.republish_source.c_str();
+        republish.Destination = config.republish_destination.c_str();
+        sc.RePublish = &republish;
+    }
+    jsStreamInfo* raw = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_AddStream(&raw, core.js, &sc, nullptr, &jerr);
+    detail::StreamInfoPtr info(raw);
+    if (s != NATS_OK && jerr == JSStreamNameExistErr) {
+        // Exists with another configuration: make it this one.
+        raw = nullptr;
+        jerr = static_cast<jsErrCode>(0);
+        s = js_UpdateStream(&raw, core.js, &sc, nullptr, &jerr);
+        info.reset(raw);
+    }
+    if (s != NATS_OK) {
+        return detail::to_error(s, jerr, "ensure_stream");
+    }
+    return {};
+}
+
+Result<void> JetStream::delete_stream(std::string_view name) {
+    if (!valid_stream_name(name)) {
+        return make_error_code(Errc::kInvalidArgument);
+    }
+    auto& core = *conn_.impl().core;
+    if (core.closing) {
+        return make_error_code(Errc::kClosed);
+    }
+    const std::string stream(name);
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const natsStatus s = js_DeleteStream(core.js, stream.c_str(), nullptr, &jerr);
+    if (s != NATS_OK) {
+        return detail::to_error(s, jerr, "delete_stream");
+    }
+    return {};
+}
+
+Result<PubAck> JetStream::publish(std::string_view subject, std::string_view data,
+                                  const Headers& headers, milliseconds timeout) {
+    if (!detail::valid_subject(subject, false)) {
+        return make_error_code(Errc::kInvalidArgument);
+    }
+    auto& core = *conn_.impl().core;
+    if (core.closing) {
+        return make_error_code(Errc::kClosed);
+    }
+    auto msg = detail::make_msg(subject, {}, data, headers);
+    if (!msg) {
+        return msg.error();
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = detail::to_millis(timeout);
+    jsPubAck* raw = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const natsStatus s = js_PublishMsg(&raw, core.js, msg->get(), &po, &jerr);
+    const detail::PubAckPtr ack(raw);
+    if (s != NATS_OK) {
+        return detail::to_error(s, jerr, "jetstream publish");
+    }
+    return PubAck{ack->Stream != nullptr ? ack->Stream : "", ack->Sequence, ack->Duplicate};
+}
+
+void JetStream::publish_async(std::string subject, std::string data, Headers headers,
+                              std::function<void(Result<PubAck>)> done, milliseconds timeout) {
+    auto& core = *conn_.impl().core;
+    if (!detail::valid_subject(subject, false)) {
+        core.complete<PubAck>(std::move(done), make_error_code(Errc::kInvalidArgument));
+        return;
+    }
+    if (core.closing) {
+        core.complete<PubAck>(std::move(done), make_error_code(Errc::kClosed));
+        return;
+    }
+    auto msg = detail::make_msg(subject, {}, data, headers);
+    if (!msg) {
+        core.complete<PubAck>(std::move(done), msg.error());
+        return;
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = detail::to_millis(timeout);  // cnats times the ack out and calls the handler
+    natsMsg* raw = msg->release();
+    const natsMsg* key = raw;
+    // Registered before publishing: the ack may arrive before js_PublishMsgAsync returns.
+    core.acks.add(key, std::move(done));
+    const natsStatus s = js_PublishMsgAsync(core.js, &raw, &po);
+    if (s != NATS_OK) {
+        // Still ours (cnats only takes the message on success), and its handler never runs.
+        natsMsg_Destroy(raw);
+        if (auto pending = core.acks.take(key)) {
+            core.complete<PubAck>(std::move(pending),
+                                  detail::to_error(s, "jetstream publish_async"));
+        }
+    }
+}
+
+Result<std::vector<StoredMessage>> JetStream::read_subject(std::string_view stream,
+                                                           std::string_view subject,
+                                                           std::uint64_t start_sequence,
+                                                           std::size_t max, milliseconds timeout) {
+    return read_subject_impl(*conn_.impl().core, stream, subject, start_sequence, max, timeout);
+}
+
+Result<std::vector<StoredMessage>> JetStream::read_last(std::string_view stream,
+                                                        std::string_view subject, std::size_t count,
+                                                        milliseconds timeout) {
+    return detail::read_last_impl(*conn_.impl().core, stream, subject, count, timeout,
+                                  kReadLastScanLimit);
+}
+
+Result<std::uint64_t> JetStream::last_sequence(std::string_view stream, std::string_view subject) {
+    return last_sequence_impl(*conn_.impl().core, stream, subject);
+}
+
+void JetStream::read_subject_async(std::string stream, std::string subject,
+                                   std::uint64_t start_sequence, std::size_t max,
+                                   milliseconds timeout,
+                                   std::function<void(Result<std::vector<StoredMessage>>)> done) {
+    auto core = conn_.impl().core;
+    core->run_op<std::vector<StoredMessage>>(
+        std::move(done), [c = core.get(), stream = std::move(stream), subject = std::move(subject),
+                          start_sequence, max, timeout] {
+            return read_subject_impl(*c, stream, subject, start_sequence, max, timeout);
+        });
+}
+
+void JetStream::read_last_async(std::string stream, std::string subject, std::size_t count,
+                                milliseconds timeout,
+                                std::function<void(Result<std::vector<StoredMessage>>)> done) {
+    auto core = conn_.impl().core;
+    core->run_op<std::vector<StoredMessage>>(
+        std::move(done),
+        [c = core.get(), stream = std::move(stream), subject = std::move(subject), count, timeout] {
+            return detail::read_last_impl(*c, stream, subject, count, timeout, kReadLastScanLimit);
+        });
+}
+
+void JetStream::last_sequence_async(std::string stream, std::string subject,
+                                    std::function<void(Result<std::uint64_t>)> done) {
+    auto core = conn_.impl().core;
+    core->run_op<std::uint64_t>(std::move(done), [c = core.get(), stream = std::move(stream),
+                                                  subject = std::move(subject)] {
+        return last_sequence_impl(*c, stream, subject);
+    });
+}
+
+}  // namespace roomcast::natsbus

@@ -1,0 +1,304 @@
+// KeyValue against a real nats-server: CRUD, compare-and-set, keys, watches, ttl.
+#include "roomcast/natsbus/natsbus.hpp"
+
+#include "test_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <future>
+
+namespace roomcast::natsbus {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Collector;
+using testing::connect_or_fail;
+using testing::eventually;
+using testing::shared_server;
+using testing::test_options;
+using testing::unique_name;
+
+class KeyValueTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        conn_ = connect_or_fail(test_options(shared_server().url()));
+        ASSERT_NE(conn_, nullptr);
+        bucket_ = unique_name("B");
+        auto kv = conn_->jetstream().key_value({.bucket = bucket_, .storage = Storage::kMemory});
+        ASSERT_TRUE(kv) << kv.error().message();
+        kv_ = std::move(*kv);
+    }
+    void TearDown() override {
+        kv_.reset();
+        if (conn_) {
+            (void)conn_->jetstream().delete_stream("KV_" + bucket_);
+        }
+    }
+    std::unique_ptr<Connection> conn_;
+    std::string bucket_;
+    std::unique_ptr<KeyValue> kv_;
+};
+
+// A watch's callbacks, as one ordered log ("initial-done" marks the end of initial values).
+struct WatchLog {
+    Collector<std::string> events;
+    Subscription start(KeyValue& kv, const std::string& filter, bool updates_only = false) {
+        auto sub = kv.watch(
+            filter,
+            [this](KvEntry&& e) {
+                events.push(e.deleted ? "del " + e.key : e.key + "=" + e.value);
+            },
+            [this] { events.push("initial-done"); }, updates_only);
+        EXPECT_TRUE(sub) << sub.error().message();
+        return sub ? std::move(*sub) : Subscription();
+    }
+};
+
+TEST_F(KeyValueTest, GetOfAMissingKeyIsEmpty) {
+    auto got = kv_->get("missing");
+    ASSERT_TRUE(got) << got.error().message();
+    EXPECT_FALSE(got->has_value());
+    EXPECT_EQ(kv_->bucket(), bucket_);
+}
+
+TEST_F(KeyValueTest, PutThenGet) {
+    auto r1 = kv_->put("room.1", "alpha");
+    ASSERT_TRUE(r1) << r1.error().message();
+    EXPECT_GT(*r1, 0u);
+    auto got = kv_->get("room.1");
+    ASSERT_TRUE(got && got->has_value());
+    EXPECT_EQ((*got)->key, "room.1");
+    EXPECT_EQ((*got)->value, "alpha");
+    EXPECT_EQ((*got)->revision, *r1);
+    EXPECT_FALSE((*got)->deleted);
+    auto r2 = kv_->put("room.1", std::string("b\0eta", 5));
+    ASSERT_TRUE(r2);
+    EXPECT_GT(*r2, *r1);
+    got = kv_->get("room.1");
+    ASSERT_TRUE(got && got->has_value());
+    EXPECT_EQ((*got)->value, std::string("b\0eta", 5));
+}
+
+TEST_F(KeyValueTest, CreateConflictsWithAnExistingKey) {
+    auto r = kv_->create("k", "1");
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(kv_->create("k", "2").error(), make_error_code(Errc::kAlreadyExists));
+    ASSERT_TRUE(kv_->erase("k"));
+    auto again = kv_->create("k", "3");  // over a delete marker
+    ASSERT_TRUE(again) << again.error().message();
+    EXPECT_GT(*again, *r);
+    EXPECT_EQ(kv_->get("k").value()->value, "3");
+}
+
+TEST_F(KeyValueTest, UpdateIsCompareAndSet) {
+    auto r1 = kv_->put("k", "1");
+    ASSERT_TRUE(r1);
+    auto r2 = kv_->update("k", "2", *r1);
+    ASSERT_TRUE(r2) << r2.error().message();
+    EXPECT_EQ(kv_->update("k", "3", *r1).error(), make_error_code(Errc::kWrongRevision));
+    EXPECT_EQ(kv_->update("k", "3", 0).error(), make_error_code(Errc::kWrongRevision));
+    EXPECT_EQ(kv_->get("k").value()->value, "2");
+    auto fresh = kv_->update("fresh", "x", 0);  // revision 0: "the key does not exist"
+    ASSERT_TRUE(fresh) << fresh.error().message();
+}
+
+TEST_F(KeyValueTest, EraseHidesTheKey) {
+    ASSERT_TRUE(kv_->put("k", "1"));
+    ASSERT_TRUE(kv_->erase("k"));
+    auto got = kv_->get("k");
+    ASSERT_TRUE(got);
+    EXPECT_FALSE(got->has_value());
+    auto keys = kv_->keys();
+    ASSERT_TRUE(keys);
+    EXPECT_TRUE(keys->empty());
+}
+
+TEST_F(KeyValueTest, KeysWithAFilter) {
+    ASSERT_TRUE(kv_->put("rooms.a", "1"));
+    ASSERT_TRUE(kv_->put("rooms.b", "2"));
+    ASSERT_TRUE(kv_->put("users.x", "3"));
+    ASSERT_TRUE(kv_->put("rooms.c", "4"));
+    ASSERT_TRUE(kv_->erase("rooms.c"));
+    auto rooms = kv_->keys("rooms.>");
+    ASSERT_TRUE(rooms) << rooms.error().message();
+    std::sort(rooms->begin(), rooms->end());
+    EXPECT_EQ(*rooms, (std::vector<std::string>{"rooms.a", "rooms.b"}));
+    auto all = kv_->keys();
+    ASSERT_TRUE(all);
+    EXPECT_EQ(all->size(), 3u);
+    auto none = kv_->keys("nothing.>");
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->empty());
+}
+
+TEST_F(KeyValueTest, RejectsInvalidKeys) {
+    EXPECT_EQ(kv_->get("bad key").error(), make_error_code(Errc::kInvalidArgument));
+    EXPECT_EQ(kv_->put("a*", "x").error(), make_error_code(Errc::kInvalidArgument));
+    EXPECT_EQ(kv_->create(".a", "x").error(), make_error_code(Errc::kInvalidArgument));
+    EXPECT_EQ(kv_->update("a.", "x", 1).error(), make_error_code(Errc::kInvalidArgument));
+}
+
+TEST_F(KeyValueTest, WatchDeliversInitialValuesThenChanges) {
+    ASSERT_TRUE(kv_->put("a", "1"));
+    ASSERT_TRUE(kv_->put("b", "2"));
+    ASSERT_TRUE(kv_->put("a", "3"));
+    ASSERT_TRUE(kv_->put("gone", "x"));
+    ASSERT_TRUE(kv_->erase("gone"));
+    WatchLog log;
+    auto sub = log.start(*kv_, ">");
+    ASSERT_TRUE(log.events.wait_for(3));
+    auto initial = log.events.items();
+    EXPECT_EQ(initial.back(), "initial-done");
+    initial.pop_back();
+    std::sort(initial.begin(), initial.end());
+    EXPECT_EQ(initial, (std::vector<std::string>{"a=3", "b=2"}));  // latest values, no markers
+
+    ASSERT_TRUE(kv_->put("c", "4"));
+    ASSERT_TRUE(kv_->erase("b"));
+    ASSERT_TRUE(log.events.wait_for(5));
+    const auto events = log.events.items();
+    EXPECT_EQ(events[3], "c=4");
+    EXPECT_EQ(events[4], "del b");
+}
+
+TEST_F(KeyValueTest, WatchWithAFilterAndUpdatesOnly) {
+    ASSERT_TRUE(kv_->put("rooms.a", "1"));
+    ASSERT_TRUE(kv_->put("users.a", "1"));
+    WatchLog log;
+    auto sub = log.start(*kv_, "rooms.>", true);
+    ASSERT_TRUE(log.events.wait_for(1));
+    EXPECT_EQ(log.events.items().front(), "initial-done");
+    ASSERT_TRUE(kv_->put("users.b", "2"));
+    ASSERT_TRUE(kv_->put("rooms.b", "2"));
+    ASSERT_TRUE(log.events.wait_for(2));
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(log.events.items(), (std::vector<std::string>{"initial-done", "rooms.b=2"}));
+}
+
+TEST_F(KeyValueTest, WatchOfAnEmptyBucketSignalsInitialDone) {
+    WatchLog log;
+    auto sub = log.start(*kv_, ">");
+    ASSERT_TRUE(log.events.wait_for(1));
+    EXPECT_EQ(log.events.items(), (std::vector<std::string>{"initial-done"}));
+}
+
+TEST_F(KeyValueTest, WatchStopsWhenItsSubscriptionIsDestroyed) {
+    WatchLog log;
+    auto sub = log.start(*kv_, ">");
+    ASSERT_TRUE(log.events.wait_for(1));
+    ASSERT_TRUE(kv_->put("a", "1"));
+    ASSERT_TRUE(log.events.wait_for(2));
+    sub.reset();
+    ASSERT_TRUE(kv_->put("a", "2"));
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(log.events.size(), 2u);
+}
+
+TEST_F(KeyValueTest, WatchMayStopItselfFromItsCallback) {
+    Subscription sub;
+    std::mutex mu;
+    std::atomic<int> calls{0};
+    auto made = kv_->watch(">",
+                           [&](KvEntry&&) {
+                               ++calls;
+                               std::lock_guard lock(mu);
+                               sub.reset();
+                           },
+                           {});
+    ASSERT_TRUE(made);
+    {
+        std::lock_guard lock(mu);
+        sub = std::move(*made);
+    }
+    ASSERT_TRUE(kv_->put("a", "1"));
+    ASSERT_TRUE(eventually([&] { return calls == 1; }));
+    ASSERT_TRUE(kv_->put("a", "2"));
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(calls, 1);
+}
+
+TEST_F(KeyValueTest, WatchOutlivingItsConnectionIsSilenced) {
+    auto conn = connect_or_fail(test_options(shared_server().url()));
+    ASSERT_NE(conn, nullptr);
+    auto kv = conn->jetstream().key_value({.bucket = bucket_, .storage = Storage::kMemory});
+    ASSERT_TRUE(kv);
+    std::atomic<int> calls{0};
+    auto sub = (*kv)->watch(">", [&](KvEntry&&) { ++calls; }, {});
+    ASSERT_TRUE(sub);
+    ASSERT_TRUE(kv_->put("a", "1"));
+    ASSERT_TRUE(eventually([&] { return calls == 1; }));
+    conn.reset();
+    ASSERT_TRUE(kv_->put("a", "2"));
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ((*kv)->get("a").error(), make_error_code(Errc::kClosed));
+    sub->reset();
+    kv->reset();
+}
+
+TEST_F(KeyValueTest, TtlExpiresEntries) {
+    auto kv = conn_->jetstream().key_value(
+        {.bucket = bucket_ + "_ttl", .ttl = 1000ms, .storage = Storage::kMemory});
+    ASSERT_TRUE(kv) << kv.error().message();
+    ASSERT_TRUE((*kv)->put("k", "v"));
+    ASSERT_TRUE((*kv)->get("k").value().has_value());
+    EXPECT_TRUE(eventually([&] { return !(*kv)->get("k").value().has_value(); }, 5s));
+    kv->reset();
+    (void)conn_->jetstream().delete_stream("KV_" + bucket_ + "_ttl");
+}
+
+TEST_F(KeyValueTest, AsyncOperationsCompleteOnTheWorkerPool) {
+    std::promise<Result<std::uint64_t>> put;
+    kv_->put_async("k", "v", [&](Result<std::uint64_t> r) { put.set_value(r); });
+    auto pf = put.get_future();
+    ASSERT_EQ(pf.wait_for(5s), std::future_status::ready);
+    auto revision = pf.get();
+    ASSERT_TRUE(revision);
+
+    std::promise<std::pair<Result<std::optional<KvEntry>>, std::thread::id>> get;
+    kv_->get_async("k", [&](Result<std::optional<KvEntry>> r) {
+        get.set_value({r, std::this_thread::get_id()});
+    });
+    auto gf = get.get_future();
+    ASSERT_EQ(gf.wait_for(5s), std::future_status::ready);
+    auto [got, thread] = gf.get();
+    ASSERT_TRUE(got && got->has_value());
+    EXPECT_EQ((*got)->revision, *revision);
+    EXPECT_NE(thread, std::this_thread::get_id());
+
+    std::promise<Result<void>> erased;
+    kv_->erase_async("k", [&](Result<void> r) { erased.set_value(r); });
+    auto ef = erased.get_future();
+    ASSERT_EQ(ef.wait_for(5s), std::future_status::ready);
+    EXPECT_TRUE(ef.get());
+    EXPECT_FALSE(kv_->get("k").value().has_value());
+}
+
+TEST_F(KeyValueTest, BindingAgainAppliesNewLimits) {
+    // history 1 → 3: the bucket's stream then keeps three revisions per key.
+    auto again = conn_->jetstream().key_value(
+        {.bucket = bucket_, .history = 3, .storage = Storage::kMemory});
+    ASSERT_TRUE(again) << again.error().message();
+    for (int i = 0; i < 5; ++i) {
+        ASSERT_TRUE((*again)->put("k", std::to_string(i)));
+    }
+    auto history =
+        conn_->jetstream().read_subject("KV_" + bucket_, "$KV." + bucket_ + ".k", 1, 100, 5s);
+    ASSERT_TRUE(history) << history.error().message();
+    ASSERT_EQ(history->size(), 3u);
+    EXPECT_EQ(history->front().data, "2");
+    EXPECT_EQ(kv_->get("k").value()->value, "4");  // the first handle sees the same bucket
+}
+
+TEST_F(KeyValueTest, RejectsBadConfigs) {
+    auto& js = conn_->jetstream();
+    EXPECT_EQ(js.key_value({.bucket = "x", .history = 0}).error(),
+              make_error_code(Errc::kInvalidArgument));
+    EXPECT_EQ(js.key_value({.bucket = "x", .history = 65}).error(),
+              make_error_code(Errc::kInvalidArgument));
+    EXPECT_EQ(js.key_value({.bucket = "a.b"}).error(), make_error_code(Errc::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace roomcast::natsbus
