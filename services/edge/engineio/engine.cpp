@@ -187,8 +187,13 @@ bool EngineServer::check_query(const HttpRequest& request, std::string_view& tra
     return true;
 }
 
+std::string_view EngineServer::node_of(std::string_view sid) noexcept {
+    const auto dot = sid.rfind('.');
+    return dot == std::string_view::npos ? std::string_view{} : sid.substr(0, dot);
+}
+
 int EngineServer::owner_of(std::string_view sid) const noexcept {
-    const auto& prefix = options_.sid_prefix;
+    const std::string prefix = this->prefix();
     if (sid.size() != prefix.size() + 1 + kRandomIdChars ||
         sid.substr(0, prefix.size()) != prefix) {
         return -1;
@@ -211,7 +216,7 @@ std::shared_ptr<Session> EngineServer::create(transport::Shard& shard, Transport
     auto& state = *shard_states_[shard.index()];
     std::string id;
     do {
-        id = options_.sid_prefix;
+        id = prefix();
         id += kAlphabet[shard.index()];
         id += shard.random_id(kRandomIdChars);
     } while (state.sessions.contains(id));
@@ -276,6 +281,12 @@ void EngineServer::on_request(HttpRequest&& request, transport::Responder&& resp
     }
     const int owner = owner_of(*sid);
     if (owner < 0) {
+        const auto node = node_of(*sid);
+        if (foreign_ && !node.empty() && node != options_.node_id) {
+            foreign_(std::string(node), std::move(request), std::move(cors.headers),
+                     std::move(responder));
+            return;
+        }
         responder.respond(with_cors(error_response(1), cors.headers));
         return;
     }
@@ -291,6 +302,36 @@ void EngineServer::on_request(HttpRequest&& request, transport::Responder&& resp
                    handle_owned_request(shard, std::move(sid), std::move(request), std::move(cors),
                                         std::move(responder));
                });
+}
+
+void EngineServer::handle_forwarded(HttpRequest&& request, transport::Responder&& responder) {
+    Cors cors = cors_for(request);
+    auto sid = request.query_param("sid");
+    const int owner = sid ? owner_of(*sid) : -1;
+    if (owner < 0) {
+        responder.respond(with_cors(error_response(1), cors.headers));
+        return;
+    }
+    const auto shard = static_cast<unsigned>(owner);
+    asio::post(shards_.shard(shard).ioc(),
+               [this, shard, sid = std::move(*sid), request = std::move(request),
+                cors = std::move(cors.headers), responder = std::move(responder)]() mutable {
+                   handle_owned_request(shard, std::move(sid), std::move(request), std::move(cors),
+                                        std::move(responder));
+               });
+}
+
+void EngineServer::abort_pending_poll(const std::string& sid) {
+    const int owner = owner_of(sid);
+    if (owner < 0) {
+        return;
+    }
+    const auto shard = static_cast<unsigned>(owner);
+    asio::post(shards_.shard(shard).ioc(), [this, shard, sid] {
+        if (auto session = find(shard, sid)) {
+            session->abort_pending_get();
+        }
+    });
 }
 
 void EngineServer::handle_owned_request(unsigned shard, std::string sid, HttpRequest request,

@@ -4,7 +4,7 @@
 // echo server) sits on top through SessionHandler.
 //
 // Sessions live on one shard. A session id names the shard that owns it (and, with
-// sid_prefix, the edge), so a polling request that arrives on another shard's connection is
+// node_id, the edge), so a polling request that arrives on another shard's connection is
 // posted to the owner and the answer posted back; a WebSocket that upgrades a session moves its
 // socket to the owner's shard.
 
@@ -62,8 +62,9 @@ struct Options {
     // kSlowConsumer; volatile messages are dropped instead whenever they cannot be written now.
     std::size_t max_queue_messages = 4096;
     std::size_t max_queue_bytes = 4 * 1024 * 1024;
-    // Prefix of every session id (names the edge in a cluster); URL-safe characters.
-    std::string sid_prefix;
+    // The edge's id, prefixed to every session id as "<node_id>." so that any edge can tell
+    // which edge owns a session (empty: ids carry no node). [A-Za-z0-9_-]{1,64}.
+    std::string node_id;
 };
 
 class Session;
@@ -81,6 +82,12 @@ public:
 // session. `request` is the handshake request (headers, query, remote address).
 using OpenHandler =
     std::function<std::unique_ptr<SessionHandler>(Session&, const transport::HttpRequest& request)>;
+
+// Receives a long-polling request for a session owned by another node (`node_id`), e.g. to
+// forward it there. Called on the shard that read the request; `cors` are the headers to add.
+using ForeignHandler = std::function<void(std::string node_id, transport::HttpRequest&& request,
+                                          transport::HeaderList cors,
+                                          transport::Responder&& responder)>;
 
 // Per-shard counters (one writer, any reader).
 struct Stats {
@@ -111,6 +118,17 @@ public:
     // Closes every session with `reason` (posted to each shard). Thread-safe.
     void close_all(CloseReason reason);
 
+    // Requests for sessions of other nodes go to `handler` (set before start); without one
+    // they get "Session ID unknown".
+    void set_foreign_handler(ForeignHandler handler) { foreign_ = std::move(handler); }
+    // A polling request forwarded from another node for one of our sessions. Thread-safe.
+    void handle_forwarded(transport::HttpRequest&& request, transport::Responder&& responder);
+    // The client of a forwarded long-poll went away: end that session's pending GET as if its
+    // own connection had closed. Thread-safe.
+    void abort_pending_poll(const std::string& sid);
+    // The node id in a session id ("" when it has none).
+    static std::string_view node_of(std::string_view sid) noexcept;
+
     // --- used by Session, on its shard ---
     void remove(Session& session);
 
@@ -130,6 +148,7 @@ private:
                      transport::HttpResponse& error) const;
     // Shard index encoded in `sid`, or -1 when the id is not one of ours.
     int owner_of(std::string_view sid) const noexcept;
+    std::string prefix() const { return options_.node_id.empty() ? "" : options_.node_id + "."; }
     std::shared_ptr<Session> find(unsigned shard, const std::string& sid);
     std::shared_ptr<Session> create(transport::Shard& shard, TransportKind kind,
                                     const transport::HttpRequest& request);
@@ -141,6 +160,7 @@ private:
     transport::ShardPool& shards_;
     Options options_;
     OpenHandler on_open_;
+    ForeignHandler foreign_;
     std::vector<std::unique_ptr<ShardState>> shard_states_;
 };
 
@@ -181,6 +201,8 @@ public:
                          transport::Responder&& responder);
     // Whether a WebSocket may upgrade this session now.
     bool can_upgrade() const noexcept;
+    // Ends a pending long-poll whose client went away (forwarded requests).
+    void abort_pending_get() { on_get_aborted(get_generation_); }
     void begin_upgrade(std::shared_ptr<transport::WsConnection> ws);
 
 private:

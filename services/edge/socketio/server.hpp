@@ -206,6 +206,15 @@ public:
     // Sends a pre-encoded message (broadcast fan-out uses this).
     bool send(const transport::OutMessagePtr& message, bool is_volatile = false);
 
+    // Holding: while held, send() keeps messages in the socket instead of writing them, so an
+    // application can put something before them (connection state recovery replays missed
+    // events first). take_held() returns them in arrival order and stops holding; the caller
+    // then sends what it wants with send_now().
+    void hold() noexcept { holding_ = true; }
+    bool holding() const noexcept { return holding_; }
+    std::vector<transport::OutMessagePtr> take_held();
+    bool send_now(const transport::OutMessagePtr& message);
+
     void join(std::string_view room);
     void leave(std::string_view room);
     std::vector<std::string> rooms() const;
@@ -244,6 +253,8 @@ private:
     std::vector<DisconnectHandler> disconnect_handlers_;
     std::vector<std::unique_ptr<PendingAck>> acks_;
     std::uint64_t next_ack_id_ = 0;
+    bool holding_ = false;
+    std::vector<transport::OutMessagePtr> held_;
 };
 
 class Namespace {

@@ -27,7 +27,8 @@ namespace log = core::log;
 
 // One HTTP/1.1 connection until it is closed or handed over as a WebSocket.
 // Owned by its pending operations and by outstanding Responders/WsUpgrades.
-class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+class HttpConnection final : public ResponseSink,
+                             public std::enable_shared_from_this<HttpConnection> {
 public:
     HttpConnection(HttpServer& server, Shard& shard, tcp::socket socket)
         : server_(server),
@@ -43,15 +44,15 @@ public:
         }
     }
 
-    ~HttpConnection() { open_connections_->fetch_sub(1, std::memory_order_relaxed); }
+    ~HttpConnection() override { open_connections_->fetch_sub(1, std::memory_order_relaxed); }
 
     void start() { wait_for_request(); }
 
-    Shard& shard() noexcept { return shard_; }
+    Shard& shard() noexcept override { return shard_; }
 
     // --- called on this connection's shard (posted by Responder / WsUpgrade) ---
 
-    void deliver(std::uint64_t seq, HttpResponse&& response) {
+    void deliver(std::uint64_t seq, HttpResponse&& response) override {
         if (seq != seq_ || !awaiting_ || closed_) {
             return;  // stale (client went away, or answered already)
         }
@@ -60,7 +61,7 @@ public:
         write_response(std::move(response));
     }
 
-    void set_abort_callback(std::uint64_t seq, std::function<void()> callback) {
+    void set_abort_callback(std::uint64_t seq, std::function<void()> callback) override {
         if (seq != seq_ || !awaiting_) {
             return;
         }
@@ -405,12 +406,12 @@ private:
 
 Responder& Responder::operator=(Responder&& other) noexcept {
     if (this != &other) {
-        if (conn_) {
+        if (sink_) {
             HttpResponse r;
             r.status = 500;
             respond(std::move(r));
         }
-        conn_ = std::move(other.conn_);
+        sink_ = std::move(other.sink_);
         seq_ = other.seq_;
     }
     return *this;
@@ -418,7 +419,7 @@ Responder& Responder::operator=(Responder&& other) noexcept {
 
 Responder::~Responder() {
     // At shutdown a stopped io_context destroys the handler holding this: nothing to answer.
-    if (conn_ && !conn_->shard().ioc().stopped()) {
+    if (sink_ && !sink_->shard().ioc().stopped()) {
         HttpResponse r;
         r.status = 500;
         r.close = true;
@@ -427,36 +428,35 @@ Responder::~Responder() {
 }
 
 void Responder::respond(HttpResponse&& response) {
-    if (!conn_) {
+    if (!sink_) {
         return;
     }
-    auto conn = std::move(conn_);
-    conn_.reset();
-    Shard& shard = conn->shard();
+    auto sink = std::move(sink_);
+    sink_.reset();
+    Shard& shard = sink->shard();
     if (Shard::current() == &shard) {
-        conn->deliver(seq_, std::move(response));
+        sink->deliver(seq_, std::move(response));
         return;
     }
-    asio::post(shard.ioc(),
-               [conn = std::move(conn), seq = seq_, r = std::move(response)]() mutable {
-                   conn->deliver(seq, std::move(r));
-               });
+    asio::post(shard.ioc(), [sink = std::move(sink), seq = seq_, r = std::move(response)]() mutable {
+        sink->deliver(seq, std::move(r));
+    });
 }
 
 void Responder::on_abort(Shard& target, std::function<void()> on_abort) {
-    if (!conn_) {
+    if (!sink_) {
         return;
     }
     auto forward = [&target, fn = std::move(on_abort)]() mutable {
         asio::post(target.ioc(), std::move(fn));
     };
-    Shard& shard = conn_->shard();
+    Shard& shard = sink_->shard();
     if (Shard::current() == &shard) {
-        conn_->set_abort_callback(seq_, std::move(forward));
+        sink_->set_abort_callback(seq_, std::move(forward));
         return;
     }
-    asio::post(shard.ioc(), [conn = conn_, seq = seq_, fwd = std::move(forward)]() mutable {
-        conn->set_abort_callback(seq, std::move(fwd));
+    asio::post(shard.ioc(), [sink = sink_, seq = seq_, fwd = std::move(forward)]() mutable {
+        sink->set_abort_callback(seq, std::move(fwd));
     });
 }
 

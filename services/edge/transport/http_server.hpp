@@ -34,28 +34,40 @@ struct HttpLimits {
     WsLimits websocket;
 };
 
+// Where a response goes: an HTTP connection, or (for requests forwarded from another edge)
+// a NATS reply. deliver() and set_abort_callback() are called on shard().
+class ResponseSink {
+public:
+    virtual ~ResponseSink() = default;
+    virtual Shard& shard() noexcept = 0;
+    virtual void deliver(std::uint64_t seq, HttpResponse&& response) = 0;
+    // `callback` runs (on shard()) if the client goes away before the answer; at once if it
+    // already has.
+    virtual void set_abort_callback(std::uint64_t seq, std::function<void()> callback) = 0;
+};
+
 // Answers one request. Movable, thread-safe to use from any shard; exactly one respond() is
 // expected. A Responder destroyed without answering sends 500 so no client hangs.
 class Responder {
 public:
     Responder() = default;
-    Responder(std::shared_ptr<HttpConnection> conn, std::uint64_t seq) noexcept
-        : conn_(std::move(conn)), seq_(seq) {}
+    Responder(std::shared_ptr<ResponseSink> sink, std::uint64_t seq) noexcept
+        : sink_(std::move(sink)), seq_(seq) {}
     Responder(Responder&&) noexcept = default;
     Responder& operator=(Responder&& other) noexcept;
     Responder(const Responder&) = delete;
     Responder& operator=(const Responder&) = delete;
     ~Responder();
 
-    explicit operator bool() const noexcept { return conn_ != nullptr; }
+    explicit operator bool() const noexcept { return sink_ != nullptr; }
     void respond(HttpResponse&& response);
     // Gives up without answering (the client is known to be gone).
-    void dismiss() noexcept { conn_.reset(); }
+    void dismiss() noexcept { sink_.reset(); }
     // `on_abort` runs (posted to `shard`) if the client disconnects before respond().
     void on_abort(Shard& shard, std::function<void()> on_abort);
 
 private:
-    std::shared_ptr<HttpConnection> conn_;
+    std::shared_ptr<ResponseSink> sink_;
     std::uint64_t seq_ = 0;
 };
 

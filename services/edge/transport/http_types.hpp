@@ -49,6 +49,9 @@ const char* reason_phrase(unsigned status) noexcept;
 struct OutMessage {
     std::string text;
     std::vector<std::string> binaries;
+    // Opaque to the transport: an application ordering key (the edge puts a room event's
+    // offset here so a recovering socket can merge live and replayed events).
+    std::uint64_t tag = 0;
 
     std::size_t bytes() const noexcept {
         std::size_t n = text.size();
