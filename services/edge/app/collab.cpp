@@ -1,0 +1,692 @@
+#include "app/collab.hpp"
+
+#include "roomcast/core/log.hpp"
+#include "roomcast/protocol/json.hpp"
+#include "roomcast/protocol/socketio.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <unordered_set>
+
+namespace roomcast::edge {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace psio = protocol::sio;
+namespace log = core::log;
+using transport::OutMessage;
+using transport::OutMessagePtr;
+
+// Per-socket state, kept in Socket::data() and shared with NATS continuations.
+struct Collab::SocketState {
+    std::string user_id;
+    std::string user_name;
+    std::string pid;  // private session id (recovery); empty when recovery is off
+    std::string socket_id;
+    std::vector<std::pair<std::string, std::uint64_t>> rooms;  // room, offset when joined
+    // Recovery of this socket (set by the connect hook).
+    std::uint64_t recover_offset = 0;
+    std::vector<std::pair<std::string, std::uint64_t>> recover_rooms;
+    // The KV record's write chain: one write in flight, later changes coalesced.
+    std::uint64_t revision = 0;
+    bool writing = false;
+    bool dirty = false;
+    bool take_over = false;
+    bool erase = false;
+    bool lost = false;  // another edge owns the record now, or it was erased
+    std::int64_t disconnected_at = 0;
+
+    bool in_room(std::string_view room) const {
+        return std::any_of(rooms.begin(), rooms.end(), [&](const auto& r) { return r.first == room; });
+    }
+};
+
+namespace {
+
+using StatePtr = std::shared_ptr<Collab::SocketState>;
+
+StatePtr state_of(const sio::SocketPtr& socket) {
+    auto* p = std::any_cast<StatePtr>(&socket->data());
+    return p != nullptr ? *p : nullptr;
+}
+
+// Events a client may not publish: Socket.IO's reserved names and the protocol's own events,
+// which would otherwise let one member spoof server messages to the others.
+bool reserved_event(std::string_view name) {
+    static constexpr std::string_view kReserved[] = {
+        "connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener",
+        "join",    "leave",         "publish",    "history",       "presence",    "kicked"};
+    return std::find(std::begin(kReserved), std::end(kReserved), name) != std::end(kReserved);
+}
+
+bool parse_offset(const json::value& v, std::uint64_t& out) {
+    if (v.is_string()) {
+        const auto s = v.get_string();
+        if (s.empty() || s.size() > 20) {
+            return false;
+        }
+        const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+        return ec == std::errc() && p == s.data() + s.size();
+    }
+    if (v.is_uint64()) {
+        out = v.get_uint64();
+        return true;
+    }
+    if (v.is_int64() && v.get_int64() >= 0) {
+        out = static_cast<std::uint64_t>(v.get_int64());
+        return true;
+    }
+    return false;
+}
+
+void ack_ok(sio::Ack& ack, json::object body, sio::Args args = {}) {
+    if (!ack) {
+        return;
+    }
+    json::object out;
+    out["ok"] = true;
+    for (auto& [k, v] : body) {
+        out[k] = std::move(v);
+    }
+    args.values().insert(args.values().begin(), std::move(out));
+    ack(args);
+}
+
+void ack_error(sio::Ack& ack, std::string_view code, std::string_view message) {
+    if (!ack) {
+        return;
+    }
+    json::object error;
+    error["code"] = code;
+    error["message"] = message;
+    json::object out;
+    out["ok"] = false;
+    out["error"] = std::move(error);
+    ack(sio::Args().add(std::move(out)));
+}
+
+// The request object of a client event, or nullptr.
+const json::object* request_of(const sio::Args& args) {
+    return args.size() >= 1 && args[0].is_object() ? &args[0].as_object() : nullptr;
+}
+
+// The "room" field, validated; empty when missing or invalid.
+std::string room_of(const json::object* req) {
+    if (req == nullptr) {
+        return {};
+    }
+    const auto* room = req->if_contains("room");
+    if (room == nullptr || !room->is_string() || !valid_room_id(room->get_string())) {
+        return {};
+    }
+    return std::string(room->get_string());
+}
+
+void renumber_placeholders(json::value& v, std::uint32_t base) {
+    std::uint32_t num = 0;
+    if (psio::is_placeholder(v, num)) {
+        v.as_object()["num"] = base + num;
+        return;
+    }
+    if (v.is_array()) {
+        for (auto& e : v.as_array()) {
+            renumber_placeholders(e, base);
+        }
+    } else if (v.is_object()) {
+        for (auto& [k, e] : v.as_object()) {
+            renumber_placeholders(e, base);
+        }
+    }
+}
+
+// The Socket.IO packet every member receives: event with (data, meta, offset), where
+// meta = {room, from, offset} and the offset also comes last, as connection state recovery
+// requires of every stored event.
+OutMessagePtr encode_room_event(const std::string& room, std::uint64_t offset,
+                                const bus::v1::RoomEvent& ev) {
+    const auto attachments = static_cast<std::uint32_t>(ev.attachments_size());
+    const std::string off = std::to_string(offset);
+    std::string text = "4";
+    psio::encode(text, attachments > 0 ? psio::PacketType::kBinaryEvent : psio::PacketType::kEvent,
+                 "/", std::nullopt, {}, attachments);
+    text += '[';
+    protocol::write_json_string(text, ev.event());
+    text += ',';
+    text += ev.data_json().empty() ? std::string_view("null") : std::string_view(ev.data_json());
+    text += ",{\"room\":";
+    protocol::write_json_string(text, room);
+    text += ",\"from\":";
+    protocol::write_json_string(text, ev.from());
+    text += ",\"offset\":\"";
+    text += off;
+    text += "\"},\"";
+    text += off;
+    text += "\"]";
+    OutMessage msg;
+    msg.text = std::move(text);
+    msg.binaries.assign(ev.attachments().begin(), ev.attachments().end());
+    msg.tag = offset;
+    return std::make_shared<const OutMessage>(std::move(msg));
+}
+
+}  // namespace
+
+bool valid_room_id(std::string_view room) noexcept {
+    if (room.empty() || room.size() > 128) {
+        return false;
+    }
+    for (const char c : room) {
+        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                        c == '_' || c == ':' || c == '@' || c == '-';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+Collab::Collab(sio::Server& io, RoomBus& bus, SessionStore& sessions, jwt::KeySet keys,
+               CollabOptions options)
+    : io_(io), bus_(bus), sessions_(sessions), keys_(std::move(keys)), options_(std::move(options)) {}
+
+void Collab::install() {
+    auto& root = io_.of("/");
+    root.use([this](const sio::Handshake& hs, sio::ConnectCallback done) { on_connect(hs, std::move(done)); });
+    root.on_connection([this](const sio::SocketPtr& s) { on_connection(s); });
+    root.on_disconnect([this](const sio::SocketPtr& s, sio::DisconnectReason r) { on_disconnect(s, r); });
+    root.on("join", [this](const sio::SocketPtr& s, sio::Args&& a, sio::Ack&& k) {
+        on_join(s, std::move(a), std::move(k));
+    });
+    root.on("leave", [this](const sio::SocketPtr& s, sio::Args&& a, sio::Ack&& k) {
+        on_leave(s, std::move(a), std::move(k));
+    });
+    root.on("publish", [this](const sio::SocketPtr& s, sio::Args&& a, sio::Ack&& k) {
+        on_publish(s, std::move(a), std::move(k));
+    });
+    root.on("history", [this](const sio::SocketPtr& s, sio::Args&& a, sio::Ack&& k) {
+        on_history(s, std::move(a), std::move(k));
+    });
+    root.on("presence", [this](const sio::SocketPtr& s, sio::Args&& a, sio::Ack&& k) {
+        on_presence(s, std::move(a), std::move(k));
+    });
+}
+
+// --- connect -----------------------------------------------------------------------------------
+
+void Collab::on_connect(const sio::Handshake& hs, sio::ConnectCallback done) {
+    auto refuse = [&done](std::string_view code) {
+        sio::ConnectDecision d;
+        json::object data;
+        data["code"] = code;
+        d.error = sio::ConnectError{"unauthorized", json::value(std::move(data))};
+        done(std::move(d));
+    };
+    const json::object* auth = hs.auth.is_object() ? &hs.auth.as_object() : nullptr;
+    const json::value* token = auth != nullptr ? auth->if_contains("token") : nullptr;
+    if (token == nullptr || !token->is_string() || token->get_string().empty()) {
+        refuse("token_missing");
+        return;
+    }
+    jwt::VerifyOptions vo;
+    vo.leeway = options_.jwt_leeway;
+    auto claims = jwt::verify(token->get_string(), keys_, vo);
+    if (!claims) {
+        refuse(claims.error() == jwt::Errc::kExpired ? "token_expired" : "token_invalid");
+        return;
+    }
+    auto state = std::make_shared<SocketState>();
+    state->user_id = claims->sub;
+    state->user_name = claims->name;
+    if (!options_.recovery) {
+        sio::ConnectDecision d;
+        d.data = state;
+        done(std::move(d));
+        return;
+    }
+    // A fresh private session id, used unless the session is recovered.
+    const std::string fresh_pid = transport::Shard::current()->random_id(22);
+    const json::value* pid = auth->if_contains("pid");
+    const json::value* offset = auth->if_contains("offset");
+    // socket.io-client sends no offset until it has received an event that carries one: then
+    // it has seen nothing since joining, and replay starts at each room's join offset.
+    std::uint64_t last_offset = 0;
+    if (pid == nullptr || !pid->is_string() || pid->get_string().empty() ||
+        pid->get_string().size() > 64 || (offset != nullptr && !parse_offset(*offset, last_offset))) {
+        sio::ConnectDecision d;
+        state->pid = fresh_pid;
+        d.pid = fresh_pid;
+        d.data = state;
+        done(std::move(d));
+        return;
+    }
+    std::string old_pid(pid->get_string());
+    sessions_.lookup(old_pid, state->user_id,
+                     [state, old_pid, fresh_pid, last_offset,
+                      done = std::move(done)](std::optional<Recoverable> rec) {
+                         sio::ConnectDecision d;
+                         if (rec) {
+                             state->pid = old_pid;
+                             state->revision = rec->revision;
+                             state->take_over = true;
+                             state->recover_offset = last_offset;
+                             for (const auto& m : rec->record.rooms()) {
+                                 state->recover_rooms.emplace_back(m.room(), m.since());
+                             }
+                             d.socket_id = rec->record.socket_id();
+                             d.pid = old_pid;
+                             d.recovered = true;
+                         } else {
+                             state->pid = fresh_pid;
+                             d.pid = fresh_pid;
+                         }
+                         d.data = state;
+                         done(std::move(d));
+                     });
+}
+
+void Collab::on_connection(const sio::SocketPtr& socket) {
+    auto state = state_of(socket);
+    if (!state) {
+        return;
+    }
+    state->socket_id = socket->id();
+    if (state->pid.empty()) {
+        return;  // recovery off
+    }
+    if (socket->recovered()) {
+        recover(socket, state);
+        return;
+    }
+    persist(state, socket->shard());
+}
+
+void Collab::recover(const sio::SocketPtr& socket, const StatePtr& state) {
+    // Live events of the rooms are held while the missed ones are read back, then merged.
+    socket->hold();
+    for (const auto& [room, since] : state->recover_rooms) {
+        if (!valid_room_id(room) || state->in_room(room)) {
+            continue;
+        }
+        state->rooms.emplace_back(room, since);
+        socket->join(room);
+        bus_.acquire(room);
+    }
+    state->recover_rooms.clear();
+    persist(state, socket->shard());
+    if (state->rooms.empty()) {
+        for (const auto& m : socket->take_held()) {
+            socket->send_now(m);
+        }
+        return;
+    }
+    struct Gather {
+        std::size_t left = 0;
+        std::vector<std::pair<std::uint64_t, OutMessagePtr>> events;
+    };
+    auto gather = std::make_shared<Gather>();
+    gather->left = state->rooms.size();
+    std::weak_ptr<sio::Socket> weak = socket;
+    transport::Shard* shard = &socket->shard();
+    const std::string socket_id = socket->id();
+    for (const auto& [room, since] : state->rooms) {
+        const std::uint64_t after = std::max(state->recover_offset, since);
+        bus_.read_after(room, after, options_.history_max,
+                        [this, room, weak, shard, gather, socket_id,
+                         offset = state->recover_offset](natsbus::Result<RoomBus::StoredEvents> r) {
+                            // Library thread: encode here, merge on the shard.
+                            std::vector<std::pair<std::uint64_t, OutMessagePtr>> encoded;
+                            if (r) {
+                                for (const auto& [seq, ev] : *r) {
+                                    if (ev.exclude_socket() != socket_id) {
+                                        encoded.emplace_back(seq, encode_room_event(room, seq, ev));
+                                    }
+                                }
+                            } else {
+                                log::warn("recovery read failed", {{"error", r.error().message()}});
+                            }
+                            asio::post(shard->ioc(), [weak, gather, offset,
+                                                      encoded = std::move(encoded)]() mutable {
+                                for (auto& e : encoded) {
+                                    gather->events.push_back(std::move(e));
+                                }
+                                if (--gather->left > 0) {
+                                    return;
+                                }
+                                auto s = weak.lock();
+                                if (!s || !s->connected()) {
+                                    return;
+                                }
+                                auto& events = gather->events;
+                                std::sort(events.begin(), events.end(),
+                                          [](const auto& a, const auto& b) { return a.first < b.first; });
+                                std::unordered_set<std::uint64_t> replayed;
+                                for (const auto& [seq, msg] : events) {
+                                    replayed.insert(seq);
+                                    s->send_now(msg);
+                                }
+                                // Held live messages: room events the client has or was just
+                                // replayed are skipped; everything else (acks...) goes out.
+                                for (const auto& m : s->take_held()) {
+                                    if (m->tag != 0 && (m->tag <= offset || replayed.contains(m->tag))) {
+                                        continue;
+                                    }
+                                    s->send_now(m);
+                                }
+                            });
+                        });
+    }
+}
+
+void Collab::on_disconnect(const sio::SocketPtr& socket, sio::DisconnectReason reason) {
+    auto state = state_of(socket);
+    if (!state) {
+        return;
+    }
+    for (const auto& [room, since] : state->rooms) {
+        bus_.release(room);
+    }
+    if (state->pid.empty()) {
+        return;
+    }
+    switch (reason) {
+        case sio::DisconnectReason::kClientNamespaceDisconnect:
+        case sio::DisconnectReason::kServerNamespaceDisconnect:
+        case sio::DisconnectReason::kForcedServerClose:
+            state->erase = true;  // a deliberate leave: nothing to recover
+            break;
+        default:
+            state->disconnected_at = unix_ms();
+            break;
+    }
+    persist(state, socket->shard());
+}
+
+void Collab::persist(const StatePtr& state, transport::Shard& shard) {
+    if (state->lost || state->pid.empty()) {
+        return;
+    }
+    if (state->writing) {
+        state->dirty = true;
+        return;
+    }
+    if (state->erase) {
+        state->lost = true;
+        sessions_.erase(state->pid);
+        return;
+    }
+    bus::v1::SessionRecord rec;
+    rec.set_socket_id(state->socket_id);
+    rec.set_user_id(state->user_id);
+    rec.set_user_name(state->user_name);
+    rec.set_edge_id(sessions_.edge_id());
+    rec.set_disconnected_at_ms(state->disconnected_at);
+    for (const auto& [room, since] : state->rooms) {
+        auto* m = rec.add_rooms();
+        m->set_room(room);
+        m->set_since(since);
+    }
+    state->writing = true;
+    transport::Shard* s = &shard;
+    auto done = [this, state, s](natsbus::Result<std::uint64_t> r) {
+        asio::post(s->ioc(), [this, state, s, r = std::move(r)] {
+            state->writing = false;
+            if (r) {
+                state->revision = *r;
+            } else if (r.error() == natsbus::Errc::kWrongRevision ||
+                       r.error() == natsbus::Errc::kAlreadyExists) {
+                state->lost = true;  // another edge recovered this session
+                return;
+            } else {
+                log::warn("session record not written", {{"error", r.error().message()}});
+            }
+            if (state->dirty) {
+                state->dirty = false;
+                persist(state, *s);
+            }
+        });
+    };
+    if (state->take_over) {
+        state->take_over = false;
+        sessions_.take_over(state->pid, rec, std::move(done));
+    } else {
+        sessions_.write(state->pid, rec, state->revision, std::move(done));
+    }
+}
+
+// --- requests ----------------------------------------------------------------------------------
+
+void Collab::on_join(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack) {
+    auto state = state_of(socket);
+    const std::string room = room_of(request_of(args));
+    if (!state || room.empty()) {
+        ack_error(ack, error_code::kBadRequest, "room must match ^[A-Za-z0-9_:@-]{1,128}$");
+        return;
+    }
+    const bool already = state->in_room(room);
+    if (!already) {
+        if (state->rooms.size() >= options_.max_rooms_per_socket) {
+            ack_error(ack, error_code::kBadRequest, "too many rooms for one socket");
+            return;
+        }
+        state->rooms.emplace_back(room, 0);
+        socket->join(room);
+        bus_.acquire(room);
+    }
+    auto shared_ack = std::make_shared<sio::Ack>(std::move(ack));
+    std::weak_ptr<sio::Socket> weak = socket;
+    transport::Shard* shard = &socket->shard();
+    bus_.last_offset(room, [this, weak, state, room, shard, shared_ack, already](
+                               natsbus::Result<std::uint64_t> r) {
+        asio::post(shard->ioc(), [this, weak, state, room, shard, shared_ack, already, r] {
+            auto s = weak.lock();
+            if (!s || !s->connected() || !state->in_room(room)) {
+                return;
+            }
+            if (!r) {
+                if (!already) {
+                    // Without the bus the join cannot be honoured: undo it.
+                    std::erase_if(state->rooms, [&](const auto& e) { return e.first == room; });
+                    s->leave(room);
+                    bus_.release(room);
+                }
+                ack_error(*shared_ack, error_code::kUnavailable, "the message bus is unavailable");
+                return;
+            }
+            if (!already) {
+                for (auto& e : state->rooms) {
+                    if (e.first == room) {
+                        e.second = *r;
+                    }
+                }
+                persist(state, *shard);
+            }
+            json::object body;
+            body["room"] = room;
+            body["offset"] = std::to_string(*r);
+            ack_ok(*shared_ack, std::move(body));
+        });
+    });
+}
+
+void Collab::on_leave(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack) {
+    auto state = state_of(socket);
+    const std::string room = room_of(request_of(args));
+    if (!state || room.empty()) {
+        ack_error(ack, error_code::kBadRequest, "room must match ^[A-Za-z0-9_:@-]{1,128}$");
+        return;
+    }
+    if (state->in_room(room)) {
+        std::erase_if(state->rooms, [&](const auto& e) { return e.first == room; });
+        socket->leave(room);
+        bus_.release(room);
+        persist(state, socket->shard());
+    }
+    ack_ok(ack, {});
+}
+
+void Collab::on_publish(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack) {
+    auto state = state_of(socket);
+    const json::object* req = request_of(args);
+    const std::string room = room_of(req);
+    if (!state || room.empty()) {
+        ack_error(ack, error_code::kBadRequest, "room must match ^[A-Za-z0-9_:@-]{1,128}$");
+        return;
+    }
+    const json::value* event = req->if_contains("event");
+    if (event == nullptr || !event->is_string() || event->get_string().empty() ||
+        event->get_string().size() > 128 || reserved_event(event->get_string())) {
+        ack_error(ack, error_code::kBadRequest,
+                  "event must be a non-empty string of at most 128 characters and not reserved");
+        return;
+    }
+    const json::value* echo = req->if_contains("echo");
+    if (echo != nullptr && !echo->is_bool()) {
+        ack_error(ack, error_code::kBadRequest, "echo must be a boolean");
+        return;
+    }
+    if (!state->in_room(room)) {
+        ack_error(ack, error_code::kNotJoined, "join the room before publishing to it");
+        return;
+    }
+    const json::value* data = req->if_contains("data");
+    bus::v1::RoomEvent ev;
+    ev.set_room(room);
+    ev.set_event(std::string(event->get_string()));
+    ev.set_data_json(data != nullptr ? protocol::to_json(*data) : "null");
+    std::size_t size = ev.data_json().size();
+    for (auto& a : args.attachments()) {
+        size += a.size();
+        ev.add_attachments(std::move(a));
+    }
+    if (size > options_.max_publish_bytes) {
+        ack_error(ack, error_code::kPayloadTooLarge,
+                  "data is larger than " + std::to_string(options_.max_publish_bytes) + " bytes");
+        return;
+    }
+    ev.set_from(state->user_id);
+    if (echo == nullptr || !echo->get_bool()) {
+        ev.set_exclude_socket(socket->id());
+    }
+    ev.set_published_at_ms(unix_ms());
+    auto shared_ack = std::make_shared<sio::Ack>(std::move(ack));
+    transport::Shard* shard = &socket->shard();
+    bus_.publish(room, ev, [shard, shared_ack](natsbus::Result<std::uint64_t> r) {
+        asio::post(shard->ioc(), [shared_ack, r] {
+            if (!r) {
+                ack_error(*shared_ack, error_code::kUnavailable, "the message bus is unavailable");
+                return;
+            }
+            json::object body;
+            body["offset"] = std::to_string(*r);
+            ack_ok(*shared_ack, std::move(body));
+        });
+    });
+}
+
+void Collab::on_history(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack) {
+    auto state = state_of(socket);
+    const json::object* req = request_of(args);
+    const std::string room = room_of(req);
+    if (!state || room.empty()) {
+        ack_error(ack, error_code::kBadRequest, "room must match ^[A-Za-z0-9_:@-]{1,128}$");
+        return;
+    }
+    std::optional<std::uint64_t> since;
+    if (const auto* v = req->if_contains("since"); v != nullptr && !v->is_null()) {
+        std::uint64_t s = 0;
+        if (!parse_offset(*v, s)) {
+            ack_error(ack, error_code::kBadRequest, "since must be an offset (a decimal string)");
+            return;
+        }
+        since = s;
+    }
+    std::size_t limit = options_.history_default;
+    if (const auto* v = req->if_contains("limit"); v != nullptr && !v->is_null()) {
+        const auto n = v->is_int64() ? v->get_int64()
+                       : v->is_uint64() ? static_cast<std::int64_t>(std::min<std::uint64_t>(v->get_uint64(), INT64_MAX))
+                                        : -1;
+        if (n < 1 || static_cast<std::size_t>(n) > options_.history_max) {
+            ack_error(ack, error_code::kBadRequest,
+                      "limit must be an integer from 1 to " + std::to_string(options_.history_max));
+            return;
+        }
+        limit = static_cast<std::size_t>(n);
+    }
+    if (!state->in_room(room)) {
+        ack_error(ack, error_code::kNotJoined, "join the room before reading its history");
+        return;
+    }
+    auto shared_ack = std::make_shared<sio::Ack>(std::move(ack));
+    transport::Shard* shard = &socket->shard();
+    auto done = [shard, shared_ack](natsbus::Result<RoomBus::StoredEvents> r) {
+        if (!r) {
+            asio::post(shard->ioc(), [shared_ack] {
+                ack_error(*shared_ack, error_code::kUnavailable, "the message bus is unavailable");
+            });
+            return;
+        }
+        // Library thread: build the reply here; only the ack itself runs on the shard.
+        auto reply = std::make_shared<sio::Args>();
+        json::array messages;
+        for (auto& [seq, ev] : *r) {
+            auto data = protocol::parse_json(ev.data_json().empty() ? "null" : ev.data_json());
+            if (!data) {
+                continue;
+            }
+            json::value value = std::move(*data);
+            renumber_placeholders(value, static_cast<std::uint32_t>(reply->attachments().size()));
+            for (auto& a : *ev.mutable_attachments()) {
+                reply->attachments().push_back(std::move(a));
+            }
+            json::object m;
+            m["offset"] = std::to_string(seq);
+            m["event"] = ev.event();
+            m["data"] = std::move(value);
+            m["from"] = ev.from();
+            messages.push_back(std::move(m));
+        }
+        asio::post(shard->ioc(), [shared_ack, reply, messages = std::move(messages)]() mutable {
+            json::object body;
+            body["messages"] = std::move(messages);
+            ack_ok(*shared_ack, std::move(body), std::move(*reply));
+        });
+    };
+    if (since) {
+        bus_.read_after(room, *since, limit, std::move(done));
+    } else {
+        bus_.read_last(room, limit, std::move(done));
+    }
+}
+
+void Collab::on_presence(const sio::SocketPtr& /*socket*/, sio::Args&& args, sio::Ack&& ack) {
+    if (room_of(request_of(args)).empty()) {
+        ack_error(ack, error_code::kBadRequest, "room must match ^[A-Za-z0-9_:@-]{1,128}$");
+        return;
+    }
+    ack_error(ack, error_code::kUnavailable, "presence is not available on this deployment yet");
+}
+
+// --- fan-out -----------------------------------------------------------------------------------
+
+void Collab::deliver(const std::string& room, std::uint64_t offset, bus::v1::RoomEvent&& event) {
+    // The envelope is a public interface: anything on NATS may publish. Never forward data that
+    // would break clients' parsers or point at attachments that do not exist.
+    if (!event.data_json().empty()) {
+        auto data = protocol::parse_json(event.data_json());
+        if (!data || !psio::placeholders_valid(*data, static_cast<std::uint32_t>(event.attachments_size()))) {
+            return;
+        }
+    }
+    auto message = encode_room_event(room, offset, event);
+    sio::BroadcastOperator op(io_.of("/"));
+    op.to(room);
+    if (!event.exclude_socket().empty()) {
+        op.except(event.exclude_socket());
+    }
+    op.send(std::move(message));
+}
+
+}  // namespace roomcast::edge

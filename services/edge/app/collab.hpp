@@ -1,0 +1,85 @@
+#pragma once
+// The collaboration protocol of PRODUCT.md §2 on namespace "/": JWT at connect, join, leave,
+// publish, history, presence, and connection state recovery across edges.
+//
+// Everything a socket does runs on its shard; NATS answers (PubAcks, KV reads, stream reads)
+// arrive on library threads and are posted back to the socket's shard before touching it.
+// Room events from the bus are encoded once (on the bus thread) into a shared Socket.IO packet
+// and fanned out to every shard.
+
+#include "app/sessions.hpp"
+#include "bus/room_bus.hpp"
+#include "socketio/server.hpp"
+
+#include "roomcast/jwt/jwt.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace roomcast::edge {
+
+struct CollabOptions {
+    std::string edge_id;
+    bool recovery = true;
+    std::size_t history_default = 50;
+    std::size_t history_max = 1000;
+    // Largest publish (data JSON + binary attachments), bytes.
+    std::size_t max_publish_bytes = 256 * 1024;
+    // Rooms one socket may be in at once.
+    std::size_t max_rooms_per_socket = 100;
+    std::chrono::seconds jwt_leeway{30};
+};
+
+// Error codes of PRODUCT.md §2.
+namespace error_code {
+inline constexpr std::string_view kBadRequest = "bad_request";
+inline constexpr std::string_view kUnauthorized = "unauthorized";
+inline constexpr std::string_view kForbidden = "forbidden";
+inline constexpr std::string_view kNotFound = "not_found";
+inline constexpr std::string_view kNotJoined = "not_joined";
+inline constexpr std::string_view kRateLimited = "rate_limited";
+inline constexpr std::string_view kPayloadTooLarge = "payload_too_large";
+inline constexpr std::string_view kUnavailable = "unavailable";
+inline constexpr std::string_view kInternal = "internal";
+}  // namespace error_code
+
+// ^[A-Za-z0-9_:@-]{1,128}$ — also guarantees the id is a single safe NATS subject token.
+bool valid_room_id(std::string_view room) noexcept;
+
+class Collab {
+public:
+    Collab(sio::Server& io, RoomBus& bus, SessionStore& sessions, jwt::KeySet keys,
+           CollabOptions options);
+
+    // Registers the connect hook and the event handlers on "/". Before the shards start.
+    void install();
+
+    // RoomBus::Deliver: encodes the event once and fans it out (bus thread).
+    void deliver(const std::string& room, std::uint64_t offset, bus::v1::RoomEvent&& event);
+
+    struct SocketState;
+
+private:
+    void on_connect(const sio::Handshake& hs, sio::ConnectCallback done);
+    void on_connection(const sio::SocketPtr& socket);
+    void on_disconnect(const sio::SocketPtr& socket, sio::DisconnectReason reason);
+    void on_join(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack);
+    void on_leave(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack);
+    void on_publish(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack);
+    void on_history(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack);
+    void on_presence(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack);
+
+    void recover(const sio::SocketPtr& socket, const std::shared_ptr<SocketState>& state);
+    void persist(const std::shared_ptr<SocketState>& state, transport::Shard& shard);
+
+    sio::Server& io_;
+    RoomBus& bus_;
+    SessionStore& sessions_;
+    jwt::KeySet keys_;
+    CollabOptions options_;
+};
+
+}  // namespace roomcast::edge

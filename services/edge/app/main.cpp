@@ -1,0 +1,293 @@
+// roomcast_edge: the Socket.IO edge. Composition only: configuration, NATS, the room bus,
+// recovery records, the Socket.IO server with the collaboration protocol, forwarding, health.
+
+#include "app/collab.hpp"
+#include "app/endpoints.hpp"
+#include "app/forwarder.hpp"
+#include "app/sessions.hpp"
+#include "bus/room_bus.hpp"
+#include "socketio/server.hpp"
+#include "transport/http_server.hpp"
+#include "transport/shard.hpp"
+
+#include "roomcast/core/config.hpp"
+#include "roomcast/core/log.hpp"
+#include "roomcast/jwt/jwt.hpp"
+#include "roomcast/natsbus/natsbus.hpp"
+
+#include <sys/random.h>
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+namespace {
+
+using namespace roomcast;
+namespace log = core::log;
+using std::chrono::milliseconds;
+
+std::string random_edge_id() {
+    static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char bytes[8];
+    if (::getrandom(bytes, sizeof(bytes), 0) != static_cast<ssize_t>(sizeof(bytes))) {
+        throw std::runtime_error("getrandom failed");
+    }
+    std::string id = "edge-";
+    for (unsigned char b : bytes) {
+        id += kAlphabet[b % 36];
+    }
+    return id;
+}
+
+bool valid_edge_id(std::string_view id) {
+    if (id.empty() || id.size() > 64) {
+        return false;
+    }
+    for (char c : id) {
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string host = "127.0.0.1";
+    std::int64_t port = 8081;
+    std::string admin_host = "127.0.0.1";
+    std::int64_t admin_port = 9181;
+    std::string nats_url = "nats://127.0.0.1:4222";
+    std::string jwt_secret;
+    std::string admin_token;
+    std::string edge_id;
+    bool dev_tokens = false;
+    std::vector<std::string> cors_origins;
+    bool cors_credentials = false;
+    milliseconds ping_interval{25000};
+    milliseconds ping_timeout{20000};
+    std::uint64_t max_payload = 1000000;
+    bool recovery = true;
+    milliseconds recovery_window{120000};
+    std::int64_t history_max = 1000;
+    milliseconds history_max_age{24 * 3600 * 1000};
+    std::uint64_t max_publish_bytes = 256 * 1024;
+    std::int64_t max_rooms_per_socket = 100;
+    std::int64_t nats_replicas = 1;
+    std::int64_t threads = static_cast<std::int64_t>(transport::default_shard_count());
+    std::string log_level = "info";
+
+    core::Config config("roomcast_edge",
+                        "Roomcast edge: Socket.IO server for stock socket.io-client apps, rooms "
+                        "across edges over NATS JetStream.");
+    config.add_string("host", &host, "client address to listen on")
+        .add_int("port", &port, "client port (Socket.IO at /socket.io/)", 0, 65535)
+        .add_string("admin-host", &admin_host, "admin address (/livez, /readyz)")
+        .add_int("admin-port", &admin_port, "admin port", 0, 65535)
+        .add_string("nats-url", &nats_url, "NATS server URL(s), comma-separated")
+        .add_string("jwt-secret", &jwt_secret, "HS256 key (raw bytes) that client tokens are signed with (required)")
+        .add_string("admin-token", &admin_token, "bearer token of the admin APIs")
+        .add_string("edge-id", &edge_id, "this edge's id in session ids and NATS subjects (default: random)")
+        .add_bool("dev-tokens", &dev_tokens, "serve POST /roomcast/dev/token (development only)")
+        .add_list("cors-origins", &cors_origins, "allowed browser origins ('*' for any; empty: no CORS)")
+        .add_bool("cors-credentials", &cors_credentials, "allow credentials in CORS requests")
+        .add_duration("ping-interval", &ping_interval, "Engine.IO pingInterval", milliseconds(100),
+                      milliseconds(3600000))
+        .add_duration("ping-timeout", &ping_timeout, "Engine.IO pingTimeout", milliseconds(100),
+                      milliseconds(3600000))
+        .add_bytes("max-payload", &max_payload, "largest HTTP body / WebSocket message", 1024,
+                   64 * 1024 * 1024)
+        .add_bool("recovery", &recovery, "connection state recovery")
+        .add_duration("recovery-window", &recovery_window, "how long a lost session can be recovered",
+                      milliseconds(1000), milliseconds(24 * 3600 * 1000))
+        .add_int("history-max", &history_max, "events kept per room (and most a history request returns)", 1,
+                 100000)
+        .add_duration("history-max-age", &history_max_age, "age after which room events are dropped",
+                      milliseconds(60000), milliseconds(365LL * 24 * 3600 * 1000))
+        .add_bytes("max-publish-bytes", &max_publish_bytes, "largest publish (data + binaries)", 16,
+                   64 * 1024 * 1024)
+        .add_int("max-rooms-per-socket", &max_rooms_per_socket, "rooms one socket may be in", 1, 100000)
+        .add_int("nats-replicas", &nats_replicas, "JetStream replicas of the room stream and KV buckets", 1, 5)
+        .add_int("threads", &threads, "I/O threads (shards)", 1, 64)
+        .add_string("log-level", &log_level, "debug | info | warn | error");
+    config.parse_or_exit(argc, argv);
+
+    log::Level level = log::Level::kInfo;
+    if (!log::parse_level(log_level, level)) {
+        std::cerr << "roomcast_edge: --log-level must be debug, info, warn or error\n";
+        return 2;
+    }
+    if (jwt_secret.empty()) {
+        std::cerr << "roomcast_edge: --jwt-secret (ROOMCAST_JWT_SECRET) is required\n";
+        return 2;
+    }
+    if (edge_id.empty()) {
+        edge_id = random_edge_id();
+    }
+    if (!valid_edge_id(edge_id)) {
+        std::cerr << "roomcast_edge: --edge-id must match [A-Za-z0-9_-]{1,64}\n";
+        return 2;
+    }
+    log::init("edge", level);
+
+    // Signals are blocked before any thread starts, so only sigwait below sees them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    std::atomic<bool> nats_up{false};
+    std::atomic<bool> serving{false};
+    edge::RoomBus* bus_ptr = nullptr;
+
+    natsbus::Options nats_options;
+    nats_options.servers.clear();
+    {
+        std::string s = nats_url;
+        std::size_t pos = 0;
+        while (pos <= s.size()) {
+            const auto comma = s.find(',', pos);
+            auto part = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+            if (!part.empty()) {
+                nats_options.servers.push_back(part);
+            }
+            if (comma == std::string::npos) {
+                break;
+            }
+            pos = comma + 1;
+        }
+    }
+    nats_options.name = "roomcast-edge/" + edge_id;
+    auto nats = natsbus::Connection::connect(nats_options, [&](natsbus::ConnectionState st) {
+        nats_up = st == natsbus::ConnectionState::kConnected || st == natsbus::ConnectionState::kReconnected;
+        log::info("nats connection", {{"state", nats_up.load() ? "up" : "down"}});
+        if (st == natsbus::ConnectionState::kReconnected && bus_ptr != nullptr) {
+            bus_ptr->on_reconnected();
+        }
+    });
+    if (!nats) {
+        log::error("cannot connect to NATS", {{"url", nats_url}, {"error", nats.error().message()}});
+        return 1;
+    }
+    nats_up = (*nats)->connected();
+
+    edge::RoomBusOptions bus_options;
+    bus_options.repair_max = static_cast<std::size_t>(history_max);
+    natsbus::StreamConfig stream;
+    stream.name = bus_options.stream;
+    stream.subjects = {bus_options.room_prefix + ">"};
+    stream.max_msgs_per_subject = history_max;
+    stream.max_age = history_max_age;
+    stream.replicas = static_cast<int>(nats_replicas);
+    stream.max_msg_size = static_cast<std::int32_t>(std::min<std::uint64_t>(max_publish_bytes * 2 + 4096, INT32_MAX));
+    stream.republish_source = bus_options.room_prefix + ">";
+    stream.republish_destination = bus_options.fanout_prefix + ">";
+    if (auto r = (*nats)->jetstream().ensure_stream(stream); !r) {
+        log::error("cannot create the room stream", {{"stream", stream.name}, {"error", r.error().message()}});
+        return 1;
+    }
+
+    edge::SessionStoreOptions store_options;
+    store_options.recovery_window = recovery_window;
+    store_options.replicas = static_cast<int>(nats_replicas);
+    edge::SessionStore sessions(**nats, edge_id, store_options);
+    if (recovery) {
+        if (auto r = sessions.open(); !r) {
+            log::error("cannot open the session buckets", {{"error", r.error().message()}});
+            return 1;
+        }
+    }
+
+    transport::ShardPool shards(static_cast<unsigned>(threads));
+
+    sio::ServerOptions sio_options;
+    sio_options.engine.ping_interval = ping_interval;
+    sio_options.engine.ping_timeout = ping_timeout;
+    sio_options.engine.max_payload = max_payload;
+    sio_options.engine.cors_origins = cors_origins;
+    sio_options.engine.cors_credentials = cors_credentials;
+    sio_options.engine.node_id = edge_id;
+    sio::Server io(shards, sio_options);
+
+    jwt::KeySet keys;
+    keys.add(jwt::Key::hs256(jwt_secret));
+    edge::CollabOptions collab_options;
+    collab_options.edge_id = edge_id;
+    collab_options.recovery = recovery;
+    collab_options.history_max = static_cast<std::size_t>(history_max);
+    collab_options.max_publish_bytes = max_publish_bytes;
+    collab_options.max_rooms_per_socket = static_cast<std::size_t>(max_rooms_per_socket);
+
+    std::unique_ptr<edge::Collab> collab;
+    edge::RoomBus bus(**nats, bus_options, [&collab](const std::string& room, std::uint64_t offset,
+                                                      bus::v1::RoomEvent&& event) {
+        collab->deliver(room, offset, std::move(event));
+    });
+    bus_ptr = &bus;
+    collab = std::make_unique<edge::Collab>(io, bus, sessions, keys, collab_options);
+    collab->install();
+
+    edge::Forwarder forwarder(**nats, io.engine(), shards, edge_id,
+                              ping_interval + ping_timeout + milliseconds(5000));
+    if (auto r = forwarder.start(); !r) {
+        log::error("cannot subscribe for forwarded requests", {{"error", r.error().message()}});
+        return 1;
+    }
+
+    transport::HttpServer http(shards, transport::HttpLimits{});
+    http.add_route(io.route());
+    std::unique_ptr<edge::DevTokenEndpoint> dev;
+    if (dev_tokens) {
+        dev = std::make_unique<edge::DevTokenEndpoint>(jwt::Key::hs256(jwt_secret), std::chrono::hours(12));
+        http.add_route(transport::Route{"/roomcast/dev/token", dev.get(), 4096});
+    }
+    edge::HealthEndpoints health([&] { return serving.load() && nats_up.load(); });
+    transport::HttpServer admin(shards, transport::HttpLimits{});
+    admin.add_route(transport::Route{"/", &health, 0});
+
+    std::uint16_t bound = 0;
+    std::uint16_t admin_bound = 0;
+    try {
+        bound = http.listen(host, static_cast<std::uint16_t>(port));
+        admin_bound = admin.listen(admin_host, static_cast<std::uint16_t>(admin_port));
+    } catch (const std::exception& e) {
+        log::error("cannot listen", {{"error", e.what()}});
+        return 1;
+    }
+    bus.start();
+    if (recovery) {
+        sessions.start_heartbeat(bus.executor(), [&] {
+            std::uint64_t n = 0;
+            for (unsigned i = 0; i < shards.size(); ++i) {
+                auto& st = io.engine().stats(i);
+                n += st.open_polling.get() + st.open_websocket.get();
+            }
+            return static_cast<std::uint32_t>(n);
+        });
+    }
+    shards.start();
+    serving = true;
+    log::info("listening", {{"edge", edge_id}, {"host", host}, {"port", bound}, {"admin_port", admin_bound},
+                            {"threads", threads}, {"nats", (*nats)->connected_url()}});
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log::info("stopping", {{"signal", sig}});
+    serving = false;
+    http.stop_accepting();
+    io.engine().close_all(engineio::CloseReason::kServerShutdown);
+    std::this_thread::sleep_for(milliseconds(200));  // let close frames and final packets go out
+    forwarder.stop();
+    sessions.stop_heartbeat();
+    bus.stop();
+    admin.stop_accepting();
+    shards.stop();
+    (*nats)->drain(milliseconds(2000));
+    log::info("stopped");
+    return 0;
+}
