@@ -1,0 +1,159 @@
+// The demo app in headless Chromium against the real stack (tests/e2e/lib/stack.mjs): NATS, two
+// edges and NGINX serving web/dist. Two users, each in a browser of their own (fresh profile,
+// own cookies), pinned to different edges through the affinity cookie so that the message has to
+// cross NATS: both sign in, join the same room, one sends, the other sees it.
+//
+// Needs the edge binary (${ROOMCAST_BUILD_DIR:-build}/services/edge/roomcast_edge), web/dist
+// (npm run build in web/) and Chromium (/usr/bin/chromium, or ROOMCAST_CHROMIUM); scripts/test
+// provides all three. ROOMCAST_E2E_SERVER_LOG=1 shows the services' output.
+
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { chromium } from "playwright-core";
+import { edgeBinaryPath, repoDir, startStack } from "../../e2e/lib/stack.mjs";
+
+const webRoot = path.join(repoDir, "web", "dist");
+const chromiumPath = process.env.ROOMCAST_CHROMIUM || "/usr/bin/chromium";
+const kChromiumArgs = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+// Every wait on the page; generous for a loaded CI machine, far below the test timeout.
+const kUiTimeoutMs = 15_000;
+
+let stack;
+const browsers = []; // { context, dir }
+const pageErrors = [];
+const room = `demo-e2e-${process.pid}-${Date.now().toString(36)}`;
+let alice;
+let bob;
+
+before(async () => {
+    const edge = edgeBinaryPath();
+    if (!existsSync(edge)) {
+        throw new Error(
+            `browser test: the Roomcast edge binary is missing (${edge}). It runs the real stack, ` +
+                "so it passes only once services/edge builds roomcast_edge (scripts/test builds it).",
+        );
+    }
+    if (!existsSync(path.join(webRoot, "index.html"))) {
+        throw new Error(`browser test: ${webRoot} is missing: run "npm ci && npm run build" in web/ (scripts/test does)`);
+    }
+    if (!existsSync(chromiumPath)) {
+        throw new Error(
+            `browser test: Chromium not found at ${chromiumPath}: apt-get install chromium (scripts/test does) ` +
+                "or set ROOMCAST_CHROMIUM",
+        );
+    }
+    stack = await startStack({ edges: ["edge-1", "edge-2"], webRoot });
+    alice = await openUser("Alice", "edge-1");
+    bob = await openUser("Bob", "edge-2");
+});
+
+after(async () => {
+    for (const { context, dir } of browsers) {
+        await context.close().catch(() => {});
+        rmSync(dir, { recursive: true, force: true });
+    }
+    await stack?.stop();
+});
+
+/** A browser of its own (fresh profile) on the demo page, its affinity cookie set to `edgeId`. */
+async function openUser(name, edgeId) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "roomcast-chromium-"));
+    const context = await chromium.launchPersistentContext(dir, {
+        executablePath: chromiumPath,
+        headless: true,
+        args: kChromiumArgs,
+        timeout: 30_000,
+    });
+    browsers.push({ context, dir });
+    await context.addCookies([{ name: "roomcast_affinity", value: edgeId, url: stack.nginxUrl }]);
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(kUiTimeoutMs);
+    page.on("pageerror", (err) => pageErrors.push(`${name}: ${err.message}`));
+    await page.goto(stack.nginxUrl);
+    return { name, edgeId, context, page };
+}
+
+async function affinityOf(user) {
+    const cookies = await user.context.cookies(stack.nginxUrl);
+    return cookies.find((c) => c.name === "roomcast_affinity")?.value;
+}
+
+async function signInAndJoin({ page, name }) {
+    await page.getByLabel("Your name", { exact: true }).fill(name);
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await page.locator('#connection[data-state="connected"]').waitFor();
+    await page.getByLabel("Room", { exact: true }).fill(room);
+    await page.getByRole("button", { name: "Join", exact: true }).click();
+    await page.getByRole("heading", { name: `Messages in ${room}` }).waitFor();
+    await page.getByLabel("Message", { exact: true }).waitFor();
+}
+
+async function send({ page }, text) {
+    await page.getByLabel("Message", { exact: true }).fill(text);
+    await page.getByRole("button", { name: "Send", exact: true }).click();
+    // Our own message appears once the publish ack (with its offset) is back.
+    const own = page.locator("#messages li.own", { hasText: text });
+    await own.waitFor();
+    return own.getAttribute("data-offset");
+}
+
+test("two users sign in, join the same room and see each other's messages across edges", async () => {
+    await signInAndJoin(alice);
+    await signInAndJoin(bob);
+    assert.equal(await alice.page.locator("#me-name").textContent(), "Alice");
+
+    const offset = await send(alice, "Hello from Alice");
+    assert.match(offset, /^\d+$/, "the publish ack's offset is a decimal string");
+    const atBob = bob.page.locator("#messages li", { hasText: "Hello from Alice" });
+    await atBob.waitFor();
+    assert.equal(await atBob.getAttribute("data-offset"), offset, "the receiver sees the publisher's offset");
+    assert.equal(await atBob.getAttribute("data-from"), await alice.page.locator("#me-id").textContent());
+
+    const reply = await send(bob, "Hi Alice, Bob here");
+    await alice.page.locator("#messages li", { hasText: "Hi Alice, Bob here" }).waitFor();
+    assert.ok(BigInt(reply) > BigInt(offset), `offsets increase within the room: ${offset} then ${reply}`);
+
+    // The publisher does not get its own message twice (no echo unless asked for).
+    assert.equal(await alice.page.locator("#messages li", { hasText: "Hello from Alice" }).count(), 1);
+
+    // Each user stayed on its edge: NATS carried the messages between them.
+    assert.equal(await affinityOf(alice), "edge-1");
+    assert.equal(await affinityOf(bob), "edge-2");
+    assert.deepEqual(pageErrors, [], "no uncaught errors in the pages");
+});
+
+test("the connection status shows the live transport", async () => {
+    for (const user of [alice, bob]) {
+        const status = user.page.locator("#connection");
+        await user.page.locator('#connection[data-state="connected"][data-transport="websocket"]').waitFor();
+        assert.match(await status.textContent(), /Connected · via websocket/);
+    }
+});
+
+// PRESENCE — pending the presence service (issue 4). Until it runs, the edges answer the
+// "presence" request with an error and the page says so; this test is then skipped, not failed.
+// Once "presence" answers ok, both users must see each other in "Who is here".
+test("both users see each other in 'Who is here' (needs the presence service)", async (t) => {
+    // The page marks the panel data-live="true" or "false" once "presence" was answered or timed out.
+    await alice.page.locator('#presence:not([data-live="pending"])').waitFor();
+    const live = (await alice.page.locator("#presence").getAttribute("data-live")) === "true";
+    if (!live) {
+        t.skip("presence service not available yet: the page shows its fallback note");
+        return;
+    }
+    for (const [user, other] of [[alice, bob], [bob, alice]]) {
+        await user.page.locator("#presence-list li", { hasText: other.name }).waitFor();
+    }
+});
