@@ -357,8 +357,10 @@ Result<void> JetStream::ensure_stream(const StreamConfig& config) {
     jsErrCode jerr = static_cast<jsErrCode>(0);
     natsStatus s = js_AddStream(&raw, core.js, &sc, nullptr, &jerr);
     detail::StreamInfoPtr info(raw);
-    if (s != NATS_OK && jerr == JSStreamNameExistErr) {
-        // Exists with another configuration: make it this one.
+    // Exists with another configuration: make it this one. Two processes creating the same
+    // stream at once can also see "subjects overlap" (10065) for the loser, whose stream is the
+    // winner's: the update settles it (and fails if another stream really owns the subjects).
+    if (s != NATS_OK && (jerr == JSStreamNameExistErr || jerr == JSStreamSubjectOverlapErr)) {
         raw = nullptr;
         jerr = static_cast<jsErrCode>(0);
         s = js_UpdateStream(&raw, core.js, &sc, nullptr, &jerr);
