@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <mutex>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace roomcast::edge {
@@ -27,9 +29,11 @@ struct Collab::SocketState {
     std::string pid;  // private session id (recovery); empty when recovery is off
     std::string socket_id;
     std::vector<std::pair<std::string, std::uint64_t>> rooms;  // room, offset when joined
-    // Recovery of this socket (set by the connect hook).
+    // Recovery of this socket (set by the connect hook): the client's last offset, its rooms,
+    // and the missed events already read while deciding (encoded, ascending).
     std::uint64_t recover_offset = 0;
     std::vector<std::pair<std::string, std::uint64_t>> recover_rooms;
+    std::shared_ptr<RoomReads> replay;
     // The KV record's write chain: one write in flight, later changes coalesced.
     std::uint64_t revision = 0;
     bool writing = false;
@@ -42,6 +46,16 @@ struct Collab::SocketState {
     bool in_room(std::string_view room) const {
         return std::any_of(rooms.begin(), rooms.end(), [&](const auto& r) { return r.first == room; });
     }
+};
+
+// Parallel reads of several rooms' stored events (recovery), gathered on library threads.
+struct Collab::RoomReads {
+    std::mutex mu;
+    std::size_t left = 0;
+    bool failed = false;
+    bool truncated = false;  // a room had as many events as the stream keeps: some may be gone
+    std::vector<std::pair<std::uint64_t, OutMessagePtr>> events;
+    std::unordered_map<std::string, std::uint64_t> last;  // room → last offset read
 };
 
 namespace {
@@ -264,27 +278,100 @@ void Collab::on_connect(const sio::Handshake& hs, sio::ConnectCallback done) {
     }
     std::string old_pid(pid->get_string());
     sessions_.lookup(old_pid, state->user_id,
-                     [state, old_pid, fresh_pid, last_offset,
-                      done = std::move(done)](std::optional<Recoverable> rec) {
-                         sio::ConnectDecision d;
-                         if (rec) {
-                             state->pid = old_pid;
-                             state->revision = rec->revision;
-                             state->take_over = true;
-                             state->recover_offset = last_offset;
-                             for (const auto& m : rec->record.rooms()) {
-                                 state->recover_rooms.emplace_back(m.room(), m.since());
-                             }
-                             d.socket_id = rec->record.socket_id();
-                             d.pid = old_pid;
-                             d.recovered = true;
-                         } else {
+                     [this, state, old_pid, fresh_pid, last_offset,
+                      done = std::move(done)](std::optional<Recoverable> rec) mutable {
+                         auto fresh = [&] {
+                             sio::ConnectDecision d;
                              state->pid = fresh_pid;
                              d.pid = fresh_pid;
+                             d.data = state;
+                             done(std::move(d));
+                         };
+                         if (!rec) {
+                             fresh();
+                             return;
                          }
-                         d.data = state;
-                         done(std::move(d));
+                         std::vector<std::pair<std::string, std::uint64_t>> rooms;
+                         for (const auto& m : rec->record.rooms()) {
+                             if (valid_room_id(m.room())) {
+                                 rooms.emplace_back(m.room(), std::max(last_offset, m.since()));
+                             }
+                         }
+                         // The missed events are read before answering: when a room lost some
+                         // of them (more were published than the stream keeps) the session is
+                         // not recovered, as Socket.IO does when an offset left its buffer.
+                         // Copied before the call: the callback takes `rec` by move.
+                         std::string socket_id = rec->record.socket_id();
+                         read_rooms(rooms, std::move(socket_id),
+                                    [state, old_pid, fresh_pid, last_offset, rooms, rec = std::move(*rec),
+                                     done = std::move(done)](std::shared_ptr<RoomReads> reads) mutable {
+                                        sio::ConnectDecision d;
+                                        if (reads->failed || reads->truncated) {
+                                            state->pid = fresh_pid;
+                                            d.pid = fresh_pid;
+                                        } else {
+                                            state->pid = old_pid;
+                                            state->revision = rec.revision;
+                                            state->take_over = true;
+                                            state->recover_offset = last_offset;
+                                            for (const auto& m : rec.record.rooms()) {
+                                                state->recover_rooms.emplace_back(m.room(), m.since());
+                                            }
+                                            state->replay = std::move(reads);
+                                            d.socket_id = rec.record.socket_id();
+                                            d.pid = old_pid;
+                                            d.recovered = true;
+                                        }
+                                        d.data = state;
+                                        done(std::move(d));
+                                    });
                      });
+}
+
+void Collab::read_rooms(std::vector<std::pair<std::string, std::uint64_t>> rooms,
+                        std::string socket_id, std::function<void(std::shared_ptr<RoomReads>)> done) {
+    auto reads = std::make_shared<RoomReads>();
+    if (rooms.empty()) {
+        done(std::move(reads));
+        return;
+    }
+    reads->left = rooms.size();
+    auto shared_done = std::make_shared<std::function<void(std::shared_ptr<RoomReads>)>>(std::move(done));
+    const std::size_t cap = options_.history_max;
+    for (const auto& [room, after] : rooms) {
+        bus_.read_after(room, after, cap,
+                        [reads, shared_done, room, after, socket_id, cap](
+                            natsbus::Result<RoomBus::StoredEvents> r) {
+                            // Library thread: encode here, outside the shards.
+                            std::vector<std::pair<std::uint64_t, OutMessagePtr>> encoded;
+                            std::uint64_t last = after;
+                            const bool ok = static_cast<bool>(r);
+                            if (ok) {
+                                for (const auto& [seq, ev] : *r) {
+                                    last = seq;
+                                    if (ev.exclude_socket() != socket_id) {
+                                        encoded.emplace_back(seq, encode_room_event(room, seq, ev));
+                                    }
+                                }
+                            } else {
+                                log::warn("recovery read failed", {{"error", r.error().message()}});
+                            }
+                            bool finished = false;
+                            {
+                                std::lock_guard lock(reads->mu);
+                                reads->failed = reads->failed || !ok;
+                                reads->truncated = reads->truncated || (ok && r->size() >= cap);
+                                reads->last[room] = last;
+                                for (auto& e : encoded) {
+                                    reads->events.push_back(std::move(e));
+                                }
+                                finished = --reads->left == 0;
+                            }
+                            if (finished) {
+                                (*shared_done)(reads);
+                            }
+                        });
+    }
 }
 
 void Collab::on_connection(const sio::SocketPtr& socket) {
@@ -304,7 +391,8 @@ void Collab::on_connection(const sio::SocketPtr& socket) {
 }
 
 void Collab::recover(const sio::SocketPtr& socket, const StatePtr& state) {
-    // Live events of the rooms are held while the missed ones are read back, then merged.
+    // Live events of the rooms are held from now on; a catch-up read covers what was stored
+    // between the connect-time read and the subscriptions; then everything is merged by offset.
     socket->hold();
     for (const auto& [room, since] : state->recover_rooms) {
         if (!valid_room_id(room) || state->in_room(room)) {
@@ -316,68 +404,49 @@ void Collab::recover(const sio::SocketPtr& socket, const StatePtr& state) {
     }
     state->recover_rooms.clear();
     persist(state, socket->shard());
-    if (state->rooms.empty()) {
-        for (const auto& m : socket->take_held()) {
-            socket->send_now(m);
-        }
-        return;
+    auto replay = std::move(state->replay);
+    state->replay.reset();
+    if (!replay) {
+        replay = std::make_shared<RoomReads>();
     }
-    struct Gather {
-        std::size_t left = 0;
-        std::vector<std::pair<std::uint64_t, OutMessagePtr>> events;
-    };
-    auto gather = std::make_shared<Gather>();
-    gather->left = state->rooms.size();
+    std::vector<std::pair<std::string, std::uint64_t>> catch_up;
+    for (const auto& [room, since] : state->rooms) {
+        const auto it = replay->last.find(room);
+        catch_up.emplace_back(room, it != replay->last.end() ? it->second
+                                                            : std::max(state->recover_offset, since));
+    }
     std::weak_ptr<sio::Socket> weak = socket;
     transport::Shard* shard = &socket->shard();
-    const std::string socket_id = socket->id();
-    for (const auto& [room, since] : state->rooms) {
-        const std::uint64_t after = std::max(state->recover_offset, since);
-        bus_.read_after(room, after, options_.history_max,
-                        [this, room, weak, shard, gather, socket_id,
-                         offset = state->recover_offset](natsbus::Result<RoomBus::StoredEvents> r) {
-                            // Library thread: encode here, merge on the shard.
-                            std::vector<std::pair<std::uint64_t, OutMessagePtr>> encoded;
-                            if (r) {
-                                for (const auto& [seq, ev] : *r) {
-                                    if (ev.exclude_socket() != socket_id) {
-                                        encoded.emplace_back(seq, encode_room_event(room, seq, ev));
-                                    }
-                                }
-                            } else {
-                                log::warn("recovery read failed", {{"error", r.error().message()}});
-                            }
-                            asio::post(shard->ioc(), [weak, gather, offset,
-                                                      encoded = std::move(encoded)]() mutable {
-                                for (auto& e : encoded) {
-                                    gather->events.push_back(std::move(e));
-                                }
-                                if (--gather->left > 0) {
-                                    return;
-                                }
-                                auto s = weak.lock();
-                                if (!s || !s->connected()) {
-                                    return;
-                                }
-                                auto& events = gather->events;
-                                std::sort(events.begin(), events.end(),
-                                          [](const auto& a, const auto& b) { return a.first < b.first; });
-                                std::unordered_set<std::uint64_t> replayed;
-                                for (const auto& [seq, msg] : events) {
-                                    replayed.insert(seq);
-                                    s->send_now(msg);
-                                }
-                                // Held live messages: room events the client has or was just
-                                // replayed are skipped; everything else (acks...) goes out.
-                                for (const auto& m : s->take_held()) {
-                                    if (m->tag != 0 && (m->tag <= offset || replayed.contains(m->tag))) {
-                                        continue;
-                                    }
-                                    s->send_now(m);
-                                }
-                            });
-                        });
-    }
+    const std::uint64_t offset = state->recover_offset;
+    read_rooms(std::move(catch_up), socket->id(),
+               [weak, shard, replay, offset](std::shared_ptr<RoomReads> more) {
+                   asio::post(shard->ioc(), [weak, replay, more, offset] {
+                       auto s = weak.lock();
+                       if (!s || !s->connected()) {
+                           return;
+                       }
+                       auto events = std::move(replay->events);
+                       for (auto& e : more->events) {
+                           events.push_back(std::move(e));
+                       }
+                       std::sort(events.begin(), events.end(),
+                                 [](const auto& a, const auto& b) { return a.first < b.first; });
+                       std::unordered_set<std::uint64_t> replayed;
+                       for (const auto& [seq, msg] : events) {
+                           if (replayed.insert(seq).second) {
+                               s->send_now(msg);
+                           }
+                       }
+                       // Held live messages: room events the client has or was just replayed
+                       // are skipped; everything else (acks...) goes out in order.
+                       for (const auto& m : s->take_held()) {
+                           if (m->tag != 0 && (m->tag <= offset || replayed.contains(m->tag))) {
+                               continue;
+                           }
+                           s->send_now(m);
+                       }
+                   });
+               });
 }
 
 void Collab::on_disconnect(const sio::SocketPtr& socket, sio::DisconnectReason reason) {

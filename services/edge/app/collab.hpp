@@ -61,6 +61,7 @@ public:
     void deliver(const std::string& room, std::uint64_t offset, bus::v1::RoomEvent&& event);
 
     struct SocketState;
+    struct RoomReads;
 
 private:
     void on_connect(const sio::Handshake& hs, sio::ConnectCallback done);
@@ -73,6 +74,10 @@ private:
     void on_presence(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack);
 
     void recover(const sio::SocketPtr& socket, const std::shared_ptr<SocketState>& state);
+    // Reads every room's events after its offset in parallel; `done` runs on a library thread
+    // with the encoded events (those excluded for `socket_id` left out).
+    void read_rooms(std::vector<std::pair<std::string, std::uint64_t>> rooms, std::string socket_id,
+                    std::function<void(std::shared_ptr<RoomReads>)> done);
     void persist(const std::shared_ptr<SocketState>& state, transport::Shard& shard);
 
     sio::Server& io_;

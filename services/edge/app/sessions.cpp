@@ -98,7 +98,10 @@ void SessionStore::lookup(std::string pid, std::string user_id,
         }
         // Connected on another edge: alive (the client reconnected before that edge noticed)
         // or dead since its last heartbeat.
-        edges_->get_async(rec.record.edge_id(),
+        // The key is copied first: the callback below takes `rec` by move, and the order in
+        // which the two arguments are evaluated is unspecified.
+        std::string edge_key = rec.record.edge_id();
+        edges_->get_async(std::move(edge_key),
                           [this, rec = std::move(rec), done = std::move(done)](
                               natsbus::Result<std::optional<natsbus::KvEntry>> hb_entry) mutable {
                               if (!hb_entry || !*hb_entry) {
