@@ -2,7 +2,7 @@
 #include "roomcast/natsbus/natsbus.hpp"
 
 #include "internal.hpp"
-#include "test_server.hpp"
+#include "roomcast/natsbus/testing.hpp"
 
 #include <gtest/gtest.h>
 

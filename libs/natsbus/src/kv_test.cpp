@@ -1,7 +1,7 @@
 // KeyValue against a real nats-server: CRUD, compare-and-set, keys, watches, ttl.
 #include "roomcast/natsbus/natsbus.hpp"
 
-#include "test_server.hpp"
+#include "roomcast/natsbus/testing.hpp"
 
 #include <gtest/gtest.h>
 

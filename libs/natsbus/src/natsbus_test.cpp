@@ -2,7 +2,7 @@
 // request/reply, lifetimes, reconnect.
 #include "roomcast/natsbus/natsbus.hpp"
 
-#include "test_server.hpp"
+#include "roomcast/natsbus/testing.hpp"
 
 #include <gtest/gtest.h>
 

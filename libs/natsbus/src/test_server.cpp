@@ -1,5 +1,5 @@
-// Test support: see test_server.hpp.
-#include "test_server.hpp"
+// Test support: see roomcast/natsbus/testing.hpp.
+#include "roomcast/natsbus/testing.hpp"
 
 #include <gtest/gtest.h>
 

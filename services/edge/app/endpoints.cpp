@@ -20,23 +20,6 @@ transport::HttpResponse text(unsigned status, std::string body) {
 }
 }  // namespace
 
-void HealthEndpoints::on_request(transport::HttpRequest&& request, transport::Responder&& responder) {
-    const auto path = request.path();
-    if (request.method != "GET" && request.method != "HEAD") {
-        responder.respond(text(405, "method not allowed\n"));
-    } else if (path == "/livez") {
-        responder.respond(text(200, "ok\n"));
-    } else if (path == "/readyz") {
-        responder.respond(ready_() ? text(200, "ready\n") : text(503, "not ready\n"));
-    } else {
-        responder.respond(text(404, "not found\n"));
-    }
-}
-
-void HealthEndpoints::on_upgrade(transport::HttpRequest&&, transport::WsUpgrade&& upgrade) {
-    upgrade.reject(text(404, "not found\n"));
-}
-
 void DevTokenEndpoint::on_request(transport::HttpRequest&& request, transport::Responder&& responder) {
     if (request.method != "POST") {
         responder.respond(text(405, "POST a JSON object {\"name\": \"...\"}\n"));

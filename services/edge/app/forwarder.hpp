@@ -11,7 +11,7 @@
 // client keeps polling (engine.io-client ignores a failed upgrade).
 
 #include "engineio/engine.hpp"
-#include "transport/shard.hpp"
+#include "roomcast/transport/shard.hpp"
 
 #include "roomcast/natsbus/natsbus.hpp"
 

@@ -7,8 +7,9 @@
 #include "app/sessions.hpp"
 #include "bus/room_bus.hpp"
 #include "socketio/server.hpp"
-#include "transport/http_server.hpp"
-#include "transport/shard.hpp"
+#include "roomcast/transport/http_server.hpp"
+#include "roomcast/transport/shard.hpp"
+#include "roomcast/observability/admin_server.hpp"
 
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
@@ -246,15 +247,13 @@ int main(int argc, char** argv) {
         dev = std::make_unique<edge::DevTokenEndpoint>(jwt::Key::hs256(jwt_secret), std::chrono::hours(12));
         http.add_route(transport::Route{"/roomcast/dev/token", dev.get(), 4096});
     }
-    edge::HealthEndpoints health([&] { return serving.load() && nats_up.load(); });
-    transport::HttpServer admin(shards, transport::HttpLimits{});
-    admin.add_route(transport::Route{"/", &health, 0});
+    observability::AdminServer admin(shards, [&] { return serving.load() && nats_up.load(); });
 
     std::uint16_t bound = 0;
     std::uint16_t admin_bound = 0;
     try {
         bound = http.listen(host, static_cast<std::uint16_t>(port));
-        admin_bound = admin.listen(admin_host, static_cast<std::uint16_t>(admin_port));
+        admin_bound = admin.start(admin_host, static_cast<std::uint16_t>(admin_port));
     } catch (const std::exception& e) {
         log::error("cannot listen", {{"error", e.what()}});
         return 1;
@@ -285,7 +284,7 @@ int main(int argc, char** argv) {
     forwarder.stop();
     sessions.stop_heartbeat();
     bus.stop();
-    admin.stop_accepting();
+    admin.stop();
     shards.stop();
     (*nats)->drain(milliseconds(2000));
     log::info("stopped");

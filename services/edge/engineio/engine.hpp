@@ -8,9 +8,9 @@
 // posted to the owner and the answer posted back; a WebSocket that upgrades a session moves its
 // socket to the owner's shard.
 
-#include "transport/http_server.hpp"
-#include "transport/shard.hpp"
-#include "transport/timer_list.hpp"
+#include "roomcast/transport/http_server.hpp"
+#include "roomcast/transport/shard.hpp"
+#include "roomcast/transport/timer_list.hpp"
 
 #include <array>
 #include <chrono>

@@ -4,8 +4,8 @@
 // the project's own WebSocket codec in client role.
 
 #include "engineio/engine.hpp"
-#include "transport/http_server.hpp"
-#include "transport/shard.hpp"
+#include "roomcast/transport/http_server.hpp"
+#include "roomcast/transport/shard.hpp"
 
 #include "roomcast/protocol/engineio.hpp"
 #include "roomcast/protocol/websocket.hpp"

@@ -18,7 +18,7 @@
 
 #include "engineio/engine.hpp"
 #include "socketio/room_index.hpp"
-#include "transport/http_server.hpp"
+#include "roomcast/transport/http_server.hpp"
 
 #include "roomcast/protocol/socketio.hpp"
 

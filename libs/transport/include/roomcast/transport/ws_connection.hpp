@@ -13,9 +13,9 @@
 // Ownership: kept alive by its pending operations (shared_from_this) and by the handler that
 // holds a shared_ptr. Thread-safety: everything runs on the owning shard's thread.
 
-#include "transport/http_types.hpp"
-#include "transport/shard.hpp"
-#include "transport/timer_list.hpp"
+#include "roomcast/transport/http_types.hpp"
+#include "roomcast/transport/shard.hpp"
+#include "roomcast/transport/timer_list.hpp"
 
 #include "roomcast/protocol/websocket.hpp"
 

@@ -1,4 +1,4 @@
-#include "transport/ws_connection.hpp"
+#include "roomcast/transport/ws_connection.hpp"
 
 #include <boost/asio/write.hpp>
 

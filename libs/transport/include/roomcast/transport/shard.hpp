@@ -8,7 +8,7 @@
 // Thread-safety: Shard's accessors are for its own thread, except ioc() (post to it from
 // anywhere) and index().
 
-#include "transport/timer_list.hpp"
+#include "roomcast/transport/timer_list.hpp"
 
 #include <boost/asio/io_context.hpp>
 

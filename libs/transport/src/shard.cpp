@@ -1,4 +1,4 @@
-#include "transport/shard.hpp"
+#include "roomcast/transport/shard.hpp"
 
 #include <sys/random.h>
 

@@ -1,4 +1,4 @@
-#include "transport/timer_list.hpp"
+#include "roomcast/transport/timer_list.hpp"
 
 namespace roomcast::transport {
 

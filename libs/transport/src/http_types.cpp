@@ -1,4 +1,4 @@
-#include "transport/http_types.hpp"
+#include "roomcast/transport/http_types.hpp"
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>

@@ -2,7 +2,7 @@
 // Beast-free HTTP request/response values passed between the transport and the protocol
 // layers above it (only transport/ includes Beast).
 
-#include "transport/shard.hpp"
+#include "roomcast/transport/shard.hpp"
 
 #include <cstdint>
 #include <memory>

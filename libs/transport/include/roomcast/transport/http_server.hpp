@@ -8,9 +8,9 @@
 // pending the connection watches for the client going away and reports it (the Engine.IO v4
 // suite requires a cancelled long-poll to close the session).
 
-#include "transport/http_types.hpp"
-#include "transport/shard.hpp"
-#include "transport/ws_connection.hpp"
+#include "roomcast/transport/http_types.hpp"
+#include "roomcast/transport/shard.hpp"
+#include "roomcast/transport/ws_connection.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 

@@ -1,4 +1,4 @@
-#include "transport/http_server.hpp"
+#include "roomcast/transport/http_server.hpp"
 
 #include "roomcast/core/log.hpp"
 #include "roomcast/protocol/websocket.hpp"
