@@ -1,0 +1,121 @@
+#include "roomcast/grpcutil/grpcutil.hpp"
+
+#include "roomcast/natsbus/natsbus.hpp"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <openssl/crypto.h>
+
+#include <stdexcept>
+
+namespace roomcast::grpcutil {
+
+grpc::Status authorize(const grpc::ServerContextBase& context, std::string_view admin_token) {
+    static constexpr std::string_view kPrefix = "Bearer ";
+    const auto& metadata = context.client_metadata();
+    const auto it = metadata.find("authorization");
+    if (admin_token.empty() || it == metadata.end()) {
+        return {grpc::StatusCode::UNAUTHENTICATED, "missing authorization: Bearer <admin token>"};
+    }
+    const std::string_view value(it->second.data(), it->second.size());
+    // Constant time over the token's length: the comparison reveals nothing about a prefix.
+    const bool shape = value.size() == kPrefix.size() + admin_token.size() &&
+                       value.substr(0, kPrefix.size()) == kPrefix;
+    const std::string_view given = shape ? value.substr(kPrefix.size()) : admin_token;
+    const bool equal = CRYPTO_memcmp(given.data(), admin_token.data(), admin_token.size()) == 0;
+    if (!shape || !equal) {
+        return {grpc::StatusCode::UNAUTHENTICATED, "invalid admin token"};
+    }
+    return grpc::Status::OK;
+}
+
+std::chrono::milliseconds time_left(const grpc::ServerContextBase& context,
+                                    std::chrono::milliseconds cap) {
+    const auto deadline = context.deadline();
+    const auto now = std::chrono::system_clock::now();
+    if (deadline <= now) {
+        return std::chrono::milliseconds(1);
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    return std::max(std::chrono::milliseconds(1), std::min(left, cap));
+}
+
+grpc::Status invalid_argument(std::string message) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, std::move(message)};
+}
+grpc::Status not_found(std::string message) { return {grpc::StatusCode::NOT_FOUND, std::move(message)}; }
+grpc::Status already_exists(std::string message) {
+    return {grpc::StatusCode::ALREADY_EXISTS, std::move(message)};
+}
+
+grpc::Status from_error(const boost::system::error_code& ec, std::string_view what) {
+    using natsbus::Errc;
+    std::string message = std::string(what) + ": " + ec.message();
+    if (ec.category() == natsbus::natsbus_category()) {
+        switch (static_cast<Errc>(ec.value())) {
+            case Errc::kTimeout: return {grpc::StatusCode::DEADLINE_EXCEEDED, message};
+            case Errc::kNotConnected:
+            case Errc::kClosed:
+            case Errc::kNoResponders: return {grpc::StatusCode::UNAVAILABLE, message};
+            case Errc::kNotFound: return {grpc::StatusCode::NOT_FOUND, message};
+            case Errc::kAlreadyExists: return {grpc::StatusCode::ALREADY_EXISTS, message};
+            case Errc::kWrongRevision: return {grpc::StatusCode::ABORTED, message};
+            case Errc::kInvalidArgument: return {grpc::StatusCode::INVALID_ARGUMENT, message};
+            default: break;
+        }
+    }
+    return {grpc::StatusCode::INTERNAL, message};
+}
+
+Server::Server(std::string address) : address_(std::move(address)) {}
+
+Server::~Server() { shutdown(std::chrono::milliseconds(0)); }
+
+void Server::add_service(grpc::Service* service) { services_.push_back(service); }
+
+int Server::start() {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::ServerBuilder builder;
+    int port = 0;
+    // Plaintext in the local stack; TLS is a deployment concern (mesh or ingress).
+    builder.AddListeningPort(address_, grpc::InsecureServerCredentials(), &port);
+    for (auto* s : services_) {
+        builder.RegisterService(s);
+    }
+    server_ = builder.BuildAndStart();
+    if (!server_ || port == 0) {
+        server_.reset();
+        throw std::runtime_error("cannot listen on " + address_);
+    }
+    return port;
+}
+
+void Server::set_serving(bool serving) {
+    if (!server_) {
+        return;
+    }
+    if (auto* health = server_->GetHealthCheckService()) {
+        health->SetServingStatus(serving);
+    }
+}
+
+void Server::shutdown(std::chrono::milliseconds grace) {
+    if (!server_) {
+        return;
+    }
+    set_serving(false);
+    server_->Shutdown(std::chrono::system_clock::now() + grace);
+    server_->Wait();
+    server_.reset();
+}
+
+std::shared_ptr<grpc::Channel> Server::in_process_channel() {
+    return server_->InProcessChannel(grpc::ChannelArguments{});
+}
+
+void add_bearer(grpc::ClientContext& context, std::string_view token) {
+    context.AddMetadata("authorization", "Bearer " + std::string(token));
+}
+
+}  // namespace roomcast::grpcutil

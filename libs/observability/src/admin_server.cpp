@@ -1,0 +1,63 @@
+#include "roomcast/observability/admin_server.hpp"
+
+namespace roomcast::observability {
+
+namespace {
+transport::HttpResponse text(unsigned status, std::string body) {
+    transport::HttpResponse r;
+    r.status = status;
+    r.content_type = "text/plain; charset=utf-8";
+    r.headers.emplace_back("Cache-Control", "no-store");
+    r.body = std::move(body);
+    return r;
+}
+}  // namespace
+
+void HealthEndpoints::on_request(transport::HttpRequest&& request, transport::Responder&& responder) {
+    const auto path = request.path();
+    if (request.method != "GET" && request.method != "HEAD") {
+        responder.respond(text(405, "method not allowed\n"));
+    } else if (path == "/livez") {
+        responder.respond(text(200, "ok\n"));
+    } else if (path == "/readyz") {
+        responder.respond(ready_() ? text(200, "ready\n") : text(503, "not ready\n"));
+    } else {
+        responder.respond(text(404, "not found\n"));
+    }
+}
+
+void HealthEndpoints::on_upgrade(transport::HttpRequest&&, transport::WsUpgrade&& upgrade) {
+    upgrade.reject(text(404, "not found\n"));
+}
+
+AdminServer::AdminServer(transport::ShardPool& shards, std::function<bool()> ready)
+    : shards_(shards), health_(std::move(ready)), http_(shards_, transport::HttpLimits{}) {
+    http_.add_route(transport::Route{"/", &health_, 0});
+}
+
+AdminServer::AdminServer(std::function<bool()> ready)
+    : own_shards_(std::make_unique<transport::ShardPool>(1)),
+      shards_(*own_shards_),
+      health_(std::move(ready)),
+      http_(shards_, transport::HttpLimits{}) {
+    http_.add_route(transport::Route{"/", &health_, 0});
+}
+
+AdminServer::~AdminServer() { stop(); }
+
+std::uint16_t AdminServer::start(const std::string& host, std::uint16_t port) {
+    const auto bound = http_.listen(host, port);
+    if (own_shards_) {
+        own_shards_->start();
+    }
+    return bound;
+}
+
+void AdminServer::stop() {
+    http_.stop_accepting();
+    if (own_shards_) {
+        own_shards_->stop();
+    }
+}
+
+}  // namespace roomcast::observability
