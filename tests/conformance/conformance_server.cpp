@@ -11,8 +11,8 @@
 
 #include "engineio/engine.hpp"
 #include "socketio/server.hpp"
-#include "transport/http_server.hpp"
-#include "transport/shard.hpp"
+#include "roomcast/transport/http_server.hpp"
+#include "roomcast/transport/shard.hpp"
 
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
