@@ -202,9 +202,17 @@ bool valid_room_id(std::string_view room) noexcept {
     return true;
 }
 
-Collab::Collab(sio::Server& io, RoomBus& bus, SessionStore& sessions, jwt::KeySet keys,
-               CollabOptions options)
-    : io_(io), bus_(bus), sessions_(sessions), keys_(std::move(keys)), options_(std::move(options)) {}
+Collab::Collab(sio::Server& io, natsbus::Connection& nats, RoomBus& bus, SessionStore& sessions,
+               KeyRing& keys, AclCache& acl, PresenceTracker& presence, CollabOptions options)
+    : io_(io),
+      nats_(nats),
+      bus_(bus),
+      sessions_(sessions),
+      keys_(keys),
+      acl_(acl),
+      presence_(presence),
+      options_(std::move(options)),
+      users_(io.shards().size()) {}
 
 void Collab::install() {
     auto& root = io_.of("/");
@@ -246,7 +254,8 @@ void Collab::on_connect(const sio::Handshake& hs, sio::ConnectCallback done) {
     }
     jwt::VerifyOptions vo;
     vo.leeway = options_.jwt_leeway;
-    auto claims = jwt::verify(token->get_string(), keys_, vo);
+    const auto keys = keys_.current();
+    auto claims = jwt::verify(token->get_string(), *keys, vo);
     if (!claims) {
         refuse(claims.error() == jwt::Errc::kExpired ? "token_expired" : "token_invalid");
         return;
@@ -380,6 +389,7 @@ void Collab::on_connection(const sio::SocketPtr& socket) {
         return;
     }
     state->socket_id = socket->id();
+    users_[socket->shard().index()][state->user_id].push_back(socket);
     if (state->pid.empty()) {
         return;  // recovery off
     }
@@ -401,6 +411,7 @@ void Collab::recover(const sio::SocketPtr& socket, const StatePtr& state) {
         state->rooms.emplace_back(room, since);
         socket->join(room);
         bus_.acquire(room);
+        presence_.change(room, state->user_id, state->user_name, +1, false);
     }
     state->recover_rooms.clear();
     persist(state, socket->shard());
@@ -454,8 +465,24 @@ void Collab::on_disconnect(const sio::SocketPtr& socket, sio::DisconnectReason r
     if (!state) {
         return;
     }
+    const bool deliberate = reason == sio::DisconnectReason::kClientNamespaceDisconnect ||
+                            reason == sio::DisconnectReason::kServerNamespaceDisconnect ||
+                            reason == sio::DisconnectReason::kForcedServerClose;
     for (const auto& [room, since] : state->rooms) {
         bus_.release(room);
+        // A lost connection may come back (recovery, perhaps on another edge): presence waits
+        // its grace period before reporting the user gone.
+        presence_.change(room, state->user_id, state->user_name, -1, !deliberate);
+    }
+    auto& index = users_[socket->shard().index()];
+    if (auto it = index.find(state->user_id); it != index.end()) {
+        std::erase_if(it->second, [&](const std::weak_ptr<sio::Socket>& w) {
+            auto p = w.lock();
+            return !p || p == socket;
+        });
+        if (it->second.empty()) {
+            index.erase(it);
+        }
     }
     if (state->pid.empty()) {
         return;
@@ -534,50 +561,121 @@ void Collab::on_join(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& 
         ack_error(ack, error_code::kBadRequest, "room must match ^[A-Za-z0-9_:@-]{1,128}$");
         return;
     }
+    auto shared_ack = std::make_shared<sio::Ack>(std::move(ack));
+    if (state->in_room(room)) {
+        admit(socket, room, std::move(shared_ack));  // idempotent: answers with the offset
+        return;
+    }
+    switch (acl_.join(room, state->user_id)) {
+        case AclCache::Verdict::kForbidden:
+            ack_error(*shared_ack, error_code::kForbidden, "this room is private and you are not a member");
+            return;
+        case AclCache::Verdict::kNotFound:
+            ack_error(*shared_ack, error_code::kNotFound, "no such room");
+            return;
+        case AclCache::Verdict::kUnavailable:
+            ack_error(*shared_ack, error_code::kUnavailable, "the room registry is not loaded yet");
+            return;
+        case AclCache::Verdict::kCreate: {
+            std::weak_ptr<sio::Socket> weak = socket;
+            transport::Shard* shard = &socket->shard();
+            acl_.create(room, [this, weak, shard, room, shared_ack](bool ok) {
+                asio::post(shard->ioc(), [this, weak, room, shared_ack, ok] {
+                    auto s = weak.lock();
+                    if (!s || !s->connected()) {
+                        return;
+                    }
+                    if (!ok) {
+                        ack_error(*shared_ack, error_code::kUnavailable, "the room could not be created");
+                        return;
+                    }
+                    admit(s, room, shared_ack);
+                });
+            });
+            return;
+        }
+        case AclCache::Verdict::kAllow:
+            admit(socket, room, std::move(shared_ack));
+            return;
+    }
+}
+
+void Collab::admit(const sio::SocketPtr& socket, const std::string& room, std::shared_ptr<sio::Ack> ack) {
+    auto state = state_of(socket);
+    if (!state) {
+        return;
+    }
     const bool already = state->in_room(room);
     if (!already) {
         if (state->rooms.size() >= options_.max_rooms_per_socket) {
-            ack_error(ack, error_code::kBadRequest, "too many rooms for one socket");
+            ack_error(*ack, error_code::kBadRequest, "too many rooms for one socket");
             return;
         }
         state->rooms.emplace_back(room, 0);
         socket->join(room);
         bus_.acquire(room);
     }
-    auto shared_ack = std::make_shared<sio::Ack>(std::move(ack));
     std::weak_ptr<sio::Socket> weak = socket;
     transport::Shard* shard = &socket->shard();
-    bus_.last_offset(room, [this, weak, state, room, shard, shared_ack, already](
-                               natsbus::Result<std::uint64_t> r) {
-        asio::post(shard->ioc(), [this, weak, state, room, shard, shared_ack, already, r] {
-            auto s = weak.lock();
-            if (!s || !s->connected() || !state->in_room(room)) {
-                return;
-            }
-            if (!r) {
-                if (!already) {
-                    // Without the bus the join cannot be honoured: undo it.
-                    std::erase_if(state->rooms, [&](const auto& e) { return e.first == room; });
-                    s->leave(room);
-                    bus_.release(room);
-                }
-                ack_error(*shared_ack, error_code::kUnavailable, "the message bus is unavailable");
-                return;
-            }
-            if (!already) {
-                for (auto& e : state->rooms) {
-                    if (e.first == room) {
-                        e.second = *r;
+    // The ack reports the room's latest offset and presence counts. The presence entry is
+    // written first so that the counts include this socket.
+    auto answer = [this, weak, state, room, shard, ack, already] {
+        bus_.last_offset(room, [this, weak, state, room, shard, ack, already](
+                                   natsbus::Result<std::uint64_t> offset) {
+            presence_.query(room, 0, [this, weak, state, room, shard, ack, already, offset](
+                                         natsbus::Result<bus::v1::PresenceQueryResult> counts) {
+                asio::post(shard->ioc(), [this, weak, state, room, shard, ack, already, offset, counts] {
+                    auto s = weak.lock();
+                    if (!s || !s->connected() || !state->in_room(room)) {
+                        return;
                     }
-                }
-                persist(state, *shard);
-            }
-            json::object body;
-            body["room"] = room;
-            body["offset"] = std::to_string(*r);
-            ack_ok(*shared_ack, std::move(body));
+                    if (!offset) {
+                        if (!already) {
+                            // Without the bus the join cannot be honoured: undo it.
+                            drop_room(s, state, room, false);
+                        }
+                        ack_error(*ack, error_code::kUnavailable, "the message bus is unavailable");
+                        return;
+                    }
+                    if (!already) {
+                        for (auto& e : state->rooms) {
+                            if (e.first == room) {
+                                e.second = *offset;
+                            }
+                        }
+                        persist(state, *shard);
+                    }
+                    json::object body;
+                    body["room"] = room;
+                    body["offset"] = std::to_string(*offset);
+                    if (counts) {
+                        json::object presence;
+                        presence["clients"] = counts->clients();
+                        presence["users"] = counts->users();
+                        body["presence"] = std::move(presence);
+                    }
+                    ack_ok(*ack, std::move(body));
+                });
+            });
         });
-    });
+    };
+    if (already) {
+        answer();
+    } else {
+        presence_.change(room, state->user_id, state->user_name, +1, false, answer);
+    }
+}
+
+void Collab::drop_room(const sio::SocketPtr& socket, const StatePtr& state, const std::string& room,
+                       bool lost) {
+    if (!state->in_room(room)) {
+        return;
+    }
+    std::erase_if(state->rooms, [&](const auto& e) { return e.first == room; });
+    socket->leave(room);
+    bus_.release(room);
+    presence_.change(room, state->user_id, state->user_name, -1, lost);
+    persist(state, socket->shard());
 }
 
 void Collab::on_leave(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack) {
@@ -587,12 +685,7 @@ void Collab::on_leave(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&&
         ack_error(ack, error_code::kBadRequest, "room must match ^[A-Za-z0-9_:@-]{1,128}$");
         return;
     }
-    if (state->in_room(room)) {
-        std::erase_if(state->rooms, [&](const auto& e) { return e.first == room; });
-        socket->leave(room);
-        bus_.release(room);
-        persist(state, socket->shard());
-    }
+    drop_room(socket, state, room, false);
     ack_ok(ack, {});
 }
 
@@ -614,6 +707,10 @@ void Collab::on_publish(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack
     const json::value* echo = req->if_contains("echo");
     if (echo != nullptr && !echo->is_bool()) {
         ack_error(ack, error_code::kBadRequest, "echo must be a boolean");
+        return;
+    }
+    if (acl_.publish(room, state->user_id) == AclCache::Verdict::kForbidden) {
+        ack_error(ack, error_code::kForbidden, "you may not publish to this room");
         return;
     }
     if (!state->in_room(room)) {
@@ -684,6 +781,10 @@ void Collab::on_history(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack
         }
         limit = static_cast<std::size_t>(n);
     }
+    if (acl_.join(room, state->user_id) == AclCache::Verdict::kForbidden) {
+        ack_error(ack, error_code::kForbidden, "this room is private and you are not a member");
+        return;
+    }
     if (!state->in_room(room)) {
         ack_error(ack, error_code::kNotJoined, "join the room before reading its history");
         return;
@@ -730,15 +831,138 @@ void Collab::on_history(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack
     }
 }
 
-void Collab::on_presence(const sio::SocketPtr& /*socket*/, sio::Args&& args, sio::Ack&& ack) {
-    if (room_of(request_of(args)).empty()) {
+void Collab::on_presence(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack) {
+    auto state = state_of(socket);
+    const std::string room = room_of(request_of(args));
+    if (!state || room.empty()) {
         ack_error(ack, error_code::kBadRequest, "room must match ^[A-Za-z0-9_:@-]{1,128}$");
         return;
     }
-    ack_error(ack, error_code::kUnavailable, "presence is not available on this deployment yet");
+    if (acl_.join(room, state->user_id) == AclCache::Verdict::kForbidden) {
+        ack_error(ack, error_code::kForbidden, "this room is private and you are not a member");
+        return;
+    }
+    if (!state->in_room(room)) {
+        ack_error(ack, error_code::kNotJoined, "join the room before asking who is in it");
+        return;
+    }
+    auto shared_ack = std::make_shared<sio::Ack>(std::move(ack));
+    transport::Shard* shard = &socket->shard();
+    presence_.query(room, 100, [shard, shared_ack](natsbus::Result<bus::v1::PresenceQueryResult> r) {
+        asio::post(shard->ioc(), [shared_ack, r] {
+            if (!r) {
+                ack_error(*shared_ack, error_code::kUnavailable, "the presence service is unavailable");
+                return;
+            }
+            json::object body;
+            body["clients"] = r->clients();
+            json::array users;
+            for (const auto& u : r->listed()) {
+                json::object user;
+                user["id"] = u.id();
+                user["name"] = u.name();
+                users.push_back(std::move(user));
+            }
+            body["users"] = std::move(users);
+            ack_ok(*shared_ack, std::move(body));
+        });
+    });
+}
+
+// --- control -----------------------------------------------------------------------------------
+
+natsbus::Result<void> Collab::start_control() {
+    auto sub = nats_.subscribe("roomcast.control", [this](natsbus::Message&& m) {
+        auto control = std::make_shared<bus::v1::Control>();
+        if (!control->ParseFromString(m.data)) {
+            return;
+        }
+        for (unsigned i = 0; i < io_.shards().size(); ++i) {
+            asio::post(io_.shards().shard(i).ioc(), [this, i, control] { apply_control(i, *control); });
+        }
+    });
+    if (!sub) {
+        return sub.error();
+    }
+    control_ = std::move(*sub);
+    return {};
+}
+
+void Collab::stop_control() { control_.reset(); }
+
+void Collab::apply_control(unsigned shard, const bus::v1::Control& control) {
+    if (control.has_kick()) {
+        const auto& kick = control.kick();
+        const std::string reason = kick.reason().empty() ? "kicked" : kick.reason();
+        const auto* members = io_.of("/").shard_state(shard).rooms.members(kick.room());
+        if (members == nullptr) {
+            return;
+        }
+        std::vector<sio::SocketPtr> targets;  // copied: leaving changes the member list
+        for (sio::Socket* m : *members) {
+            auto state = state_of(m->shared_from_this());
+            if (state && (kick.user_id().empty() || state->user_id == kick.user_id())) {
+                targets.push_back(m->shared_from_this());
+            }
+        }
+        for (const auto& s : targets) {
+            drop_room(s, state_of(s), kick.room(), false);
+            json::object body;
+            body["room"] = kick.room();
+            body["reason"] = reason;
+            s->emit("kicked", sio::Args().add(std::move(body)));
+        }
+        if (!targets.empty()) {
+            log::info("kicked", {{"sockets", targets.size()}, {"reason", reason}});
+        }
+        return;
+    }
+    if (control.has_disconnect()) {
+        const auto& d = control.disconnect();
+        auto& index = users_[shard];
+        const auto it = index.find(d.user_id());
+        if (it == index.end()) {
+            return;
+        }
+        std::vector<sio::SocketPtr> targets;
+        for (const auto& w : it->second) {
+            if (auto s = w.lock()) {
+                targets.push_back(std::move(s));
+            }
+        }
+        for (const auto& s : targets) {
+            s->disconnect();
+        }
+        log::info("user disconnected", {{"sockets", targets.size()}, {"reason", d.reason()}});
+    }
 }
 
 // --- fan-out -----------------------------------------------------------------------------------
+
+void Collab::deliver_presence(const std::string& room, std::string&& data) {
+    bus::v1::PresenceChange change;
+    if (!change.ParseFromString(data) || change.room() != room) {
+        return;
+    }
+    auto users = [](const auto& list) {
+        json::array out;
+        for (const auto& u : list) {
+            json::object user;
+            user["id"] = u.id();
+            user["name"] = u.name();
+            out.push_back(std::move(user));
+        }
+        return out;
+    };
+    json::object body;
+    body["room"] = room;
+    body["joined"] = users(change.joined());
+    body["left"] = users(change.left());
+    // Not a stored event: no offset argument, so socket.io-client's recovery offset is untouched.
+    sio::BroadcastOperator op(io_.of("/"));
+    op.to(room);
+    op.emit("presence", sio::Args().add(std::move(body)));
+}
 
 void Collab::deliver(const std::string& room, std::uint64_t offset, bus::v1::RoomEvent&& event) {
     // The envelope is a public interface: anything on NATS may publish. Never forward data that

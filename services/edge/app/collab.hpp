@@ -7,6 +7,9 @@
 // Room events from the bus are encoded once (on the bus thread) into a shared Socket.IO packet
 // and fanned out to every shard.
 
+#include "app/acl.hpp"
+#include "app/jwks.hpp"
+#include "app/presence.hpp"
 #include "app/sessions.hpp"
 #include "bus/room_bus.hpp"
 #include "socketio/server.hpp"
@@ -18,6 +21,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 namespace roomcast::edge {
 
@@ -51,14 +56,19 @@ bool valid_room_id(std::string_view room) noexcept;
 
 class Collab {
 public:
-    Collab(sio::Server& io, RoomBus& bus, SessionStore& sessions, jwt::KeySet keys,
-           CollabOptions options);
+    Collab(sio::Server& io, natsbus::Connection& nats, RoomBus& bus, SessionStore& sessions,
+           KeyRing& keys, AclCache& acl, PresenceTracker& presence, CollabOptions options);
 
     // Registers the connect hook and the event handlers on "/". Before the shards start.
     void install();
+    // Subscribes to roomcast.control (kicks, disconnects from the rooms service).
+    natsbus::Result<void> start_control();
+    void stop_control();
 
     // RoomBus::Deliver: encodes the event once and fans it out (bus thread).
     void deliver(const std::string& room, std::uint64_t offset, bus::v1::RoomEvent&& event);
+    // RoomBus::DeliverPresence: forwards a room's presence change to its local members.
+    void deliver_presence(const std::string& room, std::string&& change);
 
     struct SocketState;
     struct RoomReads;
@@ -79,12 +89,25 @@ private:
     void read_rooms(std::vector<std::pair<std::string, std::uint64_t>> rooms, std::string socket_id,
                     std::function<void(std::shared_ptr<RoomReads>)> done);
     void persist(const std::shared_ptr<SocketState>& state, transport::Shard& shard);
+    // Completes a join that the rules allowed (on the socket's shard).
+    void admit(const sio::SocketPtr& socket, const std::string& room, std::shared_ptr<sio::Ack> ack);
+    // Takes the socket out of `room` (leave, kick): local index, bus interest, presence, record.
+    void drop_room(const sio::SocketPtr& socket, const std::shared_ptr<SocketState>& state,
+                   const std::string& room, bool lost);
+    // On shard `shard`: applies a control action to the local sockets.
+    void apply_control(unsigned shard, const bus::v1::Control& control);
 
     sio::Server& io_;
+    natsbus::Connection& nats_;
     RoomBus& bus_;
     SessionStore& sessions_;
-    jwt::KeySet keys_;
+    KeyRing& keys_;
+    AclCache& acl_;
+    PresenceTracker& presence_;
     CollabOptions options_;
+    natsbus::Subscription control_;
+    // Per shard (touched only by that shard): user id → its sockets there, for control actions.
+    std::vector<std::unordered_map<std::string, std::vector<std::weak_ptr<sio::Socket>>>> users_;
 };
 
 }  // namespace roomcast::edge

@@ -1,9 +1,12 @@
 // roomcast_edge: the Socket.IO edge. Composition only: configuration, NATS, the room bus,
 // recovery records, the Socket.IO server with the collaboration protocol, forwarding, health.
 
+#include "app/acl.hpp"
 #include "app/collab.hpp"
 #include "app/endpoints.hpp"
 #include "app/forwarder.hpp"
+#include "app/jwks.hpp"
+#include "app/presence.hpp"
 #include "app/sessions.hpp"
 #include "bus/room_bus.hpp"
 #include "socketio/server.hpp"
@@ -79,6 +82,7 @@ int main(int argc, char** argv) {
     std::uint64_t max_publish_bytes = 256 * 1024;
     std::int64_t max_rooms_per_socket = 100;
     std::int64_t nats_replicas = 1;
+    std::vector<std::string> auto_create_prefixes;
     std::int64_t threads = static_cast<std::int64_t>(transport::default_shard_count());
     std::string log_level = "info";
 
@@ -90,7 +94,8 @@ int main(int argc, char** argv) {
         .add_string("admin-host", &admin_host, "admin address (/livez, /readyz)")
         .add_int("admin-port", &admin_port, "admin port", 0, 65535)
         .add_string("nats-url", &nats_url, "NATS server URL(s), comma-separated")
-        .add_string("jwt-secret", &jwt_secret, "HS256 key (raw bytes) that client tokens are signed with (required)")
+        .add_string("jwt-secret", &jwt_secret,
+                    "HS256 key (raw bytes) client tokens may be signed with (besides the auth service's JWKS)")
         .add_string("admin-token", &admin_token, "bearer token of the admin APIs")
         .add_string("edge-id", &edge_id, "this edge's id in session ids and NATS subjects (default: random)")
         .add_bool("dev-tokens", &dev_tokens, "serve POST /roomcast/dev/token (development only)")
@@ -112,6 +117,8 @@ int main(int argc, char** argv) {
         .add_bytes("max-publish-bytes", &max_publish_bytes, "largest publish (data + binaries)", 16,
                    64 * 1024 * 1024)
         .add_int("max-rooms-per-socket", &max_rooms_per_socket, "rooms one socket may be in", 1, 100000)
+        .add_list("auto-create-prefixes", &auto_create_prefixes,
+                  "room id prefixes created as PUBLIC on first join ('*' for every id; empty: none)")
         .add_int("nats-replicas", &nats_replicas, "JetStream replicas of the room stream and KV buckets", 1, 5)
         .add_int("threads", &threads, "I/O threads (shards)", 1, 64)
         .add_string("log-level", &log_level, "debug | info | warn | error");
@@ -120,10 +127,6 @@ int main(int argc, char** argv) {
     log::Level level = log::Level::kInfo;
     if (!log::parse_level(log_level, level)) {
         std::cerr << "roomcast_edge: --log-level must be debug, info, warn or error\n";
-        return 2;
-    }
-    if (jwt_secret.empty()) {
-        std::cerr << "roomcast_edge: --jwt-secret (ROOMCAST_JWT_SECRET) is required\n";
         return 2;
     }
     if (edge_id.empty()) {
@@ -204,6 +207,25 @@ int main(int argc, char** argv) {
         }
     }
 
+    edge::KeyRing keyring(**nats, jwt_secret, static_cast<int>(nats_replicas));
+    if (auto r = keyring.start(); !r) {
+        log::error("cannot watch the token keys", {{"error", r.error().message()}});
+        return 1;
+    }
+    if (jwt_secret.empty()) {
+        log::warn("no --jwt-secret: only tokens signed with the auth service's published keys are accepted");
+    }
+    edge::AclCache acl(**nats, auto_create_prefixes, static_cast<int>(nats_replicas));
+    if (auto r = acl.start(); !r) {
+        log::error("cannot watch the room registry", {{"error", r.error().message()}});
+        return 1;
+    }
+    edge::PresenceTracker presence(**nats, edge_id, static_cast<int>(nats_replicas));
+    if (auto r = presence.start(); !r) {
+        log::error("cannot open the presence bucket", {{"error", r.error().message()}});
+        return 1;
+    }
+
     transport::ShardPool shards(static_cast<unsigned>(threads));
 
     sio::ServerOptions sio_options;
@@ -215,8 +237,6 @@ int main(int argc, char** argv) {
     sio_options.engine.node_id = edge_id;
     sio::Server io(shards, sio_options);
 
-    jwt::KeySet keys;
-    keys.add(jwt::Key::hs256(jwt_secret));
     edge::CollabOptions collab_options;
     collab_options.edge_id = edge_id;
     collab_options.recovery = recovery;
@@ -225,13 +245,21 @@ int main(int argc, char** argv) {
     collab_options.max_rooms_per_socket = static_cast<std::size_t>(max_rooms_per_socket);
 
     std::unique_ptr<edge::Collab> collab;
-    edge::RoomBus bus(**nats, bus_options, [&collab](const std::string& room, std::uint64_t offset,
-                                                      bus::v1::RoomEvent&& event) {
-        collab->deliver(room, offset, std::move(event));
-    });
+    edge::RoomBus bus(
+        **nats, bus_options,
+        [&collab](const std::string& room, std::uint64_t offset, bus::v1::RoomEvent&& event) {
+            collab->deliver(room, offset, std::move(event));
+        },
+        [&collab](const std::string& room, std::string&& change) {
+            collab->deliver_presence(room, std::move(change));
+        });
     bus_ptr = &bus;
-    collab = std::make_unique<edge::Collab>(io, bus, sessions, keys, collab_options);
+    collab = std::make_unique<edge::Collab>(io, **nats, bus, sessions, keyring, acl, presence, collab_options);
     collab->install();
+    if (auto r = collab->start_control(); !r) {
+        log::error("cannot subscribe to control actions", {{"error", r.error().message()}});
+        return 1;
+    }
 
     edge::Forwarder forwarder(**nats, io.engine(), shards, edge_id,
                               ping_interval + ping_timeout + milliseconds(5000));
@@ -243,11 +271,15 @@ int main(int argc, char** argv) {
     transport::HttpServer http(shards, transport::HttpLimits{});
     http.add_route(io.route());
     std::unique_ptr<edge::DevTokenEndpoint> dev;
+    if (dev_tokens && jwt_secret.empty()) {
+        std::cerr << "roomcast_edge: --dev-tokens needs --jwt-secret to sign with\n";
+        return 2;
+    }
     if (dev_tokens) {
         dev = std::make_unique<edge::DevTokenEndpoint>(jwt::Key::hs256(jwt_secret), std::chrono::hours(12));
         http.add_route(transport::Route{"/roomcast/dev/token", dev.get(), 4096});
     }
-    observability::AdminServer admin(shards, [&] { return serving.load() && nats_up.load(); });
+    observability::AdminServer admin(shards, [&] { return serving.load() && nats_up.load() && acl.loaded(); });
 
     std::uint16_t bound = 0;
     std::uint16_t admin_bound = 0;
@@ -282,6 +314,9 @@ int main(int argc, char** argv) {
     io.engine().close_all(engineio::CloseReason::kServerShutdown);
     std::this_thread::sleep_for(milliseconds(200));  // let close frames and final packets go out
     forwarder.stop();
+    collab->stop_control();
+    acl.stop();
+    keyring.stop();
     sessions.stop_heartbeat();
     bus.stop();
     admin.stop();

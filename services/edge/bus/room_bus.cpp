@@ -24,8 +24,12 @@ std::uint64_t header_u64(const natsbus::Message& m, std::string_view name) {
 
 }  // namespace
 
-RoomBus::RoomBus(natsbus::Connection& nats, RoomBusOptions options, Deliver deliver)
-    : nats_(nats), options_(std::move(options)), deliver_(std::move(deliver)) {}
+RoomBus::RoomBus(natsbus::Connection& nats, RoomBusOptions options, Deliver deliver,
+                 DeliverPresence deliver_presence)
+    : nats_(nats),
+      options_(std::move(options)),
+      deliver_(std::move(deliver)),
+      deliver_presence_(std::move(deliver_presence)) {}
 
 RoomBus::~RoomBus() { stop(); }
 
@@ -61,10 +65,19 @@ void RoomBus::acquire(const std::string& room) {
     }
     interest.subscription = std::move(*sub);
     stats_.subscriptions.fetch_add(1, std::memory_order_relaxed);
+    if (deliver_presence_) {
+        auto presence = nats_.subscribe(options_.presence_prefix + room, [this, room](natsbus::Message&& m) {
+            deliver_presence_(room, std::move(m.data));
+        });
+        if (presence) {
+            interest.presence = std::move(*presence);
+        }
+    }
 }
 
 void RoomBus::release(const std::string& room) {
     natsbus::Subscription dropped;
+    natsbus::Subscription dropped_presence;
     {
         std::lock_guard lock(mu_);
         auto it = interest_.find(room);
@@ -72,10 +85,12 @@ void RoomBus::release(const std::string& room) {
             return;
         }
         dropped = std::move(it->second.subscription);
+        dropped_presence = std::move(it->second.presence);
         interest_.erase(it);
         stats_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
     }
     dropped.reset();
+    dropped_presence.reset();
     // Forget the room's sequence state unless someone subscribed again meanwhile.
     asio::post(ioc_, [this, room] {
         std::lock_guard lock(mu_);

@@ -40,6 +40,8 @@ struct RoomBusOptions {
     std::string stream = "ROOMCAST_ROOMS";
     std::string room_prefix = "roomcast.room.";
     std::string fanout_prefix = "roomcast.fanout.";
+    // Presence changes of a room (from the presence service), subscribed with the fan-out.
+    std::string presence_prefix = "roomcast.presence.room.";
     // Most events read back to repair one gap (the stream keeps at most this many per room).
     std::size_t repair_max = 1000;
     std::chrono::milliseconds read_timeout{5000};
@@ -61,7 +63,11 @@ public:
     using Deliver = std::function<void(const std::string& room, std::uint64_t offset,
                                        bus::v1::RoomEvent&& event)>;
 
-    RoomBus(natsbus::Connection& nats, RoomBusOptions options, Deliver deliver);
+    // Called on a NATS thread with a room's PresenceChange (serialized): copy and post only.
+    using DeliverPresence = std::function<void(const std::string& room, std::string&& change)>;
+
+    RoomBus(natsbus::Connection& nats, RoomBusOptions options, Deliver deliver,
+            DeliverPresence deliver_presence = {});
     ~RoomBus();
     RoomBus(const RoomBus&) = delete;
     RoomBus& operator=(const RoomBus&) = delete;
@@ -109,6 +115,7 @@ private:
     struct Interest {
         int refs = 0;
         natsbus::Subscription subscription;
+        natsbus::Subscription presence;
     };
 
     void on_message(const std::string& room, natsbus::Message&& message);
@@ -121,6 +128,7 @@ private:
     natsbus::Connection& nats_;
     RoomBusOptions options_;
     Deliver deliver_;
+    DeliverPresence deliver_presence_;
     RoomBusStats stats_;
 
     std::mutex mu_;  // guards interest_ (joins and leaves, never the message path)

@@ -484,7 +484,7 @@ export async function startStack({
             let ready;
             if (upstream === "edge") {
                 args = ["--host", "127.0.0.1", "--port", String(port), "--admin-host", "127.0.0.1",
-                    "--admin-port", String(adminPort), "--nats-url", natsUrl, "--edge-id", id,
+                    "--admin-port", String(adminPort), "--nats-url", natsUrl, "--edge-id", id, "--auto-create-prefixes", "*",
                     ...(devTokens ? ["--dev-tokens"] : []), ...edgeArgs];
                 // Secrets through the environment, as scripts/up passes them.
                 env = childEnv({ ROOMCAST_JWT_SECRET: jwtSecret, ROOMCAST_ADMIN_TOKEN: adminToken, ...edgeEnv });

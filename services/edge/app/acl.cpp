@@ -1,0 +1,164 @@
+#include "app/acl.hpp"
+
+#include "app/keys.hpp"
+#include "app/sessions.hpp"
+
+#include "roomcast/core/log.hpp"
+
+#include <chrono>
+#include <mutex>
+
+namespace roomcast::edge {
+
+namespace log = core::log;
+
+AclCache::AclCache(natsbus::Connection& nats, std::vector<std::string> auto_create_prefixes,
+                   int replicas)
+    : nats_(nats), prefixes_(std::move(auto_create_prefixes)), replicas_(replicas) {}
+
+natsbus::Result<void> AclCache::start(std::function<void(const std::string& room)> on_change) {
+    on_change_ = std::move(on_change);
+    natsbus::KvConfig config;
+    config.bucket = "roomcast_rooms";
+    config.replicas = replicas_;
+    auto kv = nats_.jetstream().key_value(config);
+    if (!kv) {
+        return kv.error();
+    }
+    kv_ = std::move(*kv);
+    auto watch = kv_->watch(
+        ">", [this](natsbus::KvEntry&& e) { apply(std::move(e)); },
+        [this] {
+            loaded_.store(true, std::memory_order_release);
+            log::info("room registry loaded", {{"rooms", rooms_.size()}});
+        });
+    if (!watch) {
+        return watch.error();
+    }
+    watch_ = std::move(*watch);
+    return {};
+}
+
+void AclCache::stop() { watch_.reset(); }
+
+void AclCache::apply(natsbus::KvEntry&& e) {
+    // room.<key(room)> or member.<key(room)>.<key(user)>
+    const std::string_view key = e.key;
+    std::string changed;
+    if (key.substr(0, 5) == "room.") {
+        auto room = from_key_token(key.substr(5));
+        if (!room) {
+            return;
+        }
+        std::unique_lock lock(mu_);
+        auto& info = rooms_[*room];
+        if (e.deleted) {
+            info.exists = false;
+            info.members.clear();
+            rooms_.erase(*room);
+        } else {
+            rooms::v1::Room r;
+            if (!r.ParseFromString(e.value)) {
+                return;
+            }
+            info.exists = true;
+            info.visibility = r.visibility() == rooms::v1::VISIBILITY_PRIVATE
+                                  ? rooms::v1::VISIBILITY_PRIVATE
+                                  : rooms::v1::VISIBILITY_PUBLIC;
+        }
+        changed = *room;
+    } else if (key.substr(0, 7) == "member.") {
+        const auto rest = key.substr(7);
+        const auto dot = rest.find('.');
+        if (dot == std::string_view::npos) {
+            return;
+        }
+        auto room = from_key_token(rest.substr(0, dot));
+        auto user = from_key_token(rest.substr(dot + 1));
+        if (!room || !user) {
+            return;
+        }
+        std::unique_lock lock(mu_);
+        if (e.deleted) {
+            if (auto it = rooms_.find(*room); it != rooms_.end()) {
+                it->second.members.erase(*user);
+            }
+        } else {
+            rooms::v1::Member m;
+            if (!m.ParseFromString(e.value)) {
+                return;
+            }
+            rooms_[*room].members[*user] =
+                m.role() == rooms::v1::ROLE_VIEWER ? rooms::v1::ROLE_VIEWER : rooms::v1::ROLE_MEMBER;
+        }
+        changed = *room;
+    } else {
+        return;
+    }
+    if (on_change_) {
+        on_change_(changed);
+    }
+}
+
+bool AclCache::auto_create(std::string_view room) const {
+    for (const auto& p : prefixes_) {
+        if (p == "*" || room.substr(0, p.size()) == p) {
+            return true;
+        }
+    }
+    return false;
+}
+
+AclCache::Verdict AclCache::join(const std::string& room, const std::string& user) const {
+    if (!loaded()) {
+        return Verdict::kUnavailable;
+    }
+    std::shared_lock lock(mu_);
+    const auto it = rooms_.find(room);
+    if (it == rooms_.end() || !it->second.exists) {
+        return auto_create(room) ? Verdict::kCreate : Verdict::kNotFound;
+    }
+    if (it->second.visibility == rooms::v1::VISIBILITY_PRIVATE && !it->second.members.contains(user)) {
+        return Verdict::kForbidden;
+    }
+    return Verdict::kAllow;
+}
+
+AclCache::Verdict AclCache::publish(const std::string& room, const std::string& user) const {
+    if (!loaded()) {
+        return Verdict::kUnavailable;
+    }
+    std::shared_lock lock(mu_);
+    const auto it = rooms_.find(room);
+    if (it == rooms_.end() || !it->second.exists) {
+        // Auto-created a moment ago and not yet seen by the watch: public by definition.
+        return auto_create(room) ? Verdict::kAllow : Verdict::kNotFound;
+    }
+    if (it->second.visibility == rooms::v1::VISIBILITY_PRIVATE) {
+        const auto m = it->second.members.find(user);
+        if (m == it->second.members.end() || m->second != rooms::v1::ROLE_MEMBER) {
+            return Verdict::kForbidden;
+        }
+    }
+    return Verdict::kAllow;
+}
+
+void AclCache::create(const std::string& room, std::function<void(bool)> done) {
+    rooms::v1::Room r;
+    r.set_id(room);
+    r.set_visibility(rooms::v1::VISIBILITY_PUBLIC);
+    r.set_auto_created(true);
+    const auto now = unix_ms();
+    r.mutable_create_time()->set_seconds(now / 1000);
+    r.mutable_create_time()->set_nanos(static_cast<int>((now % 1000) * 1000000));
+    *r.mutable_update_time() = r.create_time();
+    std::string key = "room." + key_token(room);
+    std::string value = r.SerializeAsString();
+    natsbus::KeyValue* kv = kv_.get();
+    nats_.run_async([kv, key = std::move(key), value = std::move(value), done = std::move(done)] {
+        auto created = kv->create(key, value);
+        done(created || created.error() == natsbus::Errc::kAlreadyExists);
+    });
+}
+
+}  // namespace roomcast::edge

@@ -1,0 +1,68 @@
+#pragma once
+// The edge's local copy of the room registry and rights (KV bucket roomcast_rooms, written by
+// the rooms service and by edges auto-creating rooms), kept fresh by a KV watch, so that a
+// join or a publish never waits for a service in the steady state.
+//
+// Rules (PRODUCT.md §2, docs/control-plane.md): a missing room is `not_found` unless its id
+// matches an auto-create prefix (then it is created PUBLIC on first join); PUBLIC rooms admit
+// every authenticated user; PRIVATE rooms admit members only, and only ROLE_MEMBER publishes.
+//
+// Thread-safety: updates come from the watch thread; shards read under a shared lock (joins and
+// publishes, never per delivered message).
+
+#include "roomcast/natsbus/natsbus.hpp"
+#include "roomcast/rooms/v1/rooms.pb.h"
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace roomcast::edge {
+
+class AclCache {
+public:
+    enum class Verdict : std::uint8_t { kAllow, kCreate, kForbidden, kNotFound, kUnavailable };
+
+    AclCache(natsbus::Connection& nats, std::vector<std::string> auto_create_prefixes, int replicas);
+
+    // Binds the bucket and starts the watch. `on_change(room)` runs on the watch thread after a
+    // room's record changed or was deleted.
+    natsbus::Result<void> start(std::function<void(const std::string& room)> on_change = {});
+    void stop();
+    bool loaded() const noexcept { return loaded_.load(std::memory_order_acquire); }
+
+    // May `user` join `room`? kCreate: the room does not exist but may be auto-created.
+    Verdict join(const std::string& room, const std::string& user) const;
+    // May `user` publish to `room` (which it joined)?
+    Verdict publish(const std::string& room, const std::string& user) const;
+
+    // Creates `room` as PUBLIC and auto-created (KV create: an existing key is fine). `done`
+    // runs on a library thread with true when the room exists afterwards.
+    void create(const std::string& room, std::function<void(bool)> done);
+
+private:
+    struct RoomInfo {
+        rooms::v1::Visibility visibility = rooms::v1::VISIBILITY_PUBLIC;
+        std::unordered_map<std::string, rooms::v1::Role> members;
+        bool exists = false;  // false: only members known so far
+    };
+    void apply(natsbus::KvEntry&& entry);
+    bool auto_create(std::string_view room) const;
+
+    natsbus::Connection& nats_;
+    std::vector<std::string> prefixes_;
+    int replicas_;
+    std::unique_ptr<natsbus::KeyValue> kv_;
+    natsbus::Subscription watch_;
+    std::function<void(const std::string&)> on_change_;
+    std::atomic<bool> loaded_{false};
+    mutable std::shared_mutex mu_;
+    std::unordered_map<std::string, RoomInfo> rooms_;
+};
+
+}  // namespace roomcast::edge

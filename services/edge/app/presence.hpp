@@ -1,0 +1,63 @@
+#pragma once
+// The edge's side of presence (docs/control-plane.md): it writes, for every (room, user) whose
+// socket count on this edge changes, the KV entry entry.<edge>.<key(room)>.<key(user)> that the
+// presence service aggregates across edges, and asks the service for counts and lists over
+// NATS (roomcast.presence.query).
+//
+// Writes of one key are serialized (one in flight, later changes coalesced into the newest
+// value): two quick changes can never land in the wrong order. Thread-safe.
+
+#include "roomcast/bus/v1/bus.pb.h"
+#include "roomcast/natsbus/natsbus.hpp"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace roomcast::edge {
+
+class PresenceTracker {
+public:
+    PresenceTracker(natsbus::Connection& nats, std::string edge_id, int replicas);
+
+    // Binds the bucket and zeroes what a previous run of this edge id left behind. Start-up
+    // only (blocking).
+    natsbus::Result<void> start();
+
+    // A socket of `user` entered (+1) or left (-1) `room` on this edge; `lost` when it left by a
+    // lost connection (the service then waits its grace period). `written` (optional) runs on a
+    // library thread once the new count is stored (or failed to be).
+    void change(const std::string& room, const std::string& user, const std::string& name, int delta,
+                bool lost, std::function<void()> written = {});
+
+    // Counts (and up to `limit` users) of `room` from the presence service.
+    void query(const std::string& room, std::uint32_t limit,
+               std::function<void(natsbus::Result<bus::v1::PresenceQueryResult>)> done);
+
+private:
+    struct Entry {
+        std::string room;
+        std::string user;
+        std::string name;
+        std::uint32_t sockets = 0;
+        bool lost = false;
+        bool writing = false;
+        bool dirty = false;
+        std::vector<std::function<void()>> waiters;
+    };
+    void write_locked(const std::string& key, Entry& entry);
+    void on_written(const std::string& key);
+
+    natsbus::Connection& nats_;
+    std::string edge_id_;
+    int replicas_;
+    std::unique_ptr<natsbus::KeyValue> kv_;
+    std::mutex mu_;
+    std::unordered_map<std::string, Entry> entries_;  // KV key → entry
+};
+
+}  // namespace roomcast::edge
