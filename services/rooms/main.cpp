@@ -1,0 +1,190 @@
+// roomcast_rooms: the rooms service (roomcast.rooms.v1.RoomAdmin). Composition only:
+// configuration, logging, NATS and the rooms bucket, the gRPC server with health and
+// reflection, the admin HTTP port, and shutdown on SIGTERM/SIGINT.
+
+#include "grpc_service.hpp"
+#include "rooms_service.hpp"
+
+#include "roomcast/core/config.hpp"
+#include "roomcast/core/log.hpp"
+#include "roomcast/grpcutil/grpcutil.hpp"
+#include "roomcast/natsbus/natsbus.hpp"
+#include "roomcast/observability/admin_server.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+#include <mutex>
+
+namespace {
+
+using namespace roomcast;
+namespace log = core::log;
+using std::chrono::milliseconds;
+
+// Health of the gRPC server follows the NATS connection. State changes arrive on a NATS
+// library thread while main may be shutting the server down: the mutex orders the two, and
+// once stopping nothing turns health back on.
+class Health {
+public:
+    void attach(grpcutil::Server* server) {
+        std::lock_guard lock(mu_);
+        server_ = server;
+        apply();
+    }
+    void set_nats_up(bool up) {
+        std::lock_guard lock(mu_);
+        nats_up_ = up;
+        apply();
+    }
+    void stop() {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+        apply();
+    }
+    // For /readyz: an atomic load, cheap on the admin I/O thread.
+    bool ready() const { return ready_.load(std::memory_order_relaxed); }
+
+private:
+    void apply() {
+        const bool serving = server_ != nullptr && nats_up_ && !stopping_;
+        ready_.store(serving, std::memory_order_relaxed);
+        if (server_ != nullptr) {
+            server_->set_serving(serving);
+        }
+        if (stopping_) {
+            server_ = nullptr;
+        }
+    }
+
+    std::mutex mu_;
+    grpcutil::Server* server_ = nullptr;
+    bool nats_up_ = false;
+    bool stopping_ = false;
+    std::atomic<bool> ready_{false};
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string grpc_address = "127.0.0.1:50051";
+    std::string admin_host = "127.0.0.1";
+    std::int64_t admin_port = 9151;
+    std::vector<std::string> nats_urls{"nats://127.0.0.1:4222"};
+    std::string admin_token;
+    std::int64_t nats_replicas = 1;
+    std::string log_level = "info";
+    milliseconds publish_timeout{5000};
+    milliseconds shutdown_grace{5000};
+
+    core::Config config("roomcast_rooms",
+                        "Roomcast rooms service: room registry, membership and server-side room "
+                        "actions (gRPC roomcast.rooms.v1.RoomAdmin), state in NATS JetStream KV.");
+    config.add_string("grpc-address", &grpc_address, "gRPC listen address (host:port)")
+        .add_string("admin-host", &admin_host, "admin HTTP address (/livez, /readyz)")
+        .add_int("admin-port", &admin_port, "admin HTTP port", 0, 65535)
+        .add_list("nats-url", &nats_urls, "NATS server URL(s), comma-separated")
+        .add_string("admin-token", &admin_token,
+                    "bearer token every RoomAdmin call requires (required)")
+        .add_int("nats-replicas", &nats_replicas, "JetStream replicas of the roomcast_rooms bucket",
+                 1, 5)
+        .add_string("log-level", &log_level, "debug | info | warn | error")
+        .add_duration("publish-timeout", &publish_timeout,
+                      "longest wait for the JetStream acknowledgement of a Publish",
+                      milliseconds(100), milliseconds(60000))
+        .add_duration("shutdown-grace", &shutdown_grace,
+                      "how long calls in flight may finish after SIGTERM", milliseconds(0),
+                      milliseconds(60000));
+    config.parse_or_exit(argc, argv);
+
+    log::Level level = log::Level::kInfo;
+    if (!log::parse_level(log_level, level)) {
+        std::cerr << "roomcast_rooms: --log-level must be debug, info, warn or error\n";
+        return 2;
+    }
+    if (admin_token.empty()) {
+        std::cerr << "roomcast_rooms: --admin-token (ROOMCAST_ADMIN_TOKEN) is required\n";
+        return 2;
+    }
+    if (grpc_address.empty()) {
+        std::cerr << "roomcast_rooms: --grpc-address must be host:port\n";
+        return 2;
+    }
+    if (nats_urls.empty()) {
+        std::cerr << "roomcast_rooms: --nats-url needs at least one URL\n";
+        return 2;
+    }
+    log::init("rooms", level);
+
+    // Signals are blocked before any thread starts, so only sigwait below sees them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    Health health;
+    natsbus::Options nats_options;
+    nats_options.servers = nats_urls;
+    nats_options.name = "roomcast-rooms";
+    // Calls block a worker for their NATS round trips (AdminOptions::max_in_flight queue behind
+    // them): enough threads for a few concurrent admin calls.
+    nats_options.workers = 8;
+    auto nats = natsbus::Connection::connect(nats_options, [&health](natsbus::ConnectionState st) {
+        const bool up = st == natsbus::ConnectionState::kConnected ||
+                        st == natsbus::ConnectionState::kReconnected;
+        log::info("nats connection", {{"state", up ? "up" : "down"}});
+        health.set_nats_up(up);
+    });
+    if (!nats) {
+        log::error("cannot connect to NATS", {{"error", nats.error().message()}});
+        return 1;
+    }
+
+    rooms::RoomsOptions rooms_options;
+    rooms_options.publish_timeout = publish_timeout;
+    auto bucket = (*nats)->jetstream().key_value(
+        rooms::rooms_bucket_config(rooms_options, static_cast<int>(nats_replicas)));
+    if (!bucket) {
+        log::error("cannot create or bind the rooms bucket",
+                   {{"bucket", rooms_options.bucket}, {"error", bucket.error().message()}});
+        return 1;
+    }
+
+    rooms::RoomsService service(**nats, **bucket, rooms_options);
+    rooms::AdminOptions admin_options;
+    admin_options.admin_token = admin_token;
+    rooms::RoomAdminService grpc_service(service, **nats, admin_options);
+
+    grpcutil::Server server(grpc_address);
+    server.add_service(&grpc_service);
+    observability::AdminServer admin([&health] { return health.ready(); });
+    int grpc_port = 0;
+    std::uint16_t admin_bound = 0;
+    try {
+        grpc_port = server.start();
+        admin_bound = admin.start(admin_host, static_cast<std::uint16_t>(admin_port));
+    } catch (const std::exception& e) {
+        log::error("cannot listen", {{"error", e.what()}});
+        return 1;
+    }
+    health.set_nats_up((*nats)->connected());
+    health.attach(&server);
+    log::info("listening", {{"grpc", grpc_address},
+                            {"grpc_port", grpc_port},
+                            {"admin_port", admin_bound},
+                            {"nats", (*nats)->connected_url()},
+                            {"bucket", rooms_options.bucket}});
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log::info("stopping", {{"signal", sig}});
+    // Readiness off first, so probes and load balancers stop sending calls; then let the calls
+    // in flight finish. The gRPC server goes before NATS: its calls run on the NATS workers.
+    health.stop();
+    server.shutdown(shutdown_grace);
+    admin.stop();
+    (*nats)->drain(milliseconds(2000));
+    log::info("stopped");
+    return 0;
+}
