@@ -1,0 +1,610 @@
+// The command table and the parser; the contract is in command_line.hpp.
+#include "command_line.hpp"
+
+#include "roomcast/core/config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+#include <system_error>
+
+namespace roomcast::ctl {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Shared flag shapes, so the same flag reads the same everywhere.
+constexpr FlagSpec kPageSize{"page-size", "N",
+                             "Results per page (the server's default when absent)"};
+constexpr FlagSpec kPageToken{"page-token", "T",
+                              "Start at this page (next_page_token of a previous call)"};
+constexpr FlagSpec kAll{"all", "",
+                        "Follow next_page_token until the last page and print everything"};
+constexpr FlagSpec kLabel{"label", "KEY=VALUE", "A label (repeat for several)", true};
+constexpr FlagSpec kReason{"reason", "R", "Why (at most 256 bytes)"};
+constexpr FlagSpec kAddr{"addr", "HOST:PORT", "The server to ask (required)"};
+
+// The table is laid out by hand, one command per entry (clang-format would put every field on
+// a line of its own).
+// clang-format off
+const std::vector<CommandSpec>& table() {
+    static const std::vector<CommandSpec> specs = {
+        {CommandId::kRoomsCreate, "rooms", "create", "<room>", 1, 1,
+         "roomcast.rooms.v1.RoomAdmin/CreateRoom",
+         "Create a room (PUBLIC unless --private); ALREADY_EXISTS if it exists",
+         {{"private", "", "Members only"},
+          {"public", "", "Any authenticated user may join and publish (the default)"},
+          kLabel}},
+        {CommandId::kRoomsGet, "rooms", "get", "<room>", 1, 1,
+         "roomcast.rooms.v1.RoomAdmin/GetRoom", "Show a room", {}},
+        {CommandId::kRoomsList, "rooms", "list", "", 0, 0,
+         "roomcast.rooms.v1.RoomAdmin/ListRooms", "List rooms, ascending by id",
+         {{"prefix", "P", "Only rooms whose id starts with P"}, kPageSize, kPageToken, kAll}},
+        {CommandId::kRoomsUpdate, "rooms", "update", "<room>", 1, 1,
+         "roomcast.rooms.v1.RoomAdmin/UpdateRoom",
+         "Change a room's visibility and/or labels (--label replaces all labels)",
+         {{"public", "", "Make the room PUBLIC"},
+          {"private", "", "Make the room PRIVATE (members only)"},
+          kLabel,
+          {"clear-labels", "", "Remove every label"}}},
+        {CommandId::kRoomsDelete, "rooms", "delete", "<room>", 1, 1,
+         "roomcast.rooms.v1.RoomAdmin/DeleteRoom",
+         "Delete a room and its members; live members are kicked (room_deleted)", {}},
+        {CommandId::kRoomsMembers, "rooms", "members", "<room>", 1, 1,
+         "roomcast.rooms.v1.RoomAdmin/ListMembers", "List a room's members",
+         {kPageSize, kPageToken, kAll}},
+        {CommandId::kRoomsAdd, "rooms", "add", "<room> <user>", 2, 2,
+         "roomcast.rooms.v1.RoomAdmin/AddMember", "Add a member, or change a member's role",
+         {{"role", "member|viewer", "member may publish, viewer may not (default member)"}}},
+        {CommandId::kRoomsRemove, "rooms", "remove", "<room> <user>", 2, 2,
+         "roomcast.rooms.v1.RoomAdmin/RemoveMember",
+         "Remove a member (kicked from a PRIVATE room: membership_removed)", {}},
+        {CommandId::kRoomsKick, "rooms", "kick", "<room> <user>", 2, 2,
+         "roomcast.rooms.v1.RoomAdmin/KickUser",
+         "Remove a user's sockets from a live room on every edge", {kReason}},
+        {CommandId::kRoomsPublish, "rooms", "publish", "<room> <event> [<json data>]", 2, 3,
+         "roomcast.rooms.v1.RoomAdmin/Publish",
+         "Emit an event to a room as \"server\"; data is JSON ('-' reads stdin)",
+         {{"data-file", "F", "Read the JSON data from file F ('-' for stdin)"}}},
+        {CommandId::kRoomsHistory, "rooms", "history", "<room>", 1, 1,
+         "roomcast.rooms.v1.RoomAdmin/History", "A room's stored events, ascending by offset",
+         {{"since", "OFFSET", "Only events after this offset (exclusive)"},
+          {"limit", "N", "At most N events (server default 50)"}}},
+        {CommandId::kUsersDisconnect, "users", "disconnect", "<user>", 1, 1,
+         "roomcast.rooms.v1.RoomAdmin/DisconnectUser",
+         "Disconnect every socket of a user on every edge (no auto-reconnect)", {kReason}},
+        {CommandId::kPresenceGet, "presence", "get", "<room>", 1, 1,
+         "roomcast.presence.v1.Presence/GetPresence", "Who is online in a room, by user id",
+         {kPageSize, kPageToken, kAll}},
+        {CommandId::kPresenceStats, "presence", "stats", "<room>", 1, 1,
+         "roomcast.presence.v1.Presence/GetPresenceStats",
+         "A room's online counts (sockets, distinct users)", {}},
+        {CommandId::kPresenceWatch, "presence", "watch", "<room>", 1, 1,
+         "roomcast.presence.v1.Presence/WatchPresence",
+         "Print a room's joins and leaves as they happen, until Ctrl-C", {}},
+        {CommandId::kTokenIssue, "token", "issue", "<user>", 1, 1,
+         "roomcast.auth.v1.Auth/IssueToken", "Issue a client token (JWT) for a user",
+         {{"name", "N", "Display name (the `name` claim)"},
+          {"ttl", "DURATION", "Lifetime, e.g. 30m, 1h, 7d (server default 1h)"}}},
+        {CommandId::kTokenVerify, "token", "verify", "<token>", 1, 1,
+         "roomcast.auth.v1.Auth/VerifyToken", "Verify a token as an edge would ('-' reads stdin)",
+         {}},
+        {CommandId::kTokenJwks, "token", "jwks", "", 0, 0, "roomcast.auth.v1.Auth/GetJwks",
+         "The public verification keys (JWKS); needs no admin token", {}},
+        {CommandId::kGrpcList, "grpc", "list", "", 0, 0,
+         "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+         "List a server's services (gRPC reflection)", {kAddr}},
+        {CommandId::kGrpcDescribe, "grpc", "describe", "[<symbol>]", 0, 1,
+         "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+         "Describe a service, method, message or enum (all services when omitted)", {kAddr}},
+    };
+    return specs;
+}
+// clang-format on
+
+struct GlobalFlag {
+    std::string_view name;
+    std::string_view value_name;  // empty for a switch
+    std::string_view help;
+    std::string GlobalOptions::*target;
+};
+
+// --timeout and --json are not strings; they are parsed after the loop, so GlobalFlag::target
+// is null for them.
+const std::vector<GlobalFlag>& global_flags() {
+    static const std::vector<GlobalFlag> flags = {
+        {"rooms-addr", "HOST:PORT", "Rooms service", &GlobalOptions::rooms_addr},
+        {"presence-addr", "HOST:PORT", "Presence service", &GlobalOptions::presence_addr},
+        {"auth-addr", "HOST:PORT", "Auth service", &GlobalOptions::auth_addr},
+        {"admin-token", "TOKEN",
+         "Bearer token of the admin APIs (prefer the variable: argv is "
+         "visible to other users)",
+         &GlobalOptions::admin_token},
+        {"timeout", "DURATION", "Deadline of each call", nullptr},
+        {"json", "", "Print responses as JSON (proto field names) for scripts", nullptr},
+    };
+    return flags;
+}
+
+std::string env_default_text(const GlobalFlag& flag) {
+    const GlobalOptions defaults;
+    if (flag.name == "timeout") {
+        return "10s";
+    }
+    if (flag.target != nullptr) {
+        return defaults.*(flag.target);
+    }
+    return {};
+}
+
+bool is_group(std::string_view word) {
+    return std::any_of(table().begin(), table().end(),
+                       [word](const CommandSpec& spec) { return spec.group == word; });
+}
+
+const CommandSpec* find_command(std::string_view group, std::string_view name) {
+    for (const CommandSpec& spec : table()) {
+        if (spec.group == group && spec.name == name) {
+            return &spec;
+        }
+    }
+    return nullptr;
+}
+
+std::string group_commands(std::string_view group) {
+    std::string names;
+    for (const CommandSpec& spec : table()) {
+        if (spec.group == group) {
+            names += names.empty() ? "" : ", ";
+            names += spec.name;
+        }
+    }
+    return names;
+}
+
+// A flag-looking word. "-" (stdin) and negative numbers are arguments, so JSON data such as
+// `-1` needs no `--` in front of it.
+bool looks_like_flag(std::string_view arg) {
+    if (arg.size() < 2 || arg.front() != '-') {
+        return false;
+    }
+    return !(arg[1] >= '0' && arg[1] <= '9');
+}
+
+std::string root_help_command() {
+    return std::string(kProgram) + " --help";
+}
+
+std::string group_help_command(std::string_view group) {
+    return std::string(kProgram) + " " + std::string(group) + " --help";
+}
+
+// Two-column rows ("  left   right") aligned on the widest left cell, the right column
+// word-wrapped so help stays within kHelpWidth columns.
+void append_rows(std::string& out, const std::vector<std::pair<std::string, std::string>>& rows) {
+    constexpr std::size_t kHelpWidth = 100;
+    constexpr std::size_t kMinRightWidth = 30;
+    std::size_t width = 0;
+    for (const auto& row : rows) {
+        width = std::max(width, row.first.size());
+    }
+    const std::size_t indent = 2 + width + 3;
+    const std::size_t right_width =
+        std::max(kMinRightWidth, kHelpWidth - std::min(indent, kHelpWidth));
+    for (const auto& [left, right] : rows) {
+        out += "  ";
+        out += left;
+        out.append(width - left.size() + 3, ' ');
+        std::string_view rest = right;
+        std::size_t column = 0;
+        while (!rest.empty()) {
+            const std::size_t space = rest.find(' ');
+            const std::string_view word = rest.substr(0, space);
+            rest.remove_prefix(space == std::string_view::npos ? rest.size() : space + 1);
+            if (column != 0 && column + 1 + word.size() > right_width) {
+                out += '\n';
+                out.append(indent, ' ');
+                column = 0;
+            } else if (column != 0) {
+                out += ' ';
+                ++column;
+            }
+            out += word;
+            column += word.size();
+        }
+        out += '\n';
+    }
+}
+
+void append_global_flags(std::string& out) {
+    out += "\nGlobal flags (anywhere on the line; a flag wins over its variable):\n";
+    std::vector<std::pair<std::string, std::string>> rows;
+    for (const GlobalFlag& flag : global_flags()) {
+        std::string left = "--" + std::string(flag.name);
+        if (!flag.value_name.empty()) {
+            left += " " + std::string(flag.value_name);
+        }
+        std::string right(flag.help);
+        if (!flag.value_name.empty()) {
+            right += " [" + core::Config::env_name(flag.name);
+            if (const std::string def = env_default_text(flag); !def.empty()) {
+                right += ", default " + def;
+            }
+            right += "]";
+        }
+        rows.emplace_back(std::move(left), std::move(right));
+    }
+    rows.emplace_back("-h, --help", "Show help (works after any command)");
+    rows.emplace_back("--version", "Print the version");
+    append_rows(out, rows);
+}
+
+std::string usage_line(const CommandSpec& spec) {
+    std::string line =
+        std::string(kProgram) + " " + std::string(spec.group) + " " + std::string(spec.name);
+    if (!spec.arguments.empty()) {
+        line += " " + std::string(spec.arguments);
+    }
+    if (!spec.flags.empty()) {
+        line += " [flags]";
+    }
+    return line;
+}
+
+}  // namespace
+
+std::span<const CommandSpec> command_specs() {
+    return table();
+}
+
+bool CommandLine::has(std::string_view flag) const {
+    return flags.find(flag) != flags.end();
+}
+
+std::optional<std::string> CommandLine::value(std::string_view flag) const {
+    const auto it = flags.find(flag);
+    if (it == flags.end() || it->second.empty()) {
+        return std::nullopt;
+    }
+    return it->second.back();
+}
+
+std::vector<std::string> CommandLine::values(std::string_view flag) const {
+    const auto it = flags.find(flag);
+    return it == flags.end() ? std::vector<std::string>{} : it->second;
+}
+
+std::string CommandLine::command_name() const {
+    return command == nullptr ? std::string()
+                              : std::string(command->group) + " " + std::string(command->name);
+}
+
+std::string CommandLine::help_command() const {
+    return command == nullptr ? root_help_command()
+                              : std::string(kProgram) + " " + command_name() + " --help";
+}
+
+ParseOutcome parse_command_line(std::span<const std::string> args, const Environment& env) {
+    CommandLine line;
+    std::optional<UsageError> error;
+    const auto fail = [&error](std::string message, std::string help_command) {
+        if (!error) {
+            error = UsageError{std::move(message), std::move(help_command)};
+        }
+    };
+    bool help = false;
+    bool version = false;
+    bool flags_done = false;
+    // Set once a word could not be resolved, so the rest of the line does not add noise.
+    bool lost = false;
+    std::string group;
+    std::map<std::string_view, std::string> global_given;
+
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        const std::string help_command =
+            line.command != nullptr
+                ? line.help_command()
+                : (group.empty() ? root_help_command() : group_help_command(group));
+        if (!flags_done && arg == "--") {
+            flags_done = true;
+            continue;
+        }
+        if (!flags_done && looks_like_flag(arg)) {
+            if (arg == "-h" || arg == "--help") {
+                help = true;
+                continue;
+            }
+            if (arg == "--version") {
+                version = true;
+                continue;
+            }
+            if (!arg.starts_with("--")) {
+                fail("unknown flag '" + arg + "'", help_command);
+                continue;
+            }
+            const std::string_view body = std::string_view(arg).substr(2);
+            const std::size_t equals = body.find('=');
+            const std::string_view name = body.substr(0, equals);
+            std::optional<std::string> inline_value;
+            if (equals != std::string_view::npos) {
+                inline_value = std::string(body.substr(equals + 1));
+            }
+            // Takes the value after `--name`, unless it is missing or is itself a flag: then
+            // `--reason --json` reports the mistake instead of sending "--json" as the reason.
+            const auto take_value = [&]() -> std::optional<std::string> {
+                if (inline_value) {
+                    return inline_value;
+                }
+                if (i + 1 < args.size() && !args[i + 1].starts_with("--")) {
+                    return args[++i];
+                }
+                fail("flag '--" + std::string(name) + "' needs a value", help_command);
+                return std::nullopt;
+            };
+
+            const auto global =
+                std::find_if(global_flags().begin(), global_flags().end(),
+                             [name](const GlobalFlag& f) { return f.name == name; });
+            if (global != global_flags().end()) {
+                if (global->value_name.empty()) {
+                    if (inline_value) {
+                        fail("flag '--" + std::string(name) + "' takes no value", help_command);
+                    }
+                    global_given[global->name] = "true";
+                } else if (auto value = take_value()) {
+                    global_given[global->name] = *value;
+                }
+                continue;
+            }
+            if (line.command == nullptr) {
+                fail("unknown flag '--" + std::string(name) + "'" +
+                         (group.empty() ? std::string() : " (command flags go after the command)"),
+                     help_command);
+                continue;
+            }
+            const auto& specs = line.command->flags;
+            const auto spec = std::find_if(specs.begin(), specs.end(),
+                                           [name](const FlagSpec& f) { return f.name == name; });
+            if (spec == specs.end()) {
+                fail("unknown flag '--" + std::string(name) + "' for '" + line.command_name() + "'",
+                     help_command);
+                continue;
+            }
+            std::optional<std::string> value;
+            if (spec->value_name.empty()) {
+                if (inline_value) {
+                    fail("flag '--" + std::string(name) + "' takes no value", help_command);
+                    continue;
+                }
+                value = std::string();
+            } else {
+                value = take_value();
+            }
+            if (!value) {
+                continue;
+            }
+            auto& given = line.flags[std::string(name)];
+            if (!spec->repeatable && !given.empty()) {
+                fail("flag '--" + std::string(name) + "' given more than once", help_command);
+                continue;
+            }
+            given.push_back(std::move(*value));
+            continue;
+        }
+
+        if (lost) {
+            continue;
+        }
+        if (group.empty()) {
+            if (!is_group(arg)) {
+                fail("unknown command '" + arg + "'", root_help_command());
+                lost = true;
+                continue;
+            }
+            group = arg;
+        } else if (line.command == nullptr) {
+            line.command = find_command(group, arg);
+            if (line.command == nullptr) {
+                fail("unknown command '" + group + " " + arg + "' (" + group + ": " +
+                         group_commands(group) + ")",
+                     group_help_command(group));
+                lost = true;
+            }
+        } else {
+            line.args.push_back(arg);
+        }
+    }
+
+    if (help) {
+        return ShowText{help_text(group, line.command)};
+    }
+    if (version) {
+        return ShowText{std::string(kProgram) + " " + core::version_string() + "\n"};
+    }
+    if (error) {
+        return *error;
+    }
+    if (group.empty()) {
+        return UsageError{"missing command", root_help_command()};
+    }
+    if (line.command == nullptr) {
+        return UsageError{"missing subcommand for '" + group + "' (" + group_commands(group) + ")",
+                          group_help_command(group)};
+    }
+    const CommandSpec& spec = *line.command;
+    if (line.args.size() < spec.min_args) {
+        return UsageError{
+            line.command_name() + ": missing arguments (usage: " + usage_line(spec) + ")",
+            line.help_command()};
+    }
+    if (line.args.size() > spec.max_args) {
+        return UsageError{
+            line.command_name() + ": unexpected argument '" + line.args[spec.max_args] + "'",
+            line.help_command()};
+    }
+
+    // Environment first, then flags over it; an empty variable is unset.
+    for (const GlobalFlag& flag : global_flags()) {
+        const std::string variable = core::Config::env_name(flag.name);
+        std::optional<std::string> text;
+        std::string source;
+        if (const auto given = global_given.find(flag.name); given != global_given.end()) {
+            text = given->second;
+            source = "--" + std::string(flag.name);
+        } else if (const auto it = env.find(variable); it != env.end() && !it->second.empty()) {
+            if (flag.value_name.empty()) {
+                // ROOMCAST_JSON is not a thing: output format is a per-call choice.
+                continue;
+            }
+            text = it->second;
+            source = variable;
+        }
+        if (!text) {
+            continue;
+        }
+        if (flag.target != nullptr) {
+            line.global.*(flag.target) = *text;
+        } else if (flag.name == "json") {
+            line.global.json = true;
+        } else if (flag.name == "timeout") {
+            const auto timeout = parse_duration(*text);
+            if (!timeout) {
+                return UsageError{
+                    "invalid value '" + *text + "' for " + source + ": " + timeout.error().what,
+                    line.help_command()};
+            }
+            line.global.timeout = *timeout;
+        }
+    }
+    for (const auto* addr :
+         {&line.global.rooms_addr, &line.global.presence_addr, &line.global.auth_addr}) {
+        if (addr->empty()) {
+            return UsageError{"server addresses cannot be empty", root_help_command()};
+        }
+    }
+    return line;
+}
+
+std::string help_text(std::string_view group, const CommandSpec* command) {
+    std::string out;
+    if (command != nullptr) {
+        out += "Usage: " + usage_line(*command) + "\n\n";
+        out += std::string(command->summary) + ".\n";
+        if (!command->method.empty()) {
+            out += "Calls " + std::string(command->method) + ".\n";
+        }
+        if (!command->flags.empty()) {
+            out += "\nFlags:\n";
+            std::vector<std::pair<std::string, std::string>> rows;
+            for (const FlagSpec& flag : command->flags) {
+                std::string left = "--" + std::string(flag.name);
+                if (!flag.value_name.empty()) {
+                    left += " " + std::string(flag.value_name);
+                }
+                rows.emplace_back(std::move(left), std::string(flag.help));
+            }
+            append_rows(out, rows);
+        }
+        append_global_flags(out);
+        return out;
+    }
+
+    if (group.empty()) {
+        out += std::string(kProgram) + ": the command-line client of Roomcast's admin gRPC APIs\n";
+        out +=
+            "(roomcast.rooms.v1.RoomAdmin, roomcast.presence.v1.Presence, roomcast.auth.v1.Auth)."
+            "\n\n";
+        out += "Usage: " + std::string(kProgram) + " <command> <subcommand> [arguments] [flags]\n";
+    } else {
+        out += "Usage: " + std::string(kProgram) + " " + std::string(group) +
+               " <subcommand> [arguments] [flags]\n";
+    }
+    out += "\nCommands:\n";
+    std::vector<std::pair<std::string, std::string>> rows;
+    for (const CommandSpec& spec : table()) {
+        if (!group.empty() && spec.group != group) {
+            continue;
+        }
+        std::string left = std::string(spec.group) + " " + std::string(spec.name);
+        if (!spec.arguments.empty()) {
+            left += " " + std::string(spec.arguments);
+        }
+        rows.emplace_back(std::move(left), std::string(spec.summary));
+    }
+    append_rows(out, rows);
+    append_global_flags(out);
+    out += "\nExit status: 0 done, 1 the server answered with an error, 2 bad usage.\n";
+    out += "Run '" + std::string(kProgram) + " <command> <subcommand> --help' for its flags.\n";
+    return out;
+}
+
+Checked<milliseconds> parse_duration(std::string_view text) {
+    if (text.empty()) {
+        return Problem{"empty duration"};
+    }
+    std::int64_t total = 0;
+    std::string_view rest = text;
+    while (!rest.empty()) {
+        std::uint64_t count = 0;
+        const auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), count);
+        if (ptr == rest.data()) {
+            return Problem{"'" + std::string(text) +
+                           "' is not a duration (e.g. 500ms, 10s, 2m, 1h, 7d)"};
+        }
+        if (ec == std::errc::result_out_of_range) {
+            return Problem{"duration too large"};
+        }
+        rest.remove_prefix(static_cast<std::size_t>(ptr - rest.data()));
+        std::int64_t scale = 0;
+        // "ms" before "m", or "5ms" would read as five minutes and a stray "s".
+        for (const auto& [unit, ms] : {std::pair<std::string_view, std::int64_t>{"ms", 1},
+                                       {"s", 1000},
+                                       {"m", 60'000},
+                                       {"h", 3'600'000},
+                                       {"d", 86'400'000}}) {
+            if (rest.starts_with(unit)) {
+                scale = ms;
+                rest.remove_prefix(unit.size());
+                break;
+            }
+        }
+        if (scale == 0) {
+            return Problem{"'" + std::string(text) +
+                           (rest.empty() ? "' needs a unit" : "' is not a duration") +
+                           " (e.g. 500ms, 10s, 2m, 1h, 7d)"};
+        }
+        constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+        if (count > static_cast<std::uint64_t>(kMax / scale) ||
+            total > kMax - static_cast<std::int64_t>(count) * scale) {
+            return Problem{"duration too large"};
+        }
+        total += static_cast<std::int64_t>(count) * scale;
+    }
+    if (total == 0) {
+        return Problem{"duration must be more than zero"};
+    }
+    return milliseconds(total);
+}
+
+Checked<std::int32_t> parse_positive_int32(std::string_view text) {
+    std::int32_t value = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec == std::errc::invalid_argument || ptr != text.data() + text.size()) {
+        return Problem{"'" + std::string(text) + "' is not a whole number"};
+    }
+    if (ec == std::errc::result_out_of_range || value < 1) {
+        return Problem{"'" + std::string(text) + "' is out of range (1 to 2147483647)"};
+    }
+    return value;
+}
+
+Checked<std::pair<std::string, std::string>> parse_label(std::string_view text) {
+    const std::size_t equals = text.find('=');
+    if (equals == std::string_view::npos || equals == 0) {
+        return Problem{"'" + std::string(text) + "' is not KEY=VALUE"};
+    }
+    return std::pair<std::string, std::string>(text.substr(0, equals), text.substr(equals + 1));
+}
+
+}  // namespace roomcast::ctl

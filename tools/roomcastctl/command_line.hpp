@@ -1,0 +1,164 @@
+#pragma once
+// roomcastctl's command line: the commands it knows, their flags, and the parser that turns the
+// arguments plus ROOMCAST_* variables into a CommandLine. Pure: no I/O, no gRPC, so every usage
+// rule is testable without a server.
+//
+// Shape: `roomcastctl <group> <command> [arguments] [flags]`. Global flags may appear anywhere
+// (before or after the command); a command's own flags only after the command is named, since
+// before that it is unknown whether they take a value. `--name value` and `--name=value` are
+// both accepted, `--` ends the flags, and a lone `-` or a negative number is an argument.
+
+#include <boost/system/result.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace roomcast::ctl {
+
+inline constexpr int kExitOk = 0;
+// The server (or the connection to it) answered with an error status.
+inline constexpr int kExitRpcError = 1;
+// The command line was wrong; nothing was sent.
+inline constexpr int kExitUsage = 2;
+
+inline constexpr std::string_view kProgram = "roomcastctl";
+
+// Why an input was rejected, in words for the user.
+struct Problem {
+    std::string what;
+};
+
+// A value, or why there is none.
+template <class T>
+using Checked = boost::system::result<T, Problem>;
+
+// A value as a Checked. Needed for Checked<std::string>: Problem is constructible from a string
+// (C++20 aggregate initialization with parentheses), so the implicit conversion is ambiguous.
+template <class T>
+Checked<T> ok(T value) {
+    return Checked<T>(boost::system::in_place_value, std::move(value));
+}
+
+// Environment variables by name. main() copies environ; tests build their own. Empty values count
+// as unset, as everywhere in Roomcast (that is how shells and pod specs "unset" a variable).
+using Environment = std::map<std::string, std::string, std::less<>>;
+
+// Where to connect and how; each also comes from ROOMCAST_<NAME> (the flag wins).
+struct GlobalOptions {
+    std::string rooms_addr = "127.0.0.1:50051";
+    std::string presence_addr = "127.0.0.1:50052";
+    std::string auth_addr = "127.0.0.1:50053";
+    // Sent as `authorization: Bearer <token>`; empty sends no header (the servers then answer
+    // UNAUTHENTICATED, and the error says how to pass a token).
+    std::string admin_token;
+    // The deadline of each call (each page of --all; for `presence watch`, of connecting).
+    std::chrono::milliseconds timeout{10'000};
+    bool json = false;
+};
+
+enum class CommandId {
+    kRoomsCreate,
+    kRoomsGet,
+    kRoomsList,
+    kRoomsUpdate,
+    kRoomsDelete,
+    kRoomsMembers,
+    kRoomsAdd,
+    kRoomsRemove,
+    kRoomsKick,
+    kRoomsPublish,
+    kRoomsHistory,
+    kUsersDisconnect,
+    kPresenceGet,
+    kPresenceStats,
+    kPresenceWatch,
+    kTokenIssue,
+    kTokenVerify,
+    kTokenJwks,
+    kGrpcList,
+    kGrpcDescribe,
+};
+
+struct FlagSpec {
+    std::string_view name;  // without "--"
+    // Shown in help ("N", "KEY=VALUE"); empty for a switch, which takes no value.
+    std::string_view value_name;
+    std::string_view help;
+    bool repeatable = false;
+};
+
+struct CommandSpec {
+    CommandId id;
+    std::string_view group;
+    std::string_view name;
+    // The arguments as the usage line shows them: "<room> <user>".
+    std::string_view arguments;
+    std::size_t min_args = 0;
+    std::size_t max_args = 0;
+    // The gRPC method it calls, as error messages name it ("" when it calls several).
+    std::string_view method;
+    std::string_view summary;
+    std::vector<FlagSpec> flags;
+};
+
+// Every command, in the order help lists them.
+std::span<const CommandSpec> command_specs();
+
+struct CommandLine {
+    GlobalOptions global;
+    const CommandSpec* command = nullptr;
+    std::vector<std::string> args;
+    // The command's flags as given, by name without "--"; a switch has one "" per use.
+    std::map<std::string, std::vector<std::string>, std::less<>> flags;
+
+    bool has(std::string_view flag) const;
+    // The value of a flag that is not repeatable; nullopt when it was not given.
+    std::optional<std::string> value(std::string_view flag) const;
+    std::vector<std::string> values(std::string_view flag) const;
+    // "rooms create".
+    std::string command_name() const;
+    // "roomcastctl rooms create --help", for the hint after a usage error.
+    std::string help_command() const;
+};
+
+struct UsageError {
+    std::string message;
+    // The help to suggest: "roomcastctl --help", "roomcastctl rooms --help", ...
+    std::string help_command;
+};
+
+// --help or --version: print the text on stdout and exit 0.
+struct ShowText {
+    std::string text;
+};
+
+using ParseOutcome = std::variant<CommandLine, ShowText, UsageError>;
+
+// `args` excludes the program name. --help and --version win over any mistake elsewhere on the
+// line, so a user who got something wrong can always ask for help by appending --help.
+ParseOutcome parse_command_line(std::span<const std::string> args, const Environment& env);
+
+// Root help (group and command empty), a group's help, or a command's help.
+std::string help_text(std::string_view group = {}, const CommandSpec* command = nullptr);
+
+// Value parsers shared by the commands.
+
+// "500ms", "10s", "2m", "1h", "7d" and sums such as "1h30m". A unit is required: a bare number is
+// ambiguous (seconds in kubectl, milliseconds in our services' flags).
+Checked<std::chrono::milliseconds> parse_duration(std::string_view text);
+// 1 .. 2^31-1.
+Checked<std::int32_t> parse_positive_int32(std::string_view text);
+// "key=value"; the key is non-empty, the value may be.
+Checked<std::pair<std::string, std::string>> parse_label(std::string_view text);
+
+}  // namespace roomcast::ctl
