@@ -1,0 +1,223 @@
+// roomcast_presence: who is online in which room, across all edges. Composition only:
+// configuration, NATS, the presence logic, its gRPC service, health.
+
+#include "keys.hpp"
+#include "presence_grpc.hpp"
+#include "presence_service.hpp"
+
+#include "roomcast/core/config.hpp"
+#include "roomcast/core/log.hpp"
+#include "roomcast/grpcutil/grpcutil.hpp"
+#include "roomcast/natsbus/natsbus.hpp"
+#include "roomcast/observability/admin_server.hpp"
+
+#include <sys/random.h>
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+#include <mutex>
+
+namespace {
+
+using namespace roomcast;
+namespace log = core::log;
+using std::chrono::milliseconds;
+
+// Calls in flight get this long to finish on SIGTERM before they are cancelled.
+constexpr milliseconds kShutdownGrace{5000};
+
+std::string random_replica_id() {
+    static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char bytes[8];
+    if (::getrandom(bytes, sizeof(bytes), 0) != static_cast<ssize_t>(sizeof(bytes))) {
+        throw std::runtime_error("getrandom failed");
+    }
+    std::string id = "presence-";
+    for (unsigned char b : bytes) {
+        id += kAlphabet[b % 36];
+    }
+    return id;
+}
+
+std::vector<std::string> split_urls(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos <= text.size()) {
+        const auto comma = text.find(',', pos);
+        auto part = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        if (!part.empty()) {
+            out.push_back(std::move(part));
+        }
+        if (comma == std::string::npos) {
+            break;
+        }
+        pos = comma + 1;
+    }
+    return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string grpc_address = "127.0.0.1:50052";
+    std::string admin_host = "127.0.0.1";
+    std::int64_t admin_port = 9152;
+    std::string nats_url = "nats://127.0.0.1:4222";
+    std::string admin_token;
+    std::int64_t nats_replicas = 1;
+    std::string log_level = "info";
+    milliseconds grace{5000};
+    milliseconds edge_dead_after{3000};
+    milliseconds batch_interval{250};
+    std::string replica_id;
+
+    core::Config config("roomcast_presence",
+                        "Roomcast presence: who is online in which room across all edges "
+                        "(roomcast.presence.v1.Presence over gRPC, presence queries and changes "
+                        "over NATS).");
+    config.add_string("grpc-address", &grpc_address, "gRPC listen address")
+        .add_string("admin-host", &admin_host, "admin address (/livez, /readyz)")
+        .add_int("admin-port", &admin_port, "admin port", 0, 65535)
+        .add_string("nats-url", &nats_url, "NATS server URL(s), comma-separated")
+        .add_string("admin-token", &admin_token, "bearer token of the admin APIs (required)")
+        .add_int("nats-replicas", &nats_replicas, "JetStream replicas of the KV buckets", 1, 5)
+        .add_string("log-level", &log_level, "debug | info | warn | error")
+        .add_duration("grace", &grace,
+                      "how long a user whose last connection was lost (or whose edge died) stays "
+                      "present",
+                      milliseconds(0), milliseconds(3600000))
+        .add_duration("edge-dead-after", &edge_dead_after,
+                      "an edge whose heartbeat is older than this is dead", milliseconds(1000),
+                      milliseconds(600000))
+        .add_duration("batch-interval", &batch_interval, "how often join/leave changes are flushed",
+                      milliseconds(10), milliseconds(10000))
+        .add_string("replica-id", &replica_id,
+                    "this replica's id in leader election (default: random)");
+    config.parse_or_exit(argc, argv);
+
+    log::Level level = log::Level::kInfo;
+    if (!log::parse_level(log_level, level)) {
+        std::cerr << "roomcast_presence: --log-level must be debug, info, warn or error\n";
+        return 2;
+    }
+    if (admin_token.empty()) {
+        std::cerr << "roomcast_presence: --admin-token (ROOMCAST_ADMIN_TOKEN) is required\n";
+        return 2;
+    }
+    if (replica_id.empty()) {
+        replica_id = random_replica_id();
+    }
+    if (!presence::valid_edge_id(replica_id)) {
+        std::cerr << "roomcast_presence: --replica-id must match [A-Za-z0-9_-]{1,64}\n";
+        return 2;
+    }
+    const auto servers = split_urls(nats_url);
+    if (servers.empty()) {
+        std::cerr << "roomcast_presence: --nats-url is empty\n";
+        return 2;
+    }
+    log::init("presence", level);
+
+    // Signals are blocked before any thread starts, so only sigwait below sees them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    std::atomic<bool> nats_up{false};
+    std::atomic<bool> stopping{false};
+    std::atomic<presence::PresenceService*> service_ptr{nullptr};
+
+    natsbus::Options nats_options;
+    nats_options.servers = servers;
+    nats_options.name = "roomcast-presence/" + replica_id;
+    auto nats = natsbus::Connection::connect(nats_options, [&](natsbus::ConnectionState st) {
+        nats_up = st == natsbus::ConnectionState::kConnected ||
+                  st == natsbus::ConnectionState::kReconnected;
+        log::info("nats connection", {{"state", nats_up.load() ? "up" : "down"}});
+        if (auto* s = service_ptr.load()) {
+            s->on_connection_state(st);
+        }
+    });
+    if (!nats) {
+        log::error("cannot connect to NATS",
+                   {{"url", nats_url}, {"error", nats.error().message()}});
+        return 1;
+    }
+    nats_up = (*nats)->connected();
+
+    grpcutil::Server server(grpc_address);
+    // Guards the server against a health update racing its shutdown.
+    std::mutex server_mu;
+    bool server_running = false;
+
+    presence::ServiceOptions options;
+    options.replica_id = replica_id;
+    options.replicas = static_cast<int>(nats_replicas);
+    options.grace = grace;
+    options.edge_dead_after = edge_dead_after;
+    options.batch_interval = batch_interval;
+    options.on_loaded = [&] {
+        std::lock_guard lock(server_mu);
+        if (server_running && !stopping.load()) {
+            server.set_serving(true);
+        }
+    };
+    presence::PresenceService service(**nats, options);
+    presence::PresenceGrpc grpc_service(service, admin_token);
+    server.add_service(&grpc_service);
+
+    observability::AdminServer admin(
+        [&] { return !stopping.load() && nats_up.load() && service.loaded(); });
+
+    int grpc_port = 0;
+    std::uint16_t admin_bound = 0;
+    try {
+        std::lock_guard lock(server_mu);
+        grpc_port = server.start();
+        server.set_serving(false);  // until the initial state is loaded
+        server_running = true;
+        admin_bound = admin.start(admin_host, static_cast<std::uint16_t>(admin_port));
+    } catch (const std::exception& e) {
+        log::error("cannot listen", {{"error", e.what()}});
+        return 1;
+    }
+    service_ptr = &service;
+    if (auto r = service.start(); !r) {
+        log::error("cannot start the presence service", {{"error", r.error().message()}});
+        service_ptr = nullptr;
+        return 1;
+    }
+    log::info("listening", {{"replica", replica_id},
+                            {"grpc", grpc_address},
+                            {"grpc_port", grpc_port},
+                            {"admin_port", admin_bound},
+                            {"nats", (*nats)->connected_url()},
+                            {"grace_ms", grace.count()},
+                            {"edge_dead_after_ms", edge_dead_after.count()},
+                            {"batch_interval_ms", batch_interval.count()}});
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log::info("stopping", {{"signal", sig}});
+    stopping = true;  // /readyz 503 at once
+    {
+        std::lock_guard lock(server_mu);
+        server.set_serving(false);
+    }
+    service.resign();          // a successor leads within a second
+    service.close_watchers();  // WatchPresence streams end with UNAVAILABLE
+    {
+        std::lock_guard lock(server_mu);
+        server_running = false;
+    }
+    server.shutdown(kShutdownGrace);
+    service_ptr = nullptr;
+    service.stop();
+    admin.stop();
+    (*nats)->drain(milliseconds(2000));
+    log::info("stopped");
+    return 0;
+}
