@@ -54,7 +54,7 @@ before(async () => {
                 "or set ROOMCAST_CHROMIUM",
         );
     }
-    stack = await startStack({ edges: ["edge-1", "edge-2"], webRoot });
+    stack = await startStack({ edges: ["edge-1", "edge-2"], services: ["presence"], webRoot });
     alice = await openUser("Alice", "edge-1");
     bob = await openUser("Bob", "edge-2");
 });
@@ -142,17 +142,12 @@ test("the connection status shows the live transport", async () => {
     }
 });
 
-// PRESENCE — pending the presence service (issue 4). Until it runs, the edges answer the
-// "presence" request with an error and the page says so; this test is then skipped, not failed.
-// Once "presence" answers ok, both users must see each other in "Who is here".
-test("both users see each other in 'Who is here' (needs the presence service)", async (t) => {
+// Both users see each other in "Who is here": the presence service aggregates both edges.
+test("both users see each other in 'Who is here'", async () => {
     // The page marks the panel data-live="true" or "false" once "presence" was answered or timed out.
     await alice.page.locator('#presence:not([data-live="pending"])').waitFor();
-    const live = (await alice.page.locator("#presence").getAttribute("data-live")) === "true";
-    if (!live) {
-        t.skip("presence service not available yet: the page shows its fallback note");
-        return;
-    }
+    assert.equal(await alice.page.locator("#presence").getAttribute("data-live"), "true",
+        "the presence request must be answered");
     for (const [user, other] of [[alice, bob], [bob, alice]]) {
         await user.page.locator("#presence-list li", { hasText: other.name }).waitFor();
     }

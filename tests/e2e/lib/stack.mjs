@@ -393,8 +393,14 @@ function childEnv(extra = {}) {
  * @param {string} [options.adminToken] default: random
  * @param {string} [options.webRoot] served by NGINX at /; default: a placeholder page
  * @param {boolean} [options.nginx=true]
+ * @param {string[]} [options.services=[]] control-plane services to start before the edges:
+ *   any of "rooms", "presence", "auth" (gRPC on free ports; `stack.services.<name>` has
+ *   {grpcAddress, adminUrl, pid, kill(signal), stop(), restart()})
+ * @param {object} [options.serviceArgs] extra flags per service, e.g. { auth: ["--key-dir", dir] }
  */
 export async function startStack({
+    services: serviceNames = [],
+    serviceArgs = {},
     edges = 2,
     upstream = "edge",
     edgeArgs = [],
@@ -445,9 +451,11 @@ export async function startStack({
     let stopped = false;
     const stopAll = async () => {
         // NGINX first, then the edges (together), NATS last: the reverse of the start order.
+        const control = new Set(["rooms", "presence", "auth"]);
         const tiers = [
             services.filter((s) => s.name === "nginx"),
-            services.filter((s) => s.name !== "nginx" && s.name !== "nats"),
+            services.filter((s) => s.name !== "nginx" && s.name !== "nats" && !control.has(s.name)),
+            services.filter((s) => control.has(s.name)),
             services.filter((s) => s.name === "nats"),
         ];
         for (const tier of tiers) {
@@ -472,6 +480,53 @@ export async function startStack({
         nats.start();
         await natsReady();
         const natsUrl = `nats://127.0.0.1:${natsPort}`;
+
+        // Control-plane services (rooms, presence, auth), before the edges that use them.
+        const serviceHandles = {};
+        for (const name of serviceNames) {
+            const bin = path.join(buildDir(), "services", name, `roomcast_${name}`);
+            if (!existsSync(bin)) {
+                throw new Error(`${name} service binary not found at ${bin}: build it (scripts/test)`);
+            }
+            const [grpcPort, adminPort] = await freePorts(2);
+            const service = new Service(name, {
+                file: bin,
+                args: ["--grpc-address", `127.0.0.1:${grpcPort}`, "--admin-host", "127.0.0.1",
+                    "--admin-port", String(adminPort), "--nats-url", natsUrl, ...(serviceArgs[name] ?? [])],
+                env: childEnv({
+                    ROOMCAST_ADMIN_TOKEN: adminToken,
+                    ...(name === "auth" ? { ROOMCAST_JWT_SECRET: jwtSecret } : {}),
+                }),
+                logDir,
+            });
+            services.push(service);
+            const waitReady = () =>
+                service.waitReady("200 from /readyz", async () =>
+                    (await httpStatus(`http://127.0.0.1:${adminPort}/readyz`)) === 200,
+                );
+            service.start();
+            await waitReady();
+            serviceHandles[name] = {
+                name,
+                grpcAddress: `127.0.0.1:${grpcPort}`,
+                adminUrl: `http://127.0.0.1:${adminPort}`,
+                get pid() {
+                    return service.pid;
+                },
+                logTail: () => service.logTail(),
+                kill: (signal) => service.kill(signal),
+                stop: () => service.stop(),
+                async restart() {
+                    await service.stop();
+                    service.start();
+                    await waitReady();
+                },
+                async start() {
+                    service.start();
+                    await waitReady();
+                },
+            };
+        }
 
         // Edges (or their stand-ins).
         const edgeStarts = [];
@@ -573,6 +628,7 @@ export async function startStack({
             natsDataDir: natsDir,
             nginxUrl,
             edges: edgeHandles,
+            services: serviceHandles,
             jwtSecret,
             adminToken,
             /** Output tail of a service ("nats", "nginx" or an edge id). */

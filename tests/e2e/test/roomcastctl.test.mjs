@@ -1,0 +1,130 @@
+// roomcastctl against the real services (PRODUCT.md §3): an operator drives a room end to end
+// while real socket.io-client users are in it, and discovers the services through gRPC server
+// reflection (what grpcurl does).
+
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { after, afterEach, before, test } from "node:test";
+import { ClientPool, EventLog } from "../lib/clients.mjs";
+import { Inbox, connectUser, joinRoom, startEdgeStack, uniqueRoom } from "../lib/roomcast.mjs";
+import { repoDir } from "../lib/stack.mjs";
+
+let stack;
+const clients = new ClientPool();
+
+const buildDir = process.env.ROOMCAST_BUILD_DIR ? path.resolve(process.env.ROOMCAST_BUILD_DIR) : path.join(repoDir, "build");
+const ctlPath = path.join(buildDir, "tools", "roomcastctl", "roomcastctl");
+
+/** Runs roomcastctl with the stack's addresses and token; resolves {code, stdout, stderr}. */
+function ctl(args, { token = stack.adminToken } = {}) {
+    const env = {
+        PATH: process.env.PATH,
+        ROOMCAST_ROOMS_ADDR: stack.services.rooms.grpcAddress,
+        ROOMCAST_PRESENCE_ADDR: stack.services.presence.grpcAddress,
+        ROOMCAST_AUTH_ADDR: stack.services.auth.grpcAddress,
+        ROOMCAST_TIMEOUT: "10s",
+        ...(token ? { ROOMCAST_ADMIN_TOKEN: token } : {}),
+    };
+    return new Promise((resolve) => {
+        execFile(ctlPath, args, { env, timeout: 20_000 }, (err, stdout, stderr) => {
+            resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr });
+        });
+    });
+}
+
+async function ctlJson(args) {
+    const r = await ctl([...args, "--json"]);
+    assert.equal(r.code, 0, `roomcastctl ${args.join(" ")}: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+}
+
+before(async () => {
+    stack = await startEdgeStack({ edges: ["edge-1", "edge-2"], services: ["rooms", "presence", "auth"] });
+});
+afterEach(() => clients.closeAll());
+after(async () => {
+    clients.closeAll();
+    await stack?.stop();
+});
+
+test("roomcastctl drives a room end to end: create, members, publish, history, presence, kick, delete", async () => {
+    const room = uniqueRoom("ops:");
+    const created = await ctlJson(["rooms", "create", room, "--private", "--label", "team=blue"]);
+    assert.equal(created.room.id, room);
+    assert.equal(created.room.visibility, "VISIBILITY_PRIVATE");
+    assert.equal((await ctl(["rooms", "create", room])).code, 1, "creating it twice fails (ALREADY_EXISTS)");
+
+    // A token from the auth service, a member added by the operator.
+    const token = (await ctl(["token", "issue", "ops-user", "--name", "Ops User", "--ttl", "10m"])).stdout.trim();
+    assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+    assert.equal((await ctl(["rooms", "add", room, "ops-user", "--role", "member"])).code, 0);
+    const members = await ctlJson(["rooms", "members", room]);
+    assert.deepEqual(members.members.map((m) => m.user_id), ["ops-user"]);
+
+    const user = await connectUser(clients, stack, stack.edges[1].url, { token });
+    const log = new EventLog(user.socket);
+    const inbox = new Inbox(user.socket, "notice");
+    for (let i = 0; ; i++) {
+        const ack = await new Promise((resolve) => user.socket.emit("join", { room }, resolve));
+        if (ack.ok) {
+            break;
+        }
+        assert.ok(i < 50, `member could not join: ${JSON.stringify(ack)}`);
+        await new Promise((r) => setTimeout(r, 100));
+    }
+
+    const published = await ctlJson(["rooms", "publish", room, "notice", '{"text":"maintenance at noon"}']);
+    const [got] = await inbox.waitFor(1, { what: "the operator's notice" });
+    assert.deepEqual(got.data, { text: "maintenance at noon" });
+    assert.equal(got.meta.from, "server");
+    assert.equal(got.offset, published.offset);
+    const history = await ctlJson(["rooms", "history", room, "--limit", "10"]);
+    assert.deepEqual(history.messages.map((m) => m.offset), [published.offset]);
+
+    const stats = await ctlJson(["presence", "stats", room]);
+    assert.deepEqual([Number(stats.clients), Number(stats.users)], [1, 1]);
+    const table = await ctl(["presence", "get", room]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /ops-user/);
+    assert.match(table.stdout, /Ops User/);
+
+    assert.equal((await ctl(["rooms", "kick", room, "ops-user", "--reason", "maintenance"])).code, 0);
+    const [kicked] = await log.take("kicked", { timeout: 5_000 });
+    assert.deepEqual(kicked, { room, reason: "maintenance" });
+
+    assert.equal((await ctl(["rooms", "delete", room])).code, 0);
+    assert.equal((await ctl(["rooms", "get", room])).code, 1, "the room is gone");
+    const list = await ctl(["rooms", "list", "--prefix", "ops:"]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.doesNotMatch(list.stdout, new RegExp(room));
+});
+
+test("without the admin token every admin command fails with UNAUTHENTICATED (exit 1); token jwks needs none", async () => {
+    const r = await ctl(["rooms", "list"], { token: null });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /UNAUTHENTICATED/);
+    assert.equal((await ctl(["presence", "stats", "x"], { token: null })).code, 1);
+    assert.equal((await ctl(["token", "issue", "u"], { token: null })).code, 1);
+    const jwks = await ctl(["token", "jwks"], { token: null });
+    assert.equal(jwks.code, 0, jwks.stderr);
+});
+
+test("grpcurl-style discovery through server reflection lists and describes every service", async () => {
+    const expected = {
+        rooms: "roomcast.rooms.v1.RoomAdmin",
+        presence: "roomcast.presence.v1.Presence",
+        auth: "roomcast.auth.v1.Auth",
+    };
+    for (const [name, service] of Object.entries(expected)) {
+        const address = stack.services[name].grpcAddress;
+        const listed = await ctl(["grpc", "list", "--addr", address]);
+        assert.equal(listed.code, 0, listed.stderr);
+        const services = listed.stdout.split("\n").map((l) => l.trim()).filter(Boolean);
+        assert.ok(services.includes(service), `${name}: ${listed.stdout}`);
+        assert.ok(services.includes("grpc.health.v1.Health"), `${name} serves health: ${listed.stdout}`);
+        const described = await ctl(["grpc", "describe", service, "--addr", address]);
+        assert.equal(described.code, 0, described.stderr);
+        assert.match(described.stdout, /rpc /, `${name}: methods are described`);
+    }
+});
