@@ -108,14 +108,15 @@ int main(int argc, char** argv) {
         return 2;
     }
 
-    grpcutil::Server server(grpc_address);
+    observability::Metrics metrics;
+    grpcutil::Server server(grpc_address, &metrics.registry(), "auth");
     auth::AuthGrpcService grpc_service(**service, admin_token);
     server.add_service(&grpc_service);
     auth::Readiness readiness([&server](bool ready) {
         server.set_serving(ready);
         log::info("readiness", {{"ready", ready}});
     });
-    observability::AdminServer admin([&readiness] { return readiness.ready(); });
+    observability::AdminServer admin([&readiness] { return readiness.ready(); }, &metrics);
     int grpc_port = 0;
     std::uint16_t admin_bound = 0;
     try {
@@ -164,6 +165,9 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::unique_ptr<natsbus::Connection> nats = std::move(*connected);
+    auto nats_metrics = observability::nats_collector([&] { return nats->connected(); },
+                                                      [&] { return nats->reconnects(); });
+    metrics.add(nats_metrics);
     readiness.set_nats_connected(nats->connected());
 
     auto kv = auth::open_config_bucket(*nats, static_cast<int>(nats_replicas));

@@ -148,7 +148,11 @@ int main(int argc, char** argv) {
     }
     nats_up = (*nats)->connected();
 
-    grpcutil::Server server(grpc_address);
+    observability::Metrics metrics;
+    auto nats_metrics = observability::nats_collector([&] { return (*nats)->connected(); },
+                                                      [&] { return (*nats)->reconnects(); });
+    metrics.add(nats_metrics);
+    grpcutil::Server server(grpc_address, &metrics.registry(), "presence");
     // Guards the server against a health update racing its shutdown.
     std::mutex server_mu;
     bool server_running = false;
@@ -170,7 +174,7 @@ int main(int argc, char** argv) {
     server.add_service(&grpc_service);
 
     observability::AdminServer admin(
-        [&] { return !stopping.load() && nats_up.load() && service.loaded(); });
+        [&] { return !stopping.load() && nats_up.load() && service.loaded(); }, &metrics);
 
     int grpc_port = 0;
     std::uint16_t admin_bound = 0;

@@ -156,9 +156,13 @@ int main(int argc, char** argv) {
     admin_options.admin_token = admin_token;
     rooms::RoomAdminService grpc_service(service, **nats, admin_options);
 
-    grpcutil::Server server(grpc_address);
+    observability::Metrics metrics;
+    auto nats_metrics = observability::nats_collector([&] { return (*nats)->connected(); },
+                                                      [&] { return (*nats)->reconnects(); });
+    metrics.add(nats_metrics);
+    grpcutil::Server server(grpc_address, &metrics.registry(), "rooms");
     server.add_service(&grpc_service);
-    observability::AdminServer admin([&health] { return health.ready(); });
+    observability::AdminServer admin([&health] { return health.ready(); }, &metrics);
     int grpc_port = 0;
     std::uint16_t admin_bound = 0;
     try {

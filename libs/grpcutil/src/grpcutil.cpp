@@ -4,6 +4,9 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/support/server_interceptor.h>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
 #include <openssl/crypto.h>
 
 #include <stdexcept>
@@ -67,7 +70,82 @@ grpc::Status from_error(const boost::system::error_code& ec, std::string_view wh
     return {grpc::StatusCode::INTERNAL, message};
 }
 
-Server::Server(std::string address) : address_(std::move(address)) {}
+namespace {
+
+// Counts and times every call at the transport level, whatever the method's code does.
+class MetricsInterceptor final : public grpc::experimental::Interceptor {
+public:
+    MetricsInterceptor(prometheus::Family<prometheus::Counter>& requests,
+                       prometheus::Family<prometheus::Histogram>& durations, std::string service,
+                       std::string method)
+        : requests_(requests),
+          durations_(durations),
+          service_(std::move(service)),
+          method_(std::move(method)),
+          start_(std::chrono::steady_clock::now()) {}
+
+    void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+        using Hook = grpc::experimental::InterceptionHookPoints;
+        if (methods->QueryInterceptionHookPoint(Hook::PRE_SEND_STATUS)) {
+            const auto code = methods->GetSendStatus().error_code();
+            requests_.Add({{"service", service_}, {"method", method_}, {"code", code_name(code)}})
+                .Increment();
+            const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start_;
+            durations_
+                .Add({{"service", service_}, {"method", method_}},
+                     prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                             0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})
+                .Observe(took.count());
+        }
+        methods->Proceed();
+    }
+
+    static std::string code_name(grpc::StatusCode code) {
+        static constexpr const char* kNames[] = {
+            "OK",        "CANCELLED",         "UNKNOWN",         "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+            "NOT_FOUND", "ALREADY_EXISTS",    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+            "ABORTED",   "OUT_OF_RANGE",      "UNIMPLEMENTED",   "INTERNAL",           "UNAVAILABLE",
+            "DATA_LOSS", "UNAUTHENTICATED"};
+        const auto i = static_cast<std::size_t>(code);
+        return i < std::size(kNames) ? kNames[i] : "UNKNOWN";
+    }
+
+private:
+    prometheus::Family<prometheus::Counter>& requests_;
+    prometheus::Family<prometheus::Histogram>& durations_;
+    std::string service_;
+    std::string method_;
+    std::chrono::steady_clock::time_point start_;
+};
+
+class MetricsInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+public:
+    MetricsInterceptorFactory(prometheus::Registry& registry, std::string service)
+        : requests_(prometheus::BuildCounter()
+                        .Name("roomcast_grpc_requests_total")
+                        .Help("gRPC calls handled, by method and status code")
+                        .Register(registry)),
+          durations_(prometheus::BuildHistogram()
+                         .Name("roomcast_grpc_request_duration_seconds")
+                         .Help("gRPC call latency, from the request's metadata to its status")
+                         .Register(registry)),
+          service_(std::move(service)) {}
+
+    grpc::experimental::Interceptor* CreateServerInterceptor(
+        grpc::experimental::ServerRpcInfo* info) override {
+        return new MetricsInterceptor(requests_, durations_, service_, info->method());
+    }
+
+private:
+    prometheus::Family<prometheus::Counter>& requests_;
+    prometheus::Family<prometheus::Histogram>& durations_;
+    std::string service_;
+};
+
+}  // namespace
+
+Server::Server(std::string address, prometheus::Registry* metrics, std::string service_label)
+    : metrics_(metrics), service_label_(std::move(service_label)), address_(std::move(address)) {}
 
 Server::~Server() { shutdown(std::chrono::milliseconds(0)); }
 
@@ -82,6 +160,11 @@ int Server::start() {
     builder.AddListeningPort(address_, grpc::InsecureServerCredentials(), &port);
     for (auto* s : services_) {
         builder.RegisterService(s);
+    }
+    if (metrics_ != nullptr) {
+        std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+        creators.push_back(std::make_unique<MetricsInterceptorFactory>(*metrics_, service_label_));
+        builder.experimental().SetInterceptorCreators(std::move(creators));
     }
     server_ = builder.BuildAndStart();
     if (!server_ || port == 0) {

@@ -21,6 +21,12 @@ void HealthEndpoints::on_request(transport::HttpRequest&& request, transport::Re
         responder.respond(text(200, "ok\n"));
     } else if (path == "/readyz") {
         responder.respond(ready_() ? text(200, "ready\n") : text(503, "not ready\n"));
+    } else if (path == "/metrics" && metrics_ != nullptr) {
+        transport::HttpResponse r;
+        r.status = 200;
+        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        r.body = metrics_->serialize();
+        responder.respond(std::move(r));
     } else {
         responder.respond(text(404, "not found\n"));
     }
@@ -30,15 +36,16 @@ void HealthEndpoints::on_upgrade(transport::HttpRequest&&, transport::WsUpgrade&
     upgrade.reject(text(404, "not found\n"));
 }
 
-AdminServer::AdminServer(transport::ShardPool& shards, std::function<bool()> ready)
-    : shards_(shards), health_(std::move(ready)), http_(shards_, transport::HttpLimits{}) {
+AdminServer::AdminServer(transport::ShardPool& shards, std::function<bool()> ready,
+                         const Metrics* metrics)
+    : shards_(shards), health_(std::move(ready), metrics), http_(shards_, transport::HttpLimits{}) {
     http_.add_route(transport::Route{"/", &health_, 0});
 }
 
-AdminServer::AdminServer(std::function<bool()> ready)
+AdminServer::AdminServer(std::function<bool()> ready, const Metrics* metrics)
     : own_shards_(std::make_unique<transport::ShardPool>(1)),
       shards_(*own_shards_),
-      health_(std::move(ready)),
+      health_(std::move(ready), metrics),
       http_(shards_, transport::HttpLimits{}) {
     http_.add_route(transport::Route{"/", &health_, 0});
 }

@@ -6,6 +6,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <prometheus/histogram.h>
 
 #include <algorithm>
 #include <charconv>
@@ -203,7 +204,8 @@ bool valid_room_id(std::string_view room) noexcept {
 }
 
 Collab::Collab(sio::Server& io, natsbus::Connection& nats, RoomBus& bus, SessionStore& sessions,
-               KeyRing& keys, AclCache& acl, PresenceTracker& presence, CollabOptions options)
+               KeyRing& keys, AclCache& acl, PresenceTracker& presence, EdgeCounters& counters,
+               CollabOptions options)
     : io_(io),
       nats_(nats),
       bus_(bus),
@@ -211,6 +213,7 @@ Collab::Collab(sio::Server& io, natsbus::Connection& nats, RoomBus& bus, Session
       keys_(keys),
       acl_(acl),
       presence_(presence),
+      counters_(counters),
       options_(std::move(options)),
       users_(io.shards().size()) {}
 
@@ -239,7 +242,9 @@ void Collab::install() {
 // --- connect -----------------------------------------------------------------------------------
 
 void Collab::on_connect(const sio::Handshake& hs, sio::ConnectCallback done) {
-    auto refuse = [&done](std::string_view code) {
+    auto refuse = [this, &done](std::string_view code) {
+        const std::size_t i = code == "token_missing" ? 0 : code == "token_expired" ? 2 : 1;
+        counters_.auth_failures[i].fetch_add(1, std::memory_order_relaxed);
         sio::ConnectDecision d;
         json::object data;
         data["code"] = code;
@@ -297,6 +302,7 @@ void Collab::on_connect(const sio::Handshake& hs, sio::ConnectCallback done) {
                              done(std::move(d));
                          };
                          if (!rec) {
+                             counters_.not_recovered.fetch_add(1, std::memory_order_relaxed);
                              fresh();
                              return;
                          }
@@ -312,10 +318,14 @@ void Collab::on_connect(const sio::Handshake& hs, sio::ConnectCallback done) {
                          // Copied before the call: the callback takes `rec` by move.
                          std::string socket_id = rec->record.socket_id();
                          read_rooms(rooms, std::move(socket_id),
-                                    [state, old_pid, fresh_pid, last_offset, rooms, rec = std::move(*rec),
+                                    [state, old_pid, fresh_pid, last_offset, rooms,
+                                     counters = &counters_, rec = std::move(*rec),
                                      done = std::move(done)](std::shared_ptr<RoomReads> reads) mutable {
                                         sio::ConnectDecision d;
-                                        if (reads->failed || reads->truncated) {
+                                        const bool ok = !reads->failed && !reads->truncated;
+                                        (ok ? counters->recovered : counters->not_recovered)
+                                            .fetch_add(1, std::memory_order_relaxed);
+                                        if (!ok) {
                                             state->pid = fresh_pid;
                                             d.pid = fresh_pid;
                                         } else {
@@ -913,6 +923,7 @@ void Collab::apply_control(unsigned shard, const bus::v1::Control& control) {
             s->emit("kicked", sio::Args().add(std::move(body)));
         }
         if (!targets.empty()) {
+            counters_.kicks.fetch_add(targets.size(), std::memory_order_relaxed);
             log::info("kicked", {{"sockets", targets.size()}, {"reason", reason}});
         }
         return;
@@ -933,6 +944,7 @@ void Collab::apply_control(unsigned shard, const bus::v1::Control& control) {
         for (const auto& s : targets) {
             s->disconnect();
         }
+        counters_.user_disconnects.fetch_add(targets.size(), std::memory_order_relaxed);
         log::info("user disconnected", {{"sockets", targets.size()}, {"reason", d.reason()}});
     }
 }
@@ -964,7 +976,8 @@ void Collab::deliver_presence(const std::string& room, std::string&& data) {
     op.emit("presence", sio::Args().add(std::move(body)));
 }
 
-void Collab::deliver(const std::string& room, std::uint64_t offset, bus::v1::RoomEvent&& event) {
+void Collab::deliver(const std::string& room, std::uint64_t offset, bus::v1::RoomEvent&& event,
+                     std::chrono::steady_clock::time_point received) {
     // The envelope is a public interface: anything on NATS may publish. Never forward data that
     // would break clients' parsers or point at attachments that do not exist.
     if (!event.data_json().empty()) {
@@ -979,7 +992,17 @@ void Collab::deliver(const std::string& room, std::uint64_t offset, bus::v1::Roo
     if (!event.exclude_socket().empty()) {
         op.except(event.exclude_socket());
     }
-    op.send(std::move(message));
+    prometheus::Histogram* latency = counters_.fanout_latency;
+    if (latency == nullptr) {
+        op.send(std::move(message));
+        return;
+    }
+    op.send(std::move(message), [latency, received](unsigned, std::size_t recipients) {
+        if (recipients > 0) {
+            const std::chrono::duration<double> took = std::chrono::steady_clock::now() - received;
+            latency->Observe(took.count());
+        }
+    });
 }
 
 }  // namespace roomcast::edge

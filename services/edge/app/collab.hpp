@@ -9,6 +9,7 @@
 
 #include "app/acl.hpp"
 #include "app/jwks.hpp"
+#include "app/metrics.hpp"
 #include "app/presence.hpp"
 #include "app/sessions.hpp"
 #include "bus/room_bus.hpp"
@@ -57,7 +58,8 @@ bool valid_room_id(std::string_view room) noexcept;
 class Collab {
 public:
     Collab(sio::Server& io, natsbus::Connection& nats, RoomBus& bus, SessionStore& sessions,
-           KeyRing& keys, AclCache& acl, PresenceTracker& presence, CollabOptions options);
+           KeyRing& keys, AclCache& acl, PresenceTracker& presence, EdgeCounters& counters,
+           CollabOptions options);
 
     // Registers the connect hook and the event handlers on "/". Before the shards start.
     void install();
@@ -66,7 +68,8 @@ public:
     void stop_control();
 
     // RoomBus::Deliver: encodes the event once and fans it out (bus thread).
-    void deliver(const std::string& room, std::uint64_t offset, bus::v1::RoomEvent&& event);
+    void deliver(const std::string& room, std::uint64_t offset, bus::v1::RoomEvent&& event,
+                 std::chrono::steady_clock::time_point received);
     // RoomBus::DeliverPresence: forwards a room's presence change to its local members.
     void deliver_presence(const std::string& room, std::string&& change);
 
@@ -104,6 +107,7 @@ private:
     KeyRing& keys_;
     AclCache& acl_;
     PresenceTracker& presence_;
+    EdgeCounters& counters_;
     CollabOptions options_;
     natsbus::Subscription control_;
     // Per shard (touched only by that shard): user id → its sockets there, for control actions.

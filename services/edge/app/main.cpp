@@ -6,6 +6,7 @@
 #include "app/endpoints.hpp"
 #include "app/forwarder.hpp"
 #include "app/jwks.hpp"
+#include "app/metrics.hpp"
 #include "app/presence.hpp"
 #include "app/sessions.hpp"
 #include "bus/room_bus.hpp"
@@ -83,6 +84,8 @@ int main(int argc, char** argv) {
     std::int64_t max_rooms_per_socket = 100;
     std::int64_t nats_replicas = 1;
     std::vector<std::string> auto_create_prefixes;
+    milliseconds drain_timeout{25000};
+    milliseconds drain_spread{5000};
     std::int64_t threads = static_cast<std::int64_t>(transport::default_shard_count());
     std::string log_level = "info";
 
@@ -117,6 +120,12 @@ int main(int argc, char** argv) {
         .add_bytes("max-publish-bytes", &max_publish_bytes, "largest publish (data + binaries)", 16,
                    64 * 1024 * 1024)
         .add_int("max-rooms-per-socket", &max_rooms_per_socket, "rooms one socket may be in", 1, 100000)
+        .add_duration("drain-timeout", &drain_timeout,
+                      "on SIGTERM: most time to let clients move to other edges before exiting",
+                      milliseconds(0), milliseconds(3600000))
+        .add_duration("drain-spread", &drain_spread,
+                      "on SIGTERM: clients are told to reconnect elsewhere over this period",
+                      milliseconds(0), milliseconds(3600000))
         .add_list("auto-create-prefixes", &auto_create_prefixes,
                   "room id prefixes created as PUBLIC on first join ('*' for every id; empty: none)")
         .add_int("nats-replicas", &nats_replicas, "JetStream replicas of the room stream and KV buckets", 1, 5)
@@ -247,14 +256,20 @@ int main(int argc, char** argv) {
     std::unique_ptr<edge::Collab> collab;
     edge::RoomBus bus(
         **nats, bus_options,
-        [&collab](const std::string& room, std::uint64_t offset, bus::v1::RoomEvent&& event) {
-            collab->deliver(room, offset, std::move(event));
+        [&collab](const std::string& room, std::uint64_t offset, bus::v1::RoomEvent&& event,
+                  std::chrono::steady_clock::time_point received) {
+            collab->deliver(room, offset, std::move(event), received);
         },
         [&collab](const std::string& room, std::string&& change) {
             collab->deliver_presence(room, std::move(change));
         });
     bus_ptr = &bus;
-    collab = std::make_unique<edge::Collab>(io, **nats, bus, sessions, keyring, acl, presence, collab_options);
+    observability::Metrics metrics;
+    edge::EdgeCounters counters;
+    std::atomic<bool> draining{false};
+    auto edge_metrics = edge::register_edge_metrics(metrics, io, bus, **nats, counters, draining);
+    collab = std::make_unique<edge::Collab>(io, **nats, bus, sessions, keyring, acl, presence, counters,
+                                            collab_options);
     collab->install();
     if (auto r = collab->start_control(); !r) {
         log::error("cannot subscribe to control actions", {{"error", r.error().message()}});
@@ -279,7 +294,8 @@ int main(int argc, char** argv) {
         dev = std::make_unique<edge::DevTokenEndpoint>(jwt::Key::hs256(jwt_secret), std::chrono::hours(12));
         http.add_route(transport::Route{"/roomcast/dev/token", dev.get(), 4096});
     }
-    observability::AdminServer admin(shards, [&] { return serving.load() && nats_up.load() && acl.loaded(); });
+    observability::AdminServer admin(
+        shards, [&] { return serving.load() && nats_up.load() && acl.loaded(); }, &metrics);
 
     std::uint16_t bound = 0;
     std::uint16_t admin_bound = 0;
@@ -308,11 +324,26 @@ int main(int argc, char** argv) {
 
     int sig = 0;
     sigwait(&signals, &sig);
-    log::info("stopping", {{"signal", sig}});
+    // Drain: readiness fails at once (the ingress stops sending new clients), no new
+    // connections, then every session is closed with "server shutting down" spread over
+    // --drain-spread: clients reconnect through the ingress to another edge and recover there
+    // (their recovery records say they were lost, not that they left).
+    const auto drain_start = std::chrono::steady_clock::now();
+    log::info("draining", {{"signal", sig}, {"sessions", io.engine().open_sessions()},
+                           {"spread_ms", drain_spread.count()}, {"timeout_ms", drain_timeout.count()}});
+    draining = true;
     serving = false;
     http.stop_accepting();
-    io.engine().close_all(engineio::CloseReason::kServerShutdown);
+    io.engine().close_all(engineio::CloseReason::kServerShutdown, std::min(drain_spread, drain_timeout));
+    const auto deadline = drain_start + drain_timeout;
+    while (io.engine().open_sessions() > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(milliseconds(50));
+    }
     std::this_thread::sleep_for(milliseconds(200));  // let close frames and final packets go out
+    log::info("drained", {{"sessions_left", io.engine().open_sessions()},
+                          {"ms", std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() -
+                                                                          drain_start)
+                                     .count()}});
     forwarder.stop();
     collab->stop_control();
     acl.stop();

@@ -103,6 +103,7 @@ void RoomBus::release(const std::string& room) {
 void RoomBus::on_message(const std::string& room, natsbus::Message&& m) {
     // NATS delivery thread: copy out and hand over; never block here.
     Incoming in;
+    in.received = std::chrono::steady_clock::now();
     in.seq = header_u64(m, "Nats-Sequence");
     in.prev = header_u64(m, "Nats-Last-Sequence");
     in.data = std::move(m.data);
@@ -131,7 +132,7 @@ void RoomBus::process(const std::string& room, RoomState& state, Incoming&& in) 
         return;
     }
     state.last = in.seq;
-    deliver_data(room, in.seq, in.data);
+    deliver_data(room, in);
 }
 
 void RoomBus::repair(const std::string& room, RoomState& state, std::uint64_t from) {
@@ -161,7 +162,7 @@ void RoomBus::finish_repair(const std::string& room, natsbus::Result<StoredEvent
             state.last = seq;
             stats_.events_repaired.fetch_add(1, std::memory_order_relaxed);
             stats_.delivered.fetch_add(1, std::memory_order_relaxed);
-            deliver_(room, seq, std::move(event));
+            deliver_(room, seq, std::move(event), std::chrono::steady_clock::now());
         }
     }
     auto pending = std::move(state.pending);
@@ -176,14 +177,14 @@ void RoomBus::finish_repair(const std::string& room, natsbus::Result<StoredEvent
     }
 }
 
-void RoomBus::deliver_data(const std::string& room, std::uint64_t seq, const std::string& data) {
+void RoomBus::deliver_data(const std::string& room, const Incoming& in) {
     bus::v1::RoomEvent event;
-    if (!event.ParseFromString(data) || event.event().empty()) {
+    if (!event.ParseFromString(in.data) || event.event().empty()) {
         stats_.invalid_dropped.fetch_add(1, std::memory_order_relaxed);
         return;
     }
     stats_.delivered.fetch_add(1, std::memory_order_relaxed);
-    deliver_(room, seq, std::move(event));
+    deliver_(room, in.seq, std::move(event), in.received);
 }
 
 void RoomBus::on_reconnected() {

@@ -60,8 +60,10 @@ struct RoomBusStats {
 class RoomBus {
 public:
     // Called on the bus thread for every event, in order per room.
+    // `received`: when the event arrived on the bus (for the fan-out latency metric).
     using Deliver = std::function<void(const std::string& room, std::uint64_t offset,
-                                       bus::v1::RoomEvent&& event)>;
+                                       bus::v1::RoomEvent&& event,
+                                       std::chrono::steady_clock::time_point received)>;
 
     // Called on a NATS thread with a room's PresenceChange (serialized): copy and post only.
     using DeliverPresence = std::function<void(const std::string& room, std::string&& change)>;
@@ -103,6 +105,7 @@ public:
 
 private:
     struct Incoming {
+        std::chrono::steady_clock::time_point received;
         std::uint64_t seq = 0;
         std::uint64_t prev = 0;  // Nats-Last-Sequence (0: the room's first event)
         std::string data;
@@ -122,7 +125,7 @@ private:
     void process(const std::string& room, RoomState& state, Incoming&& in);
     void repair(const std::string& room, RoomState& state, std::uint64_t from);
     void finish_repair(const std::string& room, natsbus::Result<StoredEvents>&& events);
-    void deliver_data(const std::string& room, std::uint64_t seq, const std::string& data);
+    void deliver_data(const std::string& room, const Incoming& in);
     static natsbus::Result<StoredEvents> decode(natsbus::Result<std::vector<natsbus::StoredMessage>>&& r);
 
     natsbus::Connection& nats_;

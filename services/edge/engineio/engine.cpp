@@ -5,6 +5,7 @@
 #include "roomcast/protocol/json.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
 
@@ -172,7 +173,7 @@ bool EngineServer::check_query(const HttpRequest& request, std::string_view& tra
     const auto eio_version = request.query_param("EIO");
     if (!eio_version || *eio_version != "4") {
         // EIO=3 (socket.io 2.x clients) is not supported: a clear refusal, code 5.
-        error = error_response(5);
+        error = refuse(5);
         return false;
     }
     const auto transport = request.query_param("transport");
@@ -181,7 +182,7 @@ bool EngineServer::check_query(const HttpRequest& request, std::string_view& tra
     } else if (transport && *transport == "websocket" && options_.allow_websocket) {
         transport_name = "websocket";
     } else {
-        error = error_response(0);
+        error = refuse(0);
         return false;
     }
     return true;
@@ -226,6 +227,13 @@ std::shared_ptr<Session> EngineServer::create(transport::Shard& shard, Transport
     return session;
 }
 
+HttpResponse EngineServer::refuse(int code, unsigned status) const {
+    if (auto* shard = transport::Shard::current(); shard != nullptr && code >= 0 && code < 6) {
+        shard_states_[shard->index()]->stats->refused[static_cast<std::size_t>(code)].add();
+    }
+    return error_response(code, status);
+}
+
 void EngineServer::remove(Session& session) {
     shard_states_[session.shard().index()]->sessions.erase(session.id());
 }
@@ -233,7 +241,7 @@ void EngineServer::remove(Session& session) {
 void EngineServer::on_request(HttpRequest&& request, transport::Responder&& responder) {
     Cors cors = cors_for(request);
     if (!cors.allowed) {
-        responder.respond(error_response(4, 403));
+        responder.respond(refuse(4, 403));
         return;
     }
     if (request.method == "OPTIONS") {
@@ -255,13 +263,13 @@ void EngineServer::on_request(HttpRequest&& request, transport::Responder&& resp
     }
     if (transport_name != "polling") {
         // transport=websocket without an Upgrade header.
-        responder.respond(with_cors(error_response(3), cors.headers));
+        responder.respond(with_cors(refuse(3), cors.headers));
         return;
     }
     auto sid = request.query_param("sid");
     if (!sid) {
         if (request.method != "GET") {
-            responder.respond(with_cors(error_response(2), cors.headers));
+            responder.respond(with_cors(refuse(2), cors.headers));
             return;
         }
         transport::Shard& shard = *transport::Shard::current();
@@ -287,7 +295,7 @@ void EngineServer::on_request(HttpRequest&& request, transport::Responder&& resp
                      std::move(responder));
             return;
         }
-        responder.respond(with_cors(error_response(1), cors.headers));
+        responder.respond(with_cors(refuse(1), cors.headers));
         return;
     }
     const auto shard = static_cast<unsigned>(owner);
@@ -309,7 +317,7 @@ void EngineServer::handle_forwarded(HttpRequest&& request, transport::Responder&
     auto sid = request.query_param("sid");
     const int owner = sid ? owner_of(*sid) : -1;
     if (owner < 0) {
-        responder.respond(with_cors(error_response(1), cors.headers));
+        responder.respond(with_cors(refuse(1), cors.headers));
         return;
     }
     const auto shard = static_cast<unsigned>(owner);
@@ -338,7 +346,7 @@ void EngineServer::handle_owned_request(unsigned shard, std::string sid, HttpReq
                                         HeaderList cors, transport::Responder responder) {
     auto session = find(shard, sid);
     if (!session) {
-        responder.respond(with_cors(error_response(1), cors));
+        responder.respond(with_cors(refuse(1), cors));
         return;
     }
     session->on_poll_request(std::move(request), std::move(cors), std::move(responder));
@@ -347,7 +355,7 @@ void EngineServer::handle_owned_request(unsigned shard, std::string sid, HttpReq
 void EngineServer::on_upgrade(HttpRequest&& request, transport::WsUpgrade&& upgrade) {
     Cors cors = cors_for(request);
     if (!cors.allowed) {
-        upgrade.reject(error_response(4, 403));
+        upgrade.reject(refuse(4, 403));
         return;
     }
     std::string_view transport_name;
@@ -357,7 +365,7 @@ void EngineServer::on_upgrade(HttpRequest&& request, transport::WsUpgrade&& upgr
         return;
     }
     if (transport_name != "websocket") {
-        upgrade.reject(error_response(3));
+        upgrade.reject(refuse(3));
         return;
     }
     auto sid = request.query_param("sid");
@@ -378,7 +386,7 @@ void EngineServer::on_upgrade(HttpRequest&& request, transport::WsUpgrade&& upgr
     }
     const int owner = owner_of(*sid);
     if (owner < 0) {
-        upgrade.reject(error_response(1));
+        upgrade.reject(refuse(1));
         return;
     }
     const auto shard = static_cast<unsigned>(owner);
@@ -393,11 +401,11 @@ void EngineServer::handle_owned_upgrade(unsigned shard, std::string sid, HttpReq
                                         transport::WsUpgrade upgrade) {
     auto session = find(shard, sid);
     if (!session) {
-        upgrade.reject(error_response(1));
+        upgrade.reject(refuse(1));
         return;
     }
     if (!options_.allow_upgrades) {
-        upgrade.reject(error_response(3));
+        upgrade.reject(refuse(3));
         return;
     }
     // A known session that cannot upgrade (already upgraded, or upgrading) gets a completed
@@ -417,18 +425,57 @@ void EngineServer::handle_owned_upgrade(unsigned shard, std::string sid, HttpReq
                    });
 }
 
-void EngineServer::close_all(CloseReason reason) {
+void EngineServer::close_all(CloseReason reason, std::chrono::milliseconds spread) {
+    // Closing in slices spreads the reconnects of a draining edge's clients over `spread`
+    // instead of sending them all to the other edges in the same instant.
+    constexpr auto kTick = std::chrono::milliseconds(50);
+    const auto slices = std::max<std::int64_t>(1, spread / kTick);
     for (unsigned i = 0; i < shards_.size(); ++i) {
-        asio::post(shards_.shard(i).ioc(), [this, i, reason] {
-            std::vector<std::shared_ptr<Session>> sessions;
+        asio::post(shards_.shard(i).ioc(), [this, i, reason, slices, kTick] {
+            struct Drain {
+                std::vector<std::weak_ptr<Session>> sessions;
+                std::size_t next = 0;
+                std::size_t per_slice = 1;
+                std::unique_ptr<asio::steady_timer> timer;
+            };
+            auto drain = std::make_shared<Drain>();
             for (auto& [id, s] : shard_states_[i]->sessions) {
-                sessions.push_back(s);
+                drain->sessions.push_back(s);
             }
-            for (auto& s : sessions) {
-                s->close(reason);
-            }
+            drain->per_slice = std::max<std::size_t>(
+                1, (drain->sessions.size() + static_cast<std::size_t>(slices) - 1) /
+                       static_cast<std::size_t>(slices));
+            drain->timer = std::make_unique<asio::steady_timer>(shards_.shard(i).ioc());
+            auto step = std::make_shared<std::function<void()>>();
+            *step = [drain, reason, step, kTick] {
+                const auto end = std::min(drain->sessions.size(), drain->next + drain->per_slice);
+                for (; drain->next < end; ++drain->next) {
+                    if (auto s = drain->sessions[drain->next].lock()) {
+                        s->close(reason);
+                    }
+                }
+                if (drain->next >= drain->sessions.size()) {
+                    *step = nullptr;  // breaks the self-reference
+                    return;
+                }
+                drain->timer->expires_after(kTick);
+                drain->timer->async_wait([step](const boost::system::error_code& ec) {
+                    if (!ec && *step) {
+                        (*step)();
+                    }
+                });
+            };
+            (*step)();
         });
     }
+}
+
+std::uint64_t EngineServer::open_sessions() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& state : shard_states_) {
+        n += state->stats->open_polling.get() + state->stats->open_websocket.get();
+    }
+    return n;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -577,18 +624,18 @@ void Session::on_poll_request(HttpRequest&& request, HeaderList cors,
                               transport::Responder&& responder) {
     auto self = shared_from_this();
     if (state_ == State::kClosed) {
-        responder.respond(with_cors(error_response(1), cors));
+        responder.respond(with_cors(engine_.refuse(1), cors));
         return;
     }
     if (ping_overdue()) {
         // Checked on arrival rather than trusting timer precision: a client that answers
         // after pingInterval + pingTimeout finds its session gone, as the reference does.
         abort(CloseReason::kPingTimeout);
-        responder.respond(with_cors(error_response(1), cors));
+        responder.respond(with_cors(engine_.refuse(1), cors));
         return;
     }
     if (kind_ != TransportKind::kPolling) {
-        responder.respond(with_cors(error_response(3), cors));
+        responder.respond(with_cors(engine_.refuse(3), cors));
         return;
     }
     if (request.method == "GET") {
@@ -596,7 +643,7 @@ void Session::on_poll_request(HttpRequest&& request, HeaderList cors,
     } else if (request.method == "POST") {
         on_post(std::move(request), std::move(cors), std::move(responder));
     } else {
-        responder.respond(with_cors(error_response(3), cors));
+        responder.respond(with_cors(engine_.refuse(3), cors));
     }
 }
 
@@ -605,7 +652,7 @@ void Session::on_get(HeaderList&& cors, transport::Responder&& responder) {
         // Two GETs at once: the client is broken or replaying. The waiting one gets a close
         // packet, the new one an error, and the session ends.
         respond_to_get("1");
-        responder.respond(with_cors(error_response(3), cors));
+        responder.respond(with_cors(engine_.refuse(3), cors));
         abort(CloseReason::kTransportError);
         return;
     }
@@ -647,19 +694,19 @@ void Session::on_get_aborted(std::uint64_t generation) {
 
 void Session::on_post(HttpRequest&& request, HeaderList&& cors, transport::Responder&& responder) {
     if (state_ != State::kOpen) {
-        responder.respond(with_cors(error_response(1), cors));
+        responder.respond(with_cors(engine_.refuse(1), cors));
         return;
     }
     if (const auto ct = request.header("content-type");
         ct && ct->substr(0, 24) == "application/octet-stream") {
         // Binary POST bodies are Engine.IO v3 framing; v4 sends base64 in text.
-        responder.respond(with_cors(error_response(3), cors));
+        responder.respond(with_cors(engine_.refuse(3), cors));
         abort(CloseReason::kTransportError);
         return;
     }
     auto packets = eio::decode_payload(request.body, engine_.options().max_packets_per_payload);
     if (!packets) {
-        responder.respond(with_cors(error_response(3), cors));
+        responder.respond(with_cors(engine_.refuse(3), cors));
         abort(CloseReason::kParseError);
         return;
     }

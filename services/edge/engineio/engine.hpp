@@ -101,6 +101,9 @@ struct Stats {
     transport::LocalCounter bytes_out;
     transport::LocalCounter messages_in;
     transport::LocalCounter bytes_in;
+    // Requests refused with an Engine.IO error, by its code (0 transport unknown, 1 session id
+    // unknown, 2 bad handshake method, 3 bad request, 4 forbidden, 5 unsupported version).
+    std::array<transport::LocalCounter, 6> refused;
 };
 
 class EngineServer final : public transport::HttpHandler {
@@ -115,8 +118,11 @@ public:
     transport::ShardPool& shards() noexcept { return shards_; }
     Stats& stats(unsigned shard) noexcept { return *shard_states_[shard]->stats; }
 
-    // Closes every session with `reason` (posted to each shard). Thread-safe.
-    void close_all(CloseReason reason);
+    // Closes every session with `reason`, spread evenly over `spread` (posted to each shard).
+    // Thread-safe.
+    void close_all(CloseReason reason, std::chrono::milliseconds spread = std::chrono::milliseconds(0));
+    // Sessions open on every shard (a recent value; thread-safe).
+    std::uint64_t open_sessions() const noexcept;
 
     // Requests for sessions of other nodes go to `handler` (set before start); without one
     // they get "Session ID unknown".
@@ -131,6 +137,8 @@ public:
 
     // --- used by Session, on its shard ---
     void remove(Session& session);
+    // error_response(), counted in the calling shard's stats.
+    transport::HttpResponse refuse(int code, unsigned status = 400) const;
 
 private:
     struct ShardState {

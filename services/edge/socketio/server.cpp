@@ -662,9 +662,9 @@ Socket* Namespace::find_local(unsigned shard, std::string_view id) const noexcep
     return it == sockets.end() ? nullptr : it->second;
 }
 
-void Namespace::deliver(unsigned shard, const OutMessagePtr& message,
-                        const std::vector<std::string>& rooms,
-                        const std::vector<std::string>& except, bool is_volatile) {
+std::size_t Namespace::deliver(unsigned shard, const OutMessagePtr& message,
+                               const std::vector<std::string>& rooms,
+                               const std::vector<std::string>& except, bool is_volatile) {
     auto& st = *shards_[shard];
     // Marks instead of a set: a socket in several target rooms gets the message once, and
     // excluded sockets are skipped, with no allocation per broadcast.
@@ -683,28 +683,31 @@ void Namespace::deliver(unsigned shard, const OutMessagePtr& message,
         }
     }
     const std::uint64_t sent = ++st.mark_counter;
+    std::size_t count = 0;
     auto deliver_to = [&](Socket* s) {
         if ((excluded != 0 && s->mark == excluded) || s->mark == sent) {
             return;
         }
         s->mark = sent;
-        s->send(message, is_volatile);
+        count += s->send(message, is_volatile) ? 1 : 0;
     };
     if (rooms.empty()) {
         for (const auto& [id, s] : st.sockets) {
             deliver_to(s);
         }
-        return;
-    }
-    for (const auto& room : rooms) {
-        if (const auto* members = st.rooms.members(room)) {
-            for (Socket* m : *members) {
-                deliver_to(m);
+    } else {
+        for (const auto& room : rooms) {
+            if (const auto* members = st.rooms.members(room)) {
+                for (Socket* m : *members) {
+                    deliver_to(m);
+                }
+            } else if (const auto it = st.sockets.find(room); it != st.sockets.end()) {
+                deliver_to(it->second);
             }
-        } else if (const auto it = st.sockets.find(room); it != st.sockets.end()) {
-            deliver_to(it->second);
         }
     }
+    st.deliveries.add(count);
+    return count;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -714,7 +717,8 @@ void BroadcastOperator::emit(std::string_view event, const Args& args) {
     send(encode_event(nsp_->name(), event, args));
 }
 
-void BroadcastOperator::send(OutMessagePtr message) {
+void BroadcastOperator::send(OutMessagePtr message,
+                             std::function<void(unsigned shard, std::size_t recipients)> on_delivered) {
     struct Target {
         std::vector<std::string> rooms;
         std::vector<std::string> except;
@@ -725,13 +729,22 @@ void BroadcastOperator::send(OutMessagePtr message) {
     auto& shards = nsp_->server().shards();
     Namespace* nsp = nsp_;
     const bool is_volatile = volatile_flag_;
+    auto done = on_delivered ? std::make_shared<const std::function<void(unsigned, std::size_t)>>(
+                                   std::move(on_delivered))
+                             : nullptr;
     for (unsigned i = 0; i < shards.size(); ++i) {
         if (transport::Shard::current() == &shards.shard(i)) {
-            nsp->deliver(i, message, target->rooms, target->except, is_volatile);
+            const auto n = nsp->deliver(i, message, target->rooms, target->except, is_volatile);
+            if (done) {
+                (*done)(i, n);
+            }
             continue;
         }
-        asio::post(shards.shard(i).ioc(), [nsp, i, message, target, is_volatile] {
-            nsp->deliver(i, message, target->rooms, target->except, is_volatile);
+        asio::post(shards.shard(i).ioc(), [nsp, i, message, target, is_volatile, done] {
+            const auto n = nsp->deliver(i, message, target->rooms, target->except, is_volatile);
+            if (done) {
+                (*done)(i, n);
+            }
         });
     }
 }

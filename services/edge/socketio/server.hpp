@@ -164,7 +164,9 @@ public:
     // Thread-safe.
     void emit(std::string_view event, const Args& args = {});
     // Sends an already-encoded Engine.IO message (see encode_event) to the recipients.
-    void send(transport::OutMessagePtr message);
+    // `on_delivered(shard, recipients)` (optional) runs on each shard after its local delivery.
+    void send(transport::OutMessagePtr message,
+              std::function<void(unsigned shard, std::size_t recipients)> on_delivered = {});
 
 private:
     Namespace* nsp_;
@@ -290,16 +292,18 @@ public:
         std::unordered_map<std::string_view, Socket*> sockets;  // key views the socket's id
         RoomIndex<Socket> rooms;
         std::uint64_t mark_counter = 0;
+        transport::LocalCounter deliveries;  // messages queued to sockets by broadcasts
     };
     ShardState& shard_state(unsigned shard) noexcept { return *shards_[shard]; }
     const ConnectHook& hook() const noexcept { return hook_; }
     const ConnectionHandler& connection_handler() const noexcept { return on_connection_; }
     const EventHandler* handler(std::string_view event) const noexcept;
     const DisconnectHandler& disconnect_handler() const noexcept { return on_disconnect_; }
-    // Delivers `message` to the recipients on `shard` (runs on that shard).
-    void deliver(unsigned shard, const transport::OutMessagePtr& message,
-                 const std::vector<std::string>& rooms, const std::vector<std::string>& except,
-                 bool is_volatile);
+    // Delivers `message` to the recipients on `shard` (runs on that shard); returns how many.
+    std::size_t deliver(unsigned shard, const transport::OutMessagePtr& message,
+                        const std::vector<std::string>& rooms, const std::vector<std::string>& except,
+                        bool is_volatile);
+    std::uint64_t deliveries(unsigned shard) const noexcept { return shards_[shard]->deliveries.get(); }
 
 private:
     Server* server_;

@@ -7,6 +7,7 @@
 
 #include <boost/system/error_code.hpp>
 #include <grpcpp/grpcpp.h>
+#include <prometheus/registry.h>
 
 #include <chrono>
 #include <memory>
@@ -33,10 +34,13 @@ grpc::Status already_exists(std::string message);
 // message.
 grpc::Status from_error(const boost::system::error_code& ec, std::string_view what);
 
-// A started gRPC server with grpc.health.v1.Health and server reflection.
+// A started gRPC server with grpc.health.v1.Health and server reflection. With a metrics
+// registry, every call is counted in roomcast_grpc_requests_total{service,method,code} and
+// timed in roomcast_grpc_request_duration_seconds{service,method} (method = full gRPC path).
 class Server {
 public:
-    explicit Server(std::string address);
+    explicit Server(std::string address, prometheus::Registry* metrics = nullptr,
+                    std::string service_label = {});
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
@@ -52,6 +56,8 @@ public:
     std::shared_ptr<grpc::Channel> in_process_channel();
 
 private:
+    prometheus::Registry* metrics_;
+    std::string service_label_;
     std::string address_;
     std::vector<grpc::Service*> services_;
     std::unique_ptr<grpc::Server> server_;

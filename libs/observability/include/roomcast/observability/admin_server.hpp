@@ -1,8 +1,10 @@
 #pragma once
 // The admin HTTP port every Roomcast service has (never the client port): GET /livez (200
-// while the process serves) and GET /readyz (200 when the service can do its work, 503 while
-// it cannot or drains). Kubernetes probes and scripts/up use them.
+// while the process serves), GET /readyz (200 when the service can do its work, 503 while it
+// cannot or drains) and GET /metrics (Prometheus text format). Kubernetes probes, Prometheus
+// and scripts/up use them.
 
+#include "roomcast/observability/metrics.hpp"
 #include "roomcast/transport/http_server.hpp"
 #include "roomcast/transport/shard.hpp"
 
@@ -13,23 +15,26 @@
 
 namespace roomcast::observability {
 
-// Answers /livez and /readyz. `ready` runs on an I/O thread for every /readyz request: it must
-// be cheap and thread-safe (an atomic load).
+// Answers /livez, /readyz and (with metrics) /metrics. `ready` runs on an I/O thread for every
+// /readyz request: it must be cheap and thread-safe (an atomic load).
 class HealthEndpoints final : public transport::HttpHandler {
 public:
-    explicit HealthEndpoints(std::function<bool()> ready) : ready_(std::move(ready)) {}
+    explicit HealthEndpoints(std::function<bool()> ready, const Metrics* metrics = nullptr)
+        : ready_(std::move(ready)), metrics_(metrics) {}
     void on_request(transport::HttpRequest&& request, transport::Responder&& responder) override;
     void on_upgrade(transport::HttpRequest&& request, transport::WsUpgrade&& upgrade) override;
 
 private:
     std::function<bool()> ready_;
+    const Metrics* metrics_;
 };
 
 class AdminServer {
 public:
     // On the caller's shards (the edge), or on one I/O thread of its own (gRPC services).
-    AdminServer(transport::ShardPool& shards, std::function<bool()> ready);
-    explicit AdminServer(std::function<bool()> ready);
+    AdminServer(transport::ShardPool& shards, std::function<bool()> ready,
+                const Metrics* metrics = nullptr);
+    explicit AdminServer(std::function<bool()> ready, const Metrics* metrics = nullptr);
     ~AdminServer();
     AdminServer(const AdminServer&) = delete;
     AdminServer& operator=(const AdminServer&) = delete;
