@@ -175,6 +175,55 @@ int main(int argc, char** argv) {
 
     observability::AdminServer admin(
         [&] { return !stopping.load() && nats_up.load() && service.loaded(); }, &metrics);
+    // Presence gauges: one snapshot of the state's counters per scrape (taken on its strand).
+    class PresenceCollector final : public prometheus::Collectable {
+    public:
+        explicit PresenceCollector(presence::PresenceService& s) : service_(s) {}
+        std::vector<prometheus::MetricFamily> Collect() const override {
+            std::vector<prometheus::MetricFamily> out;
+            auto leader = observability::gauge_family("roomcast_presence_leader",
+                                                      "1 while this replica publishes presence changes");
+            observability::add_sample(leader, service_.is_leader() ? 1 : 0);
+            out.push_back(std::move(leader));
+            auto watchers = observability::gauge_family("roomcast_presence_watchers",
+                                                        "Open WatchPresence streams");
+            observability::add_sample(watchers, static_cast<double>(service_.watcher_count()));
+            out.push_back(std::move(watchers));
+            const auto c = service_.counters(std::chrono::milliseconds(200));
+            if (!c) {
+                return out;
+            }
+            auto gauge = [&out](const char* name, const char* help, double v) {
+                auto f = observability::gauge_family(name, help);
+                observability::add_sample(f, v);
+                out.push_back(std::move(f));
+            };
+            auto counter = [&out](const char* name, const char* help, double v) {
+                auto f = observability::counter_family(name, help);
+                observability::add_sample(f, v);
+                out.push_back(std::move(f));
+            };
+            gauge("roomcast_presence_rooms", "Rooms with someone present", static_cast<double>(c->state.rooms));
+            gauge("roomcast_presence_entries", "Presence entries (user, room, edge)",
+                  static_cast<double>(c->state.slots));
+            gauge("roomcast_presence_edges_alive", "Edges whose heartbeat is fresh",
+                  static_cast<double>(c->state.edges_alive));
+            counter("roomcast_presence_joins_total", "Users that joined a room",
+                    static_cast<double>(c->state.joins));
+            counter("roomcast_presence_leaves_total", "Users that left a room",
+                    static_cast<double>(c->state.leaves));
+            counter("roomcast_presence_queries_total", "Presence queries answered over NATS",
+                    static_cast<double>(c->queries));
+            counter("roomcast_presence_changes_published_total",
+                    "PresenceChange messages published (as leader)", static_cast<double>(c->published));
+            return out;
+        }
+
+    private:
+        presence::PresenceService& service_;
+    };
+    auto presence_metrics = std::make_shared<PresenceCollector>(service);
+    metrics.add(presence_metrics);
 
     int grpc_port = 0;
     std::uint16_t admin_bound = 0;
