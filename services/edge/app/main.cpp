@@ -333,6 +333,7 @@ int main(int argc, char** argv) {
                            {"spread_ms", drain_spread.count()}, {"timeout_ms", drain_timeout.count()}});
     draining = true;
     serving = false;
+    io.engine().set_draining(true);
     http.stop_accepting();
     io.engine().close_all(engineio::CloseReason::kServerShutdown, std::min(drain_spread, drain_timeout));
     const auto deadline = drain_start + drain_timeout;

@@ -67,6 +67,18 @@ HttpResponse text_response(std::string body, const HeaderList& cors) {
     return r;
 }
 
+// A draining edge's answer to a new session: 503 (proxies retry it on another upstream) and
+// no keep-alive (they stop reusing connections to this edge).
+HttpResponse draining_response() {
+    HttpResponse r;
+    r.status = 503;
+    r.content_type = "application/json";
+    r.body = R"({"code":3,"message":"Server draining"})";
+    r.headers.emplace_back("Retry-After", "1");
+    r.close = true;
+    return r;
+}
+
 HttpResponse with_cors(HttpResponse r, const HeaderList& cors) {
     r.headers.insert(r.headers.end(), cors.begin(), cors.end());
     return r;
@@ -272,6 +284,10 @@ void EngineServer::on_request(HttpRequest&& request, transport::Responder&& resp
             responder.respond(with_cors(refuse(2), cors.headers));
             return;
         }
+        if (draining_.load(std::memory_order_relaxed)) {
+            responder.respond(with_cors(draining_response(), cors.headers));
+            return;
+        }
         transport::Shard& shard = *transport::Shard::current();
         auto session = create(shard, TransportKind::kPolling, request);
         session->start(request, nullptr);
@@ -370,6 +386,10 @@ void EngineServer::on_upgrade(HttpRequest&& request, transport::WsUpgrade&& upgr
     }
     auto sid = request.query_param("sid");
     if (!sid) {
+        if (draining_.load(std::memory_order_relaxed)) {
+            upgrade.reject(draining_response());
+            return;
+        }
         transport::Shard& shard = *transport::Shard::current();
         upgrade.accept(shard, options_.max_payload,
                        [this, &shard,

@@ -13,6 +13,7 @@
 #include "roomcast/transport/timer_list.hpp"
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -123,6 +124,10 @@ public:
     void close_all(CloseReason reason, std::chrono::milliseconds spread = std::chrono::milliseconds(0));
     // Sessions open on every shard (a recent value; thread-safe).
     std::uint64_t open_sessions() const noexcept;
+    // Draining: new sessions (handshakes, WebSocket connections without a session) are refused
+    // with 503 and Connection: close, so a proxy retries them on another edge (and drops its
+    // keep-alive connections to this one); existing sessions keep working until closed.
+    void set_draining(bool draining) noexcept { draining_.store(draining, std::memory_order_relaxed); }
 
     // Requests for sessions of other nodes go to `handler` (set before start); without one
     // they get "Session ID unknown".
@@ -169,6 +174,7 @@ private:
     Options options_;
     OpenHandler on_open_;
     ForeignHandler foreign_;
+    std::atomic<bool> draining_{false};
     std::vector<std::unique_ptr<ShardState>> shard_states_;
 };
 
