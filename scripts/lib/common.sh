@@ -10,7 +10,7 @@ DEB_PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libprotobuf-dev protobuf-compiler libnats-dev nats-server nginx-light
-  libgrpc++-dev protobuf-compiler-grpc prometheus-cpp-dev
+  libgrpc++-dev protobuf-compiler-grpc prometheus-cpp-dev prometheus
   nodejs npm
 )
 
