@@ -237,6 +237,9 @@ void Collab::install() {
     root.on("presence", [this](const sio::SocketPtr& s, sio::Args&& a, sio::Ack&& k) {
         on_presence(s, std::move(a), std::move(k));
     });
+    root.on_rate_limited([](const sio::SocketPtr&, std::string_view, sio::Ack&& ack) {
+        ack_error(ack, error_code::kRateLimited, "too many events from this socket: slow down");
+    });
 }
 
 // --- connect -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@
 #include "roomcast/natsbus/natsbus.hpp"
 
 #include <sys/random.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <csignal>
@@ -84,6 +85,15 @@ int main(int argc, char** argv) {
     std::int64_t max_rooms_per_socket = 100;
     std::int64_t nats_replicas = 1;
     std::vector<std::string> auto_create_prefixes;
+    double events_per_second = 100;
+    std::int64_t event_burst = 200;
+    std::int64_t max_attachments = 10;
+    std::int64_t max_queue_messages = 4096;
+    std::uint64_t max_queue_bytes = 4 * 1024 * 1024;
+    std::int64_t max_connections = 0;
+    std::int64_t max_connections_per_ip = 0;
+    std::vector<std::string> trusted_proxies;
+    std::int64_t events_per_second_int = 100;
     milliseconds drain_timeout{25000};
     milliseconds drain_spread{5000};
     std::int64_t threads = static_cast<std::int64_t>(transport::default_shard_count());
@@ -120,6 +130,21 @@ int main(int argc, char** argv) {
         .add_bytes("max-publish-bytes", &max_publish_bytes, "largest publish (data + binaries)", 16,
                    64 * 1024 * 1024)
         .add_int("max-rooms-per-socket", &max_rooms_per_socket, "rooms one socket may be in", 1, 100000)
+        .add_int("events-per-second", &events_per_second_int,
+                 "client events one socket may send per second, sustained (0: no limit)", 0, 1000000)
+        .add_int("event-burst", &event_burst, "client events one socket may send at once", 1, 1000000)
+        .add_int("max-attachments", &max_attachments, "binary attachments per Socket.IO packet", 0, 1000)
+        .add_int("max-queue-messages", &max_queue_messages,
+                 "unsent messages per connection before it is dropped as a slow consumer", 16, 10000000)
+        .add_bytes("max-queue-bytes", &max_queue_bytes,
+                   "unsent bytes per connection before it is dropped as a slow consumer", 65536,
+                   1024ULL * 1024 * 1024)
+        .add_int("max-connections", &max_connections, "open connections on this edge (0: the open-file limit minus 256)", 0,
+                 100000000)
+        .add_int("max-connections-per-ip", &max_connections_per_ip,
+                 "open connections from one client address (0: no limit)", 0, 100000000)
+        .add_list("trusted-proxies", &trusted_proxies,
+                  "peer addresses (the ingress) whose X-Forwarded-For names the client address")
         .add_duration("drain-timeout", &drain_timeout,
                       "on SIGTERM: most time to let clients move to other edges before exiting",
                       milliseconds(0), milliseconds(3600000))
@@ -146,6 +171,18 @@ int main(int argc, char** argv) {
         return 2;
     }
     log::init("edge", level);
+
+    // Every connection is a descriptor: raise the soft limit to the hard one, and keep the
+    // session cap below it so accept() never runs out (0 means "derive it from the limit").
+    rlimit files{};
+    if (::getrlimit(RLIMIT_NOFILE, &files) == 0) {
+        files.rlim_cur = files.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &files);
+        ::getrlimit(RLIMIT_NOFILE, &files);
+        if (max_connections == 0 && files.rlim_cur != RLIM_INFINITY) {
+            max_connections = std::max<std::int64_t>(64, static_cast<std::int64_t>(files.rlim_cur) - 256);
+        }
+    }
 
     // Signals are blocked before any thread starts, so only sigwait below sees them.
     sigset_t signals;
@@ -244,6 +281,15 @@ int main(int argc, char** argv) {
     sio_options.engine.cors_origins = cors_origins;
     sio_options.engine.cors_credentials = cors_credentials;
     sio_options.engine.node_id = edge_id;
+    sio_options.engine.max_queue_messages = static_cast<std::size_t>(max_queue_messages);
+    sio_options.engine.max_queue_bytes = static_cast<std::size_t>(max_queue_bytes);
+    sio_options.engine.max_sessions = static_cast<std::size_t>(max_connections);
+    sio_options.engine.max_sessions_per_ip = static_cast<std::size_t>(max_connections_per_ip);
+    sio_options.engine.trusted_proxies = trusted_proxies;
+    events_per_second = static_cast<double>(events_per_second_int);
+    sio_options.events_per_second = events_per_second;
+    sio_options.event_burst = static_cast<double>(event_burst);
+    sio_options.decoder.max_attachments = static_cast<std::uint32_t>(max_attachments);
     sio::Server io(shards, sio_options);
 
     edge::CollabOptions collab_options;

@@ -79,6 +79,19 @@ HttpResponse draining_response() {
     return r;
 }
 
+// Over a session limit: 503 when the server is full (proxies retry another edge), 429 when one
+// client address holds too many.
+HttpResponse limit_response(unsigned status) {
+    HttpResponse r;
+    r.status = status;
+    r.content_type = "application/json";
+    r.body = status == 429 ? R"({"code":3,"message":"Too many connections from this address"})"
+                           : R"({"code":3,"message":"Server full"})";
+    r.headers.emplace_back("Retry-After", "1");
+    r.close = true;
+    return r;
+}
+
 HttpResponse with_cors(HttpResponse r, const HeaderList& cors) {
     r.headers.insert(r.headers.end(), cors.begin(), cors.end());
     return r;
@@ -288,9 +301,15 @@ void EngineServer::on_request(HttpRequest&& request, transport::Responder&& resp
             responder.respond(with_cors(draining_response(), cors.headers));
             return;
         }
+        std::string address = client_address(request);
+        unsigned status = 0;
+        if (!reserve(address, status)) {
+            responder.respond(with_cors(limit_response(status), cors.headers));
+            return;
+        }
         transport::Shard& shard = *transport::Shard::current();
         auto session = create(shard, TransportKind::kPolling, request);
-        session->start(request, nullptr);
+        session->start(request, nullptr, std::move(address));
         if (on_open_) {
             session->set_handler(on_open_(*session, request));
         }
@@ -390,12 +409,27 @@ void EngineServer::on_upgrade(HttpRequest&& request, transport::WsUpgrade&& upgr
             upgrade.reject(draining_response());
             return;
         }
+        std::string address = client_address(request);
+        unsigned status = 0;
+        if (!reserve(address, status)) {
+            upgrade.reject(limit_response(status));
+            return;
+        }
         transport::Shard& shard = *transport::Shard::current();
+        // The slot is released by the session, or here when the upgrade never completes.
+        auto slot = std::shared_ptr<std::string>(new std::string(address), [this](std::string* a) {
+            if (!a->empty()) {
+                release(*a);
+            }
+            delete a;
+        });
         upgrade.accept(shard, options_.max_payload,
-                       [this, &shard,
+                       [this, &shard, slot,
                         request = std::move(request)](std::shared_ptr<transport::WsConnection> ws) {
                            auto session = create(shard, TransportKind::kWebSocket, request);
-                           session->start(request, std::move(ws));
+                           std::string address = std::move(*slot);
+                           slot->clear();  // the session owns the slot now
+                           session->start(request, std::move(ws), std::move(address));
                            // The handler comes after the open packet is queued, so whatever it
                            // sends follows.
                            if (on_open_) {
@@ -490,6 +524,57 @@ void EngineServer::close_all(CloseReason reason, std::chrono::milliseconds sprea
     }
 }
 
+std::string EngineServer::client_address(const HttpRequest& request) const {
+    const auto& trusted = options_.trusted_proxies;
+    if (std::find(trusted.begin(), trusted.end(), request.remote_address) == trusted.end()) {
+        return request.remote_address;
+    }
+    const auto xff = request.header("x-forwarded-for");
+    if (!xff || xff->empty()) {
+        return request.remote_address;
+    }
+    // The last entry is the one our trusted proxy appended: the address it saw. Earlier
+    // entries are whatever the client sent.
+    std::string_view list = *xff;
+    const auto comma = list.rfind(',');
+    std::string_view last = comma == std::string_view::npos ? list : list.substr(comma + 1);
+    while (!last.empty() && last.front() == ' ') {
+        last.remove_prefix(1);
+    }
+    while (!last.empty() && last.back() == ' ') {
+        last.remove_suffix(1);
+    }
+    return last.empty() || last.size() > 64 ? request.remote_address : std::string(last);
+}
+
+bool EngineServer::reserve(const std::string& address, unsigned& status) {
+    if (options_.max_sessions != 0 && sessions_.load(std::memory_order_relaxed) >= options_.max_sessions) {
+        status = 503;
+        return false;
+    }
+    if (options_.max_sessions_per_ip != 0) {
+        std::lock_guard lock(per_ip_mu_);
+        auto& n = per_ip_[address];
+        if (n >= options_.max_sessions_per_ip) {
+            status = 429;
+            return false;
+        }
+        ++n;
+    }
+    sessions_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+void EngineServer::release(const std::string& address) {
+    sessions_.fetch_sub(1, std::memory_order_relaxed);
+    if (options_.max_sessions_per_ip != 0) {
+        std::lock_guard lock(per_ip_mu_);
+        if (auto it = per_ip_.find(address); it != per_ip_.end() && --it->second == 0) {
+            per_ip_.erase(it);
+        }
+    }
+}
+
 std::uint64_t EngineServer::open_sessions() const noexcept {
     std::uint64_t n = 0;
     for (const auto& state : shard_states_) {
@@ -515,12 +600,15 @@ Session::Session(EngineServer& engine, transport::Shard& shard, std::string id, 
 }
 
 Session::~Session() {
+    engine_.release(client_address_);
     auto& stats = engine_.stats(shard_.index());
     (kind_ == TransportKind::kPolling ? stats.open_polling : stats.open_websocket).sub();
 }
 
-void Session::start(const HttpRequest& request, std::shared_ptr<transport::WsConnection> ws) {
+void Session::start(const HttpRequest& request, std::shared_ptr<transport::WsConnection> ws,
+                    std::string client_address) {
     remote_address_ = request.remote_address;
+    client_address_ = std::move(client_address);
     ping_timer_.arm(shard_.timers(engine_.options().ping_interval));
     if (ws) {
         ws_ = std::move(ws);

@@ -19,6 +19,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -63,6 +64,12 @@ struct Options {
     // kSlowConsumer; volatile messages are dropped instead whenever they cannot be written now.
     std::size_t max_queue_messages = 4096;
     std::size_t max_queue_bytes = 4 * 1024 * 1024;
+    // Open sessions allowed on this server, and per client address (0: no limit). Handshakes
+    // over a limit get 503 / 429. The client address is the TCP peer, or — when the peer is one
+    // of `trusted_proxies` — the last address of X-Forwarded-For (the one that proxy added).
+    std::size_t max_sessions = 0;
+    std::size_t max_sessions_per_ip = 0;
+    std::vector<std::string> trusted_proxies;
     // The edge's id, prefixed to every session id as "<node_id>." so that any edge can tell
     // which edge owns a session (empty: ids carry no node). [A-Za-z0-9_-]{1,64}.
     std::string node_id;
@@ -175,6 +182,18 @@ private:
     OpenHandler on_open_;
     ForeignHandler foreign_;
     std::atomic<bool> draining_{false};
+    // Session limits: the total, and per client address (a mutex: handshakes and closes only).
+    std::atomic<std::uint64_t> sessions_{0};
+    std::mutex per_ip_mu_;
+    std::unordered_map<std::string, std::size_t> per_ip_;
+
+public:
+    // The client address of a request (see Options::trusted_proxies).
+    std::string client_address(const transport::HttpRequest& request) const;
+    // Reserves a session slot for `address`; false (nothing reserved) when a limit is reached,
+    // with the status to answer (503 server full, 429 too many from one address).
+    bool reserve(const std::string& address, unsigned& status);
+    void release(const std::string& address);
     std::vector<std::unique_ptr<ShardState>> shard_states_;
 };
 
@@ -207,7 +226,9 @@ public:
 
     // --- used by EngineServer, on this shard ---
     // Arms the heartbeat; with `ws`, starts the WebSocket and queues the open packet.
-    void start(const transport::HttpRequest& request, std::shared_ptr<transport::WsConnection> ws);
+    // `client_address` is the slot reserved for it (released when the session ends).
+    void start(const transport::HttpRequest& request, std::shared_ptr<transport::WsConnection> ws,
+               std::string client_address);
     void set_handler(std::unique_ptr<SessionHandler> handler) noexcept {
         handler_ = std::move(handler);
     }
@@ -264,6 +285,7 @@ private:
     transport::Shard& shard_;
     std::string id_;
     std::string remote_address_;
+    std::string client_address_;  // holds a session slot in the engine's per-address count
     TransportKind kind_;
     State state_ = State::kOpen;
     std::unique_ptr<SessionHandler> handler_;

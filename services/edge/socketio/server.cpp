@@ -540,10 +540,45 @@ void Socket::dispatch_ack(std::uint64_t id, Args&& args) {
     pending->callback(std::move(args));
 }
 
+bool Socket::admit_event() {
+    const auto& o = nsp_->server().options();
+    if (o.events_per_second <= 0) {
+        return true;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (tokens_ < 0) {
+        tokens_ = o.event_burst;
+    } else {
+        const std::chrono::duration<double> elapsed = now - refilled_;
+        tokens_ = std::min(o.event_burst, tokens_ + elapsed.count() * o.events_per_second);
+    }
+    refilled_ = now;
+    if (tokens_ >= 1) {
+        tokens_ -= 1;
+        strikes_ = 0;
+        return true;
+    }
+    ++strikes_;
+    return false;
+}
+
 void Socket::dispatch_event(Args&& args, std::string_view event,
                             std::optional<std::uint64_t> ack_id) {
     auto self = shared_from_this();
     Ack ack = ack_id ? Ack(weak_from_this(), *ack_id) : Ack();
+    if (!admit_event()) {
+        const auto burst = static_cast<std::uint32_t>(std::max(1.0, nsp_->server().options().event_burst));
+        if (strikes_ >= burst) {
+            // Flooding well past the limit: answering each event would only feed it.
+            core::log::warn("socket disconnected for flooding", {{"socket", id_}, {"refused", strikes_}});
+            disconnect(true);
+            return;
+        }
+        if (const auto& h = nsp_->rate_limited_handler()) {
+            h(self, event, std::move(ack));
+        }
+        return;
+    }
     for (const auto& [name, handler] : handlers_) {
         if (name == event) {
             // A copy: the handler may register more handlers and reallocate the list.

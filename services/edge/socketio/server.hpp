@@ -140,6 +140,8 @@ using ConnectHook = std::function<void(const Handshake&, ConnectCallback)>;
 using ConnectionHandler = std::function<void(const SocketPtr&)>;
 using EventHandler = std::function<void(const SocketPtr&, Args&&, Ack&&)>;
 using DisconnectHandler = std::function<void(const SocketPtr&, DisconnectReason)>;
+// An event refused by the rate limit (`ack` set when the client asked for one).
+using RateLimitedHandler = std::function<void(const SocketPtr&, std::string_view event, Ack&&)>;
 // Receives the client's ack reply, or nullopt on timeout or disconnect.
 using AckCallback = std::function<void(std::optional<Args> reply)>;
 
@@ -257,6 +259,12 @@ private:
     std::uint64_t next_ack_id_ = 0;
     bool holding_ = false;
     std::vector<transport::OutMessagePtr> held_;
+    // Event rate limit (token bucket); `strikes_` counts refused events since the last one let
+    // through.
+    double tokens_ = -1;  // < 0: not initialised (the first event fills the bucket)
+    std::chrono::steady_clock::time_point refilled_{};
+    std::uint32_t strikes_ = 0;
+    bool admit_event();
 };
 
 class Namespace {
@@ -274,6 +282,7 @@ public:
         handlers_[std::move(event)] = std::move(handler);
     }
     void on_disconnect(DisconnectHandler handler) { on_disconnect_ = std::move(handler); }
+    void on_rate_limited(RateLimitedHandler handler) { on_rate_limited_ = std::move(handler); }
 
     BroadcastOperator to(std::string room) { return BroadcastOperator(*this).to(std::move(room)); }
     BroadcastOperator except(std::string room) {
@@ -299,6 +308,7 @@ public:
     const ConnectionHandler& connection_handler() const noexcept { return on_connection_; }
     const EventHandler* handler(std::string_view event) const noexcept;
     const DisconnectHandler& disconnect_handler() const noexcept { return on_disconnect_; }
+    const RateLimitedHandler& rate_limited_handler() const noexcept { return on_rate_limited_; }
     // Delivers `message` to the recipients on `shard` (runs on that shard); returns how many.
     std::size_t deliver(unsigned shard, const transport::OutMessagePtr& message,
                         const std::vector<std::string>& rooms, const std::vector<std::string>& except,
@@ -312,6 +322,7 @@ private:
     ConnectionHandler on_connection_;
     std::unordered_map<std::string, EventHandler> handlers_;
     DisconnectHandler on_disconnect_;
+    RateLimitedHandler on_rate_limited_;
     std::vector<std::unique_ptr<ShardState>> shards_;
 };
 
@@ -321,6 +332,13 @@ struct ServerOptions {
     // Time to connect a first namespace after the Engine.IO handshake.
     std::chrono::milliseconds connect_timeout{45000};
     protocol::sio::DecoderLimits decoder;
+    // Per-socket event rate limit (token bucket): `events_per_second` sustained, `event_burst`
+    // at once. An event over the limit goes to the namespace's rate-limit handler instead of its
+    // event handler (the edge answers `rate_limited`); a socket that keeps flooding —
+    // `event_burst` events over the limit without a pause — is disconnected, with its
+    // connection. 0 disables the limit.
+    double events_per_second = 100;
+    double event_burst = 200;
 };
 
 class Server {
