@@ -1,0 +1,258 @@
+{{/*
+Names, labels, image references and the pieces every component shares.
+Only text/template, sprig and Helm's include/tpl/required/toYaml/toJson/fromYaml/lookup are used,
+so tests/k8s/render renders this chart exactly as `helm template` does.
+*/}}
+
+{{- define "roomcast.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* <release>-<chart>, or <release> when it already contains the chart name; at most 50
+characters so "<fullname>-presence-admin" and the like stay within 63. */}}
+{{- define "roomcast.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 50 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "roomcast.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of every object; call with (dict "root" $ "component" "edge"). */}}
+{{- define "roomcast.labels" -}}
+helm.sh/chart: {{ include "roomcast.chart" .root }}
+{{ include "roomcast.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: roomcast
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Selector labels; call with (dict "root" $ "component" "edge"). */}}
+{{- define "roomcast.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "roomcast.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- if .component }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+{{- end }}
+
+{{/* Name of a component's objects: <fullname>-<component>. */}}
+{{- define "roomcast.componentName" -}}
+{{- printf "%s-%s" (include "roomcast.fullname" .root) .component }}
+{{- end }}
+
+{{- define "roomcast.secretName" -}}
+{{- .Values.secret.existingSecret | default (printf "%s-secrets" (include "roomcast.fullname" .)) }}
+{{- end }}
+
+{{- define "roomcast.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- .Values.serviceAccount.name | default (include "roomcast.fullname" .) }}
+{{- else }}
+{{- .Values.serviceAccount.name | default "default" }}
+{{- end }}
+{{- end }}
+
+{{/* A Roomcast image; call with (dict "root" $ "image" .Values.edge.image). */}}
+{{- define "roomcast.image" -}}
+{{- $registry := .root.Values.global.imageRegistry | default .root.Values.image.registry }}
+{{- $tag := .image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion }}
+{{- if $registry }}
+{{- printf "%s/%s:%s" (trimSuffix "/" $registry) .image.repository $tag }}
+{{- else }}
+{{- printf "%s:%s" .image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* Any other image (NATS, the exporter): (dict "root" $ "image" .Values.nats.image). */}}
+{{- define "roomcast.thirdPartyImage" -}}
+{{- $registry := .root.Values.global.imageRegistry }}
+{{- if $registry }}
+{{- printf "%s/%s:%s" (trimSuffix "/" $registry) .image.repository (toString .image.tag) }}
+{{- else }}
+{{- printf "%s:%s" .image.repository (toString .image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "roomcast.imagePullSecrets" -}}
+{{- with .Values.global.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* host:port for a listen address, bracketing IPv6 hosts. */}}
+{{- define "roomcast.hostPort" -}}
+{{- if contains ":" .host }}[{{ .host }}]:{{ .port }}{{ else }}{{ .host }}:{{ .port }}{{ end }}
+{{- end }}
+
+{{/* True ("true") when the chart runs its own NATS cluster. */}}
+{{- define "roomcast.natsInChart" -}}
+{{- if and (not .Values.nats.external.url) (not .Values.nats.external.urlSecret.name) }}true{{ end }}
+{{- end }}
+
+{{- define "roomcast.natsName" -}}
+{{- printf "%s-nats" (include "roomcast.fullname" .) }}
+{{- end }}
+
+{{- define "roomcast.natsHeadlessName" -}}
+{{- printf "%s-nats-headless" (include "roomcast.fullname" .) }}
+{{- end }}
+
+{{/* The in-chart NATS servers' addresses at a port: a list, one per pod. */}}
+{{- define "roomcast.natsPodURLs" -}}
+{{- $root := .root }}
+{{- $urls := list }}
+{{- range $i := until (int $root.Values.nats.replicas) }}
+{{- $urls = append $urls (printf "nats://%s-%d.%s.%s.svc.%s:%d" (include "roomcast.natsName" $root) $i (include "roomcast.natsHeadlessName" $root) $root.Release.Namespace $root.Values.clusterDomain (int $.port)) }}
+{{- end }}
+{{- join "," $urls }}
+{{- end }}
+
+{{/* ROOMCAST_NATS_URL and ROOMCAST_NATS_REPLICAS, for every Roomcast container. */}}
+{{- define "roomcast.natsEnv" -}}
+{{- if include "roomcast.natsInChart" . }}
+- name: ROOMCAST_NATS_URL
+  value: {{ include "roomcast.natsPodURLs" (dict "root" . "port" .Values.nats.ports.client) | quote }}
+- name: ROOMCAST_NATS_REPLICAS
+  value: {{ min (int .Values.nats.replicas) 5 | quote }}
+{{- else }}
+{{- if .Values.nats.external.urlSecret.name }}
+- name: ROOMCAST_NATS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.nats.external.urlSecret.name }}
+      key: {{ required "nats.external.urlSecret.key is required with nats.external.urlSecret.name" .Values.nats.external.urlSecret.key }}
+{{- else }}
+- name: ROOMCAST_NATS_URL
+  value: {{ .Values.nats.external.url | quote }}
+{{- end }}
+- name: ROOMCAST_NATS_REPLICAS
+  value: {{ .Values.nats.external.replicas | int | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret's values as environment variables; (dict "root" $ "jwt" true). */}}
+{{- define "roomcast.secretEnv" -}}
+- name: ROOMCAST_ADMIN_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "roomcast.secretName" .root }}
+      key: {{ .root.Values.secret.adminTokenKey }}
+{{- if .jwt }}
+- name: ROOMCAST_JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "roomcast.secretName" .root }}
+      key: {{ .root.Values.secret.jwtSecretKey }}
+{{- end }}
+{{- end }}
+
+{{/* Flags from a config map of camelCase names: logLevel: debug → --log-level=debug; lists
+are joined with commas, whole numbers printed as integers, nulls skipped. */}}
+{{- define "roomcast.configArgs" -}}
+{{- range $key, $value := . }}
+{{- if not (kindIs "invalid" $value) }}
+{{- if kindIs "slice" $value }}
+- {{ printf "--%s=%s" (kebabcase $key) (join "," $value) | quote }}
+{{- else if kindIs "float64" $value }}
+- {{ printf "--%s=%d" (kebabcase $key) (int64 $value) | quote }}
+{{- else }}
+- {{ printf "--%s=%v" (kebabcase $key) $value | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Probe timings from values; the handler is the chart's. */}}
+{{- define "roomcast.probeTimings" -}}
+{{- range $key := list "initialDelaySeconds" "periodSeconds" "timeoutSeconds" "failureThreshold" "successThreshold" }}
+{{- if hasKey $ $key }}
+{{ $key }}: {{ index $ $key | int }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* topologySpreadConstraints of a component: (dict "root" $ "component" "edge" "values" .Values.edge "deployment" true). */}}
+{{- define "roomcast.topologySpread" -}}
+{{- if .values.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml .values.topologySpreadConstraints | nindent 2 }}
+{{- else if .root.Values.topologySpread.enabled }}
+{{- $spread := .root.Values.topologySpread }}
+{{- $ctx := . }}
+topologySpreadConstraints:
+{{- range $key := list $spread.zoneKey $spread.hostnameKey }}
+  - maxSkew: {{ $spread.maxSkew | int }}
+    topologyKey: {{ $key }}
+    whenUnsatisfiable: {{ $spread.whenUnsatisfiable }}
+    labelSelector:
+      matchLabels:
+        {{- include "roomcast.selectorLabels" $ctx | trim | nindent 8 }}
+    {{- if and $ctx.deployment (semverCompare ">=1.27-0" $ctx.root.Capabilities.KubeVersion.Version) }}
+    matchLabelKeys:
+      - pod-template-hash
+    {{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Scheduling fields shared by every pod spec: (dict "values" .Values.edge). */}}
+{{- define "roomcast.scheduling" -}}
+{{- with .values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/* A PodDisruptionBudget: (dict "root" $ "component" "edge" "pdb" .Values.edge.pdb). */}}
+{{- define "roomcast.pdb" -}}
+{{- if .pdb.enabled }}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "roomcast.componentName" . }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "roomcast.labels" . | trim | nindent 4 }}
+spec:
+  {{- if not (kindIs "invalid" .pdb.maxUnavailable) }}
+  maxUnavailable: {{ if kindIs "string" .pdb.maxUnavailable }}{{ .pdb.maxUnavailable | quote }}{{ else }}{{ .pdb.maxUnavailable | int }}{{ end }}
+  {{- else }}
+  minAvailable: {{ if kindIs "string" .pdb.minAvailable }}{{ .pdb.minAvailable | quote }}{{ else }}{{ .pdb.minAvailable | int }}{{ end }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "roomcast.selectorLabels" . | trim | nindent 6 }}
+{{- end }}
+{{- end }}
+
+{{/* The /tmp volume of every Roomcast container (the root filesystem is read-only). */}}
+{{- define "roomcast.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end }}

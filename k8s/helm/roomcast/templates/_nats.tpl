@@ -1,0 +1,43 @@
+{{/* Bytes of a Kubernetes-style quantity (10Gi, 256Mi, 4M, 1000). */}}
+{{- define "roomcast.bytes" -}}
+{{- $q := toString . }}
+{{- if not (regexMatch "^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$" $q) }}
+{{- fail (printf "%q is not a size (a whole number with an optional Ki, Mi, Gi, Ti, k, M, G or T)" $q) }}
+{{- end }}
+{{- $num := regexFind "^[0-9]+" $q | int64 }}
+{{- $unit := regexReplaceAll "^[0-9]+" $q "" }}
+{{- $mult := get (dict "" 1 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776) $unit }}
+{{- mul $num $mult }}
+{{- end }}
+
+{{/* The NATS server configuration (one file for every server of the StatefulSet). */}}
+{{- define "roomcast.natsConfig" -}}
+{{- $n := .Values.nats -}}
+# NATS server configuration, rendered by the roomcast chart.
+server_name: $SERVER_NAME
+listen: 0.0.0.0:{{ $n.ports.client | int }}
+http: 0.0.0.0:{{ $n.ports.monitor | int }}
+pid_file: /var/run/nats/nats.pid
+max_payload: {{ include "roomcast.bytes" $n.maxPayload }}
+lame_duck_duration: {{ $n.lameDuckDurationSeconds | int }}s
+lame_duck_grace_period: 10s
+jetstream {
+  store_dir: /data/jetstream
+  max_memory_store: {{ include "roomcast.bytes" $n.jetstream.memoryStore }}
+  max_file_store: {{ include "roomcast.bytes" $n.jetstream.fileStore.size }}
+}
+{{- if gt (int $n.replicas) 1 }}
+cluster {
+  name: {{ $n.clusterName }}
+  listen: 0.0.0.0:{{ $n.ports.cluster | int }}
+  # Clients use the addresses they are given (every server is listed); pod IPs change.
+  no_advertise: true
+  connect_retries: 120
+  routes: [
+    {{- range (include "roomcast.natsPodURLs" (dict "root" . "port" $n.ports.cluster) | splitList ",") }}
+    {{ . }}
+    {{- end }}
+  ]
+}
+{{- end }}
+{{- end }}
