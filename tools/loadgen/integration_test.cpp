@@ -1,0 +1,259 @@
+// The load generator against a real stack: nats-server with JetStream and one edge (the binary
+// built with this tree), both child processes on free ports. A small fanout must come out
+// exact: every message delivered once to every other member of its room.
+#include "runner.hpp"
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#ifndef ROOMCAST_EDGE_BINARY
+#error "ROOMCAST_EDGE_BINARY must name the edge binary (see tools/loadgen/CMakeLists.txt)"
+#endif
+
+namespace roomcast::loadgen {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr char kSecret[] = "loadgen-test-secret";
+
+// $ROOMCAST_NATS_SERVER, else Debian's /usr/sbin or /usr/bin, else PATH (as the natsbus tests).
+std::string nats_binary() {
+    if (const char* env = std::getenv("ROOMCAST_NATS_SERVER"); env != nullptr && *env != '\0') {
+        return env;
+    }
+    for (const char* candidate : {"/usr/sbin/nats-server", "/usr/bin/nats-server"}) {
+        if (::access(candidate, X_OK) == 0) {
+            return candidate;
+        }
+    }
+    return "nats-server";
+}
+
+int free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    int port = -1;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+        port = ntohs(addr.sin_port);
+    }
+    ::close(fd);
+    return port;
+}
+
+// Status of GET http://127.0.0.1:<port><path>, 0 when nothing answers.
+int http_status(int port, const std::string& path) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    timeval tv{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int status = 0;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        const std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+            char buf[64] = {};
+            if (::read(fd, buf, sizeof buf - 1) > 12) {
+                status = std::atoi(buf + 9);
+            }
+        }
+    }
+    ::close(fd);
+    return status;
+}
+
+// A child process that dies with the test (PR_SET_PDEATHSIG) and is killed by the destructor.
+class Child {
+public:
+    Child(std::vector<std::string> argv, std::vector<std::string> env, const std::string& log) {
+        const pid_t parent = ::getpid();
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::getppid() != parent) {
+                ::_exit(127);
+            }
+            const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                ::dup2(fd, STDOUT_FILENO);
+                ::dup2(fd, STDERR_FILENO);
+            }
+            for (const auto& e : env) {
+                ::putenv(const_cast<char*>(e.c_str()));
+            }
+            std::vector<char*> args;
+            for (auto& a : argv) {
+                args.push_back(a.data());
+            }
+            args.push_back(nullptr);
+            ::execvp(args[0], args.data());
+            ::_exit(127);
+        }
+    }
+    ~Child() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            int status = 0;
+            ::waitpid(pid_, &status, 0);
+        }
+    }
+    Child(const Child&) = delete;
+    Child& operator=(const Child&) = delete;
+    bool running() {
+        int status = 0;
+        return pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == 0;
+    }
+
+private:
+    pid_t pid_ = -1;
+};
+
+std::string tail(const std::string& file) {
+    std::ifstream in(file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string s = ss.str();
+    return s.size() > 4000 ? s.substr(s.size() - 4000) : s;
+}
+
+class LoadgenIntegration : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        char dir[] = "/tmp/loadgen-test-XXXXXX";
+        ASSERT_NE(::mkdtemp(dir), nullptr);
+        dir_ = dir;
+        const int nats_port = free_port();
+        nats_ = std::make_unique<Child>(
+            std::vector<std::string>{nats_binary(), "-js", "-a", "127.0.0.1", "-p",
+                                     std::to_string(nats_port), "-sd", dir_ + "/nats"},
+            std::vector<std::string>{}, dir_ + "/nats.log");
+        edge_port_ = free_port();
+        admin_port_ = free_port();
+        edge_ = std::make_unique<Child>(
+            std::vector<std::string>{ROOMCAST_EDGE_BINARY, "--host", "127.0.0.1", "--port",
+                                     std::to_string(edge_port_), "--admin-port",
+                                     std::to_string(admin_port_), "--nats-url",
+                                     "nats://127.0.0.1:" + std::to_string(nats_port), "--edge-id",
+                                     "lgtest", "--auto-create-prefixes", "*", "--threads", "2"},
+            std::vector<std::string>{std::string("ROOMCAST_JWT_SECRET=") + kSecret},
+            dir_ + "/edge.log");
+        const auto deadline = std::chrono::steady_clock::now() + 30s;
+        while (http_status(admin_port_, "/readyz") != 200) {
+            ASSERT_TRUE(edge_->running()) << "edge exited:\n" << tail(dir_ + "/edge.log");
+            ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+                << "edge not ready:\n"
+                << tail(dir_ + "/edge.log") << "\nnats:\n"
+                << tail(dir_ + "/nats.log");
+            std::this_thread::sleep_for(100ms);
+        }
+    }
+    static void TearDownTestSuite() {
+        edge_.reset();
+        nats_.reset();
+        std::error_code ec;
+        std::filesystem::remove_all(dir_, ec);
+    }
+
+    static Options fanout_options(const std::string& id) {
+        Options o;
+        o.scenario = Scenario::kFanout;
+        Target t;
+        t.host = "127.0.0.1";
+        t.port = static_cast<std::uint16_t>(edge_port_);
+        t.host_header = "127.0.0.1:" + std::to_string(edge_port_);
+        o.urls = {t};
+        o.connections = 50;
+        o.rooms = 2;
+        o.room_prefix = id + "-room-";
+        o.publishers = 2;
+        o.rate = 20;
+        o.duration = 2s;
+        o.warmup = 0ms;
+        o.jwt_secret = kSecret;
+        o.id = id;
+        o.threads = 2;
+        o.connect_rate = 500;
+        return o;
+    }
+
+    static void expect_exact_fanout(const RunResult& r) {
+        EXPECT_EQ(r.established, 50U);
+        EXPECT_EQ(r.failed, 0U);
+        EXPECT_EQ(r.disconnected, 0U);
+        EXPECT_EQ(r.joins_ok, 50U);
+        EXPECT_EQ(r.joins_failed, 0U);
+        EXPECT_GT(r.sent, 0U);
+        EXPECT_EQ(r.acked, r.sent);
+        EXPECT_EQ(r.publish_errors, 0U);
+        // Two rooms of 25: each message reaches the 24 other members of its room.
+        EXPECT_EQ(r.deliveries, r.sent * 24);
+        EXPECT_EQ(r.loss.lost, 0U);
+        EXPECT_EQ(r.loss.duplicated, 0U);
+        EXPECT_EQ(r.loss.out_of_order, 0U);
+        EXPECT_EQ(r.loss.end_markers_missing, 0U);
+        EXPECT_EQ(r.publishers_seen, 2U);
+        EXPECT_GT(r.latency_us.count(), 0U);
+        EXPECT_EQ(r.exit_code(), 0);
+    }
+
+    static inline std::string dir_;
+    static inline std::unique_ptr<Child> nats_;
+    static inline std::unique_ptr<Child> edge_;
+    static inline int edge_port_ = 0;
+    static inline int admin_port_ = 0;
+};
+
+TEST_F(LoadgenIntegration, WebSocketFanoutIsExact) {
+    const RunResult r = run(fanout_options("lgit-ws"), nullptr);
+    expect_exact_fanout(r);
+    // 2 publishers × 20 msg/s × 2 s, give or take a tick.
+    EXPECT_GE(r.sent, 70U);
+    EXPECT_LE(r.sent, 90U);
+}
+
+TEST_F(LoadgenIntegration, MixedTransportsFanoutIsExact) {
+    Options o = fanout_options("lgit-mixed");
+    o.transport = TransportMode::kMixed;
+    o.polling_share = 0.2;  // 10 of the 50 clients poll
+    expect_exact_fanout(run(o, nullptr));
+}
+
+TEST_F(LoadgenIntegration, WrongSecretFailsEveryConnection) {
+    Options o = fanout_options("lgit-auth");
+    o.scenario = Scenario::kIdle;
+    o.publishers = 0;
+    o.connections = 5;
+    o.jwt_secret = "not-the-secret";
+    o.duration = 0ms;
+    const RunResult r = run(o, nullptr);
+    EXPECT_EQ(r.established, 0U);
+    EXPECT_EQ(r.failed, 5U);
+    EXPECT_EQ(r.failure_reasons.count("unauthorized"), 1U);
+    EXPECT_EQ(r.exit_code(), 1);
+}
+
+}  // namespace
+}  // namespace roomcast::loadgen
