@@ -402,6 +402,7 @@ void Collab::on_connection(const sio::SocketPtr& socket) {
         return;
     }
     state->socket_id = socket->id();
+    socket->release_handshake_auth();  // the claims are in the state; the token is not needed
     users_[socket->shard().index()][state->user_id].push_back(socket);
     if (state->pid.empty()) {
         return;  // recovery off

@@ -684,14 +684,9 @@ void Session::flush() {
     if (!ws_ || ws_->writing()) {
         return;  // on_ws_drained() continues
     }
-    std::vector<OutMessagePtr> batch;
-    batch.reserve(queue_.size());
-    for (auto& m : queue_) {
-        batch.push_back(std::move(m));
-    }
+    std::vector<OutMessagePtr> batch = std::exchange(queue_, {});
     stats.messages_out.add(batch.size());
     stats.bytes_out.add(queue_bytes_);
-    queue_.clear();
     queue_bytes_ = 0;
     ws_->write(std::move(batch));
 }
@@ -709,7 +704,7 @@ std::string Session::take_payload() {
             writer.add_binary(b);
         }
     }
-    queue_.clear();
+    std::vector<OutMessagePtr>().swap(queue_);  // polling sessions are mostly idle: free it
     queue_bytes_ = 0;
     return writer.take();
 }

@@ -16,7 +16,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -290,7 +289,9 @@ private:
     State state_ = State::kOpen;
     std::unique_ptr<SessionHandler> handler_;
 
-    std::deque<transport::OutMessagePtr> queue_;
+    // Unsent messages. A vector: empty sessions hold no allocation (a deque always holds one),
+    // and a WebSocket flush hands the whole vector over without copying.
+    std::vector<transport::OutMessagePtr> queue_;
     std::size_t queue_bytes_ = 0;
     bool flush_scheduled_ = false;
     bool doomed_ = false;  // over the queue caps: an abort is posted, nothing more is queued
