@@ -420,8 +420,10 @@ void Core::shutdown() noexcept {
         handle = nullptr;
     }
     if (nc != nullptr) {
-        natsConnection_Destroy(nc);
+        natsConnection* closed = nc;
+        natsConnection_Destroy(nc);  // the read loop has stopped: retired subscriptions can go
         nc = nullptr;
+        reap_subscriptions(closed);
     }
 }
 

@@ -131,6 +131,25 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------------
+// Retiring subscriptions (a workaround for cnats 3.4, Debian's version).
+//
+// cnats before 3.6 (nats-io/nats.c#637, fixed by #638) looks a subscription up under the
+// connection's lock in its read loop, lets go of that lock, then locks the subscription: if
+// another thread destroys the subscription in between, the read loop locks freed memory and
+// the process aborts ("pthread_mutex_lock.c: Assertion `e != ESRCH || !robust' failed"). Any
+// subscription destroyed while messages for it may still arrive can hit it: a room
+// subscription released under traffic, the inbox of a pull read whose last status is in
+// flight. So a subscription is never destroyed at once: retire() unsubscribes it (the read loop
+// no longer finds it) and keeps our reference for kRetireDelay, far beyond the read loop's
+// window between the two locks, before natsSubscription_Destroy frees it. Thread-safe.
+constexpr std::chrono::seconds kRetireDelay{5};
+// `nc` is the subscription's connection (nullptr once that is destroyed: then it goes at once).
+void retire_subscription(natsConnection* nc, natsSubscription* sub, bool unsubscribe = true) noexcept;
+// Destroys at once every retired subscription of `nc`, whose read loop has stopped (called by
+// Core::shutdown after natsConnection_Destroy; the subscriptions keep the memory alive).
+void reap_subscriptions(natsConnection* nc) noexcept;
+
+// ---------------------------------------------------------------------------------------------
 // CallbackGate: lets a callback run until close(); close() waits for calls in progress on other
 // threads (never for one on its own thread, so a callback may destroy its own subscription).
 // Thread-safe.

@@ -146,7 +146,12 @@ Result<std::vector<StoredMessage>> read_subject_impl(Core& core, std::string_vie
     if (s != NATS_OK) {
         return detail::to_error(s, "read_subject: subscribe");
     }
-    const detail::SubPtr sub(raw_sub);
+    // Retired, not destroyed, when the read ends: a status or message may still be on its way.
+    struct Retire {
+        natsConnection* nc;
+        natsSubscription* sub;
+        ~Retire() { detail::retire_subscription(nc, sub); }
+    } const retire{core.nc, raw_sub};
     const std::string next_subject =
         "$JS.API.CONSUMER.MSG.NEXT." + std::string(stream) + "." + consumer.name();
 
@@ -164,7 +169,7 @@ Result<std::vector<StoredMessage>> read_subject_impl(Core& core, std::string_vie
                 return make_error_code(Errc::kTimeout);
             }
             natsMsg* raw = nullptr;
-            s = natsSubscription_NextMsg(&raw, sub.get(), deadline.left_ms());
+            s = natsSubscription_NextMsg(&raw, raw_sub, deadline.left_ms());
             if (s != NATS_OK) {
                 return detail::to_error(s, "read_subject: receive");
             }

@@ -98,10 +98,12 @@ public:
         natsSubscription_Unsubscribe(sub_);
         sink_->cancel();
         HandleTable<MessageSink>::instance().remove(handle_);
+        natsConnection* nc = nullptr;
         if (auto core = core_.lock()) {
             core->remove_live(sink_.get());
+            nc = core->nc;  // nullptr once shut down (and its retirees reaped)
         }
-        natsSubscription_Destroy(sub_);
+        detail::retire_subscription(nc, sub_, false);  // unsubscribed above
     }
     MessageSubscription(const MessageSubscription&) = delete;
     MessageSubscription& operator=(const MessageSubscription&) = delete;
@@ -448,6 +450,73 @@ void MessageSink::deliver(natsMsg* msg) {
     }
     Message m = copy_message(msg);
     gate_.run([&] { cb_(std::move(m)); });
+}
+
+namespace {
+
+struct Retired {
+    natsSubscription* sub;
+    natsConnection* nc;
+    std::chrono::steady_clock::time_point due;
+};
+
+// Retired subscriptions, oldest first (the delay is constant, so `due` is ordered).
+struct RetiredList {
+    std::mutex mu;
+    std::deque<Retired> list;
+};
+
+RetiredList& retired() {
+    static auto* r = new RetiredList;  // never destroyed: retirements may happen during exit
+    return *r;
+}
+
+}  // namespace
+
+void retire_subscription(natsConnection* nc, natsSubscription* sub, bool unsubscribe) noexcept {
+    if (sub == nullptr) {
+        return;
+    }
+    if (nc == nullptr) {
+        natsSubscription_Destroy(sub);  // its connection's read loop has stopped
+        return;
+    }
+    if (unsubscribe) {
+        natsSubscription_Unsubscribe(sub);  // fails harmlessly once closed
+    }
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<natsSubscription*> due;
+    {
+        auto& r = retired();
+        std::lock_guard lock(r.mu);
+        while (!r.list.empty() && r.list.front().due <= now) {
+            due.push_back(r.list.front().sub);
+            r.list.pop_front();
+        }
+        r.list.push_back({sub, nc, now + kRetireDelay});
+    }
+    for (auto* s : due) {
+        natsSubscription_Destroy(s);
+    }
+}
+
+void reap_subscriptions(natsConnection* nc) noexcept {
+    std::vector<natsSubscription*> mine;
+    {
+        auto& r = retired();
+        std::lock_guard lock(r.mu);
+        for (auto it = r.list.begin(); it != r.list.end();) {
+            if (it->nc == nc) {
+                mine.push_back(it->sub);
+                it = r.list.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    for (auto* s : mine) {
+        natsSubscription_Destroy(s);
+    }
 }
 
 Result<Subscription> subscribe_messages(const std::shared_ptr<Core>& core, std::string_view subject,

@@ -44,6 +44,18 @@ void RoomBus::stop() {
         std::lock_guard lock(mu_);
         interest_.clear();  // unsubscribes
     }
+    std::unordered_map<std::string, std::vector<ReadRequest>> unread;
+    {
+        std::lock_guard lock(reads_->mu);
+        reads_->stopped = true;
+        unread = std::move(reads_->rooms);
+        reads_->rooms.clear();
+    }
+    for (auto& [room, requests] : unread) {
+        for (auto& r : requests) {
+            r.done(make_error_code(natsbus::Errc::kClosed));
+        }
+    }
     guard_.reset();
     ioc_.stop();
     if (thread_.joinable()) {
@@ -243,11 +255,75 @@ natsbus::Result<RoomBus::StoredEvents> RoomBus::decode(
 
 void RoomBus::read_after(const std::string& room, std::uint64_t after, std::size_t max,
                          std::function<void(natsbus::Result<StoredEvents>)> done) {
-    nats_.jetstream().read_subject_async(
-        options_.stream, options_.room_prefix + room, after + 1, max, options_.read_timeout,
-        [done = std::move(done)](natsbus::Result<std::vector<natsbus::StoredMessage>> r) {
-            done(decode(std::move(r)));
+    bool stopped = false;
+    bool first = false;
+    {
+        std::lock_guard lock(reads_->mu);
+        stopped = reads_->stopped;
+        if (!stopped) {
+            auto [it, inserted] = reads_->rooms.try_emplace(room);
+            it->second.push_back({after, max, std::move(done)});
+            first = inserted;
+        }
+    }
+    if (stopped) {
+        done(make_error_code(natsbus::Errc::kClosed));
+        return;
+    }
+    if (first) {
+        // The options are copied: the task may outlive the RoomBus (the Connection outlives it).
+        nats_.run_async([queue = reads_, js = &nats_.jetstream(), options = options_, room] {
+            run_reads(queue, *js, options, room);
         });
+    }
+}
+
+void RoomBus::run_reads(const std::shared_ptr<ReadQueue>& queue, natsbus::JetStream& js,
+                        const RoomBusOptions& options, const std::string& room) {
+    std::vector<ReadRequest> requests;
+    {
+        std::lock_guard lock(queue->mu);
+        auto it = queue->rooms.find(room);
+        if (it == queue->rooms.end()) {
+            return;
+        }
+        requests = std::move(it->second);
+        queue->rooms.erase(it);
+    }
+    const std::string subject = options.room_prefix + room;
+    auto read = [&](std::uint64_t after, std::size_t max) {
+        return decode(js.read_subject(options.stream, subject, after + 1, max, options.read_timeout));
+    };
+    std::uint64_t lo = UINT64_MAX;
+    std::size_t max = 0;
+    for (const auto& r : requests) {
+        lo = std::min(lo, r.after);
+        max = std::max(max, r.max);
+    }
+    if (requests.empty()) {
+        return;
+    }
+    auto shared = read(lo, max);
+    // A read that returned `max` events may have stopped short of what a request with a later
+    // `after` (and so a later window) should get: those get a read of their own.
+    const bool cut = shared && shared->size() >= max;
+    for (auto& r : requests) {
+        if (!shared) {
+            r.done(shared.error());
+            continue;
+        }
+        StoredEvents mine;
+        for (const auto& [seq, event] : *shared) {
+            if (seq > r.after && mine.size() < r.max) {
+                mine.emplace_back(seq, event);
+            }
+        }
+        if (cut && r.after != lo && mine.size() < r.max) {
+            r.done(read(r.after, r.max));
+            continue;
+        }
+        r.done(std::move(mine));
+    }
 }
 
 void RoomBus::read_last(const std::string& room, std::size_t count,
