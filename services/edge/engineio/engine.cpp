@@ -624,7 +624,7 @@ void Session::start(const HttpRequest& request, std::shared_ptr<transport::WsCon
     }
 }
 
-bool Session::send(OutMessagePtr message, bool is_volatile) {
+bool Session::send(OutMessagePtr message, bool is_volatile, bool capped) {
     if (state_ != State::kOpen || doomed_) {
         return false;
     }
@@ -640,7 +640,8 @@ bool Session::send(OutMessagePtr message, bool is_volatile) {
         }
     }
     const std::size_t size = message->bytes();
-    if (queue_.size() >= o.max_queue_messages || queue_bytes_ + size > o.max_queue_bytes) {
+    if (capped && (queue_.size() - exempt_messages_ >= o.max_queue_messages ||
+                   queue_bytes_ - exempt_bytes_ + size > o.max_queue_bytes)) {
         // Closing now could re-enter the caller (a broadcast walking a room): defer it.
         doomed_ = true;
         asio::post(shard_.ioc(),
@@ -648,6 +649,10 @@ bool Session::send(OutMessagePtr message, bool is_volatile) {
         return false;
     }
     queue_bytes_ += size;
+    if (!capped) {
+        exempt_messages_ += 1;
+        exempt_bytes_ += size;
+    }
     queue_.push_back(std::move(message));
     schedule_flush();
     return true;
@@ -688,6 +693,8 @@ void Session::flush() {
     stats.messages_out.add(batch.size());
     stats.bytes_out.add(queue_bytes_);
     queue_bytes_ = 0;
+    exempt_messages_ = 0;
+    exempt_bytes_ = 0;
     ws_->write(std::move(batch));
 }
 
@@ -706,6 +713,8 @@ std::string Session::take_payload() {
     }
     std::vector<OutMessagePtr>().swap(queue_);  // polling sessions are mostly idle: free it
     queue_bytes_ = 0;
+    exempt_messages_ = 0;
+    exempt_bytes_ = 0;
     return writer.take();
 }
 
@@ -1056,6 +1065,8 @@ void Session::finish(CloseReason reason, bool notify) {
     }
     queue_.clear();
     queue_bytes_ = 0;
+    exempt_messages_ = 0;
+    exempt_bytes_ = 0;
     engine_.stats(shard_.index()).closed[static_cast<std::size_t>(reason)].add();
     if (notify && was_open && handler_) {
         handler_->on_close(reason);

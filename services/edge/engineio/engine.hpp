@@ -214,8 +214,11 @@ public:
 
     // Queues a message. `is_volatile` messages are dropped (returning false) when they cannot
     // be written at once. A non-volatile message over the queue caps closes the session
-    // (kSlowConsumer) and returns false. Messages after close are ignored.
-    bool send(transport::OutMessagePtr message, bool is_volatile = false);
+    // (kSlowConsumer) and returns false. Messages after close are ignored. `capped` false
+    // exempts the message from the caps: the caller bounds what it sends that way (a recovery
+    // replay, at most history-max events per room, already in memory). Exempt messages do not
+    // count against the caps while they wait; everything else is capped as usual.
+    bool send(transport::OutMessagePtr message, bool is_volatile = false, bool capped = true);
     // Graceful close: queued messages are still delivered, then the transport closes.
     void close(CloseReason reason);
     // Immediate close (no flush). The handler's on_close runs before this returns.
@@ -293,6 +296,9 @@ private:
     // and a WebSocket flush hands the whole vector over without copying.
     std::vector<transport::OutMessagePtr> queue_;
     std::size_t queue_bytes_ = 0;
+    // Of those, sent exempt from the caps (send(..., capped = false)): not counted against them.
+    std::size_t exempt_messages_ = 0;
+    std::size_t exempt_bytes_ = 0;
     bool flush_scheduled_ = false;
     bool doomed_ = false;  // over the queue caps: an abort is posted, nothing more is queued
 

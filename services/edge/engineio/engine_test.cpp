@@ -41,6 +41,18 @@ public:
             flood(session_);
             return;
         }
+        if (text == "replay") {
+            // 4 × the queue cap in one turn, exempt from the caps (a recovery replay), then
+            // one capped message: nothing is dropped and the session stays open.
+            auto s = session_.lock();
+            for (int i = 0; i < 1024; ++i) {
+                s->send(std::make_shared<const transport::OutMessage>(
+                            transport::OutMessage{"4r" + std::to_string(i), {}}),
+                        false, /*capped=*/false);
+            }
+            send_text("4after");
+            return;
+        }
         send_text(std::string("4") + std::string(text));
     }
     void on_binary(std::string_view bytes) override {
@@ -243,6 +255,19 @@ TEST_F(EngineTest, SlowConsumerIsDisconnectedAndOthersKeepWorking) {
     healthy.send_text("4still here");
     ASSERT_TRUE(healthy.read_until(2));
     EXPECT_EQ(healthy.texts.back(), "4still here");
+}
+
+TEST_F(EngineTest, UncappedSendsExceedTheQueueCapsWithoutClosing) {
+    Options o;
+    o.max_queue_messages = 256;
+    start(o);
+    WsClient client = open_ws();
+    client.send_text("4replay");
+    ASSERT_TRUE(client.read_until(1 + 1025)) << client.texts.size() << " close " << client.close_code;
+    EXPECT_EQ(client.texts.at(1), "4r0");
+    EXPECT_EQ(client.texts.at(1024), "4r1023");
+    EXPECT_EQ(client.texts.at(1025), "4after");
+    EXPECT_EQ(closed(CloseReason::kSlowConsumer), 0u);
 }
 
 TEST_F(EngineTest, OversizedWebSocketMessageIsClosedWith1009) {

@@ -184,8 +184,8 @@ public:
         }
     }
 
-    bool send(const OutMessagePtr& message, bool is_volatile) {
-        return session_ != nullptr && session_->send(message, is_volatile);
+    bool send(const OutMessagePtr& message, bool is_volatile, bool capped = true) {
+        return session_ != nullptr && session_->send(message, is_volatile, capped);
     }
 
     void remove_socket(Socket& socket) {
@@ -475,7 +475,7 @@ bool Socket::send(const OutMessagePtr& message, bool is_volatile) {
 }
 
 bool Socket::send_now(const OutMessagePtr& message) {
-    return connected_ && client_ != nullptr && client_->send(message, false);
+    return connected_ && client_ != nullptr && client_->send(message, false, /*capped=*/false);
 }
 
 std::vector<OutMessagePtr> Socket::take_held() {

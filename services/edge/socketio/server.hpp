@@ -216,7 +216,8 @@ public:
     // Holding: while held, send() keeps messages in the socket instead of writing them, so an
     // application can put something before them (connection state recovery replays missed
     // events first). take_held() returns them in arrival order and stops holding; the caller
-    // then sends what it wants with send_now().
+    // then sends what it wants with send_now(), which is exempt from the outbound queue caps
+    // (the caller bounds it: a replay of stored events, then at most a queue's worth held).
     void hold() noexcept { holding_ = true; }
     bool holding() const noexcept { return holding_; }
     std::vector<transport::OutMessagePtr> take_held();
