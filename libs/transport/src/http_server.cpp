@@ -37,6 +37,11 @@ public:
           timer_(&HttpConnection::on_timeout, this),
           open_connections_(server.open_connections_) {
         open_connections_->fetch_add(1, std::memory_order_relaxed);
+        // A whole header block must fit in the buffer before the parser can judge it: room for
+        // the largest allowed one plus a read's worth, so an oversized header ends with the
+        // parser's header_limit (431), never with a buffer overflow (400). The buffer only grows
+        // as far as a request needs.
+        buffer_.max_size(std::size_t{server_.limits_.max_header_bytes} + kReadSlack);
         boost::system::error_code ec;
         const auto ep = socket_.remote_endpoint(ec);
         if (!ec) {
@@ -384,7 +389,8 @@ private:
     HttpServer& server_;
     Shard& shard_;
     tcp::socket socket_;
-    boost::beast::flat_buffer buffer_{8192};
+    static constexpr std::size_t kReadSlack = 4096;
+    boost::beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     const Route* route_ = nullptr;
     Timer timer_;

@@ -732,6 +732,15 @@ void Collab::on_publish(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack
         return;
     }
     const json::value* data = req->if_contains("data");
+    // Deliveries refuse data whose placeholders name no attachment (Collab::deliver): refuse it
+    // here too, so that an acknowledged publish is always delivered. A text packet's
+    // `{"_placeholder":true,"num":0}` is such data.
+    if (data != nullptr &&
+        !psio::placeholders_valid(*data, static_cast<std::uint32_t>(args.attachments().size()))) {
+        ack_error(ack, error_code::kBadRequest,
+                  "data holds a binary placeholder ({\"_placeholder\":true,\"num\":N}) with no matching attachment");
+        return;
+    }
     bus::v1::RoomEvent ev;
     ev.set_room(room);
     ev.set_event(std::string(event->get_string()));
