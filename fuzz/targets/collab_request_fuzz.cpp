@@ -1,26 +1,24 @@
 // The path that turns client bytes into the edge's collaboration requests (join, leave,
 // publish, history, presence): Engine.IO messages → sio::Decoder with the server's default
 // limits → the event name and sio::Args exactly as sio::Server's Client::on_packet builds
-// them → what Collab does with a publish's data before it reaches the bus.
-//
-// Collab's own validation (room id, event name, echo, since, limit) lives in private
-// functions of services/edge/app/collab.cpp that need a live Socket, NATS and the ACL cache;
-// there is no pure function to call yet (docs/reliability.md names the one to extract). Until
-// then this target checks the layers those handlers stand on.
+// them → the request parsers every handler of Collab starts with (services/edge/app/requests.hpp:
+// shape, room id, sizes; rights and state come after, in Collab).
 //
 // Input: as sio_decoder (sio_input.hpp).
 //
 // Checks: every event the server would dispatch re-encodes through sio::encode_event (the
 // edge's outbound encoder for events and broadcasts) into a packet a client decoder reads back
 // as the same event, arguments, attachments and ack id; Args::binary_of agrees with the
-// placeholder rules; the data of a publish, serialized as Collab stores it (to_json), parses
-// back to the same value and passes the checks Collab::deliver applies before fanning a stored
-// event out (so a publish the edge accepts is never dropped or altered on the way to the room);
-// an error ack for any ack id decodes on the client.
+// placeholder rules; a request the parsers accept has a valid room id (a single safe NATS
+// subject token), and a publish they accept is stored data that parses back unchanged and
+// passes the checks Collab::deliver applies before fan-out (so an acknowledged publish is never
+// dropped or altered on its way to the room), within the size limit; history limits are in
+// range; a refused request has a documented code, and its error ack decodes on the client.
 
 #include "fuzz_check.hpp"
 #include "sio_input.hpp"
 
+#include "app/requests.hpp"
 #include "socketio/server.hpp"
 
 #include "roomcast/protocol/json.hpp"
@@ -88,28 +86,81 @@ void check_reencode(std::string_view nsp, const std::string& event, const sio::A
     FUZZ_CHECK(back->attachments == args.attachments());
 }
 
-// What Collab::on_publish stores (data_json) and Collab::deliver checks again before fan-out.
-void check_publish(const sio::Args& args) {
+namespace requests = roomcast::edge::requests;
+
+// The request's room as sent, if it is a string.
+std::optional<std::string> sent_room(const sio::Args& args) {
     if (args.size() == 0 || !args[0].is_object()) {
-        return;
+        return std::nullopt;
     }
-    const json::value* data = args[0].as_object().if_contains("data");
-    const std::string data_json = data != nullptr ? protocol::to_json(*data) : "null";
-    auto stored = protocol::parse_json(data_json);
-    FUZZ_CHECK(stored.has_value());
-    FUZZ_CHECK(protocol::to_json(*stored) == data_json);
-    // Open bug: a text (non-binary) publish whose data holds a placeholder-shaped object is
-    // acked and stored, then dropped by every edge's Collab::deliver, so members never get an
-    // event the publisher was told succeeded.
-    FUZZ_CHECK_OPEN(
-        psio::placeholders_valid(*stored, static_cast<std::uint32_t>(args.attachments().size())),
-        "publish-placeholder-data");
+    const auto* room = args[0].as_object().if_contains("room");
+    if (room == nullptr || !room->is_string()) {
+        return std::nullopt;
+    }
+    return std::string(room->get_string());
 }
 
-void check_error_ack(std::string_view nsp, std::uint64_t id) {
+void check_room(const std::string& room, const sio::Args& args) {
+    FUZZ_CHECK(roomcast::edge::valid_room_id(room));
+    FUZZ_CHECK(room.find_first_of(".*> \t\r\n") == std::string::npos);
+    FUZZ_CHECK(sent_room(args) == room);
+}
+
+void check_error(const requests::Error& e) {
+    FUZZ_CHECK(e.code == roomcast::edge::error_code::kBadRequest ||
+               e.code == roomcast::edge::error_code::kPayloadTooLarge);
+    FUZZ_CHECK(!e.message.empty());
+}
+
+// Parses the request as its handler does; returns the error the ack would carry, if any.
+std::optional<requests::Error> check_request(const std::string& event, const sio::Args& args) {
+    const requests::Limits limits;
+    if (event == "publish") {
+        auto r = requests::parse_publish(args, limits);
+        if (auto* e = std::get_if<requests::Error>(&r)) {
+            return *e;
+        }
+        const auto& p = std::get<requests::PublishRequest>(r);
+        check_room(p.room, args);
+        FUZZ_CHECK(!p.event.empty() && p.event.size() <= 128 && !roomcast::edge::reserved_event(p.event));
+        // What Collab stores (data_json) and Collab::deliver checks again before fan-out.
+        auto stored = protocol::parse_json(p.data_json);
+        FUZZ_CHECK(stored.has_value());
+        FUZZ_CHECK(protocol::to_json(*stored) == p.data_json);
+        FUZZ_CHECK(psio::placeholders_valid(*stored, static_cast<std::uint32_t>(args.attachments().size())));
+        std::size_t bytes = p.data_json.size();
+        for (const auto& a : args.attachments()) {
+            bytes += a.size();
+        }
+        FUZZ_CHECK(p.bytes == bytes && bytes <= limits.max_publish_bytes);
+        return std::nullopt;
+    }
+    if (event == "history") {
+        auto r = requests::parse_history(args, limits);
+        if (auto* e = std::get_if<requests::Error>(&r)) {
+            return *e;
+        }
+        const auto& h = std::get<requests::HistoryRequest>(r);
+        check_room(h.room, args);
+        FUZZ_CHECK(h.limit >= 1 && h.limit <= limits.history_max);
+        const auto* since = args[0].as_object().if_contains("since");
+        FUZZ_CHECK(h.since.has_value() == (since != nullptr && !since->is_null()));
+        return std::nullopt;
+    }
+    auto r = requests::parse_room(args);  // join, leave, presence
+    if (auto* e = std::get_if<requests::Error>(&r)) {
+        FUZZ_CHECK(!sent_room(args) || !roomcast::edge::valid_room_id(*sent_room(args)) ||
+                   args.size() == 0);
+        return *e;
+    }
+    check_room(std::get<requests::RoomRequest>(r).room, args);
+    return std::nullopt;
+}
+
+void check_error_ack(std::string_view nsp, std::uint64_t id, const requests::Error& e) {
     json::object error;
-    error["code"] = "bad_request";
-    error["message"] = "room must match ^[A-Za-z0-9_:@-]{1,128}$";
+    error["code"] = e.code;
+    error["message"] = e.message;
     json::object body;
     body["ok"] = false;
     body["error"] = std::move(error);
@@ -137,11 +188,12 @@ void on_packet(psio::Packet&& p) {
     if (std::find(std::begin(kRequests), std::end(kRequests), event) == std::end(kRequests)) {
         return;
     }
-    if (event == "publish") {
-        check_publish(args);
-    }
-    if (p.id) {
-        check_error_ack(p.nsp, *p.id);
+    const auto error = check_request(event, args);
+    if (error) {
+        check_error(*error);
+        if (p.id) {
+            check_error_ack(p.nsp, *p.id, *error);
+        }
     }
 }
 

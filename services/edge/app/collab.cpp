@@ -68,35 +68,6 @@ StatePtr state_of(const sio::SocketPtr& socket) {
     return p != nullptr ? *p : nullptr;
 }
 
-// Events a client may not publish: Socket.IO's reserved names and the protocol's own events,
-// which would otherwise let one member spoof server messages to the others.
-bool reserved_event(std::string_view name) {
-    static constexpr std::string_view kReserved[] = {
-        "connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener",
-        "join",    "leave",         "publish",    "history",       "presence",    "kicked"};
-    return std::find(std::begin(kReserved), std::end(kReserved), name) != std::end(kReserved);
-}
-
-bool parse_offset(const json::value& v, std::uint64_t& out) {
-    if (v.is_string()) {
-        const auto s = v.get_string();
-        if (s.empty() || s.size() > 20) {
-            return false;
-        }
-        const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-        return ec == std::errc() && p == s.data() + s.size();
-    }
-    if (v.is_uint64()) {
-        out = v.get_uint64();
-        return true;
-    }
-    if (v.is_int64() && v.get_int64() >= 0) {
-        out = static_cast<std::uint64_t>(v.get_int64());
-        return true;
-    }
-    return false;
-}
-
 void ack_ok(sio::Ack& ack, json::object body, sio::Args args = {}) {
     if (!ack) {
         return;
@@ -123,21 +94,16 @@ void ack_error(sio::Ack& ack, std::string_view code, std::string_view message) {
     ack(sio::Args().add(std::move(out)));
 }
 
-// The request object of a client event, or nullptr.
-const json::object* request_of(const sio::Args& args) {
-    return args.size() >= 1 && args[0].is_object() ? &args[0].as_object() : nullptr;
-}
-
-// The "room" field, validated; empty when missing or invalid.
-std::string room_of(const json::object* req) {
-    if (req == nullptr) {
-        return {};
+// Parses a request with `parse`; on error acks it and returns nullopt.
+template <class Parse>
+auto parsed_or_ack(sio::Ack& ack, Parse&& parse) -> std::optional<
+    std::variant_alternative_t<0, std::invoke_result_t<Parse>>> {
+    auto r = parse();
+    if (auto* e = std::get_if<requests::Error>(&r)) {
+        ack_error(ack, e->code, e->message);
+        return std::nullopt;
     }
-    const auto* room = req->if_contains("room");
-    if (room == nullptr || !room->is_string() || !valid_room_id(room->get_string())) {
-        return {};
-    }
-    return std::string(room->get_string());
+    return std::move(std::get<0>(r));
 }
 
 void renumber_placeholders(json::value& v, std::uint32_t base) {
@@ -189,20 +155,6 @@ OutMessagePtr encode_room_event(const std::string& room, std::uint64_t offset,
 
 }  // namespace
 
-bool valid_room_id(std::string_view room) noexcept {
-    if (room.empty() || room.size() > 128) {
-        return false;
-    }
-    for (const char c : room) {
-        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                        c == '_' || c == ':' || c == '@' || c == '-';
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
-}
-
 Collab::Collab(sio::Server& io, natsbus::Connection& nats, RoomBus& bus, SessionStore& sessions,
                KeyRing& keys, AclCache& acl, PresenceTracker& presence, EdgeCounters& counters,
                CollabOptions options)
@@ -215,6 +167,7 @@ Collab::Collab(sio::Server& io, natsbus::Connection& nats, RoomBus& bus, Session
       presence_(presence),
       counters_(counters),
       options_(std::move(options)),
+      limits_{options_.history_default, options_.history_max, options_.max_publish_bytes},
       users_(io.shards().size()) {}
 
 void Collab::install() {
@@ -283,9 +236,10 @@ void Collab::on_connect(const sio::Handshake& hs, sio::ConnectCallback done) {
     const json::value* offset = auth->if_contains("offset");
     // socket.io-client sends no offset until it has received an event that carries one: then
     // it has seen nothing since joining, and replay starts at each room's join offset.
-    std::uint64_t last_offset = 0;
+    const std::uint64_t last_offset =
+        offset != nullptr ? parse_offset(*offset).value_or(0) : std::uint64_t{0};
     if (pid == nullptr || !pid->is_string() || pid->get_string().empty() ||
-        pid->get_string().size() > 64 || (offset != nullptr && !parse_offset(*offset, last_offset))) {
+        pid->get_string().size() > 64 || (offset != nullptr && !parse_offset(*offset))) {
         sio::ConnectDecision d;
         state->pid = fresh_pid;
         d.pid = fresh_pid;
@@ -570,11 +524,11 @@ void Collab::persist(const StatePtr& state, transport::Shard& shard) {
 
 void Collab::on_join(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack) {
     auto state = state_of(socket);
-    const std::string room = room_of(request_of(args));
-    if (!state || room.empty()) {
-        ack_error(ack, error_code::kBadRequest, "room must match ^[A-Za-z0-9_:@-]{1,128}$");
+    auto req = parsed_or_ack(ack, [&] { return requests::parse_room(args); });
+    if (!state || !req) {
         return;
     }
+    const std::string room = std::move(req->room);
     auto shared_ack = std::make_shared<sio::Ack>(std::move(ack));
     if (state->in_room(room)) {
         admit(socket, room, std::move(shared_ack));  // idempotent: answers with the offset
@@ -694,35 +648,22 @@ void Collab::drop_room(const sio::SocketPtr& socket, const StatePtr& state, cons
 
 void Collab::on_leave(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack) {
     auto state = state_of(socket);
-    const std::string room = room_of(request_of(args));
-    if (!state || room.empty()) {
-        ack_error(ack, error_code::kBadRequest, "room must match ^[A-Za-z0-9_:@-]{1,128}$");
+    auto req = parsed_or_ack(ack, [&] { return requests::parse_room(args); });
+    if (!state || !req) {
         return;
     }
+    const std::string room = std::move(req->room);
     drop_room(socket, state, room, false);
     ack_ok(ack, {});
 }
 
 void Collab::on_publish(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack) {
     auto state = state_of(socket);
-    const json::object* req = request_of(args);
-    const std::string room = room_of(req);
-    if (!state || room.empty()) {
-        ack_error(ack, error_code::kBadRequest, "room must match ^[A-Za-z0-9_:@-]{1,128}$");
+    auto req = parsed_or_ack(ack, [&] { return requests::parse_publish(args, limits_); });
+    if (!state || !req) {
         return;
     }
-    const json::value* event = req->if_contains("event");
-    if (event == nullptr || !event->is_string() || event->get_string().empty() ||
-        event->get_string().size() > 128 || reserved_event(event->get_string())) {
-        ack_error(ack, error_code::kBadRequest,
-                  "event must be a non-empty string of at most 128 characters and not reserved");
-        return;
-    }
-    const json::value* echo = req->if_contains("echo");
-    if (echo != nullptr && !echo->is_bool()) {
-        ack_error(ack, error_code::kBadRequest, "echo must be a boolean");
-        return;
-    }
+    const std::string& room = req->room;
     if (acl_.publish(room, state->user_id) == AclCache::Verdict::kForbidden) {
         ack_error(ack, error_code::kForbidden, "you may not publish to this room");
         return;
@@ -731,32 +672,15 @@ void Collab::on_publish(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack
         ack_error(ack, error_code::kNotJoined, "join the room before publishing to it");
         return;
     }
-    const json::value* data = req->if_contains("data");
-    // Deliveries refuse data whose placeholders name no attachment (Collab::deliver): refuse it
-    // here too, so that an acknowledged publish is always delivered. A text packet's
-    // `{"_placeholder":true,"num":0}` is such data.
-    if (data != nullptr &&
-        !psio::placeholders_valid(*data, static_cast<std::uint32_t>(args.attachments().size()))) {
-        ack_error(ack, error_code::kBadRequest,
-                  "data holds a binary placeholder ({\"_placeholder\":true,\"num\":N}) with no matching attachment");
-        return;
-    }
     bus::v1::RoomEvent ev;
     ev.set_room(room);
-    ev.set_event(std::string(event->get_string()));
-    ev.set_data_json(data != nullptr ? protocol::to_json(*data) : "null");
-    std::size_t size = ev.data_json().size();
+    ev.set_event(std::move(req->event));
+    ev.set_data_json(std::move(req->data_json));
     for (auto& a : args.attachments()) {
-        size += a.size();
         ev.add_attachments(std::move(a));
     }
-    if (size > options_.max_publish_bytes) {
-        ack_error(ack, error_code::kPayloadTooLarge,
-                  "data is larger than " + std::to_string(options_.max_publish_bytes) + " bytes");
-        return;
-    }
     ev.set_from(state->user_id);
-    if (echo == nullptr || !echo->get_bool()) {
+    if (!req->echo) {
         ev.set_exclude_socket(socket->id());
     }
     ev.set_published_at_ms(unix_ms());
@@ -777,33 +701,13 @@ void Collab::on_publish(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack
 
 void Collab::on_history(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack) {
     auto state = state_of(socket);
-    const json::object* req = request_of(args);
-    const std::string room = room_of(req);
-    if (!state || room.empty()) {
-        ack_error(ack, error_code::kBadRequest, "room must match ^[A-Za-z0-9_:@-]{1,128}$");
+    auto req = parsed_or_ack(ack, [&] { return requests::parse_history(args, limits_); });
+    if (!state || !req) {
         return;
     }
-    std::optional<std::uint64_t> since;
-    if (const auto* v = req->if_contains("since"); v != nullptr && !v->is_null()) {
-        std::uint64_t s = 0;
-        if (!parse_offset(*v, s)) {
-            ack_error(ack, error_code::kBadRequest, "since must be an offset (a decimal string)");
-            return;
-        }
-        since = s;
-    }
-    std::size_t limit = options_.history_default;
-    if (const auto* v = req->if_contains("limit"); v != nullptr && !v->is_null()) {
-        const auto n = v->is_int64() ? v->get_int64()
-                       : v->is_uint64() ? static_cast<std::int64_t>(std::min<std::uint64_t>(v->get_uint64(), INT64_MAX))
-                                        : -1;
-        if (n < 1 || static_cast<std::size_t>(n) > options_.history_max) {
-            ack_error(ack, error_code::kBadRequest,
-                      "limit must be an integer from 1 to " + std::to_string(options_.history_max));
-            return;
-        }
-        limit = static_cast<std::size_t>(n);
-    }
+    const std::string room = std::move(req->room);
+    const std::optional<std::uint64_t> since = req->since;
+    const std::size_t limit = req->limit;
     if (acl_.join(room, state->user_id) == AclCache::Verdict::kForbidden) {
         ack_error(ack, error_code::kForbidden, "this room is private and you are not a member");
         return;
@@ -856,11 +760,11 @@ void Collab::on_history(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack
 
 void Collab::on_presence(const sio::SocketPtr& socket, sio::Args&& args, sio::Ack&& ack) {
     auto state = state_of(socket);
-    const std::string room = room_of(request_of(args));
-    if (!state || room.empty()) {
-        ack_error(ack, error_code::kBadRequest, "room must match ^[A-Za-z0-9_:@-]{1,128}$");
+    auto req = parsed_or_ack(ack, [&] { return requests::parse_room(args); });
+    if (!state || !req) {
         return;
     }
+    const std::string room = std::move(req->room);
     if (acl_.join(room, state->user_id) == AclCache::Verdict::kForbidden) {
         ack_error(ack, error_code::kForbidden, "this room is private and you are not a member");
         return;

@@ -11,6 +11,7 @@
 #include "app/jwks.hpp"
 #include "app/metrics.hpp"
 #include "app/presence.hpp"
+#include "app/requests.hpp"
 #include "app/sessions.hpp"
 #include "bus/room_bus.hpp"
 #include "socketio/server.hpp"
@@ -38,22 +39,6 @@ struct CollabOptions {
     std::size_t max_rooms_per_socket = 100;
     std::chrono::seconds jwt_leeway{30};
 };
-
-// Error codes of PRODUCT.md §2.
-namespace error_code {
-inline constexpr std::string_view kBadRequest = "bad_request";
-inline constexpr std::string_view kUnauthorized = "unauthorized";
-inline constexpr std::string_view kForbidden = "forbidden";
-inline constexpr std::string_view kNotFound = "not_found";
-inline constexpr std::string_view kNotJoined = "not_joined";
-inline constexpr std::string_view kRateLimited = "rate_limited";
-inline constexpr std::string_view kPayloadTooLarge = "payload_too_large";
-inline constexpr std::string_view kUnavailable = "unavailable";
-inline constexpr std::string_view kInternal = "internal";
-}  // namespace error_code
-
-// ^[A-Za-z0-9_:@-]{1,128}$ — also guarantees the id is a single safe NATS subject token.
-bool valid_room_id(std::string_view room) noexcept;
 
 class Collab {
 public:
@@ -109,6 +94,7 @@ private:
     PresenceTracker& presence_;
     EdgeCounters& counters_;
     CollabOptions options_;
+    requests::Limits limits_;
     natsbus::Subscription control_;
     // Per shard (touched only by that shard): user id → its sockets there, for control actions.
     std::vector<std::unordered_map<std::string, std::vector<std::weak_ptr<sio::Socket>>>> users_;
