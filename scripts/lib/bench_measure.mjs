@@ -1,0 +1,548 @@
+// One measured run of scripts/bench: starts the load generator process(es), follows the server
+// processes' cost in /proc while they run, and appends one JSON record to --record.
+//
+//   node scripts/lib/bench_measure.mjs --record FILE --system roomcast --scenario fanout \
+//       --label 50k --param rate=5 ... \
+//       --server edge-1:edge:PID --server nats:nats:PID ... \
+//       --mode window|whole --warmup 5 --duration 30 --ready-connections N --timeout 300 \
+//       -- LOADGEN ARGS... [::: [@late] LOADGEN ARGS...]...
+//
+// Server cost comes only from /proc: CPU = utime + stime of /proc/<pid>/stat (clock ticks, read
+// as seconds with the kernel's USER_HZ of 100), memory = VmRSS of /proc/<pid>/status.
+//
+// The measured window:
+//   --mode window  the load generator's own measured window: it connects everything, then waits
+//                  --warmup, then measures for --duration. Its end of connecting is seen from the
+//                  server side (open file descriptors of the servers whose role is "edge" or
+//                  "node" reach --ready-connections, or stop growing for 3 s), and the window is
+//                  [ready + warmup, ready + warmup + duration], cut short if the generator exits.
+//   --mode whole   from the start of the first generator until the last one starts closing its
+//                  connections (its "close" progress line; else its exit): connect-storm, the
+//                  cost of every connect and join.
+// Groups after ":::" run as further generator processes; a group starting with "@late" starts
+// only once the others are connected (--late-start connected), or once the measured window is
+// over (--late-start window-end: the 100k run's broadcast after its idle window; the servers'
+// CPU from then until 5 s after the late generators exit is recorded apart, as cpu_s_late).
+//
+// Every wait is bounded by --timeout: then the generators get SIGTERM, 5 s later SIGKILL, and
+// the record says so.
+import { spawn } from "node:child_process";
+import { appendFileSync, readdirSync, readFileSync } from "node:fs";
+import process from "node:process";
+
+const kTick = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux
+const kSampleMs = 250;
+const kPlateauMs = 3_000;
+// The late generators' stretch ends this long after the last of them exits: deliveries of its
+// last messages may still be on their way to the other generators' clients.
+const kLateTailS = 5;
+
+function die(message) {
+    process.stderr.write(`bench_measure: ${message}\n`);
+    process.exit(2);
+}
+
+function parseArgs(argv) {
+    const opts = {
+        record: "",
+        system: "",
+        scenario: "",
+        label: "",
+        params: {},
+        servers: [],
+        mode: "window",
+        warmup: 0,
+        duration: 0,
+        readyConnections: 0,
+        timeout: 600,
+        lateStart: "connected",
+        groups: [],
+    };
+    let i = 0;
+    for (; i < argv.length; i += 1) {
+        const flag = argv[i];
+        if (flag === "--") {
+            i += 1;
+            break;
+        }
+        const value = () => {
+            if (i + 1 >= argv.length) {
+                die(`${flag} needs a value`);
+            }
+            i += 1;
+            return argv[i];
+        };
+        switch (flag) {
+            case "--record": opts.record = value(); break;
+            case "--system": opts.system = value(); break;
+            case "--scenario": opts.scenario = value(); break;
+            case "--label": opts.label = value(); break;
+            case "--param": {
+                const kv = value();
+                const eq = kv.indexOf("=");
+                if (eq < 1) {
+                    die(`--param wants key=value, got ${kv}`);
+                }
+                const v = kv.slice(eq + 1);
+                opts.params[kv.slice(0, eq)] = v !== "" && Number.isFinite(Number(v)) ? Number(v) : v;
+                break;
+            }
+            case "--server": {
+                const [name, role, pid] = value().split(":");
+                if (!name || !role || !/^\d+$/.test(pid ?? "")) {
+                    die("--server wants name:role:pid");
+                }
+                opts.servers.push({ name, role, pid: Number(pid) });
+                break;
+            }
+            case "--mode": opts.mode = value(); break;
+            case "--warmup": opts.warmup = Number(value()); break;
+            case "--duration": opts.duration = Number(value()); break;
+            case "--ready-connections": opts.readyConnections = Number(value()); break;
+            case "--timeout": opts.timeout = Number(value()); break;
+            case "--late-start": opts.lateStart = value(); break;
+            default: die(`unknown argument: ${flag}`);
+        }
+    }
+    let group = [];
+    for (; i < argv.length; i += 1) {
+        if (argv[i] === ":::") {
+            opts.groups.push(group);
+            group = [];
+        } else {
+            group.push(argv[i]);
+        }
+    }
+    opts.groups.push(group);
+    opts.groups = opts.groups
+        .filter((g) => g.length > 0)
+        .map((g) => (g[0] === "@late" ? { late: true, argv: g.slice(1) } : { late: false, argv: g }));
+    if (!opts.record || !opts.system || !opts.scenario || opts.groups.length === 0) {
+        die("needs --record, --system, --scenario and a load generator command after --");
+    }
+    if (opts.lateStart !== "connected" && opts.lateStart !== "window-end") {
+        die("--late-start is connected or window-end");
+    }
+    if (opts.mode !== "window" && opts.mode !== "whole") {
+        die("--mode is window or whole");
+    }
+    return opts;
+}
+
+// --- /proc -------------------------------------------------------------------------------------
+
+/** {cpu: seconds, rss: bytes, fds} of a live process, or undefined. */
+function readProc(pid, { fds = false } = {}) {
+    try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        // Fields after the command name, which is in parentheses and may contain anything.
+        const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        if (rest[0] === "Z" || rest[0] === "X") {
+            return undefined;
+        }
+        const utime = Number(rest[11]);
+        const stime = Number(rest[12]);
+        const status = readFileSync(`/proc/${pid}/status`, "utf8");
+        const m = /^VmRSS:\s+(\d+) kB/m.exec(status);
+        const out = { cpu: (utime + stime) / kTick, rss: m ? Number(m[1]) * 1024 : 0 };
+        if (fds) {
+            out.fds = readdirSync(`/proc/${pid}/fd`).length;
+        }
+        return out;
+    } catch {
+        return undefined;
+    }
+}
+
+function snapshot(servers, { fds = false } = {}) {
+    const t = performance.now() / 1000;
+    return { t, procs: servers.map((s) => readProc(s.pid, { fds: fds && countsConnections(s) })) };
+}
+
+/** Roles whose open descriptors are client connections (one per WebSocket session). */
+function countsConnections(server) {
+    return server.role === "edge" || server.role === "node";
+}
+
+function connectionFds(snap, servers) {
+    let n = 0;
+    servers.forEach((s, i) => {
+        if (countsConnections(s) && snap.procs[i]?.fds !== undefined) {
+            n += snap.procs[i].fds;
+        }
+    });
+    return n;
+}
+
+// --- load generators ---------------------------------------------------------------------------
+
+function sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+class Generator {
+    constructor(index, argv, late) {
+        this.index = index;
+        this.argv = argv;
+        this.late = late;
+        this.stdout = "";
+        this.stderrTail = [];
+        this.exit = undefined;
+        this.startedAt = undefined;
+        this.phase = undefined; // the last "phase" of its progress lines (JSON on stderr)
+        this.onPhase = () => {};
+    }
+
+    onLine(line) {
+        if (!line.startsWith("{")) {
+            return;
+        }
+        let msg;
+        try {
+            msg = JSON.parse(line);
+        } catch {
+            return;
+        }
+        if (typeof msg.phase === "string" && msg.phase !== this.phase) {
+            this.phase = msg.phase;
+            this.onPhase(msg.phase);
+        }
+    }
+
+    start() {
+        this.startedAt = performance.now() / 1000;
+        this.child = spawn(this.argv[0], this.argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+        this.child.stdout.setEncoding("utf8");
+        this.child.stdout.on("data", (chunk) => {
+            this.stdout += chunk;
+            if (this.stdout.length > 4_000_000) {
+                this.stdout = this.stdout.slice(-2_000_000);
+            }
+        });
+        this.child.stderr.setEncoding("utf8");
+        let partial = "";
+        this.child.stderr.on("data", (chunk) => {
+            partial += chunk;
+            let nl;
+            while ((nl = partial.indexOf("\n")) >= 0) {
+                const line = partial.slice(0, nl);
+                partial = partial.slice(nl + 1);
+                this.onLine(line);
+                this.stderrTail.push(line);
+                if (this.stderrTail.length > 40) {
+                    this.stderrTail.shift();
+                }
+                if (process.env.ROOMCAST_BENCH_VERBOSE === "1") {
+                    process.stderr.write(`  [loadgen ${this.index}] ${line}\n`);
+                }
+            }
+        });
+        this.exited = new Promise((resolve) => {
+            this.child.once("exit", (code, signal) => {
+                this.exit = { code, signal, at: performance.now() / 1000 };
+                resolve(this.exit);
+            });
+            this.child.once("error", (err) => {
+                this.exit = { code: null, signal: null, error: String(err), at: performance.now() / 1000 };
+                resolve(this.exit);
+            });
+        });
+    }
+
+    get running() {
+        return this.child !== undefined && this.exit === undefined;
+    }
+
+    /** The last line of stdout that is a JSON object: the --json report. */
+    report() {
+        const lines = this.stdout.trim().split("\n").reverse();
+        for (const line of lines) {
+            const s = line.trim();
+            if (s.startsWith("{")) {
+                try {
+                    return JSON.parse(s);
+                } catch {
+                    // not the report
+                }
+            }
+        }
+        return undefined;
+    }
+
+    async stop() {
+        if (!this.running) {
+            return;
+        }
+        this.child.kill("SIGTERM");
+        const done = await Promise.race([this.exited, sleep(5_000).then(() => undefined)]);
+        if (!done && this.running) {
+            this.child.kill("SIGKILL");
+            await Promise.race([this.exited, sleep(5_000)]);
+        }
+    }
+}
+
+// --- main --------------------------------------------------------------------------------------
+
+async function main() {
+    const opts = parseArgs(process.argv.slice(2));
+    const { servers } = opts;
+    const gens = opts.groups.map((g, i) => new Generator(i, g.argv, g.late));
+    const stopAll = () => {
+        for (const g of gens) {
+            if (g.running) {
+                g.child.kill("SIGKILL");
+            }
+        }
+    };
+    process.on("exit", stopAll);
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+        process.on(sig, () => process.exit(130));
+    }
+
+    const deadline = performance.now() / 1000 + opts.timeout;
+    const errors = [];
+    const samples = [];
+    let lastKept = -Infinity;
+    const take = (snap) => {
+        // Keep at most one sample a second in the record (all are used for peaks).
+        if (snap.t - lastKept >= 1) {
+            samples.push(snap);
+            lastKept = snap.t;
+        }
+        return snap;
+    };
+    let peakRss = servers.map(() => 0);
+    const trackPeak = (snap) => {
+        peakRss = peakRss.map((p, i) => Math.max(p, snap.procs[i]?.rss ?? 0));
+        const total = snap.procs.reduce((a, p) => a + (p?.rss ?? 0), 0);
+        return total;
+    };
+
+    const before = take(snapshot(servers, { fds: true }));
+    trackPeak(before);
+    const missing = servers.filter((_, i) => before.procs[i] === undefined);
+    if (missing.length) {
+        die(`server process(es) not running: ${missing.map((s) => `${s.name} (${s.pid})`).join(", ")}`);
+    }
+    const baseFds = connectionFds(before, servers);
+
+    const early = gens.filter((g) => !g.late);
+    const late = gens.filter((g) => g.late);
+    // The generators' progress lines (JSON on stderr, one a second and one at once when they
+    // start closing) bound the window too: a generator that has left its measurement (acks,
+    // end markers, close) ends the window there and then; in --mode whole, the moment the
+    // last one starts closing its connections is the end (their disconnects are not counted).
+    let ws;
+    let we;
+    let windowStart;
+    let windowEnd;
+    const kAfterMeasure = new Set(["acks", "end-markers", "close", "churn-drain"]);
+    for (const g of gens) {
+        g.onPhase = (phase) => {
+            if (opts.mode === "window" && kAfterMeasure.has(phase) && ws !== undefined && we === undefined) {
+                we = take(snapshot(servers));
+                windowEnd = we.t;
+            }
+            if (opts.mode === "whole" && phase === "close") {
+                g.closeSnap = snapshot(servers);
+            }
+        };
+    }
+    for (const g of early) {
+        g.start();
+    }
+    const t0 = performance.now() / 1000;
+
+    // Ready: the servers hold the connections (or their count stopped growing for a while).
+    const readyTarget = opts.readyConnections;
+    // --late-start connected: the late generators' connections are part of the target, and
+    // they start once the others hold their share; window-end: they start when the measured
+    // window is over (the 100k run's broadcast after its idle window), outside the target.
+    const lateAfterWindow = opts.lateStart === "window-end";
+    const earlyTarget = late.length && !lateAfterWindow ? Math.floor(readyTarget * early.length / gens.length) : readyTarget;
+    let lateSnap;
+    let lateEndSnap;
+    let ready;
+    let lateStarted;
+    let lastCount = 0;
+    let lastGrowth = t0;
+    const allExited = () => gens.every((g) => g.exit !== undefined || (g.late && lateStarted === undefined));
+    for (;;) {
+        await sleep(kSampleMs);
+        const now = performance.now() / 1000;
+        const needFds = ready === undefined || (late.length && !lateAfterWindow && lateStarted === undefined);
+        const snap = take(snapshot(servers, { fds: needFds }));
+        trackPeak(snap);
+        if (needFds) {
+            const count = connectionFds(snap, servers) - baseFds;
+            if (count > lastCount) {
+                lastCount = count;
+                lastGrowth = now;
+            }
+            const target = late.length && lateStarted === undefined ? earlyTarget : readyTarget;
+            const plateau = lastCount > 0 && now - lastGrowth >= kPlateauMs;
+            if (late.length && !lateAfterWindow && lateStarted === undefined && (count >= target || plateau)) {
+                for (const g of late) {
+                    g.start();
+                }
+                lateStarted = now;
+                lastGrowth = now;
+            } else if (ready === undefined && (late.length === 0 || lateAfterWindow || lateStarted !== undefined) &&
+                (count >= target * 0.999 || plateau)) {
+                ready = now;
+                if (count < target * 0.999) {
+                    errors.push(`servers hold ${count} of ${target} connections (no growth for ${kPlateauMs / 1000} s)`);
+                }
+            }
+        }
+        if (ready === undefined && (late.length === 0 || lateAfterWindow || lateStarted !== undefined) &&
+            gens.filter((g) => !g.late || !lateAfterWindow).every((g) => g.phase !== undefined && g.phase !== "connect")) {
+            // Every generator says it is past connecting (its first progress line after it).
+            ready = now;
+        }
+        if (opts.mode === "window" && ready !== undefined && ws === undefined && now >= ready + opts.warmup) {
+            ws = snap;
+            windowStart = now;
+        }
+        if (opts.mode === "window" && ws !== undefined && we === undefined &&
+            now >= windowStart + opts.duration) {
+            we = snap;
+            windowEnd = now;
+        }
+        if (lateSnap !== undefined && lateEndSnap === undefined && late.every((g) => g.exit !== undefined) &&
+            now >= Math.max(...late.map((g) => g.exit.at)) + kLateTailS) {
+            lateEndSnap = snap;
+        }
+        if (lateAfterWindow && late.length && lateStarted === undefined && we !== undefined) {
+            lateSnap = snap;
+            for (const g of late) {
+                g.start();
+            }
+            lateStarted = now;
+        }
+        if (gens.some((g) => g.exit !== undefined && g.exit.code !== 0) && !gens.every((g) => g.exit)) {
+            // One generator failed: no point waiting for the others.
+            errors.push("a load generator exited with an error; stopping the others");
+            await Promise.all(gens.map((g) => g.stop()));
+        }
+        if (allExited() && gens.some((g) => g.exit !== undefined)) {
+            if (late.length && lateStarted === undefined) {
+                errors.push("the late load generator(s) never started: the others exited first");
+            }
+            break;
+        }
+        if (now >= deadline) {
+            errors.push(`timeout after ${opts.timeout} s: stopping the load generator(s)`);
+            await Promise.all(gens.map((g) => g.stop()));
+            break;
+        }
+    }
+    const exitAt = Math.max(...gens.filter((g) => g.exit).map((g) => g.exit.at));
+    const end = take(snapshot(servers));
+    trackPeak(end);
+    if (opts.mode === "whole") {
+        ws = before;
+        windowStart = t0;
+        const closing = gens.map((g) => g.closeSnap);
+        we = closing.every(Boolean) ? closing.reduce((a, b) => (b.t > a.t ? b : a)) : end;
+        windowEnd = we.t;
+    } else if (ws === undefined) {
+        errors.push("the measured window never started (the servers never held the connections)");
+    } else if (we === undefined) {
+        // The generator finished before our clock said the window ended: end it now.
+        we = end;
+        windowEnd = end.t;
+    }
+    // A second after the generators exit, their connections are closed: the idle RSS left behind.
+    await sleep(1_000);
+    const after = snapshot(servers);
+    samples.push(after);
+
+    const reports = gens.map((g) => g.report());
+    gens.forEach((g, i) => {
+        if (!reports[i]) {
+            errors.push(`load generator ${i} printed no JSON report (exit ${JSON.stringify(g.exit)}); stderr tail: ` +
+                g.stderrTail.slice(-5).join(" | "));
+        }
+    });
+
+    // The late generators' stretch (start to exit), measured apart: the 100k run's broadcast.
+    const lateEnd = lateSnap ? lateEndSnap ?? end : undefined;
+    const perServer = servers.map((s, i) => {
+        const w0 = ws?.procs[i];
+        const w1 = we?.procs[i];
+        const l0 = lateSnap?.procs[i];
+        const l1 = lateEnd?.procs[i];
+        return {
+            name: s.name,
+            role: s.role,
+            pid: s.pid,
+            cpu_s: w0 && w1 ? round(w1.cpu - w0.cpu, 3) : null,
+            cpu_s_total_run: end.procs[i] && before.procs[i] ? round(end.procs[i].cpu - before.procs[i].cpu, 3) : null,
+            cpu_s_late: l0 && l1 ? round(l1.cpu - l0.cpu, 3) : null,
+            rss_before_bytes: before.procs[i]?.rss ?? null,
+            rss_window_start_bytes: w0?.rss ?? null,
+            rss_window_end_bytes: w1?.rss ?? null,
+            rss_peak_bytes: peakRss[i],
+            rss_after_bytes: after.procs[i]?.rss ?? null,
+            alive_at_end: end.procs[i] !== undefined,
+        };
+    });
+    for (const s of perServer) {
+        if (!s.alive_at_end) {
+            errors.push(`server ${s.name} (pid ${s.pid}) died during the run`);
+        }
+    }
+
+    const record = {
+        system: opts.system,
+        scenario: opts.scenario,
+        label: opts.label,
+        params: opts.params,
+        mode: opts.mode,
+        started_at: new Date(Date.now() - (performance.now() / 1000 - t0) * 1000).toISOString(),
+        window: {
+            ready_after_s: ready !== undefined ? round(ready - t0, 2) : null,
+            start_s: windowStart !== undefined ? round(windowStart - t0, 2) : null,
+            length_s: windowStart !== undefined && windowEnd !== undefined ? round(windowEnd - windowStart, 3) : null,
+            generators_exited_after_s: Number.isFinite(exitAt) ? round(exitAt - t0, 2) : null,
+            late_started_after_s: lateStarted !== undefined ? round(lateStarted - t0, 2) : null,
+            late_length_s: lateSnap ? round(lateEnd.t - lateSnap.t, 2) : null,
+            server_connections_seen: lastCount,
+        },
+        servers: perServer,
+        loadgen: reports.map((r, i) => ({
+            argv: redact(gens[i].argv),
+            late: gens[i].late,
+            exit: gens[i].exit ?? null,
+            report: r ?? null,
+        })),
+        samples: samples.map((s) => ({
+            t: round(s.t - t0, 2),
+            cpu_s: s.procs.map((p) => (p ? round(p.cpu, 2) : null)),
+            rss_bytes: s.procs.map((p) => p?.rss ?? null),
+        })),
+        errors,
+    };
+    appendFileSync(opts.record, `${JSON.stringify(record)}\n`);
+    const summary = record.servers.map((s) => `${s.name} ${s.cpu_s ?? "?"}s ${Math.round((s.rss_window_end_bytes ?? 0) / 1048576)}MB`);
+    process.stderr.write(`    window ${record.window.length_s ?? "?"} s; ${summary.join(", ")}` +
+        `${errors.length ? `; ERRORS: ${errors.join("; ")}` : ""}\n`);
+    process.exit(0);
+}
+
+function round(x, digits) {
+    const f = 10 ** digits;
+    return Math.round(x * f) / f;
+}
+
+/** argv without the JWT secret. */
+function redact(argv) {
+    return argv.map((a, i) => (i > 0 && argv[i - 1] === "--jwt-secret" ? "<secret>" : a));
+}
+
+main().catch((err) => {
+    process.stderr.write(`bench_measure: ${err?.stack ?? err}\n`);
+    process.exit(1);
+});
