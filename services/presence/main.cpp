@@ -271,6 +271,7 @@ int main(int argc, char** argv) {
     service.stop();
     admin.stop();
     (*nats)->drain(milliseconds(2000));
+    (*nats)->close();  // every NATS completion has run before the objects it calls are destroyed
     log::info("stopped");
     return 0;
 }

@@ -189,6 +189,7 @@ int main(int argc, char** argv) {
     server.shutdown(shutdown_grace);
     admin.stop();
     (*nats)->drain(milliseconds(2000));
+    (*nats)->close();  // every NATS completion has run before the objects it calls are destroyed
     log::info("stopped");
     return 0;
 }

@@ -671,6 +671,10 @@ void Connection::drain(milliseconds timeout) {
     impl_->core->drain(timeout);
 }
 
+void Connection::close() {
+    impl_->core->shutdown();
+}
+
 void Connection::run_async(std::function<void()> work) {
     if (!impl_->core->post(work)) {
         log::warn("natsbus: run_async after shutdown; work dropped", {});

@@ -400,6 +400,9 @@ int main(int argc, char** argv) {
     admin.stop();
     shards.stop();
     (*nats)->drain(milliseconds(2000));
+    // Every NATS completion has run before the objects they call into (declared after the
+    // connection) are destroyed: a presence write finishing during the destructors crashed.
+    (*nats)->close();
     log::info("stopped");
     return 0;
 }

@@ -315,6 +315,10 @@ public:
     Result<void> flush(std::chrono::milliseconds timeout);
     // Stops subscriptions, delivers what is pending, flushes publishes, closes. Bounded.
     void drain(std::chrono::milliseconds timeout);
+    // Drains (unless done), completes everything still pending with kClosed and stops the
+    // library's threads: once it returns no callback of this connection runs again, so objects
+    // whose callbacks capture `this` may be destroyed. Idempotent; the destructor calls it.
+    void close();
 
     JetStream& jetstream() noexcept { return jetstream_; }
 
