@@ -64,27 +64,36 @@ void RoomBus::stop() {
 }
 
 void RoomBus::acquire(const std::string& room) {
-    std::lock_guard lock(mu_);
-    auto& interest = interest_[room];
-    if (interest.refs++ > 0) {
-        return;
-    }
-    auto sub = nats_.subscribe(options_.fanout_prefix + room,
-                               [this, room](natsbus::Message&& m) { on_message(room, std::move(m)); });
-    if (!sub) {
-        log::error("room subscribe failed", {{"room_len", room.size()}, {"error", sub.error().message()}});
-        return;  // the room stays counted; events reach it after the next acquire that succeeds
-    }
-    interest.subscription = std::move(*sub);
-    stats_.subscriptions.fetch_add(1, std::memory_order_relaxed);
-    if (deliver_presence_) {
-        auto presence = nats_.subscribe(options_.presence_prefix + room, [this, room](natsbus::Message&& m) {
-            deliver_presence_(room, std::move(m.data));
+    std::uint64_t seed_generation = 0;
+    {
+        std::lock_guard lock(mu_);
+        auto& interest = interest_[room];
+        if (interest.refs++ > 0) {
+            return;
+        }
+        auto sub = nats_.subscribe(options_.fanout_prefix + room, [this, room](natsbus::Message&& m) {
+            on_message(room, std::move(m));
         });
-        if (presence) {
-            interest.presence = std::move(*presence);
+        if (!sub) {
+            log::error("room subscribe failed", {{"room_len", room.size()}, {"error", sub.error().message()}});
+            return;  // the room stays counted; events reach it after the next acquire that succeeds
+        }
+        interest.subscription = std::move(*sub);
+        interest.generation = next_generation_++;
+        seed_generation = interest.generation;
+        stats_.subscriptions.fetch_add(1, std::memory_order_relaxed);
+        if (deliver_presence_) {
+            auto presence = nats_.subscribe(options_.presence_prefix + room, [this, room](natsbus::Message&& m) {
+                deliver_presence_(room, std::move(m.data));
+            });
+            if (presence) {
+                interest.presence = std::move(*presence);
+            }
         }
     }
+    // Subscribed first, then read (outside the lock: the answer takes it): every event after
+    // the offset read reaches this edge.
+    seed_offset(room, seed_generation);
 }
 
 void RoomBus::release(const std::string& room) {
@@ -196,17 +205,51 @@ void RoomBus::deliver_data(const std::string& room, const Incoming& in) {
         return;
     }
     stats_.delivered.fetch_add(1, std::memory_order_relaxed);
+    {
+        std::lock_guard lock(mu_);
+        if (auto it = interest_.find(room); it != interest_.end()) {
+            it->second.last_offset = std::max(it->second.last_offset, in.seq);
+        }
+    }
     deliver_(room, in.seq, std::move(event), in.received);
 }
 
+void RoomBus::seed_offset(const std::string& room, std::uint64_t generation) {
+    stored_last_offset(room, [this, room, generation](natsbus::Result<std::uint64_t> last) {
+        if (!last) {
+            return;  // stays unknown: joins ask the stream
+        }
+        std::lock_guard lock(mu_);
+        auto it = interest_.find(room);
+        if (it == interest_.end() || it->second.generation != generation) {
+            return;
+        }
+        it->second.last_offset = std::max(it->second.last_offset, *last);
+        it->second.offset_known = true;
+    });
+}
+
 void RoomBus::on_reconnected() {
+    // Events may have been missed while disconnected: known offsets are read again.
+    std::vector<std::pair<std::string, std::uint64_t>> seeds;
+    {
+        std::lock_guard lock(mu_);
+        for (auto& [room, interest] : interest_) {
+            interest.offset_known = false;
+            interest.generation = next_generation_++;
+            seeds.emplace_back(room, interest.generation);
+        }
+    }
+    for (const auto& [room, generation] : seeds) {
+        seed_offset(room, generation);
+    }
     asio::post(ioc_, [this] {
         std::vector<std::string> rooms;
         for (const auto& [room, state] : rooms_) {
             rooms.push_back(room);
         }
         for (const auto& room : rooms) {
-            last_offset(room, [this, room](natsbus::Result<std::uint64_t> last) {
+            stored_last_offset(room, [this, room](natsbus::Result<std::uint64_t> last) {
                 if (!last) {
                     return;
                 }
@@ -337,6 +380,22 @@ void RoomBus::read_last(const std::string& room, std::size_t count,
 
 void RoomBus::last_offset(const std::string& room,
                           std::function<void(natsbus::Result<std::uint64_t>)> done) {
+    std::optional<std::uint64_t> known;
+    {
+        std::lock_guard lock(mu_);
+        if (auto it = interest_.find(room); it != interest_.end() && it->second.offset_known) {
+            known = it->second.last_offset;
+        }
+    }
+    if (known) {
+        done(*known);
+        return;
+    }
+    stored_last_offset(room, std::move(done));
+}
+
+void RoomBus::stored_last_offset(const std::string& room,
+                                 std::function<void(natsbus::Result<std::uint64_t>)> done) {
     nats_.jetstream().last_sequence_async(options_.stream, options_.room_prefix + room,
                                           std::move(done));
 }

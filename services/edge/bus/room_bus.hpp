@@ -29,6 +29,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -95,7 +96,11 @@ public:
     // The last `count` events of `room`, ascending.
     void read_last(const std::string& room, std::size_t count,
                    std::function<void(natsbus::Result<StoredEvents>)> done);
-    // The room's latest offset (0 when it has no events).
+    // The room's latest offset (0 when it has no events). While this edge is subscribed to the
+    // room it answers at once from what it knows (the offset read when it subscribed, raised by
+    // every event delivered since): that is the last event delivered here, and any later one
+    // reaches the room's local members live. Otherwise (or until that first read is back) it
+    // asks the stream. `done` runs on the caller's thread or a library thread.
     void last_offset(const std::string& room,
                      std::function<void(natsbus::Result<std::uint64_t>)> done);
 
@@ -122,7 +127,15 @@ private:
         int refs = 0;
         natsbus::Subscription subscription;
         natsbus::Subscription presence;
+        std::uint64_t generation = 0;  // tells a seed read of this subscription from a stale one
+        bool offset_known = false;     // the seed read is back (and no reconnect since)
+        std::uint64_t last_offset = 0; // max(seed, every event delivered since)
     };
+    // The room's latest offset in the stream (always asks NATS).
+    void stored_last_offset(const std::string& room,
+                            std::function<void(natsbus::Result<std::uint64_t>)> done);
+    // Reads the room's offset for the subscription of `generation` and marks it known.
+    void seed_offset(const std::string& room, std::uint64_t generation);
 
     struct ReadRequest {
         std::uint64_t after = 0;
@@ -153,8 +166,10 @@ private:
     DeliverPresence deliver_presence_;
     RoomBusStats stats_;
 
-    std::mutex mu_;  // guards interest_ (joins and leaves, never the message path)
+    // Guards interest_: joins and leaves, and one short update per event (its offset).
+    std::mutex mu_;
     std::unordered_map<std::string, Interest> interest_;
+    std::uint64_t next_generation_ = 1;
 
     std::shared_ptr<ReadQueue> reads_ = std::make_shared<ReadQueue>();
 

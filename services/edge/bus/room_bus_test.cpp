@@ -31,8 +31,13 @@ protected:
         c.name = name;
         c.subjects = {options_.room_prefix + ">"};
         c.storage = natsbus::Storage::kMemory;
+        c.republish_source = options_.room_prefix + ">";
+        c.republish_destination = options_.fanout_prefix + ">";
         ASSERT_TRUE(conn_->jetstream().ensure_stream(c));
-        bus_ = std::make_unique<RoomBus>(*conn_, options_, [](auto&&...) {});
+        bus_ = std::make_unique<RoomBus>(*conn_, options_,
+                                         [this](const std::string&, std::uint64_t offset, auto&&...) {
+                                             delivered_.push(offset);
+                                         });
         bus_->start();
     }
     void TearDown() override {
@@ -53,7 +58,16 @@ protected:
     std::unique_ptr<natsbus::Connection> conn_;
     RoomBusOptions options_;
     std::unique_ptr<RoomBus> bus_;
+    Collector<std::uint64_t> delivered_;
 };
+
+std::uint64_t last_offset_of(RoomBus& bus, const std::string& room) {
+    Collector<natsbus::Result<std::uint64_t>> got;
+    bus.last_offset(room, [&got](natsbus::Result<std::uint64_t> r) { got.push(r); });
+    EXPECT_TRUE(got.wait_for(1, 5s));
+    auto items = got.items();
+    return !items.empty() && items[0] ? *items[0] : UINT64_MAX;
+}
 
 TEST_F(RoomBusReadTest, ManyReadsOfOneRoomEachGetTheirOwnWindow) {
     std::vector<std::uint64_t> offsets;  // of room "a"
@@ -94,6 +108,27 @@ TEST_F(RoomBusReadTest, ManyReadsOfOneRoomEachGetTheirOwnWindow) {
         }
         EXPECT_EQ(seqs, expected) << "read " << i << " after " << wants[i].after << " max " << wants[i].max;
     }
+}
+
+TEST_F(RoomBusReadTest, LastOffsetFollowsTheStreamWhileSubscribed) {
+    EXPECT_EQ(last_offset_of(*bus_, "a"), 0u);  // not subscribed, no events: asks the stream
+    const auto first = store("a", 1);
+    store("b", 1);
+    EXPECT_EQ(last_offset_of(*bus_, "a"), first);
+    bus_->acquire("a");
+    // Once the seed read is back it answers from what the edge knows, and follows every event
+    // delivered since (another room's events do not move it).
+    ASSERT_TRUE(natsbus::testing::eventually([&] { return last_offset_of(*bus_, "a") == first; }));
+    std::uint64_t last = 0;
+    for (int i = 0; i < 5; ++i) {
+        last = store("a", i);
+        store("b", i);
+    }
+    ASSERT_TRUE(delivered_.wait_for(5, 5s));
+    EXPECT_EQ(last_offset_of(*bus_, "a"), last);
+    bus_->release("a");
+    const auto after = store("a", 9);
+    EXPECT_EQ(last_offset_of(*bus_, "a"), after);  // unsubscribed: the stream again
 }
 
 TEST_F(RoomBusReadTest, ReadsAfterStopFailClosed) {
