@@ -5,6 +5,7 @@
 // conversion is a copy of HttpConnection::to_request, which is private to the connection;
 // the two must stay in step (see docs/reliability.md, "Fuzzing").
 
+#include "roomcast/transport/http_parse.hpp"
 #include "roomcast/transport/http_types.hpp"
 
 #include <boost/asio/buffer.hpp>
@@ -29,31 +30,15 @@ struct ParsedHttp {
 };
 
 // HttpServer's defaults: HttpLimits::max_header_bytes and the Engine.IO route's max_body.
-inline constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+inline constexpr std::uint32_t kHeaderLimit = transport::HttpLimits{}.max_header_bytes;
 inline constexpr std::uint64_t kBodyLimit = 1000000;
-// HttpConnection's read buffer holds at most the header limit plus 4 KiB (kReadSlack), so a
-// read with that many bytes unparsed fails with http::error::buffer_overflow.
-inline constexpr std::size_t kReadBufferBytes = kHeaderLimit + 4096;
+// The connection's read buffer (a read with that many bytes unparsed fails with
+// http::error::buffer_overflow).
+inline constexpr std::size_t kReadBufferBytes = transport::read_buffer_bytes(transport::HttpLimits{});
 
 inline transport::HttpRequest to_request(
     boost::beast::http::request_parser<boost::beast::http::string_body>& parser) {
-    auto& req = parser.get();
-    transport::HttpRequest out;
-    out.method.assign(req.method_string().data(), req.method_string().size());
-    out.target.assign(req.target().data(), req.target().size());
-    for (const auto& field : req) {
-        std::string name(field.name_string().data(), field.name_string().size());
-        for (auto& c : name) {
-            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        }
-        out.headers.emplace_back(std::move(name),
-                                 std::string(field.value().data(), field.value().size()));
-    }
-    out.body = std::move(req.body());
-    out.keep_alive = req.keep_alive();
-    out.websocket_upgrade = boost::beast::websocket::is_upgrade(req);
-    out.remote_address = "127.0.0.1";
-    return out;
+    return transport::to_request(parser.get(), "127.0.0.1");
 }
 
 // Parses `bytes` as a connection would receive them, at most `next_chunk()` bytes per read

@@ -1,4 +1,5 @@
 #include "roomcast/transport/http_server.hpp"
+#include "roomcast/transport/http_parse.hpp"
 
 #include "roomcast/core/log.hpp"
 #include "roomcast/protocol/websocket.hpp"
@@ -37,11 +38,8 @@ public:
           timer_(&HttpConnection::on_timeout, this),
           open_connections_(server.open_connections_) {
         open_connections_->fetch_add(1, std::memory_order_relaxed);
-        // A whole header block must fit in the buffer before the parser can judge it: room for
-        // the largest allowed one plus a read's worth, so an oversized header ends with the
-        // parser's header_limit (431), never with a buffer overflow (400). The buffer only grows
-        // as far as a request needs.
-        buffer_.max_size(std::size_t{server_.limits_.max_header_bytes} + kReadSlack);
+        // The buffer only grows as far as a request needs (see read_buffer_bytes).
+        buffer_.max_size(read_buffer_bytes(server_.limits_));
         boost::system::error_code ec;
         const auto ep = socket_.remote_endpoint(ec);
         if (!ec) {
@@ -260,23 +258,7 @@ private:
     }
 
     HttpRequest to_request() {
-        auto& req = parser_->get();
-        HttpRequest out;
-        out.method.assign(req.method_string().data(), req.method_string().size());
-        out.target.assign(req.target().data(), req.target().size());
-        out.headers.reserve(8);
-        for (const auto& field : req) {
-            std::string name(field.name_string().data(), field.name_string().size());
-            for (auto& c : name) {
-                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            }
-            out.headers.emplace_back(std::move(name),
-                                     std::string(field.value().data(), field.value().size()));
-        }
-        out.body = std::move(req.body());
-        out.keep_alive = req.keep_alive();
-        out.websocket_upgrade = boost::beast::websocket::is_upgrade(req);
-        out.remote_address = remote_address_;
+        HttpRequest out = transport::to_request(parser_->get(), remote_address_);
         parser_.reset();
         return out;
     }
@@ -389,7 +371,6 @@ private:
     HttpServer& server_;
     Shard& shard_;
     tcp::socket socket_;
-    static constexpr std::size_t kReadSlack = 4096;
     boost::beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     const Route* route_ = nullptr;
@@ -622,6 +603,27 @@ void HttpServer::stop_accepting() {
             a->retry.cancel();
         });
     }
+}
+
+HttpRequest to_request(boost::beast::http::request<boost::beast::http::string_body>& req,
+                       std::string remote_address) {
+    HttpRequest out;
+    out.method.assign(req.method_string().data(), req.method_string().size());
+    out.target.assign(req.target().data(), req.target().size());
+    out.headers.reserve(8);
+    for (const auto& field : req) {
+        std::string name(field.name_string().data(), field.name_string().size());
+        for (auto& c : name) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        out.headers.emplace_back(std::move(name),
+                                 std::string(field.value().data(), field.value().size()));
+    }
+    out.body = std::move(req.body());
+    out.keep_alive = req.keep_alive();
+    out.websocket_upgrade = boost::beast::websocket::is_upgrade(req);
+    out.remote_address = std::move(remote_address);
+    return out;
 }
 
 }  // namespace roomcast::transport
