@@ -253,10 +253,16 @@ void WsConnection::on_written(const boost::system::error_code& ec) {
         }
         return;
     }
-    // Release the write buffers of a connection that goes idle.
+    // Release the write buffers of a connection that goes idle. The control string held the
+    // 101 response (about 200 bytes for every connection, heaptrack) and then only the rare
+    // pong or close; a write of a few messages gets its small vectors back next time.
     if (headers_.capacity() > 4 * ws::kMaxHeaderSize) {
         std::vector<std::uint8_t>().swap(headers_);
         std::vector<boost::asio::const_buffer>().swap(buffers_);
+        std::vector<OutMessagePtr>().swap(in_flight_);
+    }
+    if (in_flight_control_.capacity() > std::string().capacity()) {
+        std::string().swap(in_flight_control_);
     }
     if (handler_ != nullptr) {
         handler_->on_ws_drained();
