@@ -358,6 +358,12 @@ private:
     std::unordered_map<const Cancellable*, std::weak_ptr<Cancellable>> live_;
 };
 
+// A JetStream publish whose PubAck (or error: kWrongRevision for a failed expectation) completes
+// `done` on the pool. Never blocks a pool thread: the ack arrives through cnats' async ack
+// handler. Used by JetStream::publish_async and the KV's asynchronous writes.
+void publish_async(Core& core, std::string subject, std::string data, Headers headers,
+                   std::function<void(Result<PubAck>)> done, std::chrono::milliseconds timeout);
+
 // ---------------------------------------------------------------------------------------------
 // Message subscriptions.
 

@@ -420,9 +420,10 @@ Result<PubAck> JetStream::publish(std::string_view subject, std::string_view dat
     return PubAck{ack->Stream != nullptr ? ack->Stream : "", ack->Sequence, ack->Duplicate};
 }
 
-void JetStream::publish_async(std::string subject, std::string data, Headers headers,
-                              std::function<void(Result<PubAck>)> done, milliseconds timeout) {
-    auto& core = *conn_.impl().core;
+namespace detail {
+
+void publish_async(Core& core, std::string subject, std::string data, Headers headers,
+                   std::function<void(Result<PubAck>)> done, milliseconds timeout) {
     if (!detail::valid_subject(subject, false)) {
         core.complete<PubAck>(std::move(done), make_error_code(Errc::kInvalidArgument));
         return;
@@ -452,6 +453,14 @@ void JetStream::publish_async(std::string subject, std::string data, Headers hea
                                   detail::to_error(s, "jetstream publish_async"));
         }
     }
+}
+
+}  // namespace detail
+
+void JetStream::publish_async(std::string subject, std::string data, Headers headers,
+                              std::function<void(Result<PubAck>)> done, milliseconds timeout) {
+    detail::publish_async(*conn_.impl().core, std::move(subject), std::move(data), std::move(headers),
+                          std::move(done), timeout);
 }
 
 Result<std::vector<StoredMessage>> JetStream::read_subject(std::string_view stream,

@@ -90,6 +90,9 @@ public:
         kvStore_Destroy(kv_);
         jsCtx_Destroy(js_);
     }
+
+    // The subject a key's values are published on.
+    std::string subject(std::string_view key) const { return prefix_ + std::string(key); }
     KvState(const KvState&) = delete;
     KvState& operator=(const KvState&) = delete;
 
@@ -508,12 +511,74 @@ void KeyValue::get_async(std::string key,
         std::move(done), [state = impl_->state, key = std::move(key)] { return state->get(key); });
 }
 
+namespace {
+
+constexpr const char* kExpectedLastSubjectSequence = "Nats-Expected-Last-Subject-Sequence";
+
+// The revision a KV write got, from its PubAck.
+std::function<void(Result<PubAck>)> to_revision(std::function<void(Result<std::uint64_t>)> done) {
+    return [done = std::move(done)](Result<PubAck> ack) {
+        if (!ack) {
+            done(ack.error());
+            return;
+        }
+        done(ack->sequence);
+    };
+}
+
+}  // namespace
+
+// The asynchronous writes publish to the key's subject themselves (as kvStore_Put and our
+// create/update do, synchronously) with an asynchronous JetStream publish: no pool thread waits
+// for the ack. On a connect + join the edge makes three of them.
 void KeyValue::put_async(std::string key, std::string value,
                          std::function<void(Result<std::uint64_t>)> done) {
-    impl_->core->run_op<std::uint64_t>(
-        std::move(done), [state = impl_->state, key = std::move(key), value = std::move(value)] {
-            return state->put(key, value);
-        });
+    if (!valid_key(key) || value.size() > static_cast<std::size_t>(INT_MAX)) {
+        impl_->core->complete<std::uint64_t>(std::move(done), make_error_code(Errc::kInvalidArgument));
+        return;
+    }
+    detail::publish_async(*impl_->core, impl_->state->subject(key), std::move(value), {},
+                          to_revision(std::move(done)), kKvTimeout);
+}
+
+void KeyValue::create_async(std::string key, std::string value,
+                            std::function<void(Result<std::uint64_t>)> done) {
+    if (!valid_key(key) || value.size() > static_cast<std::size_t>(INT_MAX)) {
+        impl_->core->complete<std::uint64_t>(std::move(done), make_error_code(Errc::kInvalidArgument));
+        return;
+    }
+    std::string subject = impl_->state->subject(key);
+    // The common case (no entry yet) in one publish; an existing entry, or a delete marker that
+    // create may write over, takes the synchronous path on the pool, which tells them apart.
+    detail::publish_async(
+        *impl_->core, std::move(subject), value, {{kExpectedLastSubjectSequence, "0"}},
+        [core = impl_->core, state = impl_->state, key = std::move(key), value,
+         done = std::move(done)](Result<PubAck> ack) mutable {
+            if (ack) {
+                done(ack->sequence);
+                return;
+            }
+            if (ack.error() != make_error_code(Errc::kWrongRevision)) {
+                done(ack.error());
+                return;
+            }
+            core->run_op<std::uint64_t>(std::move(done),
+                                        [state, key = std::move(key), value = std::move(value)] {
+                                            return state->create(key, value);
+                                        });
+        },
+        kKvTimeout);
+}
+
+void KeyValue::update_async(std::string key, std::string value, std::uint64_t last_revision,
+                            std::function<void(Result<std::uint64_t>)> done) {
+    if (!valid_key(key) || value.size() > static_cast<std::size_t>(INT_MAX)) {
+        impl_->core->complete<std::uint64_t>(std::move(done), make_error_code(Errc::kInvalidArgument));
+        return;
+    }
+    detail::publish_async(*impl_->core, impl_->state->subject(key), std::move(value),
+                          {{kExpectedLastSubjectSequence, std::to_string(last_revision)}},
+                          to_revision(std::move(done)), kKvTimeout);
 }
 
 void KeyValue::erase_async(std::string key, std::function<void(Result<void>)> done) {

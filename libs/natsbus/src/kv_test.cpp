@@ -248,6 +248,41 @@ TEST_F(KeyValueTest, TtlExpiresEntries) {
     (void)conn_->jetstream().delete_stream("KV_" + bucket_ + "_ttl");
 }
 
+// The asynchronous writes publish without blocking a pool thread; they must keep the
+// synchronous ones' semantics exactly.
+Result<std::uint64_t> wait_async(const std::function<void(std::function<void(Result<std::uint64_t>)>)>& op) {
+    std::promise<Result<std::uint64_t>> p;
+    op([&p](Result<std::uint64_t> r) { p.set_value(r); });
+    auto f = p.get_future();
+    if (f.wait_for(5s) != std::future_status::ready) {
+        return make_error_code(Errc::kTimeout);
+    }
+    return f.get();
+}
+
+TEST_F(KeyValueTest, AsyncCreateUpdateAndPutKeepTheirSemantics) {
+    auto created = wait_async([&](auto done) { kv_->create_async("k", "1", done); });
+    ASSERT_TRUE(created) << created.error().message();
+    EXPECT_EQ(wait_async([&](auto done) { kv_->create_async("k", "2", done); }).error(),
+              make_error_code(Errc::kAlreadyExists));
+    auto updated = wait_async([&](auto done) { kv_->update_async("k", "3", *created, done); });
+    ASSERT_TRUE(updated) << updated.error().message();
+    EXPECT_GT(*updated, *created);
+    EXPECT_EQ(wait_async([&](auto done) { kv_->update_async("k", "4", *created, done); }).error(),
+              make_error_code(Errc::kWrongRevision));
+    EXPECT_EQ(kv_->get("k").value()->value, "3");
+    ASSERT_TRUE(kv_->erase("k"));
+    auto over_marker = wait_async([&](auto done) { kv_->create_async("k", "5", done); });
+    ASSERT_TRUE(over_marker) << over_marker.error().message();
+    auto put = wait_async([&](auto done) { kv_->put_async("k", "6", done); });
+    ASSERT_TRUE(put);
+    EXPECT_GT(*put, *over_marker);
+    EXPECT_EQ(kv_->get("k").value()->value, "6");
+    EXPECT_EQ(kv_->get("k").value()->revision, *put);
+    EXPECT_EQ(wait_async([&](auto done) { kv_->put_async("bad key", "x", done); }).error(),
+              make_error_code(Errc::kInvalidArgument));
+}
+
 TEST_F(KeyValueTest, AsyncOperationsCompleteOnTheWorkerPool) {
     std::promise<Result<std::uint64_t>> put;
     kv_->put_async("k", "v", [&](Result<std::uint64_t> r) { put.set_value(r); });

@@ -123,13 +123,11 @@ void SessionStore::lookup(std::string pid, std::string user_id,
 void SessionStore::write(const std::string& pid, const bus::v1::SessionRecord& record,
                          std::uint64_t revision,
                          std::function<void(natsbus::Result<std::uint64_t>)> done) {
-    std::string value = record.SerializeAsString();
-    std::string key = pid;
-    nats_.run_async([this, key = std::move(key), value = std::move(value), revision,
-                     done = std::move(done)] {
-        done(revision == 0 ? sessions_->create(key, value)
-                           : sessions_->update(key, value, revision));
-    });
+    if (revision == 0) {
+        sessions_->create_async(pid, record.SerializeAsString(), std::move(done));
+    } else {
+        sessions_->update_async(pid, record.SerializeAsString(), revision, std::move(done));
+    }
 }
 
 void SessionStore::take_over(const std::string& pid, const bus::v1::SessionRecord& record,

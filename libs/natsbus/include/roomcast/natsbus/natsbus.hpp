@@ -212,6 +212,11 @@ public:
     void get_async(std::string key, std::function<void(Result<std::optional<KvEntry>>)> done);
     void put_async(std::string key, std::string value,
                    std::function<void(Result<std::uint64_t>)> done);
+    // As create() and update(), without blocking a library thread on the ack.
+    void create_async(std::string key, std::string value,
+                      std::function<void(Result<std::uint64_t>)> done);
+    void update_async(std::string key, std::string value, std::uint64_t last_revision,
+                      std::function<void(Result<std::uint64_t>)> done);
     void erase_async(std::string key, std::function<void(Result<void>)> done);
 
     // Watches keys matching `filter` (">" for all): first every current value (unless
