@@ -6,87 +6,10 @@
 namespace roomcast::presence {
 namespace {
 
-constexpr std::string_view kAlphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 constexpr std::string_view kEntryPrefix = "entry.";
 constexpr char kPageTokenVersion = 'u';
 
-int sextet(char c) noexcept {
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '-') {
-        return 62;
-    }
-    if (c == '_') {
-        return 63;
-    }
-    return -1;
-}
-
 }  // namespace
-
-std::string base64url_encode(std::string_view bytes) {
-    std::string out;
-    out.reserve((bytes.size() * 4 + 2) / 3);
-    std::size_t i = 0;
-    for (; i + 3 <= bytes.size(); i += 3) {
-        const std::uint32_t v = (static_cast<std::uint8_t>(bytes[i]) << 16) |
-                                (static_cast<std::uint8_t>(bytes[i + 1]) << 8) |
-                                static_cast<std::uint8_t>(bytes[i + 2]);
-        out += kAlphabet[(v >> 18) & 63];
-        out += kAlphabet[(v >> 12) & 63];
-        out += kAlphabet[(v >> 6) & 63];
-        out += kAlphabet[v & 63];
-    }
-    const std::size_t rest = bytes.size() - i;
-    if (rest == 1) {
-        const std::uint32_t v = static_cast<std::uint8_t>(bytes[i]) << 16;
-        out += kAlphabet[(v >> 18) & 63];
-        out += kAlphabet[(v >> 12) & 63];
-    } else if (rest == 2) {
-        const std::uint32_t v = (static_cast<std::uint8_t>(bytes[i]) << 16) |
-                                (static_cast<std::uint8_t>(bytes[i + 1]) << 8);
-        out += kAlphabet[(v >> 18) & 63];
-        out += kAlphabet[(v >> 12) & 63];
-        out += kAlphabet[(v >> 6) & 63];
-    }
-    return out;
-}
-
-std::optional<std::string> base64url_decode(std::string_view text) {
-    if (text.size() % 4 == 1) {
-        return std::nullopt;
-    }
-    std::string out;
-    out.reserve(text.size() * 3 / 4);
-    std::uint32_t acc = 0;
-    int bits = 0;
-    for (char c : text) {
-        const int v = sextet(c);
-        if (v < 0) {
-            return std::nullopt;
-        }
-        acc = (acc << 6) | static_cast<std::uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((acc >> bits) & 0xFF);
-        }
-    }
-    // Leftover bits must be zero: otherwise two texts would decode to the same bytes, and a key
-    // could name a room twice.
-    if ((acc & ((1U << bits) - 1)) != 0) {
-        return std::nullopt;
-    }
-    return out;
-}
 
 bool valid_room_id(std::string_view room) noexcept {
     if (room.empty() || room.size() > 128) {

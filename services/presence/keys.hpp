@@ -3,16 +3,17 @@
 // "Keys": key(x) = base64url of x without padding), room ids, and the opaque page tokens of
 // GetPresence. Pure functions, thread-safe.
 
+#include "roomcast/protocol/base64.hpp"
+
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace roomcast::presence {
 
-// base64url (RFC 4648 §5) without padding.
-std::string base64url_encode(std::string_view bytes);
-// nullopt for characters outside the alphabet, padding, or an impossible length.
-std::optional<std::string> base64url_decode(std::string_view text);
+// base64url (RFC 4648 §5) without padding, strict (libs/protocol).
+using protocol::base64url_decode;
+using protocol::base64url_encode;
 
 // ^[A-Za-z0-9_:@-]{1,128}$ (PRODUCT.md §2); such an id is also a valid NATS subject token.
 bool valid_room_id(std::string_view room) noexcept;

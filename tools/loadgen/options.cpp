@@ -1,5 +1,7 @@
 #include "options.hpp"
 
+#include "roomcast/core/config.hpp"
+
 #include <unistd.h>
 
 #include <charconv>
@@ -14,22 +16,6 @@ using std::chrono::milliseconds;
 
 constexpr std::string_view kEnvPrefix = "ROOMCAST_LOADGEN_";
 
-std::vector<std::string> split_list(std::string_view text) {
-    std::vector<std::string> items;
-    while (true) {
-        const std::size_t comma = text.find(',');
-        std::string_view item = text.substr(0, comma);
-        const std::size_t first = item.find_first_not_of(" \t");
-        if (first != std::string_view::npos) {
-            item = item.substr(first, item.find_last_not_of(" \t") - first + 1);
-            items.emplace_back(item);
-        }
-        if (comma == std::string_view::npos) {
-            return items;
-        }
-        text.remove_prefix(comma + 1);
-    }
-}
 
 std::optional<std::uint64_t> parse_uint(std::string_view text) {
     std::uint64_t v = 0;
@@ -126,7 +112,7 @@ const std::vector<Spec>& specs() {
          }},
         {"url", false, true,
          [](Options& o, std::string_view v) -> std::optional<std::string> {
-             for (const auto& item : split_list(v)) {
+             for (const auto& item : core::split_list(v)) {
                  auto t = parse_url(item);
                  if (!t) {
                      return "expected http://host:port[/path] (got '" + item + "')";
@@ -137,7 +123,7 @@ const std::vector<Spec>& specs() {
          }},
         {"source-addresses", false, true,
          [](Options& o, std::string_view v) -> std::optional<std::string> {
-             for (auto& a : split_list(v)) {
+             for (auto& a : core::split_list(v)) {
                  o.source_addresses.push_back(std::move(a));
              }
              return std::nullopt;

@@ -177,22 +177,6 @@ std::string join_list(const std::vector<std::string>& items) {
     return out;
 }
 
-std::vector<std::string> split_list(std::string_view text) {
-    std::vector<std::string> items;
-    while (true) {
-        const std::size_t comma = text.find(',');
-        std::string_view item = text.substr(0, comma);
-        const std::size_t first = item.find_first_not_of(" \t");
-        if (first != std::string_view::npos) {
-            item = item.substr(first, item.find_last_not_of(" \t") - first + 1);
-            items.emplace_back(item);
-        }
-        if (comma == std::string_view::npos) {
-            return items;
-        }
-        text.remove_prefix(comma + 1);
-    }
-}
 
 // The value of `name` in an envp-style array, or nullopt when absent or empty: an empty
 // variable is how shells and container specs "unset" something, so it must not override.
@@ -268,6 +252,23 @@ void append_wrapped(std::string& out, std::string_view text) {
 }
 
 }  // namespace
+
+std::vector<std::string> split_list(std::string_view text) {
+    std::vector<std::string> items;
+    while (true) {
+        const std::size_t comma = text.find(',');
+        std::string_view item = text.substr(0, comma);
+        const std::size_t first = item.find_first_not_of(" \t");
+        if (first != std::string_view::npos) {
+            item = item.substr(first, item.find_last_not_of(" \t") - first + 1);
+            items.emplace_back(item);
+        }
+        if (comma == std::string_view::npos) {
+            return items;
+        }
+        text.remove_prefix(comma + 1);
+    }
+}
 
 Config::Config(std::string program, std::string summary)
     : program_(std::move(program)), summary_(std::move(summary)) {}

@@ -69,4 +69,8 @@ private:
 
 std::string version_string();
 
+// A comma-separated list as flags and ROOMCAST_* variables spell lists: items trimmed of
+// spaces and tabs, empty items dropped.
+std::vector<std::string> split_list(std::string_view text);
+
 }  // namespace roomcast::core
