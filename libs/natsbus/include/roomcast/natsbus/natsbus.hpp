@@ -15,8 +15,10 @@
 // with kClosed first, subscriptions and watches are silenced.
 //
 // Blocking operations (KV, stream management, history reads) have synchronous forms for
-// start-up code, tools and tests, and `*_async` forms that run on a small internal worker pool
-// and report through a callback, for event-loop code that must never block.
+// start-up code, tools and tests, and `*_async` forms that report through a callback, for
+// event-loop code that must never block: KV writes and JetStream publishes are asynchronous
+// publishes whose ack arrives through cnats' ack handler; reads and the rest run on a small
+// internal worker pool.
 //
 // Ordering: all subscriptions of one Connection share one delivery thread
 // (natsOptions_UseGlobalMessageDelivery with a pool of one), so messages are delivered in the
