@@ -821,12 +821,9 @@ void Collab::apply_control(unsigned shard, const bus::v1::Control& control) {
     if (control.has_kick()) {
         const auto& kick = control.kick();
         const std::string reason = kick.reason().empty() ? "kicked" : kick.reason();
-        const auto* members = io_.of("/").shard_state(shard).rooms.members(kick.room());
-        if (members == nullptr) {
-            return;
-        }
+        auto& rooms = static_cast<sio::LocalAdapter&>(io_.of("/").adapter());
         std::vector<sio::SocketPtr> targets;  // copied: leaving changes the member list
-        for (sio::Socket* m : *members) {
+        for (sio::Socket* m : rooms.members(shard, kick.room())) {
             auto state = state_of(m->shared_from_this());
             if (state && (kick.user_id().empty() || state->user_id == kick.user_id())) {
                 targets.push_back(m->shared_from_this());
@@ -904,22 +901,23 @@ void Collab::deliver(const std::string& room, std::uint64_t offset, bus::v1::Roo
         }
     }
     auto message = encode_room_event(room, offset, event);
-    sio::BroadcastOperator op(io_.of("/"));
-    op.to(room);
+    sio::BroadcastTarget target;
+    target.rooms.push_back(room);
     if (!event.exclude_socket().empty()) {
-        op.except(event.exclude_socket());
+        target.except.push_back(event.exclude_socket());
     }
+    auto shared_target = std::make_shared<const sio::BroadcastTarget>(std::move(target));
+    auto& rooms = static_cast<sio::LocalAdapter&>(io_.of("/").adapter());
     prometheus::Histogram* latency = counters_.fanout_latency;
-    if (latency == nullptr) {
-        op.send(std::move(message));
-        return;
+    for (unsigned i = 0; i < io_.shards().size(); ++i) {
+        asio::post(io_.shards().shard(i).ioc(), [&rooms, i, message, shared_target, latency, received] {
+            const auto n = rooms.deliver(i, message, *shared_target);
+            if (latency != nullptr && n > 0) {
+                const std::chrono::duration<double> took = std::chrono::steady_clock::now() - received;
+                latency->Observe(took.count());
+            }
+        });
     }
-    op.send(std::move(message), [latency, received](unsigned, std::size_t recipients) {
-        if (recipients > 0) {
-            const std::chrono::duration<double> took = std::chrono::steady_clock::now() - received;
-            latency->Observe(took.count());
-        }
-    });
 }
 
 }  // namespace roomcast::edge

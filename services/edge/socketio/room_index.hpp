@@ -3,7 +3,9 @@
 // contiguous memory) and member → rooms (each entry remembers the member's position in the
 // room, so leaving is an O(1) swap-remove plus a scan of the moved member's few rooms).
 //
-// Member must provide `std::vector<RoomIndex<Member>::Membership>& memberships()`.
+// Member must provide `std::vector<RoomIndex<Member, Info>::Membership>& memberships()`. Each
+// membership carries an `Info` value (the room fabric keeps the join offset there; nothing by
+// default).
 // Thread-safety: owned by one shard thread.
 
 #include <cstdint>
@@ -16,7 +18,9 @@
 
 namespace roomcast::sio {
 
-template <class Member>
+struct NoInfo {};
+
+template <class Member, class Info = NoInfo>
 class RoomIndex {
 public:
     struct Room {
@@ -26,10 +30,11 @@ public:
     struct Membership {
         Room* room;
         std::uint32_t index;  // position of the member in room->members
+        [[no_unique_address]] Info info;
     };
 
-    // Returns true when `m` was not in `room` before.
-    bool join(Member& m, std::string_view room) {
+    // Returns true when `m` was not in `room` before (an existing membership keeps its info).
+    bool join(Member& m, std::string_view room, Info info = {}) {
         auto& list = m.memberships();
         for (const auto& ms : list) {
             if (ms.room->name == room) {
@@ -43,7 +48,7 @@ public:
             it = rooms_.emplace(r->name, std::move(r)).first;
         }
         Room* r = it->second.get();
-        list.push_back(Membership{r, static_cast<std::uint32_t>(r->members.size())});
+        list.push_back(Membership{r, static_cast<std::uint32_t>(r->members.size()), std::move(info)});
         r->members.push_back(&m);
         return true;
     }
@@ -58,6 +63,16 @@ public:
             }
         }
         return false;
+    }
+
+    // `m`'s membership of `room`, or nullptr.
+    static Membership* find(Member& m, std::string_view room) {
+        for (auto& ms : m.memberships()) {
+            if (ms.room->name == room) {
+                return &ms;
+            }
+        }
+        return nullptr;
     }
 
     void leave_all(Member& m) {

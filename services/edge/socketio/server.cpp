@@ -594,23 +594,18 @@ void Socket::dispatch_event(Args&& args, std::string_view event,
 
 void Socket::join(std::string_view room) {
     if (connected_) {
-        nsp_->shard_state(shard_->index()).rooms.join(*this, room);
+        nsp_->adapter().join(*this, room);
     }
 }
 
 void Socket::leave(std::string_view room) {
     if (connected_) {
-        nsp_->shard_state(shard_->index()).rooms.leave(*this, room);
+        nsp_->adapter().leave(*this, room);
     }
 }
 
 std::vector<std::string> Socket::rooms() const {
-    std::vector<std::string> out;
-    out.reserve(memberships_.size());
-    for (const auto& m : memberships_) {
-        out.push_back(m.room->name);
-    }
-    return out;
+    return nsp_->adapter().rooms(*this);
 }
 
 BroadcastOperator Socket::to(std::string room) {
@@ -649,7 +644,6 @@ void Socket::on_closed(DisconnectReason reason) {
     auto self = shared_from_this();
     connected_ = false;
     auto& state = nsp_->shard_state(shard_->index());
-    state.rooms.leave_all(*this);
     if (auto it = state.sockets.find(id_); it != state.sockets.end() && it->second == this) {
         state.sockets.erase(it);
     }
@@ -669,6 +663,9 @@ void Socket::on_closed(DisconnectReason reason) {
     if (nsp_->disconnect_handler()) {
         nsp_->disconnect_handler()(self, reason);
     }
+    // After the handlers, which may still read the socket's rooms. The socket is no longer
+    // connected, so nothing is sent to it meanwhile.
+    nsp_->adapter().leave_all(*this, reason);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -678,6 +675,7 @@ Namespace::Namespace(Server& server, std::string name) : server_(&server), name_
     for (unsigned i = 0; i < server.shards().size(); ++i) {
         shards_.push_back(std::make_unique<ShardState>());
     }
+    adapter_ = std::make_unique<LocalAdapter>(*this);
 }
 
 Namespace::~Namespace() = default;
@@ -697,91 +695,12 @@ Socket* Namespace::find_local(unsigned shard, std::string_view id) const noexcep
     return it == sockets.end() ? nullptr : it->second;
 }
 
-std::size_t Namespace::deliver(unsigned shard, const OutMessagePtr& message,
-                               const std::vector<std::string>& rooms,
-                               const std::vector<std::string>& except, bool is_volatile) {
-    auto& st = *shards_[shard];
-    // Marks instead of a set: a socket in several target rooms gets the message once, and
-    // excluded sockets are skipped, with no allocation per broadcast.
-    std::uint64_t excluded = 0;
-    if (!except.empty()) {
-        excluded = ++st.mark_counter;
-        for (const auto& room : except) {
-            if (const auto* members = st.rooms.members(room)) {
-                for (Socket* m : *members) {
-                    m->mark = excluded;
-                }
-            }
-            if (const auto it = st.sockets.find(room); it != st.sockets.end()) {
-                it->second->mark = excluded;
-            }
-        }
-    }
-    const std::uint64_t sent = ++st.mark_counter;
-    std::size_t count = 0;
-    auto deliver_to = [&](Socket* s) {
-        if ((excluded != 0 && s->mark == excluded) || s->mark == sent) {
-            return;
-        }
-        s->mark = sent;
-        count += s->send(message, is_volatile) ? 1 : 0;
-    };
-    if (rooms.empty()) {
-        for (const auto& [id, s] : st.sockets) {
-            deliver_to(s);
-        }
-    } else {
-        for (const auto& room : rooms) {
-            if (const auto* members = st.rooms.members(room)) {
-                for (Socket* m : *members) {
-                    deliver_to(m);
-                }
-            } else if (const auto it = st.sockets.find(room); it != st.sockets.end()) {
-                deliver_to(it->second);
-            }
-        }
-    }
-    st.deliveries.add(count);
-    return count;
-}
-
 // ---------------------------------------------------------------------------------------------
 // BroadcastOperator
 
 void BroadcastOperator::emit(std::string_view event, const Args& args) {
-    send(encode_event(nsp_->name(), event, args));
-}
-
-void BroadcastOperator::send(OutMessagePtr message,
-                             std::function<void(unsigned shard, std::size_t recipients)> on_delivered) {
-    struct Target {
-        std::vector<std::string> rooms;
-        std::vector<std::string> except;
-    };
-    auto target = std::make_shared<const Target>(Target{std::move(rooms_), std::move(except_)});
-    rooms_.clear();
-    except_.clear();
-    auto& shards = nsp_->server().shards();
-    Namespace* nsp = nsp_;
-    const bool is_volatile = volatile_flag_;
-    auto done = on_delivered ? std::make_shared<const std::function<void(unsigned, std::size_t)>>(
-                                   std::move(on_delivered))
-                             : nullptr;
-    for (unsigned i = 0; i < shards.size(); ++i) {
-        if (transport::Shard::current() == &shards.shard(i)) {
-            const auto n = nsp->deliver(i, message, target->rooms, target->except, is_volatile);
-            if (done) {
-                (*done)(i, n);
-            }
-            continue;
-        }
-        asio::post(shards.shard(i).ioc(), [nsp, i, message, target, is_volatile, done] {
-            const auto n = nsp->deliver(i, message, target->rooms, target->except, is_volatile);
-            if (done) {
-                (*done)(i, n);
-            }
-        });
-    }
+    nsp_->adapter().broadcast(target_, event, args);
+    target_ = {};
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@
 // members without locks. Handlers and hooks are registered before the shards start.
 
 #include "engineio/engine.hpp"
-#include "socketio/room_index.hpp"
+#include "socketio/adapter.hpp"
 #include "roomcast/transport/http_server.hpp"
 
 #include "roomcast/protocol/socketio.hpp"
@@ -145,36 +145,31 @@ using RateLimitedHandler = std::function<void(const SocketPtr&, std::string_view
 // Receives the client's ack reply, or nullopt on timeout or disconnect.
 using AckCallback = std::function<void(std::optional<Args> reply)>;
 
-// Selects recipients of a broadcast: sockets in any of `to` rooms (every socket of the
-// namespace when none), minus sockets in any `except` room. Socket ids count as rooms.
+// Selects recipients of a broadcast (BroadcastTarget) and hands the event to the namespace's
+// adapter: sockets in any of `to` rooms (every socket of the namespace when none), minus
+// sockets in any `except` room. Socket ids count as rooms.
 class BroadcastOperator {
 public:
     explicit BroadcastOperator(Namespace& nsp) : nsp_(&nsp) {}
     BroadcastOperator& to(std::string room) {
-        rooms_.push_back(std::move(room));
+        target_.rooms.push_back(std::move(room));
         return *this;
     }
     BroadcastOperator& except(std::string room) {
-        except_.push_back(std::move(room));
+        target_.except.push_back(std::move(room));
         return *this;
     }
     // Volatile: dropped for recipients that cannot take it right now.
     BroadcastOperator& volatile_() {
-        volatile_flag_ = true;
+        target_.is_volatile = true;
         return *this;
     }
     // Thread-safe.
     void emit(std::string_view event, const Args& args = {});
-    // Sends an already-encoded Engine.IO message (see encode_event) to the recipients.
-    // `on_delivered(shard, recipients)` (optional) runs on each shard after its local delivery.
-    void send(transport::OutMessagePtr message,
-              std::function<void(unsigned shard, std::size_t recipients)> on_delivered = {});
 
 private:
     Namespace* nsp_;
-    std::vector<std::string> rooms_;
-    std::vector<std::string> except_;
-    bool volatile_flag_ = false;
+    BroadcastTarget target_;
 };
 
 // Encodes an EVENT (BINARY_EVENT when `args` has attachments) for namespace `nsp` as an
@@ -223,6 +218,7 @@ public:
     std::vector<transport::OutMessagePtr> take_held();
     bool send_now(const transport::OutMessagePtr& message);
 
+    // Rooms, through the namespace's adapter.
     void join(std::string_view room);
     void leave(std::string_view room);
     std::vector<std::string> rooms() const;
@@ -237,9 +233,11 @@ public:
     // Closes the underlying transport abruptly, as a network failure would (tests, drains).
     void close_transport();
 
-    // --- internal (Client, Namespace, RoomIndex) ---
-    std::vector<RoomIndex<Socket>::Membership>& memberships() noexcept { return memberships_; }
-    std::uint64_t mark = 0;  // broadcast de-duplication, see Namespace::deliver
+    // The adapter's per-socket state (see adapter.hpp); only the namespace's adapter uses it.
+    std::unique_ptr<AdapterSocket>& adapter_slot() noexcept { return adapter_slot_; }
+    const AdapterSocket* adapter_slot() const noexcept { return adapter_slot_.get(); }
+
+    // --- internal (Client, Namespace) ---
     void dispatch_event(Args&& args, std::string_view event, std::optional<std::uint64_t> ack_id);
     void dispatch_ack(std::uint64_t id, Args&& args);
     void on_closed(DisconnectReason reason);
@@ -256,7 +254,7 @@ private:
     std::any data_;
     bool connected_ = true;
     bool recovered_ = false;
-    std::vector<RoomIndex<Socket>::Membership> memberships_;
+    std::unique_ptr<AdapterSocket> adapter_slot_;
     std::vector<std::pair<std::string, EventHandler>> handlers_;
     std::vector<DisconnectHandler> disconnect_handlers_;
     std::vector<std::unique_ptr<PendingAck>> acks_;
@@ -288,6 +286,11 @@ public:
     void on_disconnect(DisconnectHandler handler) { on_disconnect_ = std::move(handler); }
     void on_rate_limited(RateLimitedHandler handler) { on_rate_limited_ = std::move(handler); }
 
+    // The adapter that holds the namespace's rooms (a LocalAdapter unless replaced). Replace it
+    // before the shards start.
+    Adapter& adapter() noexcept { return *adapter_; }
+    void set_adapter(std::unique_ptr<Adapter> adapter) { adapter_ = std::move(adapter); }
+
     BroadcastOperator to(std::string room) { return BroadcastOperator(*this).to(std::move(room)); }
     BroadcastOperator except(std::string room) {
         return BroadcastOperator(*this).except(std::move(room));
@@ -303,8 +306,6 @@ public:
     // --- internal ---
     struct ShardState {
         std::unordered_map<std::string_view, Socket*> sockets;  // key views the socket's id
-        RoomIndex<Socket> rooms;
-        std::uint64_t mark_counter = 0;
         transport::LocalCounter deliveries;  // messages queued to sockets by broadcasts
     };
     ShardState& shard_state(unsigned shard) noexcept { return *shards_[shard]; }
@@ -313,10 +314,6 @@ public:
     const EventHandler* handler(std::string_view event) const noexcept;
     const DisconnectHandler& disconnect_handler() const noexcept { return on_disconnect_; }
     const RateLimitedHandler& rate_limited_handler() const noexcept { return on_rate_limited_; }
-    // Delivers `message` to the recipients on `shard` (runs on that shard); returns how many.
-    std::size_t deliver(unsigned shard, const transport::OutMessagePtr& message,
-                        const std::vector<std::string>& rooms, const std::vector<std::string>& except,
-                        bool is_volatile);
     std::uint64_t deliveries(unsigned shard) const noexcept { return shards_[shard]->deliveries.get(); }
 
 private:
@@ -328,6 +325,7 @@ private:
     DisconnectHandler on_disconnect_;
     RateLimitedHandler on_rate_limited_;
     std::vector<std::unique_ptr<ShardState>> shards_;
+    std::unique_ptr<Adapter> adapter_;
 };
 
 struct ServerOptions {
