@@ -41,7 +41,42 @@ natsbus::Result<void> AclCache::start(std::function<void(const std::string& room
 
 void AclCache::stop() { watch_.reset(); }
 
+void AclCache::after_revision(std::uint64_t revision, std::function<void()> fn) {
+    {
+        std::lock_guard lock(waiters_mu_);
+        if (revision_.load(std::memory_order_acquire) < revision) {
+            waiters_.emplace_back(revision, std::move(fn));
+            return;
+        }
+    }
+    fn();
+}
+
 void AclCache::apply(natsbus::KvEntry&& e) {
+    // Whatever the entry, its revision has been seen once this returns.
+    struct Seen {
+        AclCache& acl;
+        std::uint64_t revision;
+        ~Seen() {
+            std::vector<std::function<void()>> ready;
+            {
+                std::lock_guard lock(acl.waiters_mu_);
+                if (revision > acl.revision_.load(std::memory_order_relaxed)) {
+                    acl.revision_.store(revision, std::memory_order_release);
+                }
+                std::erase_if(acl.waiters_, [&](auto& w) {
+                    if (w.first <= revision) {
+                        ready.push_back(std::move(w.second));
+                        return true;
+                    }
+                    return false;
+                });
+            }
+            for (auto& fn : ready) {
+                fn();
+            }
+        }
+    } seen{*this, e.revision};
     // room.<key(room)> or member.<key(room)>.<key(user)>
     const std::string_view key = e.key;
     std::string changed;
@@ -57,14 +92,14 @@ void AclCache::apply(natsbus::KvEntry&& e) {
             info.members.clear();
             rooms_.erase(*room);
         } else {
-            rooms::v1::Room r;
+            ::roomcast::rooms::v1::Room r;
             if (!r.ParseFromString(e.value)) {
                 return;
             }
             info.exists = true;
-            info.visibility = r.visibility() == rooms::v1::VISIBILITY_PRIVATE
-                                  ? rooms::v1::VISIBILITY_PRIVATE
-                                  : rooms::v1::VISIBILITY_PUBLIC;
+            info.visibility = r.visibility() == ::roomcast::rooms::v1::VISIBILITY_PRIVATE
+                                  ? ::roomcast::rooms::v1::VISIBILITY_PRIVATE
+                                  : ::roomcast::rooms::v1::VISIBILITY_PUBLIC;
         }
         changed = *room;
     } else if (key.substr(0, 7) == "member.") {
@@ -84,12 +119,12 @@ void AclCache::apply(natsbus::KvEntry&& e) {
                 it->second.members.erase(*user);
             }
         } else {
-            rooms::v1::Member m;
+            ::roomcast::rooms::v1::Member m;
             if (!m.ParseFromString(e.value)) {
                 return;
             }
             rooms_[*room].members[*user] =
-                m.role() == rooms::v1::ROLE_VIEWER ? rooms::v1::ROLE_VIEWER : rooms::v1::ROLE_MEMBER;
+                m.role() == ::roomcast::rooms::v1::ROLE_VIEWER ? ::roomcast::rooms::v1::ROLE_VIEWER : ::roomcast::rooms::v1::ROLE_MEMBER;
         }
         changed = *room;
     } else {
@@ -109,7 +144,7 @@ bool AclCache::auto_create(std::string_view room) const {
     return false;
 }
 
-AclCache::Verdict AclCache::join(const std::string& room, const std::string& user) const {
+Verdict AclCache::may_join(const std::string& room, const std::string& user) const {
     if (!loaded()) {
         return Verdict::kUnavailable;
     }
@@ -118,13 +153,13 @@ AclCache::Verdict AclCache::join(const std::string& room, const std::string& use
     if (it == rooms_.end() || !it->second.exists) {
         return auto_create(room) ? Verdict::kCreate : Verdict::kNotFound;
     }
-    if (it->second.visibility == rooms::v1::VISIBILITY_PRIVATE && !it->second.members.contains(user)) {
+    if (it->second.visibility == ::roomcast::rooms::v1::VISIBILITY_PRIVATE && !it->second.members.contains(user)) {
         return Verdict::kForbidden;
     }
     return Verdict::kAllow;
 }
 
-AclCache::Verdict AclCache::publish(const std::string& room, const std::string& user) const {
+Verdict AclCache::may_publish(const std::string& room, const std::string& user) const {
     if (!loaded()) {
         return Verdict::kUnavailable;
     }
@@ -134,9 +169,9 @@ AclCache::Verdict AclCache::publish(const std::string& room, const std::string& 
         // Auto-created a moment ago and not yet seen by the watch: public by definition.
         return auto_create(room) ? Verdict::kAllow : Verdict::kNotFound;
     }
-    if (it->second.visibility == rooms::v1::VISIBILITY_PRIVATE) {
+    if (it->second.visibility == ::roomcast::rooms::v1::VISIBILITY_PRIVATE) {
         const auto m = it->second.members.find(user);
-        if (m == it->second.members.end() || m->second != rooms::v1::ROLE_MEMBER) {
+        if (m == it->second.members.end() || m->second != ::roomcast::rooms::v1::ROLE_MEMBER) {
             return Verdict::kForbidden;
         }
     }
@@ -144,9 +179,9 @@ AclCache::Verdict AclCache::publish(const std::string& room, const std::string& 
 }
 
 void AclCache::create(const std::string& room, std::function<void(bool)> done) {
-    rooms::v1::Room r;
+    ::roomcast::rooms::v1::Room r;
     r.set_id(room);
-    r.set_visibility(rooms::v1::VISIBILITY_PUBLIC);
+    r.set_visibility(::roomcast::rooms::v1::VISIBILITY_PUBLIC);
     r.set_auto_created(true);
     const auto now = unix_ms();
     r.mutable_create_time()->set_seconds(now / 1000);

@@ -10,12 +10,15 @@
 // Thread-safety: updates come from the watch thread; shards read under a shared lock (joins and
 // publishes, never per delivered message).
 
+#include "app/ports.hpp"
+
 #include "roomcast/natsbus/natsbus.hpp"
 #include "roomcast/rooms/v1/rooms.pb.h"
 
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -24,10 +27,8 @@
 
 namespace roomcast::edge {
 
-class AclCache {
+class AclCache final : public RightsPort {
 public:
-    enum class Verdict : std::uint8_t { kAllow, kCreate, kForbidden, kNotFound, kUnavailable };
-
     AclCache(natsbus::Connection& nats, std::vector<std::string> auto_create_prefixes, int replicas);
 
     // Binds the bucket and starts the watch. `on_change(room)` runs on the watch thread after a
@@ -37,18 +38,23 @@ public:
     bool loaded() const noexcept { return loaded_.load(std::memory_order_acquire); }
 
     // May `user` join `room`? kCreate: the room does not exist but may be auto-created.
-    Verdict join(const std::string& room, const std::string& user) const;
+    Verdict may_join(const std::string& room, const std::string& user) const override;
     // May `user` publish to `room` (which it joined)?
-    Verdict publish(const std::string& room, const std::string& user) const;
+    Verdict may_publish(const std::string& room, const std::string& user) const override;
 
     // Creates `room` as PUBLIC and auto-created (KV create: an existing key is fine). `done`
     // runs on a library thread with true when the room exists afterwards.
-    void create(const std::string& room, std::function<void(bool)> done);
+    void create(const std::string& room, std::function<void(bool)> done) override;
+
+    // Runs `fn` once the cache has applied the bucket's revision `revision` (at once when it
+    // has; else on the watch thread when it does). A rights change announced on the control
+    // subject names its revision, so the edge decides on the rights it introduced.
+    void after_revision(std::uint64_t revision, std::function<void()> fn);
 
 private:
     struct RoomInfo {
-        rooms::v1::Visibility visibility = rooms::v1::VISIBILITY_PUBLIC;
-        std::unordered_map<std::string, rooms::v1::Role> members;
+        ::roomcast::rooms::v1::Visibility visibility = ::roomcast::rooms::v1::VISIBILITY_PUBLIC;
+        std::unordered_map<std::string, ::roomcast::rooms::v1::Role> members;
         bool exists = false;  // false: only members known so far
     };
     void apply(natsbus::KvEntry&& entry);
@@ -61,6 +67,9 @@ private:
     natsbus::Subscription watch_;
     std::function<void(const std::string&)> on_change_;
     std::atomic<bool> loaded_{false};
+    std::atomic<std::uint64_t> revision_{0};  // the newest revision applied
+    std::mutex waiters_mu_;
+    std::vector<std::pair<std::uint64_t, std::function<void()>>> waiters_;
     mutable std::shared_mutex mu_;
     std::unordered_map<std::string, RoomInfo> rooms_;
 };

@@ -1,26 +1,35 @@
-// roomcast_edge: the Socket.IO edge. Composition only: configuration, NATS, the room bus,
-// recovery records, the Socket.IO server with the collaboration protocol, forwarding, health.
+// roomcast_edge: the Socket.IO edge. Composition only: the options, NATS, the room fabric (the
+// adapter of namespace "/"), the stores and caches the collaboration protocol reads, the
+// protocol itself (EdgeApp), control actions, forwarding, health, then the drain on SIGTERM.
 
 #include "app/acl.hpp"
-#include "app/collab.hpp"
+#include "app/connect.hpp"
+#include "app/control.hpp"
+#include "app/edge_app.hpp"
 #include "app/endpoints.hpp"
 #include "app/forwarder.hpp"
 #include "app/jwks.hpp"
 #include "app/metrics.hpp"
+#include "app/options.hpp"
 #include "app/presence.hpp"
+#include "app/records.hpp"
+#include "app/revocations.hpp"
 #include "app/sessions.hpp"
-#include "bus/room_bus.hpp"
+#include "app/tokens.hpp"
+#include "rooms/fabric.hpp"
 #include "socketio/server.hpp"
 #include "roomcast/transport/http_server.hpp"
 #include "roomcast/transport/shard.hpp"
 #include "roomcast/observability/admin_server.hpp"
 
+#include "roomcast/core/clock.hpp"
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
 #include "roomcast/jwt/jwt.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 
-#include <sys/random.h>
+#include <boost/asio/steady_timer.hpp>
+
 #include <sys/resource.h>
 
 #include <atomic>
@@ -34,155 +43,61 @@ using namespace roomcast;
 namespace log = core::log;
 using std::chrono::milliseconds;
 
-std::string random_edge_id() {
-    static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned char bytes[8];
-    if (::getrandom(bytes, sizeof(bytes), 0) != static_cast<ssize_t>(sizeof(bytes))) {
-        throw std::runtime_error("getrandom failed");
-    }
-    std::string id = "edge-";
-    for (unsigned char b : bytes) {
-        id += kAlphabet[b % 36];
-    }
-    return id;
-}
-
-bool valid_edge_id(std::string_view id) {
-    if (id.empty() || id.size() > 64) {
-        return false;
-    }
-    for (char c : id) {
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '_')) {
-            return false;
-        }
-    }
-    return true;
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-    std::string host = "127.0.0.1";
-    std::int64_t port = 8081;
-    std::string admin_host = "127.0.0.1";
-    std::int64_t admin_port = 9181;
-    std::string nats_url = "nats://127.0.0.1:4222";
-    std::string jwt_secret;
-    std::string admin_token;
-    std::string edge_id;
-    bool dev_tokens = false;
-    std::vector<std::string> cors_origins;
-    bool cors_credentials = false;
-    milliseconds ping_interval{25000};
-    milliseconds ping_timeout{20000};
-    std::uint64_t max_payload = 1000000;
-    bool recovery = true;
-    milliseconds recovery_window{120000};
-    std::int64_t history_max = 1000;
-    milliseconds history_max_age{24 * 3600 * 1000};
-    std::uint64_t max_publish_bytes = 256 * 1024;
-    std::int64_t max_rooms_per_socket = 100;
-    std::int64_t nats_replicas = 1;
-    std::vector<std::string> auto_create_prefixes;
-    double events_per_second = 100;
-    std::int64_t event_burst = 200;
-    std::int64_t max_attachments = 10;
-    std::int64_t max_queue_messages = 4096;
-    std::uint64_t max_queue_bytes = 4 * 1024 * 1024;
-    std::int64_t max_connections = 0;
-    std::int64_t max_connections_per_ip = 0;
-    std::vector<std::string> trusted_proxies;
-    std::int64_t events_per_second_int = 100;
-    milliseconds drain_timeout{25000};
-    milliseconds drain_spread{5000};
-    std::int64_t threads = static_cast<std::int64_t>(transport::default_shard_count());
-    std::string log_level = "info";
-
-    core::Config config("roomcast_edge",
-                        "Roomcast edge: Socket.IO server for stock socket.io-client apps, rooms "
-                        "across edges over NATS JetStream.");
-    config.add_string("host", &host, "client address to listen on")
-        .add_int("port", &port, "client port (Socket.IO at /socket.io/)", 0, 65535)
-        .add_string("admin-host", &admin_host, "admin address (/livez, /readyz)")
-        .add_int("admin-port", &admin_port, "admin port", 0, 65535)
-        .add_string("nats-url", &nats_url, "NATS server URL(s), comma-separated")
-        .add_string("jwt-secret", &jwt_secret,
-                    "HS256 key (raw bytes) client tokens may be signed with (besides the auth service's JWKS)")
-        .add_string("admin-token", &admin_token, "bearer token of the admin APIs")
-        .add_string("edge-id", &edge_id, "this edge's id in session ids and NATS subjects (default: random)")
-        .add_bool("dev-tokens", &dev_tokens, "serve POST /roomcast/dev/token (development only)")
-        .add_list("cors-origins", &cors_origins, "allowed browser origins ('*' for any; empty: no CORS)")
-        .add_bool("cors-credentials", &cors_credentials, "allow credentials in CORS requests")
-        .add_duration("ping-interval", &ping_interval, "Engine.IO pingInterval", milliseconds(100),
-                      milliseconds(3600000))
-        .add_duration("ping-timeout", &ping_timeout, "Engine.IO pingTimeout", milliseconds(100),
-                      milliseconds(3600000))
-        .add_bytes("max-payload", &max_payload, "largest HTTP body / WebSocket message", 1024,
-                   64 * 1024 * 1024)
-        .add_bool("recovery", &recovery, "connection state recovery")
-        .add_duration("recovery-window", &recovery_window, "how long a lost session can be recovered",
-                      milliseconds(1000), milliseconds(24 * 3600 * 1000))
-        .add_int("history-max", &history_max, "events kept per room (and most a history request returns)", 1,
-                 100000)
-        .add_duration("history-max-age", &history_max_age, "age after which room events are dropped",
-                      milliseconds(60000), milliseconds(365LL * 24 * 3600 * 1000))
-        .add_bytes("max-publish-bytes", &max_publish_bytes, "largest publish (data + binaries)", 16,
-                   64 * 1024 * 1024)
-        .add_int("max-rooms-per-socket", &max_rooms_per_socket, "rooms one socket may be in", 1, 100000)
-        .add_int("events-per-second", &events_per_second_int,
-                 "client events one socket may send per second, sustained (0: no limit)", 0, 1000000)
-        .add_int("event-burst", &event_burst, "client events one socket may send at once", 1, 1000000)
-        .add_int("max-attachments", &max_attachments, "binary attachments per Socket.IO packet", 0, 1000)
-        .add_int("max-queue-messages", &max_queue_messages,
-                 "unsent messages per connection before it is dropped as a slow consumer", 16, 10000000)
-        .add_bytes("max-queue-bytes", &max_queue_bytes,
-                   "unsent bytes per connection before it is dropped as a slow consumer", 65536,
-                   1024ULL * 1024 * 1024)
-        .add_int("max-connections", &max_connections, "open connections on this edge (0: the open-file limit minus 256)", 0,
-                 100000000)
-        .add_int("max-connections-per-ip", &max_connections_per_ip,
-                 "open connections from one client address (0: no limit)", 0, 100000000)
-        .add_list("trusted-proxies", &trusted_proxies,
-                  "peer addresses (the ingress) whose X-Forwarded-For names the client address")
-        .add_duration("drain-timeout", &drain_timeout,
-                      "on SIGTERM: most time to let clients move to other edges before exiting",
-                      milliseconds(0), milliseconds(3600000))
-        .add_duration("drain-spread", &drain_spread,
-                      "on SIGTERM: clients are told to reconnect elsewhere over this period",
-                      milliseconds(0), milliseconds(3600000))
-        .add_list("auto-create-prefixes", &auto_create_prefixes,
-                  "room id prefixes created as PUBLIC on first join ('*' for every id; empty: none)")
-        .add_int("nats-replicas", &nats_replicas, "JetStream replicas of the room stream and KV buckets", 1, 5)
-        .add_int("threads", &threads, "I/O threads (shards)", 1, 64)
-        .add_string("log-level", &log_level, "debug | info | warn | error");
-    config.parse_or_exit(argc, argv);
-
-    log::Level level = log::Level::kInfo;
-    if (!log::parse_level(log_level, level)) {
-        std::cerr << "roomcast_edge: --log-level must be debug, info, warn or error\n";
-        return 2;
-    }
-    if (edge_id.empty()) {
-        edge_id = random_edge_id();
-    }
-    if (!valid_edge_id(edge_id)) {
-        std::cerr << "roomcast_edge: --edge-id must match [A-Za-z0-9_-]{1,64}\n";
-        return 2;
-    }
-    log::init("edge", level);
-
-    // Every connection is a descriptor: raise the soft limit to the hard one, and keep the
-    // session cap below it so accept() never runs out (0 means "derive it from the limit").
+// Every connection is a descriptor: raise the soft limit to the hard one, and keep the session
+// cap below it so accept() never runs out (0 means "derive it from the limit").
+void raise_file_limit(edge::EdgeOptions& o) {
     rlimit files{};
     if (::getrlimit(RLIMIT_NOFILE, &files) == 0) {
         files.rlim_cur = files.rlim_max;
         ::setrlimit(RLIMIT_NOFILE, &files);
         ::getrlimit(RLIMIT_NOFILE, &files);
-        if (max_connections == 0 && files.rlim_cur != RLIM_INFINITY) {
-            max_connections = std::max<std::int64_t>(64, static_cast<std::int64_t>(files.rlim_cur) - 256);
+        if (o.max_connections == 0 && files.rlim_cur != RLIM_INFINITY) {
+            o.max_connections = std::max<std::int64_t>(64, static_cast<std::int64_t>(files.rlim_cur) - 256);
         }
     }
+}
+
+// Prunes the revocations every few seconds on `executor`.
+class Pruner {
+public:
+    Pruner(boost::asio::io_context& executor, edge::Revocations& revocations)
+        : timer_(executor), revocations_(revocations) {}
+    void start() {
+        timer_.expires_after(std::chrono::seconds(5));
+        timer_.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) {
+                revocations_.prune(core::unix_ms());
+                start();
+            }
+        });
+    }
+    void stop() { timer_.cancel(); }
+
+private:
+    boost::asio::steady_timer timer_;
+    edge::Revocations& revocations_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    edge::EdgeOptions o;
+    core::Config config("roomcast_edge",
+                        "Roomcast edge: Socket.IO server for stock socket.io-client apps, rooms "
+                        "across edges over NATS JetStream.");
+    edge::bind(config, o);
+    config.parse_or_exit(argc, argv);
+    log::Level level = log::Level::kInfo;
+    if (!log::parse_level(o.log_level, level)) {
+        std::cerr << "roomcast_edge: --log-level must be debug, info, warn or error\n";
+        return 2;
+    }
+    if (auto error = edge::validate(o); !error.empty()) {
+        std::cerr << "roomcast_edge: " << error << "\n";
+        return 2;
+    }
+    log::init("edge", level);
+    raise_file_limit(o);
 
     // Signals are blocked before any thread starts, so only sigwait below sees them.
     sigset_t signals;
@@ -193,137 +108,106 @@ int main(int argc, char** argv) {
 
     std::atomic<bool> nats_up{false};
     std::atomic<bool> serving{false};
-    edge::RoomBus* bus_ptr = nullptr;
-
-    natsbus::Options nats_options;
-    nats_options.servers.clear();
-    {
-        std::string s = nats_url;
-        std::size_t pos = 0;
-        while (pos <= s.size()) {
-            const auto comma = s.find(',', pos);
-            auto part = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-            if (!part.empty()) {
-                nats_options.servers.push_back(part);
-            }
-            if (comma == std::string::npos) {
-                break;
-            }
-            pos = comma + 1;
-        }
-    }
-    nats_options.name = "roomcast-edge/" + edge_id;
-    auto nats = natsbus::Connection::connect(nats_options, [&](natsbus::ConnectionState st) {
+    std::atomic<edge::rooms::Fabric*> fabric_ptr{nullptr};
+    auto nats = natsbus::Connection::connect(edge::nats_options(o), [&](natsbus::ConnectionState st) {
         nats_up = st == natsbus::ConnectionState::kConnected || st == natsbus::ConnectionState::kReconnected;
         log::info("nats connection", {{"state", nats_up.load() ? "up" : "down"}});
-        if (st == natsbus::ConnectionState::kReconnected && bus_ptr != nullptr) {
-            bus_ptr->on_reconnected();
+        if (auto* f = fabric_ptr.load(); st == natsbus::ConnectionState::kReconnected && f != nullptr) {
+            f->reconnected();
         }
     });
     if (!nats) {
-        log::error("cannot connect to NATS", {{"url", nats_url}, {"error", nats.error().message()}});
+        log::error("cannot connect to NATS", {{"url", o.nats_url}, {"error", nats.error().message()}});
         return 1;
     }
     nats_up = (*nats)->connected();
+    const int replicas = static_cast<int>(o.nats_replicas);
 
-    edge::RoomBusOptions bus_options;
-    bus_options.repair_max = static_cast<std::size_t>(history_max);
-    natsbus::StreamConfig stream;
-    stream.name = bus_options.stream;
-    stream.subjects = {bus_options.room_prefix + ">"};
-    stream.max_msgs_per_subject = history_max;
-    stream.max_age = history_max_age;
-    stream.replicas = static_cast<int>(nats_replicas);
-    stream.max_msg_size = static_cast<std::int32_t>(std::min<std::uint64_t>(max_publish_bytes * 2 + 4096, INT32_MAX));
-    stream.republish_source = bus_options.room_prefix + ">";
-    stream.republish_destination = bus_options.fanout_prefix + ">";
-    if (auto r = (*nats)->jetstream().ensure_stream(stream); !r) {
-        log::error("cannot create the room stream", {{"stream", stream.name}, {"error", r.error().message()}});
+    edge::rooms::RoomStream stream(**nats, edge::rooms::RoomStreamOptions{});
+    if (auto r = (*nats)->jetstream().ensure_stream(edge::room_stream(o, stream.options())); !r) {
+        log::error("cannot create the room stream", {{"stream", stream.options().stream}, {"error", r.error().message()}});
         return 1;
     }
-
-    edge::SessionStoreOptions store_options;
-    store_options.recovery_window = recovery_window;
-    store_options.replicas = static_cast<int>(nats_replicas);
-    edge::SessionStore sessions(**nats, edge_id, store_options);
-    if (recovery) {
+    edge::SessionStore sessions(**nats, o.edge_id, edge::session_options(o));
+    if (o.recovery) {
         if (auto r = sessions.open(); !r) {
             log::error("cannot open the session buckets", {{"error", r.error().message()}});
             return 1;
         }
     }
-
-    edge::KeyRing keyring(**nats, jwt_secret, static_cast<int>(nats_replicas));
+    edge::KeyRing keyring(**nats, o.jwt_secret, replicas);
     if (auto r = keyring.start(); !r) {
         log::error("cannot watch the token keys", {{"error", r.error().message()}});
         return 1;
     }
-    if (jwt_secret.empty()) {
+    if (o.jwt_secret.empty()) {
         log::warn("no --jwt-secret: only tokens signed with the auth service's published keys are accepted");
     }
-    edge::AclCache acl(**nats, auto_create_prefixes, static_cast<int>(nats_replicas));
+    edge::AclCache acl(**nats, o.auto_create_prefixes, replicas);
     if (auto r = acl.start(); !r) {
         log::error("cannot watch the room registry", {{"error", r.error().message()}});
         return 1;
     }
-    edge::PresenceTracker presence(**nats, edge_id, static_cast<int>(nats_replicas));
+    edge::PresenceTracker presence(**nats, o.edge_id, replicas);
     if (auto r = presence.start(); !r) {
         log::error("cannot open the presence bucket", {{"error", r.error().message()}});
         return 1;
     }
+    // Revocations matter for as long as a session can be recovered (plus clock skew).
+    edge::Revocations revocations(o.recovery_window + milliseconds(60000), 100000);
+    edge::RevocationFeed revocation_feed(**nats, revocations, replicas);
+    if (auto r = revocation_feed.start(); !r) {
+        log::error("cannot watch the revocations", {{"error", r.error().message()}});
+        return 1;
+    }
 
-    transport::ShardPool shards(static_cast<unsigned>(threads));
-
-    sio::ServerOptions sio_options;
-    sio_options.engine.ping_interval = ping_interval;
-    sio_options.engine.ping_timeout = ping_timeout;
-    sio_options.engine.max_payload = max_payload;
-    sio_options.engine.cors_origins = cors_origins;
-    sio_options.engine.cors_credentials = cors_credentials;
-    sio_options.engine.node_id = edge_id;
-    sio_options.engine.max_queue_messages = static_cast<std::size_t>(max_queue_messages);
-    sio_options.engine.max_queue_bytes = static_cast<std::size_t>(max_queue_bytes);
-    sio_options.engine.max_sessions = static_cast<std::size_t>(max_connections);
-    sio_options.engine.max_sessions_per_ip = static_cast<std::size_t>(max_connections_per_ip);
-    sio_options.engine.trusted_proxies = trusted_proxies;
-    events_per_second = static_cast<double>(events_per_second_int);
-    sio_options.events_per_second = events_per_second;
-    sio_options.event_burst = static_cast<double>(event_burst);
-    sio_options.decoder.max_attachments = static_cast<std::uint32_t>(max_attachments);
-    sio::Server io(shards, sio_options);
-
-    edge::CollabOptions collab_options;
-    collab_options.edge_id = edge_id;
-    collab_options.recovery = recovery;
-    collab_options.history_max = static_cast<std::size_t>(history_max);
-    collab_options.max_publish_bytes = max_publish_bytes;
-    collab_options.max_rooms_per_socket = static_cast<std::size_t>(max_rooms_per_socket);
-
-    std::unique_ptr<edge::Collab> collab;
-    edge::RoomBus bus(
-        **nats, bus_options,
-        [&collab](const std::string& room, std::uint64_t offset, bus::v1::RoomEvent&& event,
-                  std::chrono::steady_clock::time_point received) {
-            collab->deliver(room, offset, std::move(event), received);
-        },
-        [&collab](const std::string& room, std::string&& change) {
-            collab->deliver_presence(room, std::move(change));
-        });
-    bus_ptr = &bus;
+    transport::ShardPool shards(static_cast<unsigned>(o.threads));
+    sio::Server io(shards, edge::server_options(o));
     observability::Metrics metrics;
     edge::EdgeCounters counters;
+    edge::rooms::FabricHooks hooks;
+    hooks.user_changed = [&presence](const std::string& room, const edge::rooms::UserChange& c,
+                                     std::function<void()> written) {
+        presence.set(room, c.user, c.name, c.sockets, c.lost, std::move(written));
+    };
+    hooks.encode_presence = edge::encode_presence_event;
+    hooks.delivered = [&counters](std::size_t, std::chrono::steady_clock::time_point received) {
+        if (counters.fanout_latency != nullptr) {
+            const std::chrono::duration<double> took = std::chrono::steady_clock::now() - received;
+            counters.fanout_latency->Observe(took.count());
+        }
+    };
+    // The namespace owns the fabric (its adapter); everything below borrows it.
+    auto fabric_owner = std::make_unique<edge::rooms::Fabric>(io.of("/"), stream, edge::fabric_options(o),
+                                                              std::move(hooks));
+    edge::rooms::Fabric& fabric = *fabric_owner;
+    io.of("/").set_adapter(std::move(fabric_owner));
+    fabric_ptr = &fabric;
+
     std::atomic<bool> draining{false};
-    auto edge_metrics = edge::register_edge_metrics(metrics, io, bus, **nats, counters, draining);
-    collab = std::make_unique<edge::Collab>(io, **nats, bus, sessions, keyring, acl, presence, counters,
-                                            collab_options);
-    collab->install();
-    if (auto r = collab->start_control(); !r) {
+    auto edge_metrics = edge::register_edge_metrics(metrics, io, fabric, **nats, counters, draining);
+    edge::SessionRecorder records(sessions, fabric);
+    const auto connect_options = edge::connect_options(o);
+    edge::TokenLifetime tokens(
+        shards,
+        [&keyring, leeway = connect_options.jwt_leeway](std::string_view token) {
+            jwt::VerifyOptions vo;
+            vo.leeway = leeway;
+            return jwt::verify(token, *keyring.current(), vo);
+        },
+        connect_options.jwt_leeway);
+    edge::Connections connections(keyring, sessions, fabric, acl, revocations, records, tokens, counters,
+                                  connect_options);
+    edge::EdgeApp app(io, fabric, acl, presence, records, connections, tokens, edge::handler_options(o));
+    app.install();
+    edge::ControlHandler control(**nats, io, fabric, acl, revocations, records, counters);
+    if (auto r = control.start(); !r) {
         log::error("cannot subscribe to control actions", {{"error", r.error().message()}});
         return 1;
     }
 
-    edge::Forwarder forwarder(**nats, io.engine(), shards, edge_id,
-                              ping_interval + ping_timeout + milliseconds(5000));
+    edge::Forwarder forwarder(**nats, io.engine(), shards, o.edge_id,
+                              o.ping_interval + o.ping_timeout + milliseconds(5000));
     if (auto r = forwarder.start(); !r) {
         log::error("cannot subscribe for forwarded requests", {{"error", r.error().message()}});
         return 1;
@@ -332,12 +216,8 @@ int main(int argc, char** argv) {
     transport::HttpServer http(shards, transport::HttpLimits{});
     http.add_route(io.route());
     std::unique_ptr<edge::DevTokenEndpoint> dev;
-    if (dev_tokens && jwt_secret.empty()) {
-        std::cerr << "roomcast_edge: --dev-tokens needs --jwt-secret to sign with\n";
-        return 2;
-    }
-    if (dev_tokens) {
-        dev = std::make_unique<edge::DevTokenEndpoint>(jwt::Key::hs256(jwt_secret), std::chrono::hours(12));
+    if (o.dev_tokens) {
+        dev = std::make_unique<edge::DevTokenEndpoint>(jwt::Key::hs256(o.jwt_secret), std::chrono::hours(12));
         http.add_route(transport::Route{"/roomcast/dev/token", dev.get(), 4096});
     }
     observability::AdminServer admin(
@@ -346,15 +226,17 @@ int main(int argc, char** argv) {
     std::uint16_t bound = 0;
     std::uint16_t admin_bound = 0;
     try {
-        bound = http.listen(host, static_cast<std::uint16_t>(port));
-        admin_bound = admin.start(admin_host, static_cast<std::uint16_t>(admin_port));
+        bound = http.listen(o.host, static_cast<std::uint16_t>(o.port));
+        admin_bound = admin.start(o.admin_host, static_cast<std::uint16_t>(o.admin_port));
     } catch (const std::exception& e) {
         log::error("cannot listen", {{"error", e.what()}});
         return 1;
     }
-    bus.start();
-    if (recovery) {
-        sessions.start_heartbeat(bus.executor(), [&] {
+    fabric.start();
+    Pruner pruner(fabric.executor(), revocations);
+    pruner.start();
+    if (o.recovery) {
+        sessions.start_heartbeat(fabric.executor(), [&] {
             std::uint64_t n = 0;
             for (unsigned i = 0; i < shards.size(); ++i) {
                 auto& st = io.engine().stats(i);
@@ -365,8 +247,8 @@ int main(int argc, char** argv) {
     }
     shards.start();
     serving = true;
-    log::info("listening", {{"edge", edge_id}, {"host", host}, {"port", bound}, {"admin_port", admin_bound},
-                            {"threads", threads}, {"nats", (*nats)->connected_url()}});
+    log::info("listening", {{"edge", o.edge_id}, {"host", o.host}, {"port", bound}, {"admin_port", admin_bound},
+                            {"threads", o.threads}, {"nats", (*nats)->connected_url()}});
 
     int sig = 0;
     sigwait(&signals, &sig);
@@ -376,13 +258,13 @@ int main(int argc, char** argv) {
     // (their recovery records say they were lost, not that they left).
     const auto drain_start = std::chrono::steady_clock::now();
     log::info("draining", {{"signal", sig}, {"sessions", io.engine().open_sessions()},
-                           {"spread_ms", drain_spread.count()}, {"timeout_ms", drain_timeout.count()}});
+                           {"spread_ms", o.drain_spread.count()}, {"timeout_ms", o.drain_timeout.count()}});
     draining = true;
     serving = false;
     io.engine().set_draining(true);
     http.stop_accepting();
-    io.engine().close_all(engineio::CloseReason::kServerShutdown, std::min(drain_spread, drain_timeout));
-    const auto deadline = drain_start + drain_timeout;
+    io.engine().close_all(engineio::CloseReason::kServerShutdown, std::min(o.drain_spread, o.drain_timeout));
+    const auto deadline = drain_start + o.drain_timeout;
     while (io.engine().open_sessions() > 0 && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(milliseconds(50));
     }
@@ -392,11 +274,17 @@ int main(int argc, char** argv) {
                                                                           drain_start)
                                      .count()}});
     forwarder.stop();
-    collab->stop_control();
+    control.stop();
+    revocation_feed.stop();
     acl.stop();
     keyring.stop();
-    sessions.stop_heartbeat();
-    bus.stop();
+    fabric_ptr = nullptr;
+    boost::asio::post(fabric.executor(), [&] {
+        pruner.stop();
+        sessions.stop_heartbeat();
+    });
+    fabric.stop();
+    stream.stop();
     admin.stop();
     shards.stop();
     (*nats)->drain(milliseconds(2000));

@@ -5,7 +5,7 @@
 namespace roomcast::edge {
 
 std::shared_ptr<prometheus::Collectable> register_edge_metrics(
-    observability::Metrics& metrics, sio::Server& io, RoomBus& bus, natsbus::Connection& nats,
+    observability::Metrics& metrics, sio::Server& io, rooms::Fabric& fabric, natsbus::Connection& nats,
     EdgeCounters& counters, const std::atomic<bool>& draining) {
     counters.fanout_latency =
         &prometheus::BuildHistogram()
@@ -79,9 +79,10 @@ std::shared_ptr<prometheus::Collectable> register_edge_metrics(
                    }
                    return total;
                });
-    const auto& bs = bus.stats();
+    const auto& bs = fabric.sequence_stats();
+    const auto& fs = fabric.stats();
     c->gauge("roomcast_edge_room_subscriptions", "Rooms this edge is subscribed to on the bus",
-             [&bs] { return static_cast<double>(bs.subscriptions.load()); });
+             [&fs] { return static_cast<double>(fs.subscriptions.load()); });
     c->counter("roomcast_edge_bus_events_total", "Room events received from the bus",
                [&bs] { return static_cast<double>(bs.delivered.load()); });
     c->counter("roomcast_edge_bus_gaps_total", "Gaps detected in a room's event sequence",
@@ -91,8 +92,9 @@ std::shared_ptr<prometheus::Collectable> register_edge_metrics(
     c->counter("roomcast_edge_bus_events_lost_total", "Gaps that could not be read back",
                [&bs] { return static_cast<double>(bs.events_lost.load()); });
     c->counter("roomcast_edge_bus_dropped_total", "Bus events dropped (invalid or duplicate)",
-               [&bs] {
-                   return static_cast<double>(bs.invalid_dropped.load() + bs.duplicates_dropped.load());
+               [&bs, &fs] {
+                   return static_cast<double>(bs.invalid_dropped.load() + bs.duplicates_dropped.load() +
+                                              bs.stale_dropped.load() + fs.invalid_dropped.load());
                });
     c->counter("roomcast_edge_recoveries_total", "Reconnects that asked for recovery, by result",
                [&counters] { return static_cast<double>(counters.recovered.load()); },

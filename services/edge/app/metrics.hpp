@@ -4,7 +4,7 @@
 // scrape time; nothing on the message path touches a shared metric except the fan-out latency
 // histogram, observed once per room event and shard.
 
-#include "bus/room_bus.hpp"
+#include "rooms/fabric.hpp"
 #include "socketio/server.hpp"
 
 #include "roomcast/natsbus/natsbus.hpp"
@@ -32,7 +32,7 @@ struct EdgeCounters {
 // Registers every edge metric with `metrics`; the returned collector must live as long as the
 // things it reads.
 std::shared_ptr<prometheus::Collectable> register_edge_metrics(
-    observability::Metrics& metrics, sio::Server& io, RoomBus& bus, natsbus::Connection& nats,
+    observability::Metrics& metrics, sio::Server& io, rooms::Fabric& fabric, natsbus::Connection& nats,
     EdgeCounters& counters, const std::atomic<bool>& draining);
 
 }  // namespace roomcast::edge

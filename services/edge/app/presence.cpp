@@ -37,8 +37,8 @@ natsbus::Result<void> PresenceTracker::start() {
     return {};
 }
 
-void PresenceTracker::change(const std::string& room, const std::string& user, const std::string& name,
-                             int delta, bool lost, std::function<void()> written) {
+void PresenceTracker::set(const std::string& room, const std::string& user, const std::string& name,
+                          std::uint32_t sockets, bool lost, std::function<void()> written) {
     const std::string key = "entry." + edge_id_ + "." + key_token(room) + "." + key_token(user);
     std::lock_guard lock(mu_);
     auto& e = entries_[key];
@@ -49,14 +49,8 @@ void PresenceTracker::change(const std::string& room, const std::string& user, c
     if (!name.empty()) {
         e.name = name;
     }
-    if (delta > 0) {
-        e.sockets += static_cast<std::uint32_t>(delta);
-        e.lost = false;
-    } else {
-        const auto d = static_cast<std::uint32_t>(-delta);
-        e.sockets = e.sockets > d ? e.sockets - d : 0;
-        e.lost = e.sockets == 0 && lost;
-    }
+    e.sockets = sockets;
+    e.lost = sockets == 0 && lost;
     if (written) {
         e.waiters.push_back(std::move(written));
     }
@@ -102,10 +96,8 @@ void PresenceTracker::on_written(const std::string& key) {
             return;
         }
         waiters = std::move(e.waiters);
-        e.waiters.clear();
-        if (e.sockets == 0) {
-            entries_.erase(it);  // written as gone; nothing to remember
-        }
+        // Written: the counts live in the room fabric, nothing here to remember.
+        entries_.erase(it);
     }
     for (auto& w : waiters) {
         w();

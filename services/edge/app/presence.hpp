@@ -1,11 +1,14 @@
 #pragma once
 // The edge's side of presence (docs/control-plane.md): it writes, for every (room, user) whose
-// socket count on this edge changes, the KV entry entry.<edge>.<key(room)>.<key(user)> that the
-// presence service aggregates across edges, and asks the service for counts and lists over
-// NATS (roomcast.presence.query).
+// socket count on this edge changes (the room fabric counts them and reports the changes), the
+// KV entry entry.<edge>.<key(room)>.<key(user)> that the presence service aggregates across
+// edges, and asks the service for counts and lists over NATS (roomcast.presence.query).
 //
 // Writes of one key are serialized (one in flight, later changes coalesced into the newest
-// value): two quick changes can never land in the wrong order. Thread-safe.
+// value): two quick changes can never land in the wrong order. An entry is kept only while it
+// is being written. Thread-safe.
+
+#include "app/ports.hpp"
 
 #include "roomcast/bus/v1/bus.pb.h"
 #include "roomcast/natsbus/natsbus.hpp"
@@ -20,7 +23,7 @@
 
 namespace roomcast::edge {
 
-class PresenceTracker {
+class PresenceTracker final : public PresencePort {
 public:
     PresenceTracker(natsbus::Connection& nats, std::string edge_id, int replicas);
 
@@ -28,15 +31,15 @@ public:
     // only (blocking).
     natsbus::Result<void> start();
 
-    // A socket of `user` entered (+1) or left (-1) `room` on this edge; `lost` when it left by a
-    // lost connection (the service then waits its grace period). `written` (optional) runs on a
-    // library thread once the new count is stored (or failed to be).
-    void change(const std::string& room, const std::string& user, const std::string& name, int delta,
-                bool lost, std::function<void()> written = {});
+    // `user` has `sockets` sockets in `room` on this edge now; `lost` when the last one left by
+    // a lost connection (the service then waits its grace period). `written` (optional) runs on
+    // a library thread once the new count is stored (or failed to be).
+    void set(const std::string& room, const std::string& user, const std::string& name,
+             std::uint32_t sockets, bool lost, std::function<void()> written = {});
 
     // Counts (and up to `limit` users) of `room` from the presence service.
     void query(const std::string& room, std::uint32_t limit,
-               std::function<void(natsbus::Result<bus::v1::PresenceQueryResult>)> done);
+               std::function<void(natsbus::Result<bus::v1::PresenceQueryResult>)> done) override;
 
 private:
     struct Entry {

@@ -157,11 +157,41 @@ RoomTable::Step RoomTable::live(const std::string& room, Incoming&& event) {
         return step;
     }
     auto& r = it->second;
-    if (r.repairing) {
+    if (r.repairing || r.holds > 0) {
         r.pending.push_back(std::move(event));
         return step;
     }
     sequence(r, std::move(event), step);
+    return step;
+}
+
+void RoomTable::drain(Room& r, Step& step) {
+    auto pending = std::move(r.pending);
+    r.pending.clear();
+    for (auto& in : pending) {
+        if (r.repairing || r.holds > 0) {
+            r.pending.push_back(std::move(in));
+            continue;
+        }
+        sequence(r, std::move(in), step);
+    }
+}
+
+void RoomTable::hold(const std::string& room) {
+    if (auto it = rooms_.find(room); it != rooms_.end()) {
+        ++it->second.holds;
+    }
+}
+
+RoomTable::Step RoomTable::release(const std::string& room) {
+    Step step;
+    auto it = rooms_.find(room);
+    if (it == rooms_.end() || it->second.holds == 0) {
+        return step;
+    }
+    if (--it->second.holds == 0 && !it->second.repairing) {
+        drain(it->second, step);
+    }
     return step;
 }
 
@@ -175,7 +205,7 @@ RoomTable::Step RoomTable::repaired(const std::string& room,
     }
     auto& r = it->second;
     r.repairing = false;
-    const std::uint64_t after = baseline(r).value_or(0);
+    std::uint64_t prev = baseline(r).value_or(0);
     // Read-back events stop where the held live ones begin.
     const std::uint64_t limit = r.pending.empty() ? UINT64_MAX : r.pending.front().seq;
     if (!events) {
@@ -186,31 +216,28 @@ RoomTable::Step RoomTable::repaired(const std::string& room,
             r.last = std::max(r.last, r.pending.front().prev);
         }
     } else {
+        // Queued in front of the live ones, chained so the sequence sees no gap; delivered by
+        // drain() unless the room is held.
+        std::deque<Incoming> found;
         for (auto& e : *events) {
-            if (e.seq <= after || e.seq <= r.last || e.seq >= limit) {
+            if (e.seq <= prev || e.seq <= r.last || e.seq >= limit) {
                 continue;
             }
-            r.last = e.seq;
-            r.last_offset = std::max(r.last_offset, e.seq);
             ++stats_.events_repaired;
-            ++stats_.delivered;
             Incoming in;
             in.generation = r.generation;
             in.seq = e.seq;
+            in.prev = prev;
             in.data = std::move(e.data);
             in.received = now;
-            step.deliver.push_back(std::move(in));
+            prev = e.seq;
+            found.push_back(std::move(in));
+        }
+        for (auto f = found.rbegin(); f != found.rend(); ++f) {
+            r.pending.push_front(std::move(*f));
         }
     }
-    auto pending = std::move(r.pending);
-    r.pending.clear();
-    for (auto& in : pending) {
-        if (r.repairing) {
-            r.pending.push_back(std::move(in));
-            continue;
-        }
-        sequence(r, std::move(in), step);
-    }
+    drain(r, step);
     return step;
 }
 

@@ -113,6 +113,12 @@ public:
     Step repaired(const std::string& room, std::optional<std::vector<Stored>> events,
                   std::chrono::steady_clock::time_point now);
 
+    // Holds the room's live events (they queue, in order) until release(): while a rights
+    // change is settled, nothing published after it may reach a socket that loses the room.
+    // Holds nest. Unknown rooms are not held.
+    void hold(const std::string& room);
+    Step release(const std::string& room);
+
     // After a NATS reconnect: every subscribed room's offset must be read again (a new epoch,
     // returned, for seeded()) and events may have been missed (check_latest()).
     struct Reseed {
@@ -160,10 +166,13 @@ private:
         std::vector<WaiterId> waiters;
         std::uint64_t last = 0;  // last offset delivered (0: none yet)
         bool repairing = false;
-        std::deque<Incoming> pending;  // live events held while a gap is repaired
+        std::uint32_t holds = 0;
+        std::deque<Incoming> pending;  // live events held while a gap is repaired or held
     };
     // Runs `event` through the room's sequence (not repairing): deliver, drop, or start a repair.
     void sequence(Room& room, Incoming&& event, Step& step);
+    // Runs the pending events while the room is neither repairing nor held.
+    void drain(Room& room, Step& step);
     // The offset after which nothing is missing, as far as this edge knows: the last event
     // delivered, else the offset read when subscribing; nullopt when neither is known.
     static std::optional<std::uint64_t> baseline(const Room& room);

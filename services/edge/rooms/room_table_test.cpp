@@ -240,6 +240,38 @@ TEST(RoomTable, ASeedThatFailsSendsTheWaitersToTheStream) {
     EXPECT_TRUE(t.seed_failed("r", g).empty());
 }
 
+TEST(RoomTable, AHeldRoomQueuesLiveEventsUntilReleased) {
+    RoomTable t;
+    const auto g = *t.add("r", "u", "U", std::nullopt).subscribe;
+    t.live("r", ev(g, 1, 0));
+    t.hold("r");
+    t.hold("r");  // holds nest
+    EXPECT_TRUE(t.live("r", ev(g, 2, 1)).deliver.empty());
+    EXPECT_TRUE(t.live("r", ev(g, 3, 2)).deliver.empty());
+    EXPECT_TRUE(t.release("r").deliver.empty()) << "still held once";
+    EXPECT_EQ(seqs(t.release("r")), (std::vector<std::uint64_t>{2, 3}));
+    EXPECT_TRUE(t.release("r").deliver.empty()) << "releasing more than held does nothing";
+    EXPECT_EQ(seqs(t.live("r", ev(g, 4, 3))), std::vector<std::uint64_t>{4});
+    t.hold("unknown");
+    EXPECT_TRUE(t.release("unknown").deliver.empty());
+}
+
+TEST(RoomTable, AHoldOutlastsARepair) {
+    RoomTable t;
+    const auto g = *t.add("r", "u", "U", std::nullopt).subscribe;
+    t.live("r", ev(g, 1, 0));
+    t.hold("r");
+    EXPECT_TRUE(t.live("r", ev(g, 3, 2)).deliver.empty());
+    // Released while nothing is repairing: 3's gap (2) is found now and repaired.
+    auto step = t.release("r");
+    EXPECT_TRUE(step.deliver.empty());
+    ASSERT_TRUE(step.repair_after);
+    t.hold("r");
+    step = t.repaired("r", stored({2}), {});
+    EXPECT_TRUE(step.deliver.empty()) << "held: the read-back waits too";
+    EXPECT_EQ(seqs(t.release("r")), (std::vector<std::uint64_t>{2, 3}));
+}
+
 TEST(RoomTable, RoomsAreIndependent) {
     RoomTable t;
     const auto ga = *t.add("a", "u", "U", std::nullopt).subscribe;

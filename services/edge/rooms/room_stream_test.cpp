@@ -1,6 +1,7 @@
-// RoomBus against a real nats-server: stored-event reads (read_after), including many reads of
-// one room at once, which are served together.
-#include "bus/room_bus.hpp"
+// RoomStream (the room fabric's NATS layer) against a real nats-server: stored-event reads
+// (read_after), including many reads of one room at once, which are served together; the
+// latest offset; live fan-out with its sequence headers; reads after stop.
+#include "rooms/room_stream.hpp"
 
 #include "roomcast/natsbus/testing.hpp"
 
@@ -8,7 +9,7 @@
 
 #include <map>
 
-namespace roomcast::edge {
+namespace roomcast::edge::rooms {
 namespace {
 
 using namespace std::chrono_literals;
@@ -18,15 +19,15 @@ using natsbus::testing::shared_server;
 using natsbus::testing::test_options;
 using natsbus::testing::unique_name;
 
-class RoomBusReadTest : public ::testing::Test {
+class RoomStreamTest : public ::testing::Test {
 protected:
     void SetUp() override {
         conn_ = connect_or_fail(test_options(shared_server().url()));
         ASSERT_NE(conn_, nullptr);
-        const std::string name = unique_name("RB");
+        const std::string name = unique_name("RS");
         options_.stream = name;
-        options_.room_prefix = "rb." + name + ".room.";
-        options_.fanout_prefix = "rb." + name + ".fanout.";
+        options_.room_prefix = "rs." + name + ".room.";
+        options_.fanout_prefix = "rs." + name + ".fanout.";
         natsbus::StreamConfig c;
         c.name = name;
         c.subjects = {options_.room_prefix + ">"};
@@ -34,15 +35,9 @@ protected:
         c.republish_source = options_.room_prefix + ">";
         c.republish_destination = options_.fanout_prefix + ">";
         ASSERT_TRUE(conn_->jetstream().ensure_stream(c));
-        bus_ = std::make_unique<RoomBus>(*conn_, options_,
-                                         [this](const std::string&, std::uint64_t offset, auto&&...) {
-                                             delivered_.push(offset);
-                                         });
-        bus_->start();
+        stream_ = std::make_unique<RoomStream>(*conn_, options_);
     }
-    void TearDown() override {
-        bus_.reset();
-    }
+    void TearDown() override { stream_.reset(); }
 
     // Stores an event in `room` (another room's events interleave, as in a shared stream).
     std::uint64_t store(const std::string& room, int n) {
@@ -56,20 +51,19 @@ protected:
     }
 
     std::unique_ptr<natsbus::Connection> conn_;
-    RoomBusOptions options_;
-    std::unique_ptr<RoomBus> bus_;
-    Collector<std::uint64_t> delivered_;
+    RoomStreamOptions options_;
+    std::unique_ptr<RoomStream> stream_;
 };
 
-std::uint64_t last_offset_of(RoomBus& bus, const std::string& room) {
+std::uint64_t last_offset_of(RoomStream& stream, const std::string& room) {
     Collector<natsbus::Result<std::uint64_t>> got;
-    bus.last_offset(room, [&got](natsbus::Result<std::uint64_t> r) { got.push(r); });
+    stream.last_offset(room, [&got](natsbus::Result<std::uint64_t> r) { got.push(r); });
     EXPECT_TRUE(got.wait_for(1, 5s));
     auto items = got.items();
     return !items.empty() && items[0] ? *items[0] : UINT64_MAX;
 }
 
-TEST_F(RoomBusReadTest, ManyReadsOfOneRoomEachGetTheirOwnWindow) {
+TEST_F(RoomStreamTest, ManyReadsOfOneRoomEachGetTheirOwnWindow) {
     std::vector<std::uint64_t> offsets;  // of room "a"
     for (int i = 0; i < 40; ++i) {
         offsets.push_back(store("a", i));
@@ -86,11 +80,11 @@ TEST_F(RoomBusReadTest, ManyReadsOfOneRoomEachGetTheirOwnWindow) {
         const std::uint64_t after = i == 0 ? 0 : offsets[(i * 7) % offsets.size()];
         wants.push_back({after, i % 3 == 0 ? std::size_t{5} : std::size_t{10}});
     }
-    using Got = std::pair<std::size_t, natsbus::Result<RoomBus::StoredEvents>>;
+    using Got = std::pair<std::size_t, natsbus::Result<RoomStream::StoredEvents>>;
     Collector<Got> got;
     for (std::size_t i = 0; i < wants.size(); ++i) {
-        bus_->read_after("a", wants[i].after, wants[i].max,
-                         [&got, i](natsbus::Result<RoomBus::StoredEvents> r) { got.push({i, std::move(r)}); });
+        stream_->read_after("a", wants[i].after, wants[i].max,
+                         [&got, i](natsbus::Result<RoomStream::StoredEvents> r) { got.push({i, std::move(r)}); });
     }
     ASSERT_TRUE(got.wait_for(wants.size(), 10s));
     for (auto& [i, r] : got.items()) {
@@ -110,32 +104,36 @@ TEST_F(RoomBusReadTest, ManyReadsOfOneRoomEachGetTheirOwnWindow) {
     }
 }
 
-TEST_F(RoomBusReadTest, LastOffsetFollowsTheStreamWhileSubscribed) {
-    EXPECT_EQ(last_offset_of(*bus_, "a"), 0u);  // not subscribed, no events: asks the stream
+TEST_F(RoomStreamTest, LastOffsetIsTheRoomsNewestStoredEvent) {
+    EXPECT_EQ(last_offset_of(*stream_, "a"), 0u);
     const auto first = store("a", 1);
     store("b", 1);
-    EXPECT_EQ(last_offset_of(*bus_, "a"), first);
-    bus_->acquire("a");
-    // Once the seed read is back it answers from what the edge knows, and follows every event
-    // delivered since (another room's events do not move it).
-    ASSERT_TRUE(natsbus::testing::eventually([&] { return last_offset_of(*bus_, "a") == first; }));
-    std::uint64_t last = 0;
-    for (int i = 0; i < 5; ++i) {
-        last = store("a", i);
-        store("b", i);
-    }
-    ASSERT_TRUE(delivered_.wait_for(5, 5s));
-    EXPECT_EQ(last_offset_of(*bus_, "a"), last);
-    bus_->release("a");
-    const auto after = store("a", 9);
-    EXPECT_EQ(last_offset_of(*bus_, "a"), after);  // unsubscribed: the stream again
+    EXPECT_EQ(last_offset_of(*stream_, "a"), first);
 }
 
-TEST_F(RoomBusReadTest, ReadsAfterStopFailClosed) {
+TEST_F(RoomStreamTest, ASubscriptionReceivesEachEventWithItsOffsetAndTheRoomsPrevious) {
+    Collector<RoomStream::Live> live;
+    auto subs = stream_->subscribe("a", [&live](RoomStream::Live&& l) { live.push(std::move(l)); }, nullptr);
+    ASSERT_TRUE(subs);
+    ASSERT_TRUE(conn_->flush(5s));
+    const auto a1 = store("a", 1);
+    store("b", 1);  // another room's event in between: not seen, and not a gap
+    const auto a2 = store("a", 2);
+    ASSERT_TRUE(live.wait_for(2, 5s));
+    auto items = live.items();
+    EXPECT_EQ(items[0].seq, a1);
+    EXPECT_EQ(items[1].seq, a2);
+    EXPECT_EQ(items[1].prev, a1) << "Nats-Last-Sequence names the room's previous event";
+    bus::v1::RoomEvent ev;
+    ASSERT_TRUE(ev.ParseFromString(items[1].data));
+    EXPECT_EQ(ev.data_json(), "2");
+}
+
+TEST_F(RoomStreamTest, ReadsAfterStopFailClosed) {
     store("a", 1);
-    bus_->stop();
+    stream_->stop();
     Collector<bool> got;
-    bus_->read_after("a", 0, 10, [&got](natsbus::Result<RoomBus::StoredEvents> r) {
+    stream_->read_after("a", 0, 10, [&got](natsbus::Result<RoomStream::StoredEvents> r) {
         got.push(!r && r.error() == natsbus::Errc::kClosed);
     });
     ASSERT_TRUE(got.wait_for(1, 5s));
@@ -143,4 +141,4 @@ TEST_F(RoomBusReadTest, ReadsAfterStopFailClosed) {
 }
 
 }  // namespace
-}  // namespace roomcast::edge
+}  // namespace roomcast::edge::rooms

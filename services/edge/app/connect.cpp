@@ -1,0 +1,217 @@
+#include "app/connect.hpp"
+
+#include "app/recovery_plan.hpp"
+#include "app/requests.hpp"
+
+#include "roomcast/core/clock.hpp"
+#include "roomcast/core/log.hpp"
+
+#include <boost/json.hpp>
+
+namespace roomcast::edge {
+
+namespace json = boost::json;
+namespace log = core::log;
+
+Connections::Connections(KeyRing& keys, SessionStore& sessions, rooms::Fabric& fabric,
+                         RightsPort& rights, Revocations& revocations, SessionRecorder& records,
+                         TokenLifetime& tokens, EdgeCounters& counters, ConnectOptions options)
+    : keys_(keys),
+      sessions_(sessions),
+      fabric_(fabric),
+      rights_(rights),
+      revocations_(revocations),
+      records_(records),
+      tokens_(tokens),
+      counters_(counters),
+      options_(options) {}
+
+jwt::Result<jwt::Claims> Connections::verify(std::string_view token) const {
+    jwt::VerifyOptions vo;
+    vo.leeway = options_.jwt_leeway;
+    const auto keys = keys_.current();
+    return jwt::verify(token, *keys, vo);
+}
+
+void Connections::on_connect(const sio::Handshake& hs, sio::ConnectCallback done) {
+    auto refuse = [this, &done](std::string_view code) {
+        const std::size_t i = code == "token_missing" ? 0 : code == "token_expired" ? 2 : 1;
+        counters_.auth_failures[i].fetch_add(1, std::memory_order_relaxed);
+        sio::ConnectDecision d;
+        json::object data;
+        data["code"] = code;
+        d.error = sio::ConnectError{"unauthorized", json::value(std::move(data))};
+        done(std::move(d));
+    };
+    const json::object* auth = hs.auth.is_object() ? &hs.auth.as_object() : nullptr;
+    const json::value* token = auth != nullptr ? auth->if_contains("token") : nullptr;
+    if (token == nullptr || !token->is_string() || token->get_string().empty()) {
+        refuse("token_missing");
+        return;
+    }
+    auto claims = verify(token->get_string());
+    if (!claims) {
+        refuse(claims.error() == jwt::Errc::kExpired ? "token_expired" : "token_invalid");
+        return;
+    }
+    auto session = std::make_shared<SocketSession>();
+    session->identity = std::make_shared<const rooms::Identity>(
+        rooms::Identity{std::move(claims->sub), std::move(claims->name)});
+    session->exp = claims->exp;
+    session->started_ms = core::unix_ms();
+    if (!options_.recovery) {
+        sio::ConnectDecision d;
+        d.data = session;
+        done(std::move(d));
+        return;
+    }
+    // A fresh private session id, used unless the session is recovered.
+    std::string fresh_pid = transport::Shard::current()->random_id(22);
+    const json::value* pid = auth->if_contains("pid");
+    const json::value* offset = auth->if_contains("offset");
+    if (pid == nullptr || !pid->is_string() || pid->get_string().empty() ||
+        pid->get_string().size() > 64 || (offset != nullptr && !parse_offset(*offset))) {
+        sio::ConnectDecision d;
+        session->pid = fresh_pid;
+        d.pid = std::move(fresh_pid);
+        d.data = session;
+        done(std::move(d));
+        return;
+    }
+    // socket.io-client sends no offset until it has received an event that carries one: then
+    // it has seen nothing since joining, and replay starts at each room's join offset.
+    const std::uint64_t last_offset = offset != nullptr ? parse_offset(*offset).value_or(0) : 0;
+    try_recover(std::move(session), std::string(pid->get_string()), std::move(fresh_pid), last_offset,
+                std::move(done));
+}
+
+void Connections::try_recover(SessionPtr session, std::string old_pid, std::string fresh_pid,
+                              std::uint64_t offset, sio::ConnectCallback done) {
+    auto fresh = [this](const SessionPtr& session, std::string pid, sio::ConnectCallback& done) {
+        counters_.not_recovered.fetch_add(1, std::memory_order_relaxed);
+        sio::ConnectDecision d;
+        session->pid = pid;
+        d.pid = std::move(pid);
+        d.data = session;
+        done(std::move(d));
+    };
+    const std::string user = session->user_id();
+    sessions_.lookup(
+        old_pid, user,
+        [this, session, old_pid, fresh_pid, offset, fresh, done = std::move(done)](
+            std::optional<Recoverable> rec) mutable {
+            if (!rec) {
+                fresh(session, fresh_pid, done);
+                return;
+            }
+            auto plan = plan_recovery(rec->record, offset, rights_, revocations_);
+            if (!plan.recover) {
+                fresh(session, fresh_pid, done);
+                return;
+            }
+            // The missed events are read before answering: when a room lost some of them (more
+            // were published than the stream keeps) the session is not recovered, as Socket.IO
+            // does when an offset left its buffer.
+            std::vector<std::pair<std::string, std::uint64_t>> reads;
+            for (const auto& r : plan.rooms) {
+                reads.emplace_back(r.room, r.start);
+            }
+            std::string socket_id = rec->record.socket_id();
+            fabric_.read_missed(
+                std::move(reads), socket_id,
+                [this, session, old_pid, fresh_pid, fresh, socket_id, rec = std::move(*rec),
+                 plan = std::move(plan), done = std::move(done)](
+                    std::shared_ptr<rooms::Fabric::Missed> missed) mutable {
+                    if (missed->failed || missed->truncated) {
+                        fresh(session, fresh_pid, done);
+                        return;
+                    }
+                    counters_.recovered.fetch_add(1, std::memory_order_relaxed);
+                    session->pid = old_pid;
+                    session->record.revision = rec.revision;
+                    session->record.take_over = true;
+                    if (rec.record.started_ms() != 0) {
+                        session->started_ms = rec.record.started_ms();
+                    }
+                    auto pending = std::make_unique<PendingRecovery>();
+                    pending->rooms = std::move(plan.rooms);
+                    pending->dropped = std::move(plan.dropped);
+                    pending->missed = std::move(missed);
+                    session->recovery = std::move(pending);
+                    sio::ConnectDecision d;
+                    d.socket_id = socket_id;
+                    d.pid = old_pid;
+                    d.recovered = true;
+                    d.data = session;
+                    done(std::move(d));
+                });
+        });
+}
+
+void Connections::on_connection(const sio::SocketPtr& socket) {
+    auto session = session_of(*socket);
+    if (!session) {
+        return;
+    }
+    socket->release_handshake_auth();  // the claims are in the session; the token is not needed
+    fabric_.attach(*socket, session->identity);
+    tokens_.watch(socket, session);
+    if (session->pid.empty()) {
+        return;  // recovery off
+    }
+    if (socket->recovered() && session->recovery) {
+        recover(socket, session);
+        return;
+    }
+    records_.write(*socket, session, socket->shard());
+}
+
+void Connections::recover(const sio::SocketPtr& socket, const SessionPtr& session) {
+    auto pending = std::move(session->recovery);
+    // Rights lost between the decision and now (a control message that arrived meanwhile) are
+    // honoured here; any later one reaches the socket in its rooms like any other.
+    if (!revocations_.session_recoverable(session->user_id(), session->started_ms)) {
+        socket->disconnect();  // a DisconnectUser arrived meanwhile
+        return;
+    }
+    std::vector<rooms::Fabric::Resume> keep;
+    for (auto& r : pending->rooms) {
+        if (auto reason = room_lost(r.room, session->user_id(), r.info.joined_ms, rights_, revocations_)) {
+            pending->dropped.emplace_back(r.room, std::move(*reason));
+        } else {
+            keep.push_back(std::move(r));
+        }
+    }
+    fabric_.recover(socket, std::move(keep), std::move(pending->missed));
+    records_.write(*socket, session, socket->shard());  // taken over from the previous edge
+    for (const auto& [room, reason] : pending->dropped) {
+        json::object body;
+        body["room"] = room;
+        body["reason"] = reason;
+        socket->emit("kicked", sio::Args().add(std::move(body)));
+    }
+    if (!pending->dropped.empty()) {
+        counters_.kicks.fetch_add(pending->dropped.size(), std::memory_order_relaxed);
+    }
+}
+
+void Connections::on_disconnect(const sio::SocketPtr& socket, sio::DisconnectReason reason) {
+    auto session = session_of(*socket);
+    if (!session || session->pid.empty()) {
+        return;
+    }
+    switch (reason) {
+        case sio::DisconnectReason::kClientNamespaceDisconnect:
+        case sio::DisconnectReason::kServerNamespaceDisconnect:
+        case sio::DisconnectReason::kForcedServerClose:
+            records_.erase(session, socket->shard());  // a deliberate leave: nothing to recover
+            break;
+        default:
+            // The fabric still has the socket's rooms here (it lets go after the handlers).
+            session->disconnected_at_ms = core::unix_ms();
+            records_.write(*socket, session, socket->shard());
+            break;
+    }
+}
+
+}  // namespace roomcast::edge

@@ -1,0 +1,56 @@
+#pragma once
+// A socket's life on namespace "/" outside its requests: the connect hook (the JWT, and the
+// decision to recover a session: PRODUCT.md §2 "Connect", "Recovery"), the connection (into the
+// fabric, its rooms back when recovered, its token's expiry watched, its record written) and
+// the disconnect (its record marked lost, or deleted after a deliberate leave).
+//
+// Thread-safety: the hook runs on the connecting client's shard and answers from a library
+// thread (sio posts the answer back); the rest on the socket's shard.
+
+#include "app/acl.hpp"
+#include "app/jwks.hpp"
+#include "app/metrics.hpp"
+#include "app/records.hpp"
+#include "app/revocations.hpp"
+#include "app/sessions.hpp"
+#include "app/tokens.hpp"
+#include "rooms/fabric.hpp"
+
+namespace roomcast::edge {
+
+struct ConnectOptions {
+    bool recovery = true;
+    std::chrono::seconds jwt_leeway{30};
+};
+
+class Connections {
+public:
+    Connections(KeyRing& keys, SessionStore& sessions, rooms::Fabric& fabric, RightsPort& rights,
+                Revocations& revocations, SessionRecorder& records, TokenLifetime& tokens,
+                EdgeCounters& counters, ConnectOptions options);
+
+    void on_connect(const sio::Handshake& handshake, sio::ConnectCallback done);
+    void on_connection(const sio::SocketPtr& socket);
+    void on_disconnect(const sio::SocketPtr& socket, sio::DisconnectReason reason);
+
+    // Verifies a client token as the connect hook does (also `refresh`).
+    jwt::Result<jwt::Claims> verify(std::string_view token) const;
+
+private:
+    // Looks the session up and decides (library thread).
+    void try_recover(SessionPtr session, std::string old_pid, std::string fresh_pid,
+                     std::uint64_t offset, sio::ConnectCallback done);
+    void recover(const sio::SocketPtr& socket, const SessionPtr& session);
+
+    KeyRing& keys_;
+    SessionStore& sessions_;
+    rooms::Fabric& fabric_;
+    RightsPort& rights_;
+    Revocations& revocations_;
+    SessionRecorder& records_;
+    TokenLifetime& tokens_;
+    EdgeCounters& counters_;
+    ConnectOptions options_;
+};
+
+}  // namespace roomcast::edge

@@ -1,0 +1,107 @@
+#include "app/edge_app.hpp"
+
+#include <boost/json.hpp>
+
+namespace roomcast::edge {
+
+namespace json = boost::json;
+
+bool FabricRooms::in_room(const Caller& caller, std::string_view room) const {
+    return fabric_.in_room(*caller.socket, room);
+}
+
+std::size_t FabricRooms::room_count(const Caller& caller) const {
+    return fabric_.room_count(*caller.socket);
+}
+
+void FabricRooms::enter(const Caller& caller, const std::string& room,
+                        std::function<void(natsbus::Result<std::uint64_t>)> done) {
+    fabric_.enter(caller.socket, room, std::move(done));
+}
+
+bool FabricRooms::exit(const Caller& caller, std::string_view room) {
+    return fabric_.exit(*caller.socket, room);
+}
+
+void FabricRooms::publish(const std::string& room, const bus::v1::RoomEvent& event,
+                          std::function<void(natsbus::Result<std::uint64_t>)> done) {
+    fabric_.publish(room, event, std::move(done));
+}
+
+void FabricRooms::read_after(const std::string& room, std::uint64_t after, std::size_t max,
+                             std::function<void(natsbus::Result<rooms::RoomStream::StoredEvents>)> done) {
+    fabric_.read_after(room, after, max, std::move(done));
+}
+
+void FabricRooms::read_last(const std::string& room, std::size_t count,
+                            std::function<void(natsbus::Result<rooms::RoomStream::StoredEvents>)> done) {
+    fabric_.read_last(room, count, std::move(done));
+}
+
+EdgeApp::EdgeApp(sio::Server& io, rooms::Fabric& fabric, RightsPort& rights, PresencePort& presence,
+                 SessionRecorder& records, Connections& connections, TokenLifetime& tokens,
+                 HandlerOptions options)
+    : io_(io),
+      connections_(connections),
+      tokens_(tokens),
+      rooms_(fabric),
+      handlers_(rooms_, rights, presence, records, options) {}
+
+void EdgeApp::install() {
+    auto& root = io_.of("/");
+    root.use([this](const sio::Handshake& hs, sio::ConnectCallback done) {
+        connections_.on_connect(hs, std::move(done));
+    });
+    root.on_connection([this](const sio::SocketPtr& s) { connections_.on_connection(s); });
+    root.on_disconnect([this](const sio::SocketPtr& s, sio::DisconnectReason r) {
+        connections_.on_disconnect(s, r);
+    });
+    // A request from a socket without a session (the hook always sets one) is ignored.
+    auto route = [this](void (RoomHandlers::*handler)(const Caller&, sio::Args&&, Reply)) {
+        return [this, handler](const sio::SocketPtr& s, sio::Args&& args, sio::Ack&& ack) {
+            auto caller = Caller::of(s);
+            if (caller.session) {
+                (handlers_.*handler)(caller, std::move(args), Reply(std::move(ack)));
+            }
+        };
+    };
+    root.on("join", route(&RoomHandlers::join));
+    root.on("leave", route(&RoomHandlers::leave));
+    root.on("publish", route(&RoomHandlers::publish));
+    root.on("history", route(&RoomHandlers::history));
+    root.on("presence", route(&RoomHandlers::presence));
+    root.on("refresh", [this](const sio::SocketPtr& s, sio::Args&& args, sio::Ack&& ack) {
+        auto caller = Caller::of(s);
+        if (caller.session) {
+            tokens_.refresh(caller, std::move(args), Reply(std::move(ack)));
+        }
+    });
+    root.on_rate_limited([](const sio::SocketPtr&, std::string_view, sio::Ack&& ack) {
+        Reply(std::move(ack)).error(error_code::kRateLimited, "too many events from this socket: slow down");
+    });
+}
+
+transport::OutMessagePtr encode_presence_event(const std::string& room, std::string&& data) {
+    bus::v1::PresenceChange change;
+    if (!change.ParseFromString(data) || change.room() != room) {
+        return nullptr;
+    }
+    auto users = [](const auto& list) {
+        json::array out;
+        for (const auto& u : list) {
+            json::object user;
+            user["id"] = u.id();
+            user["name"] = u.name();
+            out.push_back(std::move(user));
+        }
+        return out;
+    };
+    json::object body;
+    body["room"] = room;
+    body["joined"] = users(change.joined());
+    body["left"] = users(change.left());
+    // Not a stored event: no offset argument, so socket.io-client's recovery offset is untouched.
+    return sio::encode_event("/", "presence", sio::Args().add(std::move(body)));
+}
+
+}  // namespace roomcast::edge

@@ -1,0 +1,283 @@
+#include "app/handlers.hpp"
+
+#include "roomcast/core/clock.hpp"
+#include "roomcast/protocol/json.hpp"
+#include "roomcast/protocol/socketio.hpp"
+
+#include <boost/json.hpp>
+
+namespace roomcast::edge {
+
+namespace json = boost::json;
+namespace psio = protocol::sio;
+
+namespace {
+
+// Parses a request with `parse`; on error answers it and returns nullopt.
+template <class Parse>
+auto parsed_or_reply(Reply& reply, Parse&& parse)
+    -> std::optional<std::variant_alternative_t<0, std::invoke_result_t<Parse>>> {
+    auto r = parse();
+    if (auto* e = std::get_if<requests::Error>(&r)) {
+        reply.error(e->code, e->message);
+        return std::nullopt;
+    }
+    return std::move(std::get<0>(r));
+}
+
+void renumber_placeholders(json::value& v, std::uint32_t base) {
+    std::uint32_t num = 0;
+    if (psio::is_placeholder(v, num)) {
+        v.as_object()["num"] = base + num;
+        return;
+    }
+    if (v.is_array()) {
+        for (auto& e : v.as_array()) {
+            renumber_placeholders(e, base);
+        }
+    } else if (v.is_object()) {
+        for (auto& [k, e] : v.as_object()) {
+            renumber_placeholders(e, base);
+        }
+    }
+}
+
+constexpr std::string_view kPrivate = "this room is private and you are not a member";
+
+}  // namespace
+
+RoomHandlers::RoomHandlers(RoomsPort& rooms, RightsPort& rights, PresencePort& presence,
+                           RecordsPort& records, HandlerOptions options)
+    : rooms_(rooms), rights_(rights), presence_(presence), records_(records), options_(options) {}
+
+void RoomHandlers::join(const Caller& caller, sio::Args&& args, Reply reply) {
+    auto req = parsed_or_reply(reply, [&] { return requests::parse_room(args); });
+    if (!req) {
+        return;
+    }
+    const std::string room = std::move(req->room);
+    auto shared = std::make_shared<Reply>(std::move(reply));
+    if (rooms_.in_room(caller, room)) {
+        admit(caller, room, std::move(shared));  // idempotent: answers with the offset
+        return;
+    }
+    switch (rights_.may_join(room, caller.user())) {
+        case Verdict::kForbidden:
+            shared->error(error_code::kForbidden, kPrivate);
+            return;
+        case Verdict::kNotFound:
+            shared->error(error_code::kNotFound, "no such room");
+            return;
+        case Verdict::kUnavailable:
+            shared->error(error_code::kUnavailable, "the room registry is not loaded yet");
+            return;
+        case Verdict::kCreate:
+            rights_.create(room, [this, caller, room, shared](bool ok) {
+                caller.post([this, caller, room, shared, ok] {
+                    if (!caller.alive()) {
+                        return;
+                    }
+                    if (!ok) {
+                        shared->error(error_code::kUnavailable, "the room could not be created");
+                        return;
+                    }
+                    admit(caller, room, shared);
+                });
+            });
+            return;
+        case Verdict::kAllow:
+            admit(caller, room, std::move(shared));
+            return;
+    }
+}
+
+void RoomHandlers::admit(const Caller& caller, const std::string& room, std::shared_ptr<Reply> reply) {
+    const bool already = rooms_.in_room(caller, room);
+    if (!already && rooms_.room_count(caller) >= options_.max_rooms_per_socket) {
+        reply->error(error_code::kBadRequest, "too many rooms for one socket");
+        return;
+    }
+    // The fabric answers once the socket is in the room, the room's offset is known and (for
+    // the user's first socket in it) the presence entry is written, so the counts below
+    // include this socket.
+    rooms_.enter(caller, room, [this, caller, room, reply, already](natsbus::Result<std::uint64_t> offset) {
+        if (!caller.alive() || !rooms_.in_room(caller, room)) {
+            return;  // left (or gone) meanwhile
+        }
+        if (!offset) {
+            if (!already && rooms_.exit(caller, room)) {
+                // Without the bus the join cannot be honoured: undone.
+                records_.rooms_changed(caller);
+            }
+            reply->error(error_code::kUnavailable, "the message bus is unavailable");
+            return;
+        }
+        if (!already) {
+            records_.rooms_changed(caller);
+        }
+        presence_.query(room, 0, [caller, room, reply, offset = *offset](
+                                     natsbus::Result<bus::v1::PresenceQueryResult> counts) {
+            caller.post([caller, room, reply, offset, counts = std::move(counts)] {
+                if (!caller.alive()) {
+                    return;
+                }
+                json::object body;
+                body["room"] = room;
+                body["offset"] = std::to_string(offset);
+                if (counts) {
+                    json::object presence;
+                    presence["clients"] = counts->clients();
+                    presence["users"] = counts->users();
+                    body["presence"] = std::move(presence);
+                }
+                reply->ok(std::move(body));
+            });
+        });
+    });
+}
+
+void RoomHandlers::leave(const Caller& caller, sio::Args&& args, Reply reply) {
+    auto req = parsed_or_reply(reply, [&] { return requests::parse_room(args); });
+    if (!req) {
+        return;
+    }
+    if (rooms_.exit(caller, req->room)) {
+        records_.rooms_changed(caller);
+    }
+    reply.ok();
+}
+
+void RoomHandlers::publish(const Caller& caller, sio::Args&& args, Reply reply) {
+    auto req = parsed_or_reply(reply, [&] { return requests::parse_publish(args, options_.limits); });
+    if (!req) {
+        return;
+    }
+    const std::string& room = req->room;
+    if (rights_.may_publish(room, caller.user()) == Verdict::kForbidden) {
+        reply.error(error_code::kForbidden, "you may not publish to this room");
+        return;
+    }
+    if (!rooms_.in_room(caller, room)) {
+        reply.error(error_code::kNotJoined, "join the room before publishing to it");
+        return;
+    }
+    bus::v1::RoomEvent ev;
+    ev.set_room(room);
+    ev.set_event(std::move(req->event));
+    ev.set_data_json(std::move(req->data_json));
+    for (auto& a : args.attachments()) {
+        ev.add_attachments(std::move(a));
+    }
+    ev.set_from(caller.user());
+    if (!req->echo && caller.socket) {
+        ev.set_exclude_socket(caller.socket->id());
+    }
+    ev.set_published_at_ms(core::unix_ms());
+    auto shared = std::make_shared<Reply>(std::move(reply));
+    rooms_.publish(room, ev, [caller, shared](natsbus::Result<std::uint64_t> r) {
+        caller.post([shared, r] {
+            if (!r) {
+                shared->error(error_code::kUnavailable, "the message bus is unavailable");
+                return;
+            }
+            json::object body;
+            body["offset"] = std::to_string(*r);
+            shared->ok(std::move(body));
+        });
+    });
+}
+
+void RoomHandlers::history(const Caller& caller, sio::Args&& args, Reply reply) {
+    auto req = parsed_or_reply(reply, [&] { return requests::parse_history(args, options_.limits); });
+    if (!req) {
+        return;
+    }
+    const std::string room = std::move(req->room);
+    if (rights_.may_join(room, caller.user()) == Verdict::kForbidden) {
+        reply.error(error_code::kForbidden, kPrivate);
+        return;
+    }
+    if (!rooms_.in_room(caller, room)) {
+        reply.error(error_code::kNotJoined, "join the room before reading its history");
+        return;
+    }
+    auto shared = std::make_shared<Reply>(std::move(reply));
+    auto done = [caller, shared](natsbus::Result<rooms::RoomStream::StoredEvents> r) {
+        if (!r) {
+            caller.post([shared] {
+                shared->error(error_code::kUnavailable, "the message bus is unavailable");
+            });
+            return;
+        }
+        // Library thread: build the reply here; only the answer itself runs on the shard.
+        auto extra = std::make_shared<sio::Args>();
+        json::array messages;
+        for (auto& [seq, ev] : *r) {
+            auto data = protocol::parse_json(ev.data_json().empty() ? "null" : ev.data_json());
+            if (!data) {
+                continue;
+            }
+            json::value value = std::move(*data);
+            renumber_placeholders(value, static_cast<std::uint32_t>(extra->attachments().size()));
+            for (auto& a : *ev.mutable_attachments()) {
+                extra->attachments().push_back(std::move(a));
+            }
+            json::object m;
+            m["offset"] = std::to_string(seq);
+            m["event"] = ev.event();
+            m["data"] = std::move(value);
+            m["from"] = ev.from();
+            messages.push_back(std::move(m));
+        }
+        caller.post([shared, extra, messages = std::move(messages)]() mutable {
+            json::object body;
+            body["messages"] = std::move(messages);
+            shared->ok(std::move(body), std::move(*extra));
+        });
+    };
+    if (req->since) {
+        rooms_.read_after(room, *req->since, req->limit, std::move(done));
+    } else {
+        rooms_.read_last(room, req->limit, std::move(done));
+    }
+}
+
+void RoomHandlers::presence(const Caller& caller, sio::Args&& args, Reply reply) {
+    auto req = parsed_or_reply(reply, [&] { return requests::parse_room(args); });
+    if (!req) {
+        return;
+    }
+    const std::string room = std::move(req->room);
+    if (rights_.may_join(room, caller.user()) == Verdict::kForbidden) {
+        reply.error(error_code::kForbidden, kPrivate);
+        return;
+    }
+    if (!rooms_.in_room(caller, room)) {
+        reply.error(error_code::kNotJoined, "join the room before asking who is in it");
+        return;
+    }
+    auto shared = std::make_shared<Reply>(std::move(reply));
+    presence_.query(room, options_.presence_list_max,
+                    [caller, shared](natsbus::Result<bus::v1::PresenceQueryResult> r) {
+                        caller.post([shared, r = std::move(r)] {
+                            if (!r) {
+                                shared->error(error_code::kUnavailable,
+                                              "the presence service is unavailable");
+                                return;
+                            }
+                            json::object body;
+                            body["clients"] = r->clients();
+                            json::array users;
+                            for (const auto& u : r->listed()) {
+                                json::object user;
+                                user["id"] = u.id();
+                                user["name"] = u.name();
+                                users.push_back(std::move(user));
+                            }
+                            body["users"] = std::move(users);
+                            shared->ok(std::move(body));
+                        });
+                    });
+}
+
+}  // namespace roomcast::edge

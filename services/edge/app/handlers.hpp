@@ -1,0 +1,46 @@
+#pragma once
+// The collaboration protocol's room requests (PRODUCT.md §2): join, leave, publish, history,
+// presence. Each is parse (requests.hpp, pure) → rights (RightsPort) → state (RoomsPort, the
+// room fabric), in that order, as the error order requires: bad_request, then forbidden, then
+// not_joined / not_found. Answers go through Reply; work that waits for NATS continues on the
+// caller's shard.
+//
+// Thread-safety: call on the caller's shard. Holds references to its ports, which outlive it.
+
+#include "app/ports.hpp"
+#include "app/reply.hpp"
+#include "app/requests.hpp"
+
+namespace roomcast::edge {
+
+struct HandlerOptions {
+    requests::Limits limits;
+    // Rooms one socket may be in at once.
+    std::size_t max_rooms_per_socket = 100;
+    // Users listed by a `presence` request (PRODUCT.md §2: at most 100).
+    std::uint32_t presence_list_max = 100;
+};
+
+class RoomHandlers {
+public:
+    RoomHandlers(RoomsPort& rooms, RightsPort& rights, PresencePort& presence, RecordsPort& records,
+                 HandlerOptions options);
+
+    void join(const Caller& caller, sio::Args&& args, Reply reply);
+    void leave(const Caller& caller, sio::Args&& args, Reply reply);
+    void publish(const Caller& caller, sio::Args&& args, Reply reply);
+    void history(const Caller& caller, sio::Args&& args, Reply reply);
+    void presence(const Caller& caller, sio::Args&& args, Reply reply);
+
+private:
+    // Enters a room whose rights allowed the join.
+    void admit(const Caller& caller, const std::string& room, std::shared_ptr<Reply> reply);
+
+    RoomsPort& rooms_;
+    RightsPort& rights_;
+    PresencePort& presence_;
+    RecordsPort& records_;
+    HandlerOptions options_;
+};
+
+}  // namespace roomcast::edge

@@ -1,0 +1,286 @@
+// The room requests with fakes of the fabric, the rights, presence and the session record: the
+// documented error order (bad_request → forbidden → not_joined / not_found), each request's
+// answer, and what each one asks of the fabric. Continuations run inline (no shard).
+#include "app/handlers.hpp"
+
+#include "roomcast/protocol/json.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+namespace roomcast::edge {
+namespace {
+
+namespace json = boost::json;
+
+class FakeRights final : public RightsPort {
+public:
+    std::map<std::string, Verdict> join;
+    std::map<std::string, Verdict> publish;
+    bool create_ok = true;
+    std::vector<std::string> created;
+    Verdict may_join(const std::string& room, const std::string&) const override {
+        auto it = join.find(room);
+        return it == join.end() ? Verdict::kAllow : it->second;
+    }
+    Verdict may_publish(const std::string& room, const std::string&) const override {
+        auto it = publish.find(room);
+        return it == publish.end() ? Verdict::kAllow : it->second;
+    }
+    void create(const std::string& room, std::function<void(bool)> done) override {
+        created.push_back(room);
+        done(create_ok);
+    }
+};
+
+class FakeRooms final : public RoomsPort {
+public:
+    std::map<const SocketSession*, std::set<std::string>> in;
+    natsbus::Result<std::uint64_t> offset = std::uint64_t{42};
+    natsbus::Result<std::uint64_t> publish_result = std::uint64_t{77};
+    std::vector<bus::v1::RoomEvent> published;
+    std::vector<std::tuple<std::string, std::uint64_t, std::size_t>> reads_after;
+    std::vector<std::pair<std::string, std::size_t>> reads_last;
+    rooms::RoomStream::StoredEvents stored;
+
+    bool in_room(const Caller& c, std::string_view room) const override {
+        auto it = in.find(c.session.get());
+        return it != in.end() && it->second.contains(std::string(room));
+    }
+    std::size_t room_count(const Caller& c) const override {
+        auto it = in.find(c.session.get());
+        return it == in.end() ? 0 : it->second.size();
+    }
+    void enter(const Caller& c, const std::string& room,
+               std::function<void(natsbus::Result<std::uint64_t>)> done) override {
+        in[c.session.get()].insert(room);
+        done(offset);
+    }
+    bool exit(const Caller& c, std::string_view room) override {
+        return in[c.session.get()].erase(std::string(room)) == 1;
+    }
+    void publish(const std::string&, const bus::v1::RoomEvent& ev,
+                 std::function<void(natsbus::Result<std::uint64_t>)> done) override {
+        published.push_back(ev);
+        done(publish_result);
+    }
+    void read_after(const std::string& room, std::uint64_t after, std::size_t max,
+                    std::function<void(natsbus::Result<rooms::RoomStream::StoredEvents>)> done) override {
+        reads_after.emplace_back(room, after, max);
+        done(stored);
+    }
+    void read_last(const std::string& room, std::size_t count,
+                   std::function<void(natsbus::Result<rooms::RoomStream::StoredEvents>)> done) override {
+        reads_last.emplace_back(room, count);
+        done(stored);
+    }
+};
+
+class FakePresence final : public PresencePort {
+public:
+    bool up = true;
+    std::vector<std::pair<std::string, std::uint32_t>> queries;
+    void query(const std::string& room, std::uint32_t limit,
+               std::function<void(natsbus::Result<bus::v1::PresenceQueryResult>)> done) override {
+        queries.emplace_back(room, limit);
+        if (!up) {
+            done(make_error_code(natsbus::Errc::kNoResponders));
+            return;
+        }
+        bus::v1::PresenceQueryResult r;
+        r.set_clients(3);
+        r.set_users(2);
+        auto* u = r.add_listed();
+        u->set_id("alice");
+        u->set_name("Alice");
+        done(r);
+    }
+};
+
+class FakeRecords final : public RecordsPort {
+public:
+    int writes = 0;
+    void rooms_changed(const Caller&) override { ++writes; }
+};
+
+class Handlers : public ::testing::Test {
+protected:
+    Handlers() : handlers_(rooms_, rights_, presence_, records_, options()) {
+        auto s = std::make_shared<SocketSession>();
+        s->identity = std::make_shared<const rooms::Identity>(rooms::Identity{"alice", "Alice"});
+        caller_.session = s;
+    }
+    static HandlerOptions options() {
+        HandlerOptions o;
+        o.max_rooms_per_socket = 2;
+        o.limits.max_publish_bytes = 64;
+        return o;
+    }
+
+    // Sends `body` (JSON) to `handler` and returns the answer's first value.
+    template <class Handler>
+    json::value call(Handler handler, std::string_view body, sio::Args* extra = nullptr) {
+        sio::Args args;
+        args.add(*protocol::parse_json(body));
+        std::optional<sio::Args> answer;
+        (handlers_.*handler)(caller_, std::move(args),
+                             Reply(std::function<void(const sio::Args&)>([&](const sio::Args& a) { answer = a; })));
+        EXPECT_TRUE(answer) << "no answer to " << body;
+        if (!answer) {
+            return nullptr;
+        }
+        if (extra != nullptr) {
+            *extra = *answer;
+        }
+        return (*answer)[0];
+    }
+    static std::string code(const json::value& v) {
+        if (!v.is_object() || !v.as_object().contains("error")) {
+            return "ok";
+        }
+        return std::string(v.at("error").at("code").as_string());
+    }
+
+    FakeRooms rooms_;
+    FakeRights rights_;
+    FakePresence presence_;
+    FakeRecords records_;
+    RoomHandlers handlers_;
+    Caller caller_;
+};
+
+TEST_F(Handlers, JoinAnswersWithTheOffsetAndPresenceCountsAndRecordsTheRoom) {
+    auto a = call(&RoomHandlers::join, R"({"room":"lobby"})");
+    EXPECT_EQ(a.at("ok"), true);
+    EXPECT_EQ(a.at("room"), "lobby");
+    EXPECT_EQ(a.at("offset"), "42");
+    EXPECT_EQ(a.at("presence").at("clients"), 3);
+    EXPECT_EQ(a.at("presence").at("users"), 2);
+    EXPECT_EQ(records_.writes, 1);
+    // Again: idempotent, same answer, no new record.
+    rooms_.offset = std::uint64_t{50};
+    a = call(&RoomHandlers::join, R"({"room":"lobby"})");
+    EXPECT_EQ(a.at("offset"), "50");
+    EXPECT_EQ(records_.writes, 1);
+}
+
+TEST_F(Handlers, JoinRefusalsInTheDocumentedOrder) {
+    rights_.join["priv"] = Verdict::kForbidden;
+    rights_.join["nope"] = Verdict::kNotFound;
+    rights_.join["later"] = Verdict::kUnavailable;
+    EXPECT_EQ(code(call(&RoomHandlers::join, R"({"room":"bad room"})")), "bad_request");
+    EXPECT_EQ(code(call(&RoomHandlers::join, R"({})")), "bad_request");
+    EXPECT_EQ(code(call(&RoomHandlers::join, R"({"room":"priv"})")), "forbidden");
+    EXPECT_EQ(code(call(&RoomHandlers::join, R"({"room":"nope"})")), "not_found");
+    EXPECT_EQ(code(call(&RoomHandlers::join, R"({"room":"later"})")), "unavailable");
+    EXPECT_EQ(rooms_.room_count(caller_), 0u);
+    EXPECT_EQ(records_.writes, 0);
+}
+
+TEST_F(Handlers, JoinCreatesAnAutoCreatedRoomFirst) {
+    rights_.join["auto:x"] = Verdict::kCreate;
+    EXPECT_EQ(code(call(&RoomHandlers::join, R"({"room":"auto:x"})")), "ok");
+    EXPECT_EQ(rights_.created, std::vector<std::string>{"auto:x"});
+    rights_.join["auto:y"] = Verdict::kCreate;
+    rights_.create_ok = false;
+    EXPECT_EQ(code(call(&RoomHandlers::join, R"({"room":"auto:y"})")), "unavailable");
+    EXPECT_FALSE(rooms_.in_room(caller_, "auto:y"));
+}
+
+TEST_F(Handlers, JoinWithoutTheBusIsUndone) {
+    rooms_.offset = make_error_code(natsbus::Errc::kTimeout);
+    EXPECT_EQ(code(call(&RoomHandlers::join, R"({"room":"lobby"})")), "unavailable");
+    EXPECT_FALSE(rooms_.in_room(caller_, "lobby"));
+}
+
+TEST_F(Handlers, JoinBeyondTheRoomCapIsRefusedAndPresenceIsOptional) {
+    presence_.up = false;
+    auto a = call(&RoomHandlers::join, R"({"room":"a"})");
+    EXPECT_EQ(code(a), "ok");
+    EXPECT_FALSE(a.as_object().contains("presence")) << "without a presence service";
+    EXPECT_EQ(code(call(&RoomHandlers::join, R"({"room":"b"})")), "ok");
+    EXPECT_EQ(code(call(&RoomHandlers::join, R"({"room":"c"})")), "bad_request");
+    EXPECT_EQ(code(call(&RoomHandlers::join, R"({"room":"a"})")), "ok") << "already in: not a new room";
+}
+
+TEST_F(Handlers, LeaveIsAlwaysOkAndRecordsOnlyAChange) {
+    call(&RoomHandlers::join, R"({"room":"a"})");
+    EXPECT_EQ(code(call(&RoomHandlers::leave, R"({"room":"a"})")), "ok");
+    EXPECT_EQ(records_.writes, 2);
+    EXPECT_EQ(code(call(&RoomHandlers::leave, R"({"room":"a"})")), "ok");
+    EXPECT_EQ(records_.writes, 2);
+    EXPECT_EQ(code(call(&RoomHandlers::leave, R"({"room":""})")), "bad_request");
+}
+
+TEST_F(Handlers, PublishChecksRightsBeforeMembership) {
+    rights_.publish["a"] = Verdict::kForbidden;
+    EXPECT_EQ(code(call(&RoomHandlers::publish, R"({"room":"a","event":"e","data":1})")), "forbidden");
+    EXPECT_EQ(code(call(&RoomHandlers::publish, R"({"room":"b","event":"e","data":1})")), "not_joined");
+    EXPECT_EQ(code(call(&RoomHandlers::publish, R"({"room":"b","event":"","data":1})")), "bad_request");
+    EXPECT_EQ(code(call(&RoomHandlers::publish, R"({"room":"b","event":"join","data":1})")), "bad_request")
+        << "reserved event names";
+    EXPECT_TRUE(rooms_.published.empty());
+}
+
+TEST_F(Handlers, PublishSendsTheEnvelopeAndAnswersTheOffset) {
+    call(&RoomHandlers::join, R"({"room":"b"})");
+    auto a = call(&RoomHandlers::publish, R"({"room":"b","event":"msg","data":{"t":"hi"}})");
+    EXPECT_EQ(a.at("offset"), "77");
+    ASSERT_EQ(rooms_.published.size(), 1u);
+    const auto& ev = rooms_.published[0];
+    EXPECT_EQ(ev.room(), "b");
+    EXPECT_EQ(ev.event(), "msg");
+    EXPECT_EQ(ev.data_json(), R"({"t":"hi"})");
+    EXPECT_EQ(ev.from(), "alice");
+    EXPECT_NE(ev.published_at_ms(), 0);
+    rooms_.publish_result = make_error_code(natsbus::Errc::kTimeout);
+    EXPECT_EQ(code(call(&RoomHandlers::publish, R"({"room":"b","event":"msg"})")), "unavailable");
+    EXPECT_EQ(code(call(&RoomHandlers::publish,
+                        R"({"room":"b","event":"msg","data":"0123456789012345678901234567890123456789012345678901234567890123"})")),
+              "payload_too_large");
+}
+
+TEST_F(Handlers, HistoryReadsAfterSinceOrTheLastMessages) {
+    rights_.join["priv"] = Verdict::kForbidden;
+    EXPECT_EQ(code(call(&RoomHandlers::history, R"({"room":"priv"})")), "forbidden");
+    EXPECT_EQ(code(call(&RoomHandlers::history, R"({"room":"b"})")), "not_joined");
+    call(&RoomHandlers::join, R"({"room":"b"})");
+    bus::v1::RoomEvent ev;
+    ev.set_event("pic");
+    ev.set_data_json(R"({"img":{"_placeholder":true,"num":0}})");
+    ev.add_attachments("PNG");
+    ev.set_from("bob");
+    rooms_.stored = {{5, ev}, {6, ev}};
+    sio::Args extra;
+    auto a = call(&RoomHandlers::history, R"({"room":"b","since":"4","limit":10})", &extra);
+    ASSERT_EQ(rooms_.reads_after.size(), 1u);
+    EXPECT_EQ(rooms_.reads_after[0], std::make_tuple(std::string("b"), std::uint64_t{4}, std::size_t{10}));
+    const auto& messages = a.at("messages").as_array();
+    ASSERT_EQ(messages.size(), 2u);
+    EXPECT_EQ(messages[0].at("offset"), "5");
+    EXPECT_EQ(messages[1].at("from"), "bob");
+    // Each message's binary has its own attachment in the answer.
+    EXPECT_EQ(messages[1].at("data").at("img").at("num"), 1);
+    EXPECT_EQ(extra.attachments(), (std::vector<std::string>{"PNG", "PNG"}));
+    call(&RoomHandlers::history, R"({"room":"b"})");
+    ASSERT_EQ(rooms_.reads_last.size(), 1u);
+    EXPECT_EQ(rooms_.reads_last[0].second, 50u);
+}
+
+TEST_F(Handlers, PresenceListsUsersOfAJoinedRoom) {
+    rights_.join["priv"] = Verdict::kForbidden;
+    EXPECT_EQ(code(call(&RoomHandlers::presence, R"({"room":"priv"})")), "forbidden");
+    EXPECT_EQ(code(call(&RoomHandlers::presence, R"({"room":"b"})")), "not_joined");
+    call(&RoomHandlers::join, R"({"room":"b"})");
+    auto a = call(&RoomHandlers::presence, R"({"room":"b"})");
+    EXPECT_EQ(a.at("clients"), 3);
+    EXPECT_EQ(a.at("users").as_array().size(), 1u);
+    EXPECT_EQ(presence_.queries.back(), std::make_pair(std::string("b"), std::uint32_t{100}));
+    presence_.up = false;
+    EXPECT_EQ(code(call(&RoomHandlers::presence, R"({"room":"b"})")), "unavailable");
+}
+
+}  // namespace
+}  // namespace roomcast::edge

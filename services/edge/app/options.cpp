@@ -1,0 +1,194 @@
+#include "app/options.hpp"
+
+#include "roomcast/core/config.hpp"
+#include "roomcast/transport/shard.hpp"
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace roomcast::edge {
+
+using std::chrono::milliseconds;
+
+namespace {
+
+std::string random_edge_id() {
+    static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char bytes[8];
+    if (::getrandom(bytes, sizeof(bytes), 0) != static_cast<ssize_t>(sizeof(bytes))) {
+        throw std::runtime_error("getrandom failed");
+    }
+    std::string id = "edge-";
+    for (unsigned char b : bytes) {
+        id += kAlphabet[b % 36];
+    }
+    return id;
+}
+
+bool valid_edge_id(std::string_view id) {
+    if (id.empty() || id.size() > 64) {
+        return false;
+    }
+    for (char c : id) {
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+void bind(core::Config& config, EdgeOptions& o) {
+    config.add_string("host", &o.host, "client address to listen on")
+        .add_int("port", &o.port, "client port (Socket.IO at /socket.io/)", 0, 65535)
+        .add_string("admin-host", &o.admin_host, "admin address (/livez, /readyz)")
+        .add_int("admin-port", &o.admin_port, "admin port", 0, 65535)
+        .add_string("nats-url", &o.nats_url, "NATS server URL(s), comma-separated")
+        .add_string("jwt-secret", &o.jwt_secret,
+                    "HS256 key (raw bytes) client tokens may be signed with (besides the auth service's JWKS)")
+        .add_string("admin-token", &o.admin_token, "bearer token of the admin APIs")
+        .add_string("edge-id", &o.edge_id, "this edge's id in session ids and NATS subjects (default: random)")
+        .add_bool("dev-tokens", &o.dev_tokens, "serve POST /roomcast/dev/token (development only)")
+        .add_list("cors-origins", &o.cors_origins, "allowed browser origins ('*' for any; empty: no CORS)")
+        .add_bool("cors-credentials", &o.cors_credentials, "allow credentials in CORS requests")
+        .add_duration("ping-interval", &o.ping_interval, "Engine.IO pingInterval", milliseconds(100),
+                      milliseconds(3600000))
+        .add_duration("ping-timeout", &o.ping_timeout, "Engine.IO pingTimeout", milliseconds(100),
+                      milliseconds(3600000))
+        .add_bytes("max-payload", &o.max_payload, "largest HTTP body / WebSocket message", 1024,
+                   64 * 1024 * 1024)
+        .add_bool("recovery", &o.recovery, "connection state recovery")
+        .add_duration("recovery-window", &o.recovery_window, "how long a lost session can be recovered",
+                      milliseconds(1000), milliseconds(24 * 3600 * 1000))
+        .add_int("history-max", &o.history_max, "events kept per room (and most a history request returns)", 1,
+                 100000)
+        .add_duration("history-max-age", &o.history_max_age, "age after which room events are dropped",
+                      milliseconds(60000), milliseconds(365LL * 24 * 3600 * 1000))
+        .add_bytes("max-publish-bytes", &o.max_publish_bytes, "largest publish (data + binaries)", 16,
+                   64 * 1024 * 1024)
+        .add_int("max-rooms-per-socket", &o.max_rooms_per_socket, "rooms one socket may be in", 1, 100000)
+        .add_int("events-per-second", &o.events_per_second,
+                 "client events one socket may send per second, sustained (0: no limit)", 0, 1000000)
+        .add_int("event-burst", &o.event_burst, "client events one socket may send at once", 1, 1000000)
+        .add_int("max-attachments", &o.max_attachments, "binary attachments per Socket.IO packet", 0, 1000)
+        .add_int("max-queue-messages", &o.max_queue_messages,
+                 "unsent messages per connection before it is dropped as a slow consumer", 16, 10000000)
+        .add_bytes("max-queue-bytes", &o.max_queue_bytes,
+                   "unsent bytes per connection before it is dropped as a slow consumer", 65536,
+                   1024ULL * 1024 * 1024)
+        .add_int("max-connections", &o.max_connections,
+                 "open connections on this edge (0: the open-file limit minus 256)", 0, 100000000)
+        .add_int("max-connections-per-ip", &o.max_connections_per_ip,
+                 "open connections from one client address (0: no limit)", 0, 100000000)
+        .add_list("trusted-proxies", &o.trusted_proxies,
+                  "peer addresses (the ingress) whose X-Forwarded-For names the client address")
+        .add_duration("drain-timeout", &o.drain_timeout,
+                      "on SIGTERM: most time to let clients move to other edges before exiting",
+                      milliseconds(0), milliseconds(3600000))
+        .add_duration("drain-spread", &o.drain_spread,
+                      "on SIGTERM: clients are told to reconnect elsewhere over this period",
+                      milliseconds(0), milliseconds(3600000))
+        .add_duration("jwt-leeway", &o.jwt_leeway,
+                      "clock leeway for a token's exp, nbf and iat (a socket lives until exp + this)",
+                      milliseconds(0), milliseconds(300000))
+        .add_list("auto-create-prefixes", &o.auto_create_prefixes,
+                  "room id prefixes created as PUBLIC on first join ('*' for every id; empty: none)")
+        .add_int("nats-replicas", &o.nats_replicas, "JetStream replicas of the room stream and KV buckets", 1, 5)
+        .add_int("threads", &o.threads, "I/O threads (shards; 0: one per core)", 0, 64)
+        .add_string("log-level", &o.log_level, "debug | info | warn | error");
+}
+
+std::string validate(EdgeOptions& o) {
+    if (o.edge_id.empty()) {
+        o.edge_id = random_edge_id();
+    }
+    if (!valid_edge_id(o.edge_id)) {
+        return "--edge-id must match [A-Za-z0-9_-]{1,64}";
+    }
+    if (o.dev_tokens && o.jwt_secret.empty()) {
+        return "--dev-tokens needs --jwt-secret to sign with";
+    }
+    if (o.jwt_leeway.count() % 1000 != 0) {
+        return "--jwt-leeway must be whole seconds";
+    }
+    if (o.threads == 0) {
+        o.threads = static_cast<std::int64_t>(transport::default_shard_count());
+    }
+    return {};
+}
+
+natsbus::Options nats_options(const EdgeOptions& o) {
+    natsbus::Options n;
+    n.servers = core::split_list(o.nats_url);
+    n.name = "roomcast-edge/" + o.edge_id;
+    return n;
+}
+
+natsbus::StreamConfig room_stream(const EdgeOptions& o, const rooms::RoomStreamOptions& s) {
+    natsbus::StreamConfig stream;
+    stream.name = s.stream;
+    stream.subjects = {s.room_prefix + ">"};
+    stream.max_msgs_per_subject = o.history_max;
+    stream.max_age = o.history_max_age;
+    stream.replicas = static_cast<int>(o.nats_replicas);
+    stream.max_msg_size =
+        static_cast<std::int32_t>(std::min<std::uint64_t>(o.max_publish_bytes * 2 + 4096, INT32_MAX));
+    stream.republish_source = s.room_prefix + ">";
+    stream.republish_destination = s.fanout_prefix + ">";
+    return stream;
+}
+
+SessionStoreOptions session_options(const EdgeOptions& o) {
+    SessionStoreOptions s;
+    s.recovery_window = o.recovery_window;
+    s.replicas = static_cast<int>(o.nats_replicas);
+    return s;
+}
+
+sio::ServerOptions server_options(const EdgeOptions& o) {
+    sio::ServerOptions s;
+    s.engine.ping_interval = o.ping_interval;
+    s.engine.ping_timeout = o.ping_timeout;
+    s.engine.max_payload = o.max_payload;
+    s.engine.cors_origins = o.cors_origins;
+    s.engine.cors_credentials = o.cors_credentials;
+    s.engine.node_id = o.edge_id;
+    s.engine.max_queue_messages = static_cast<std::size_t>(o.max_queue_messages);
+    s.engine.max_queue_bytes = static_cast<std::size_t>(o.max_queue_bytes);
+    s.engine.max_sessions = static_cast<std::size_t>(o.max_connections);
+    s.engine.max_sessions_per_ip = static_cast<std::size_t>(o.max_connections_per_ip);
+    s.engine.trusted_proxies = o.trusted_proxies;
+    s.events_per_second = static_cast<double>(o.events_per_second);
+    s.event_burst = static_cast<double>(o.event_burst);
+    s.decoder.max_attachments = static_cast<std::uint32_t>(o.max_attachments);
+    return s;
+}
+
+rooms::FabricOptions fabric_options(const EdgeOptions& o) {
+    rooms::FabricOptions f;
+    f.read_max = static_cast<std::size_t>(o.history_max);
+    f.held_cap = static_cast<std::size_t>(o.max_queue_messages);
+    return f;
+}
+
+HandlerOptions handler_options(const EdgeOptions& o) {
+    HandlerOptions h;
+    h.limits.history_max = static_cast<std::size_t>(o.history_max);
+    h.limits.history_default = std::min<std::size_t>(50, h.limits.history_max);
+    h.limits.max_publish_bytes = o.max_publish_bytes;
+    h.max_rooms_per_socket = static_cast<std::size_t>(o.max_rooms_per_socket);
+    return h;
+}
+
+ConnectOptions connect_options(const EdgeOptions& o) {
+    ConnectOptions c;
+    c.recovery = o.recovery;
+    c.jwt_leeway = std::chrono::duration_cast<std::chrono::seconds>(o.jwt_leeway);
+    return c;
+}
+
+}  // namespace roomcast::edge

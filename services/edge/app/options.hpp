@@ -1,0 +1,75 @@
+#pragma once
+// Every setting of the edge in one struct (flags and ROOMCAST_* variables, docs/operations.md),
+// filled once by the configuration parser; each part of the edge gets its own options derived
+// from it here, so main() only composes.
+
+#include "app/connect.hpp"
+#include "app/handlers.hpp"
+#include "app/sessions.hpp"
+#include "rooms/fabric.hpp"
+#include "socketio/server.hpp"
+
+#include "roomcast/core/config.hpp"
+#include "roomcast/natsbus/natsbus.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace roomcast::edge {
+
+struct EdgeOptions {
+    std::string host = "127.0.0.1";
+    std::int64_t port = 8081;
+    std::string admin_host = "127.0.0.1";
+    std::int64_t admin_port = 9181;
+    std::string nats_url = "nats://127.0.0.1:4222";
+    std::string jwt_secret;
+    std::string admin_token;
+    std::string edge_id;
+    bool dev_tokens = false;
+    std::vector<std::string> cors_origins;
+    bool cors_credentials = false;
+    std::chrono::milliseconds ping_interval{25000};
+    std::chrono::milliseconds ping_timeout{20000};
+    std::uint64_t max_payload = 1000000;
+    bool recovery = true;
+    std::chrono::milliseconds recovery_window{120000};
+    std::int64_t history_max = 1000;
+    std::chrono::milliseconds history_max_age{24 * 3600 * 1000};
+    std::uint64_t max_publish_bytes = 256 * 1024;
+    std::int64_t max_rooms_per_socket = 100;
+    std::int64_t nats_replicas = 1;
+    std::vector<std::string> auto_create_prefixes;
+    std::int64_t events_per_second = 100;
+    std::int64_t event_burst = 200;
+    std::int64_t max_attachments = 10;
+    std::int64_t max_queue_messages = 4096;
+    std::uint64_t max_queue_bytes = 4 * 1024 * 1024;
+    std::int64_t max_connections = 0;
+    std::int64_t max_connections_per_ip = 0;
+    std::vector<std::string> trusted_proxies;
+    std::chrono::milliseconds drain_timeout{25000};
+    std::chrono::milliseconds drain_spread{5000};
+    std::chrono::milliseconds jwt_leeway{30000};
+    std::int64_t threads = 0;  // 0: one per core
+    std::string log_level = "info";
+};
+
+// Registers every flag with `config`, writing into `options`.
+void bind(core::Config& config, EdgeOptions& options);
+// Checks what the flags' ranges cannot (an edge id's shape, --dev-tokens without a secret...)
+// and fills derived defaults (a random edge id). Returns an error message, empty when valid.
+std::string validate(EdgeOptions& options);
+
+// The parts' options.
+natsbus::Options nats_options(const EdgeOptions& o);
+natsbus::StreamConfig room_stream(const EdgeOptions& o, const rooms::RoomStreamOptions& stream);
+SessionStoreOptions session_options(const EdgeOptions& o);
+sio::ServerOptions server_options(const EdgeOptions& o);
+rooms::FabricOptions fabric_options(const EdgeOptions& o);
+HandlerOptions handler_options(const EdgeOptions& o);
+ConnectOptions connect_options(const EdgeOptions& o);
+
+}  // namespace roomcast::edge

@@ -1,0 +1,190 @@
+#include "rooms/room_stream.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace roomcast::edge::rooms {
+
+namespace {
+
+std::uint64_t header_u64(const natsbus::Message& m, std::string_view name) {
+    const auto v = m.header(name);
+    std::uint64_t out = 0;
+    if (v) {
+        std::from_chars(v->data(), v->data() + v->size(), out);
+    }
+    return out;
+}
+
+}  // namespace
+
+RoomStream::RoomStream(natsbus::Connection& nats, RoomStreamOptions options)
+    : nats_(nats), options_(std::move(options)) {}
+
+RoomStream::~RoomStream() { stop(); }
+
+void RoomStream::stop() {
+    std::unordered_map<std::string, std::vector<ReadRequest>> unread;
+    {
+        std::lock_guard lock(reads_->mu);
+        reads_->stopped = true;
+        unread = std::move(reads_->rooms);
+        reads_->rooms.clear();
+    }
+    for (auto& [room, requests] : unread) {
+        for (auto& r : requests) {
+            r.done(make_error_code(natsbus::Errc::kClosed));
+        }
+    }
+}
+
+natsbus::Result<RoomStream::Subscriptions> RoomStream::subscribe(
+    const std::string& room, std::function<void(Live&&)> on_live,
+    std::function<void(std::string&& change)> on_presence) {
+    Subscriptions out;
+    auto fanout = nats_.subscribe(options_.fanout_prefix + room,
+                                  [on_live = std::move(on_live)](natsbus::Message&& m) {
+                                      // NATS delivery thread: copy out and hand over.
+                                      Live live;
+                                      live.seq = header_u64(m, "Nats-Sequence");
+                                      live.prev = header_u64(m, "Nats-Last-Sequence");
+                                      live.data = std::move(m.data);
+                                      on_live(std::move(live));
+                                  });
+    if (!fanout) {
+        return fanout.error();
+    }
+    out.fanout = std::move(*fanout);
+    if (on_presence) {
+        auto presence = nats_.subscribe(options_.presence_prefix + room,
+                                        [on_presence = std::move(on_presence)](natsbus::Message&& m) {
+                                            on_presence(std::move(m.data));
+                                        });
+        // Without it members miss presence events, not room events: the room still works.
+        if (presence) {
+            out.presence = std::move(*presence);
+        }
+    }
+    return out;
+}
+
+void RoomStream::publish(const std::string& room, const bus::v1::RoomEvent& event,
+                         std::function<void(natsbus::Result<std::uint64_t>)> done) {
+    std::string data;
+    event.SerializeToString(&data);
+    nats_.jetstream().publish_async(options_.room_prefix + room, std::move(data), {},
+                                    [done = std::move(done)](natsbus::Result<natsbus::PubAck> ack) {
+                                        if (!ack) {
+                                            done(ack.error());
+                                            return;
+                                        }
+                                        done(ack->sequence);
+                                    });
+}
+
+natsbus::Result<RoomStream::StoredEvents> RoomStream::decode(
+    natsbus::Result<std::vector<natsbus::StoredMessage>>&& r) {
+    if (!r) {
+        return r.error();
+    }
+    StoredEvents out;
+    out.reserve(r->size());
+    for (auto& m : *r) {
+        bus::v1::RoomEvent event;
+        if (event.ParseFromString(m.data) && !event.event().empty()) {
+            out.emplace_back(m.sequence, std::move(event));
+        }
+    }
+    return out;
+}
+
+void RoomStream::read_after(const std::string& room, std::uint64_t after, std::size_t max,
+                            std::function<void(natsbus::Result<StoredEvents>)> done) {
+    bool stopped = false;
+    bool first = false;
+    {
+        std::lock_guard lock(reads_->mu);
+        stopped = reads_->stopped;
+        if (!stopped) {
+            auto [it, inserted] = reads_->rooms.try_emplace(room);
+            it->second.push_back({after, max, std::move(done)});
+            first = inserted;
+        }
+    }
+    if (stopped) {
+        done(make_error_code(natsbus::Errc::kClosed));
+        return;
+    }
+    if (first) {
+        // The options are copied: the task may outlive the RoomStream (the Connection outlives
+        // it).
+        nats_.run_async([queue = reads_, js = &nats_.jetstream(), options = options_, room] {
+            run_reads(queue, *js, options, room);
+        });
+    }
+}
+
+void RoomStream::run_reads(const std::shared_ptr<ReadQueue>& queue, natsbus::JetStream& js,
+                           const RoomStreamOptions& options, const std::string& room) {
+    std::vector<ReadRequest> requests;
+    {
+        std::lock_guard lock(queue->mu);
+        auto it = queue->rooms.find(room);
+        if (it == queue->rooms.end()) {
+            return;
+        }
+        requests = std::move(it->second);
+        queue->rooms.erase(it);
+    }
+    if (requests.empty()) {
+        return;
+    }
+    const std::string subject = options.room_prefix + room;
+    auto read = [&](std::uint64_t after, std::size_t max) {
+        return decode(js.read_subject(options.stream, subject, after + 1, max, options.read_timeout));
+    };
+    std::uint64_t lo = UINT64_MAX;
+    std::size_t max = 0;
+    for (const auto& r : requests) {
+        lo = std::min(lo, r.after);
+        max = std::max(max, r.max);
+    }
+    auto shared = read(lo, max);
+    // A read that returned `max` events may have stopped short of what a request with a later
+    // `after` (and so a later window) should get: those get a read of their own.
+    const bool cut = shared && shared->size() >= max;
+    for (auto& r : requests) {
+        if (!shared) {
+            r.done(shared.error());
+            continue;
+        }
+        StoredEvents mine;
+        for (const auto& [seq, event] : *shared) {
+            if (seq > r.after && mine.size() < r.max) {
+                mine.emplace_back(seq, event);
+            }
+        }
+        if (cut && r.after != lo && mine.size() < r.max) {
+            r.done(read(r.after, r.max));
+            continue;
+        }
+        r.done(std::move(mine));
+    }
+}
+
+void RoomStream::read_last(const std::string& room, std::size_t count,
+                           std::function<void(natsbus::Result<StoredEvents>)> done) {
+    nats_.jetstream().read_last_async(
+        options_.stream, options_.room_prefix + room, count, options_.read_timeout,
+        [done = std::move(done)](natsbus::Result<std::vector<natsbus::StoredMessage>> r) {
+            done(decode(std::move(r)));
+        });
+}
+
+void RoomStream::last_offset(const std::string& room,
+                             std::function<void(natsbus::Result<std::uint64_t>)> done) {
+    nats_.jetstream().last_sequence_async(options_.stream, options_.room_prefix + room,
+                                          std::move(done));
+}
+
+}  // namespace roomcast::edge::rooms

@@ -1,0 +1,113 @@
+#pragma once
+// The room fabric's NATS layer (the only part of services/edge/rooms that touches NATS): the
+// room stream and its subjects, nothing else. State per room lives in RoomTable.
+//
+//   publish:    JetStream publish to roomcast.room.<room>; the stream ROOMCAST_ROOMS stores it
+//               and its stream sequence is the event's offset (returned in the PubAck).
+//   fan-out:    the stream republishes every stored event to roomcast.fanout.<room> with the
+//               headers Nats-Sequence (the offset) and Nats-Last-Sequence (the room's previous
+//               offset); a subscription per room with local members receives them.
+//   presence:   the presence service's changes of a room on roomcast.presence.room.<room>,
+//               subscribed with the fan-out.
+//   reads:      a room's stored events after an offset (recovery, history, gap repair), its
+//               last events, its latest offset.
+//
+// Threading: every method is thread-safe. Callbacks run on library threads: they copy and
+// post, never block (natsbus' contract).
+
+#include "roomcast/bus/v1/bus.pb.h"
+#include "roomcast/natsbus/natsbus.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace roomcast::edge::rooms {
+
+struct RoomStreamOptions {
+    std::string stream = "ROOMCAST_ROOMS";
+    std::string room_prefix = "roomcast.room.";
+    std::string fanout_prefix = "roomcast.fanout.";
+    // Presence changes of a room (from the presence service), subscribed with the fan-out.
+    std::string presence_prefix = "roomcast.presence.room.";
+    std::chrono::milliseconds read_timeout{5000};
+};
+
+class RoomStream {
+public:
+    RoomStream(natsbus::Connection& nats, RoomStreamOptions options);
+    ~RoomStream();
+    RoomStream(const RoomStream&) = delete;
+    RoomStream& operator=(const RoomStream&) = delete;
+
+    // Fails every read not yet started (kClosed); later calls fail at once.
+    void stop();
+
+    // A live fan-out message: its offset, the room's previous offset and the envelope.
+    struct Live {
+        std::uint64_t seq = 0;
+        std::uint64_t prev = 0;
+        std::string data;
+    };
+    // The room's subscriptions (fan-out and presence), released together.
+    struct Subscriptions {
+        natsbus::Subscription fanout;
+        natsbus::Subscription presence;
+    };
+    // Subscribes to `room`'s fan-out (and, when `on_presence` is set, its presence changes).
+    natsbus::Result<Subscriptions> subscribe(
+        const std::string& room, std::function<void(Live&&)> on_live,
+        std::function<void(std::string&& change)> on_presence);
+
+    // Publishes an event; `done` runs on a library thread with the offset or an error.
+    void publish(const std::string& room, const bus::v1::RoomEvent& event,
+                 std::function<void(natsbus::Result<std::uint64_t>)> done);
+
+    using StoredEvents = std::vector<std::pair<std::uint64_t, bus::v1::RoomEvent>>;
+    // Events of `room` with offset > `after`, ascending, at most `max`. `done` on a library
+    // thread. Reads of one room that wait for a worker at the same time are served by one
+    // JetStream read (a mass reconnect after an edge dies asks for the same rooms a thousand
+    // times); each read starts after every request it serves was made, so none misses a
+    // stored event.
+    void read_after(const std::string& room, std::uint64_t after, std::size_t max,
+                    std::function<void(natsbus::Result<StoredEvents>)> done);
+    // The last `count` events of `room`, ascending.
+    void read_last(const std::string& room, std::size_t count,
+                   std::function<void(natsbus::Result<StoredEvents>)> done);
+    // The room's latest offset in the stream (0: none).
+    void last_offset(const std::string& room,
+                     std::function<void(natsbus::Result<std::uint64_t>)> done);
+
+    const RoomStreamOptions& options() const noexcept { return options_; }
+
+private:
+    struct ReadRequest {
+        std::uint64_t after = 0;
+        std::size_t max = 0;
+        std::function<void(natsbus::Result<StoredEvents>)> done;
+    };
+    // Read requests not yet started, by room. Shared with the worker tasks, which may run after
+    // the RoomStream is gone (they then find `stopped`).
+    struct ReadQueue {
+        std::mutex mu;
+        bool stopped = false;
+        std::unordered_map<std::string, std::vector<ReadRequest>> rooms;
+    };
+    // On a worker: serves the room's queued read requests with one read (or a few).
+    static void run_reads(const std::shared_ptr<ReadQueue>& queue, natsbus::JetStream& js,
+                          const RoomStreamOptions& options, const std::string& room);
+    static natsbus::Result<StoredEvents> decode(
+        natsbus::Result<std::vector<natsbus::StoredMessage>>&& r);
+
+    natsbus::Connection& nats_;
+    RoomStreamOptions options_;
+    std::shared_ptr<ReadQueue> reads_ = std::make_shared<ReadQueue>();
+};
+
+}  // namespace roomcast::edge::rooms
