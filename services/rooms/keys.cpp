@@ -32,6 +32,14 @@ std::string member_filter(std::string_view room_id) {
     return std::string(kMemberPrefix) + key_token(room_id) + ".>";
 }
 
+std::string revocation_kick_key(std::string_view room_id, std::string_view user_id) {
+    return "kick." + key_token(room_id) + "." + key_token(user_id);
+}
+
+std::string revocation_room_key(std::string_view room_id) { return "room." + key_token(room_id); }
+
+std::string revocation_user_key(std::string_view user_id) { return "user." + key_token(user_id); }
+
 std::optional<std::string> room_id_of_key(std::string_view key) {
     if (!key.starts_with(kRoomPrefix)) {
         return std::nullopt;

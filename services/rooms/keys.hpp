@@ -29,6 +29,11 @@ std::string member_filter(std::string_view room_id);
 // The KV filter of every room key.
 inline constexpr std::string_view kRoomFilter = "room.>";
 
+// Keys of the bucket roomcast_revocations (bus.proto `Revocation`).
+std::string revocation_kick_key(std::string_view room_id, std::string_view user_id);
+std::string revocation_room_key(std::string_view room_id);
+std::string revocation_user_key(std::string_view user_id);
+
 // The room id of a "room.<token>" key; nullopt for any other key.
 std::optional<std::string> room_id_of_key(std::string_view key);
 // The user id of a "member.<token>.<token>" key; nullopt for any other key.

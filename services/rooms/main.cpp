@@ -151,7 +151,13 @@ int main(int argc, char** argv) {
         return 1;
     }
 
-    rooms::RoomsService service(**nats, **bucket, rooms_options);
+    auto revocations = (*nats)->jetstream().key_value(
+        rooms::revocations_bucket_config(static_cast<int>(nats_replicas)));
+    if (!revocations) {
+        log::error("cannot create or bind the revocations bucket", {{"error", revocations.error().message()}});
+        return 1;
+    }
+    rooms::RoomsService service(**nats, **bucket, **revocations, rooms_options);
     rooms::AdminOptions admin_options;
     admin_options.admin_token = admin_token;
     rooms::RoomAdminService grpc_service(service, **nats, admin_options);

@@ -90,8 +90,18 @@ natsbus::KvConfig rooms_bucket_config(const RoomsOptions& options, int replicas)
     return config;
 }
 
-RoomsService::RoomsService(natsbus::Connection& nats, natsbus::KeyValue& kv, RoomsOptions options)
-    : nats_(nats), kv_(kv), options_(std::move(options)) {}
+natsbus::KvConfig revocations_bucket_config(int replicas) {
+    natsbus::KvConfig config;
+    config.bucket = "roomcast_revocations";
+    config.history = 1;
+    config.ttl = std::chrono::hours(24);  // the longest recovery window an edge allows
+    config.replicas = replicas;
+    return config;
+}
+
+RoomsService::RoomsService(natsbus::Connection& nats, natsbus::KeyValue& kv,
+                           natsbus::KeyValue& revocations, RoomsOptions options)
+    : nats_(nats), kv_(kv), revocations_(revocations), options_(std::move(options)) {}
 
 // --- helpers -----------------------------------------------------------------------------------
 
@@ -176,6 +186,17 @@ grpc::Status RoomsService::publish_control(const bus::v1::Control& control, Dead
     }
     if (auto r = nats_.flush(time_until(deadline)); !r) {
         return from_error(r.error(), "flushing the control message");
+    }
+    return grpc::Status::OK;
+}
+
+grpc::Status RoomsService::revoke(const std::string& key, const std::string& reason,
+                                  std::int64_t at_ms) {
+    bus::v1::Revocation r;
+    r.set_reason(reason);
+    r.set_at_ms(at_ms);
+    if (auto put = revocations_.put(key, serialize(r)); !put) {
+        return from_error(put.error(), "recording the revocation");
     }
     return grpc::Status::OK;
 }
@@ -314,6 +335,7 @@ Outcome<v1::UpdateRoomResponse> RoomsService::update_room(const v1::UpdateRoomRe
             return room.error();
         }
         v1::Room& value = room->value;
+        const bool was_private = value.visibility() == v1::VISIBILITY_PRIVATE;
         if (set_visibility) {
             value.set_visibility(request.visibility());
         }
@@ -321,12 +343,32 @@ Outcome<v1::UpdateRoomResponse> RoomsService::update_room(const v1::UpdateRoomRe
             value.mutable_labels()->clear();
             value.mutable_labels()->insert(request.labels().begin(), request.labels().end());
         }
+        const bool narrowed =
+            !was_private && set_visibility && request.visibility() == v1::VISIBILITY_PRIVATE;
         set_now(value.mutable_update_time());
         auto r = kv_.update(key, serialize(value), room->revision);
         if (r) {
+            log::info("room updated", {{"room", request.room_id()}});
+            if (narrowed) {
+                // Non-members lose the room: recorded for sessions away now (best effort: a
+                // recovering session also checks the rights themselves), then every edge
+                // re-checks its members against the rights as of this revision.
+                const std::int64_t at = unix_ms();
+                if (auto s = revoke(revocation_room_key(request.room_id()), "room_private", at); !s.ok()) {
+                    log::warn("revocation not recorded", {{"room", request.room_id()}, {"error", s.error_message()}});
+                }
+                bus::v1::Control control;
+                auto* rights = control.mutable_rights();
+                rights->set_room(request.room_id());
+                rights->set_reason("room_private");
+                rights->set_rights_revision(*r);
+                rights->set_at_ms(at);
+                if (auto s = publish_control(control, deadline); !s.ok()) {
+                    return s;
+                }
+            }
             v1::UpdateRoomResponse response;
             *response.mutable_room() = std::move(value);
-            log::info("room updated", {{"room", request.room_id()}});
             return response;
         }
         if (!is(r.error(), Errc::kWrongRevision)) {
@@ -358,10 +400,16 @@ Outcome<v1::DeleteRoomResponse> RoomsService::delete_room(const v1::DeleteRoomRe
     // the room were created again): sweep once more, past the deadline if need be, since the
     // room is already gone. AddMember re-checks the room after its write for the later ones.
     const grpc::Status swept = erase_members(id, deadline, false);
+    const std::int64_t at = unix_ms();
+    // Sessions away now must not get the room back, even where its id is auto-created again.
+    if (auto s = revoke(revocation_room_key(id), "room_deleted", at); !s.ok()) {
+        log::warn("revocation not recorded", {{"room", id}, {"error", s.error_message()}});
+    }
     bus::v1::Control control;
     auto* kick = control.mutable_kick();
     kick->set_room(id);
     kick->set_reason("room_deleted");
+    kick->set_at_ms(at);
     const grpc::Status kicked = publish_control(control, deadline);
     log::info("room deleted", {{"room", id}});
     if (!swept.ok()) {
@@ -478,11 +526,17 @@ Outcome<v1::RemoveMemberResponse> RoomsService::remove_member(
     log::info("member removed", {{"room", room_id}, {"user", user_id}});
     // In a PUBLIC room anyone may stay; in a PRIVATE one the user's live sockets must go.
     if (room->value.visibility() == v1::VISIBILITY_PRIVATE) {
+        const std::int64_t at = unix_ms();
+        // For the reason a recovering session is told (the rights alone already refuse it).
+        if (auto s = revoke(revocation_kick_key(room_id, user_id), "membership_removed", at); !s.ok()) {
+            log::warn("revocation not recorded", {{"room", room_id}, {"error", s.error_message()}});
+        }
         bus::v1::Control control;
         auto* kick = control.mutable_kick();
         kick->set_room(room_id);
         kick->set_user_id(user_id);
         kick->set_reason("membership_removed");
+        kick->set_at_ms(at);
         if (auto s = publish_control(control, deadline); !s.ok()) {
             return s;
         }
@@ -556,11 +610,19 @@ Outcome<v1::KickUserResponse> RoomsService::kick_user(const v1::KickUserRequest&
     if (auto room = require_room(request.room_id(), deadline); !room) {
         return room.error();
     }
+    // A kick takes no right away, so only the revocation keeps a session away at this moment
+    // from getting the room back: recorded first, or nothing is done.
+    const std::string reason = request.reason().empty() ? "kicked" : request.reason();
+    const std::int64_t at = unix_ms();
+    if (auto s = revoke(revocation_kick_key(request.room_id(), request.user_id()), reason, at); !s.ok()) {
+        return s;
+    }
     bus::v1::Control control;
     auto* kick = control.mutable_kick();
     kick->set_room(request.room_id());
     kick->set_user_id(request.user_id());
-    kick->set_reason(request.reason().empty() ? "kicked" : request.reason());
+    kick->set_reason(reason);
+    kick->set_at_ms(at);
     if (auto s = publish_control(control, deadline); !s.ok()) {
         return s;
     }
@@ -579,8 +641,14 @@ Outcome<v1::DisconnectUserResponse> RoomsService::disconnect_user(
     if (auto s = check_deadline(deadline); !s.ok()) {
         return s;
     }
+    // Sessions of the user that are away now must not be recovered: recorded first.
+    const std::int64_t at = unix_ms();
+    if (auto s = revoke(revocation_user_key(request.user_id()), request.reason(), at); !s.ok()) {
+        return s;
+    }
     bus::v1::Control control;
     auto* disconnect = control.mutable_disconnect();
+    disconnect->set_at_ms(at);
     disconnect->set_user_id(request.user_id());
     disconnect->set_reason(request.reason());
     if (auto s = publish_control(control, deadline); !s.ok()) {

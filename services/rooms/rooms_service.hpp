@@ -57,10 +57,15 @@ struct RoomsOptions {
 
 // The bucket's configuration (history 1, no TTL: rooms live until deleted).
 natsbus::KvConfig rooms_bucket_config(const RoomsOptions& options, int replicas);
+// The revocations bucket (bus.proto `Revocation`): rights lost, kept for sessions that are away
+// when it happens (history 1; entries expire after a day, longer than any recovery window).
+natsbus::KvConfig revocations_bucket_config(int replicas);
 
 class RoomsService {
 public:
-    RoomsService(natsbus::Connection& nats, natsbus::KeyValue& kv, RoomsOptions options = {});
+    // `kv`: roomcast_rooms; `revocations`: roomcast_revocations.
+    RoomsService(natsbus::Connection& nats, natsbus::KeyValue& kv, natsbus::KeyValue& revocations,
+                 RoomsOptions options = {});
 
     Outcome<v1::CreateRoomResponse> create_room(const v1::CreateRoomRequest& request,
                                                 Deadline deadline);
@@ -101,9 +106,12 @@ private:
     grpc::Status erase_members(const std::string& room_id, Deadline deadline, bool honour_deadline);
     // Publishes on roomcast.control and flushes, so the edges have it when the call returns.
     grpc::Status publish_control(const bus::v1::Control& control, Deadline deadline);
+    // Records a lost right for sessions away at this moment (roomcast_revocations).
+    grpc::Status revoke(const std::string& key, const std::string& reason, std::int64_t at_ms);
 
     natsbus::Connection& nats_;
     natsbus::KeyValue& kv_;
+    natsbus::KeyValue& revocations_;
     RoomsOptions options_;
 };
 

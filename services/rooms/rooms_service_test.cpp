@@ -52,8 +52,11 @@ protected:
         auto kv = nats_->jetstream().key_value(rooms_bucket_config(RoomsOptions{}, 1));
         ASSERT_TRUE(kv) << kv.error().message();
         kv_ = std::move(*kv);
+        auto revocations = nats_->jetstream().key_value(revocations_bucket_config(1));
+        ASSERT_TRUE(revocations) << revocations.error().message();
+        revocations_ = std::move(*revocations);
 
-        rooms_ = std::make_unique<RoomsService>(*nats_, *kv_);
+        rooms_ = std::make_unique<RoomsService>(*nats_, *kv_, *revocations_);
         AdminOptions options;
         options.admin_token = kToken;
         admin_ = std::make_unique<RoomAdminService>(*rooms_, *nats_, options);
@@ -218,6 +221,7 @@ protected:
 
     std::unique_ptr<natsbus::Connection> nats_;
     std::unique_ptr<natsbus::KeyValue> kv_;
+    std::unique_ptr<natsbus::KeyValue> revocations_;
     std::unique_ptr<RoomsService> rooms_;
     std::unique_ptr<RoomAdminService> admin_;
     std::unique_ptr<grpcutil::Server> server_;
@@ -615,6 +619,72 @@ TEST_F(RoomsServiceTest, KickAndDisconnectPublishControlMessages) {
     EXPECT_EQ(control.disconnect().reason(), "banned");
     std::this_thread::sleep_for(100ms);
     EXPECT_EQ(controls_.size(), 3U);  // nothing for the refused kick
+}
+
+TEST_F(RoomsServiceTest, RightsLostAreRecordedForAwaySessionsThenAnnounced) {
+    const auto revocation = [this](const std::string& key) {
+        bus::v1::Revocation r;
+        auto got = revocations_->get(key);
+        EXPECT_TRUE(got && *got) << key;
+        if (got && *got) {
+            r.ParseFromString((*got)->value);
+        }
+        return r;
+    };
+    ASSERT_OK(create_room("rv", v1::VISIBILITY_PUBLIC));
+
+    // PUBLIC → PRIVATE: the edges re-check their members against this revision.
+    v1::UpdateRoomRequest update;
+    update.set_room_id("rv");
+    update.set_visibility(v1::VISIBILITY_PRIVATE);
+    update.add_update_mask("visibility");
+    v1::UpdateRoomResponse updated;
+    ASSERT_OK(call(&v1::RoomAdmin::Stub::UpdateRoom, update, &updated));
+    auto control = next_control();
+    ASSERT_TRUE(control.has_rights());
+    EXPECT_EQ(control.rights().room(), "rv");
+    EXPECT_EQ(control.rights().reason(), "room_private");
+    auto stored = kv_->get(room_key("rv"));
+    ASSERT_TRUE(stored && *stored);
+    EXPECT_EQ(control.rights().rights_revision(), (*stored)->revision);
+    EXPECT_EQ(revocation(revocation_room_key("rv")).reason(), "room_private");
+    EXPECT_EQ(revocation(revocation_room_key("rv")).at_ms(), control.rights().at_ms());
+    // PRIVATE → PRIVATE (labels only) narrows nothing: no announcement.
+    update.clear_update_mask();
+    update.add_update_mask("labels");
+    ASSERT_OK(call(&v1::RoomAdmin::Stub::UpdateRoom, update, &updated));
+
+    v1::KickUserRequest kick;
+    kick.set_room_id("rv");
+    kick.set_user_id("u1");
+    kick.set_reason("spam");
+    v1::KickUserResponse kicked;
+    ASSERT_OK(call(&v1::RoomAdmin::Stub::KickUser, kick, &kicked));
+    control = next_control();
+    ASSERT_TRUE(control.has_kick());
+    EXPECT_NE(control.kick().at_ms(), 0);
+    auto r = revocation(revocation_kick_key("rv", "u1"));
+    EXPECT_EQ(r.reason(), "spam");
+    EXPECT_EQ(r.at_ms(), control.kick().at_ms());
+
+    v1::DisconnectUserRequest disconnect;
+    disconnect.set_user_id("u2");
+    disconnect.set_reason("bye");
+    v1::DisconnectUserResponse disconnected;
+    ASSERT_OK(call(&v1::RoomAdmin::Stub::DisconnectUser, disconnect, &disconnected));
+    control = next_control();
+    ASSERT_TRUE(control.has_disconnect());
+    EXPECT_EQ(revocation(revocation_user_key("u2")).at_ms(), control.disconnect().at_ms());
+
+    v1::DeleteRoomRequest del;
+    del.set_room_id("rv");
+    v1::DeleteRoomResponse deleted;
+    ASSERT_OK(call(&v1::RoomAdmin::Stub::DeleteRoom, del, &deleted));
+    control = next_control();
+    ASSERT_TRUE(control.has_kick());
+    EXPECT_EQ(revocation(revocation_room_key("rv")).reason(), "room_deleted");
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(controls_.size(), 4U);
 }
 
 TEST_F(RoomsServiceTest, PublishStoresAServerEventAndReturnsIncreasingOffsets) {
