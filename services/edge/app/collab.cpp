@@ -1,5 +1,7 @@
 #include "app/collab.hpp"
 
+#include "roomcast/contract/ids.hpp"
+#include "roomcast/contract/subjects.hpp"
 #include "roomcast/core/log.hpp"
 #include "roomcast/protocol/json.hpp"
 #include "roomcast/protocol/socketio.hpp"
@@ -238,8 +240,8 @@ void Collab::on_connect(const sio::Handshake& hs, sio::ConnectCallback done) {
     // it has seen nothing since joining, and replay starts at each room's join offset.
     const std::uint64_t last_offset =
         offset != nullptr ? parse_offset(*offset).value_or(0) : std::uint64_t{0};
-    if (pid == nullptr || !pid->is_string() || pid->get_string().empty() ||
-        pid->get_string().size() > 64 || (offset != nullptr && !parse_offset(*offset))) {
+    if (pid == nullptr || !pid->is_string() || !contract::valid_pid(pid->get_string()) ||
+        (offset != nullptr && !parse_offset(*offset))) {
         sio::ConnectDecision d;
         state->pid = fresh_pid;
         d.pid = fresh_pid;
@@ -265,7 +267,7 @@ void Collab::on_connect(const sio::Handshake& hs, sio::ConnectCallback done) {
                          }
                          std::vector<std::pair<std::string, std::uint64_t>> rooms;
                          for (const auto& m : rec->record.rooms()) {
-                             if (valid_room_id(m.room())) {
+                             if (contract::valid_room_id(m.room())) {
                                  rooms.emplace_back(m.room(), std::max(last_offset, m.since()));
                              }
                          }
@@ -373,7 +375,7 @@ void Collab::recover(const sio::SocketPtr& socket, const StatePtr& state) {
     // between the connect-time read and the subscriptions; then everything is merged by offset.
     socket->hold();
     for (const auto& [room, since] : state->recover_rooms) {
-        if (!valid_room_id(room) || state->in_room(room)) {
+        if (!contract::valid_room_id(room) || state->in_room(room)) {
             continue;
         }
         state->rooms.emplace_back(room, since);
@@ -775,7 +777,8 @@ void Collab::on_presence(const sio::SocketPtr& socket, sio::Args&& args, sio::Ac
     }
     auto shared_ack = std::make_shared<sio::Ack>(std::move(ack));
     transport::Shard* shard = &socket->shard();
-    presence_.query(room, 100, [shard, shared_ack](natsbus::Result<bus::v1::PresenceQueryResult> r) {
+    const std::uint32_t limit = contract::kMaxPresenceQueryUsers;
+    presence_.query(room, limit, [shard, shared_ack](natsbus::Result<bus::v1::PresenceQueryResult> r) {
         asio::post(shard->ioc(), [shared_ack, r] {
             if (!r) {
                 ack_error(*shared_ack, error_code::kUnavailable, "the presence service is unavailable");
@@ -799,7 +802,7 @@ void Collab::on_presence(const sio::SocketPtr& socket, sio::Args&& args, sio::Ac
 // --- control -----------------------------------------------------------------------------------
 
 natsbus::Result<void> Collab::start_control() {
-    auto sub = nats_.subscribe("roomcast.control", [this](natsbus::Message&& m) {
+    auto sub = nats_.subscribe(contract::kControlSubject, [this](natsbus::Message&& m) {
         auto control = std::make_shared<bus::v1::Control>();
         if (!control->ParseFromString(m.data)) {
             return;

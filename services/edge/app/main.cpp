@@ -15,6 +15,9 @@
 #include "roomcast/transport/shard.hpp"
 #include "roomcast/observability/admin_server.hpp"
 
+#include "roomcast/contract/ids.hpp"
+#include "roomcast/contract/storage.hpp"
+#include "roomcast/contract/timing.hpp"
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
 #include "roomcast/jwt/jwt.hpp"
@@ -47,19 +50,6 @@ std::string random_edge_id() {
     return id;
 }
 
-bool valid_edge_id(std::string_view id) {
-    if (id.empty() || id.size() > 64) {
-        return false;
-    }
-    for (char c : id) {
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '_')) {
-            return false;
-        }
-    }
-    return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -79,9 +69,10 @@ int main(int argc, char** argv) {
     std::uint64_t max_payload = 1000000;
     bool recovery = true;
     milliseconds recovery_window{120000};
-    std::int64_t history_max = 1000;
-    milliseconds history_max_age{24 * 3600 * 1000};
-    std::uint64_t max_publish_bytes = 256 * 1024;
+    const contract::RoomStreamLimits stream_defaults;
+    std::int64_t history_max = stream_defaults.history_max;
+    milliseconds history_max_age = stream_defaults.history_max_age;
+    std::uint64_t max_publish_bytes = stream_defaults.max_publish_bytes;
     std::int64_t max_rooms_per_socket = 100;
     std::int64_t nats_replicas = 1;
     std::vector<std::string> auto_create_prefixes;
@@ -122,7 +113,7 @@ int main(int argc, char** argv) {
                    64 * 1024 * 1024)
         .add_bool("recovery", &recovery, "connection state recovery")
         .add_duration("recovery-window", &recovery_window, "how long a lost session can be recovered",
-                      milliseconds(1000), milliseconds(24 * 3600 * 1000))
+                      milliseconds(1000), contract::kMaxRecoveryWindow)
         .add_int("history-max", &history_max, "events kept per room (and most a history request returns)", 1,
                  100000)
         .add_duration("history-max-age", &history_max_age, "age after which room events are dropped",
@@ -166,8 +157,8 @@ int main(int argc, char** argv) {
     if (edge_id.empty()) {
         edge_id = random_edge_id();
     }
-    if (!valid_edge_id(edge_id)) {
-        std::cerr << "roomcast_edge: --edge-id must match [A-Za-z0-9_-]{1,64}\n";
+    if (!contract::valid_edge_id(edge_id)) {
+        std::cerr << "roomcast_edge: --edge-id must match " << contract::kEdgeIdPattern << "\n";
         return 2;
     }
     log::init("edge", level);
@@ -228,15 +219,11 @@ int main(int argc, char** argv) {
 
     edge::RoomBusOptions bus_options;
     bus_options.repair_max = static_cast<std::size_t>(history_max);
-    natsbus::StreamConfig stream;
-    stream.name = bus_options.stream;
-    stream.subjects = {bus_options.room_prefix + ">"};
-    stream.max_msgs_per_subject = history_max;
-    stream.max_age = history_max_age;
-    stream.replicas = static_cast<int>(nats_replicas);
-    stream.max_msg_size = static_cast<std::int32_t>(std::min<std::uint64_t>(max_publish_bytes * 2 + 4096, INT32_MAX));
-    stream.republish_source = bus_options.room_prefix + ">";
-    stream.republish_destination = bus_options.fanout_prefix + ">";
+    const natsbus::StreamConfig stream =
+        contract::room_stream({.history_max = history_max,
+                               .history_max_age = history_max_age,
+                               .max_publish_bytes = max_publish_bytes},
+                              static_cast<int>(nats_replicas));
     if (auto r = (*nats)->jetstream().ensure_stream(stream); !r) {
         log::error("cannot create the room stream", {{"stream", stream.name}, {"error", r.error().message()}});
         return 1;

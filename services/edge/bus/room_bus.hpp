@@ -19,6 +19,8 @@
 
 #include "roomcast/natsbus/natsbus.hpp"
 #include "roomcast/bus/v1/bus.pb.h"
+#include "roomcast/contract/storage.hpp"
+#include "roomcast/contract/subjects.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -37,12 +39,13 @@
 
 namespace roomcast::edge {
 
+// The stream and subjects of the bus contract (libs/contract); tests use names of their own.
 struct RoomBusOptions {
-    std::string stream = "ROOMCAST_ROOMS";
-    std::string room_prefix = "roomcast.room.";
-    std::string fanout_prefix = "roomcast.fanout.";
+    std::string stream{contract::kRoomStream};
+    std::string room_prefix{contract::kRoomSubjectPrefix};
+    std::string fanout_prefix{contract::kFanoutSubjectPrefix};
     // Presence changes of a room (from the presence service), subscribed with the fan-out.
-    std::string presence_prefix = "roomcast.presence.room.";
+    std::string presence_prefix{contract::kPresenceRoomSubjectPrefix};
     // Most events read back to repair one gap (the stream keeps at most this many per room).
     std::size_t repair_max = 1000;
     std::chrono::milliseconds read_timeout{5000};
