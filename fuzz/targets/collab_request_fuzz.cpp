@@ -21,6 +21,7 @@
 #include "app/requests.hpp"
 #include "socketio/server.hpp"
 
+#include "roomcast/contract/ids.hpp"
 #include "roomcast/protocol/json.hpp"
 #include "roomcast/protocol/socketio.hpp"
 
@@ -101,7 +102,7 @@ std::optional<std::string> sent_room(const sio::Args& args) {
 }
 
 void check_room(const std::string& room, const sio::Args& args) {
-    FUZZ_CHECK(roomcast::edge::valid_room_id(room));
+    FUZZ_CHECK(roomcast::contract::valid_room_id(room));
     FUZZ_CHECK(room.find_first_of(".*> \t\r\n") == std::string::npos);
     FUZZ_CHECK(sent_room(args) == room);
 }
@@ -122,7 +123,7 @@ std::optional<requests::Error> check_request(const std::string& event, const sio
         }
         const auto& p = std::get<requests::PublishRequest>(r);
         check_room(p.room, args);
-        FUZZ_CHECK(!p.event.empty() && p.event.size() <= 128 && !roomcast::edge::reserved_event(p.event));
+        FUZZ_CHECK(roomcast::contract::valid_event_name(p.event));
         // What Collab stores (data_json) and Collab::deliver checks again before fan-out.
         auto stored = protocol::parse_json(p.data_json);
         FUZZ_CHECK(stored.has_value());
@@ -149,7 +150,7 @@ std::optional<requests::Error> check_request(const std::string& event, const sio
     }
     auto r = requests::parse_room(args);  // join, leave, presence
     if (auto* e = std::get_if<requests::Error>(&r)) {
-        FUZZ_CHECK(!sent_room(args) || !roomcast::edge::valid_room_id(*sent_room(args)) ||
+        FUZZ_CHECK(!sent_room(args) || !roomcast::contract::valid_room_id(*sent_room(args)) ||
                    args.size() == 0);
         return *e;
     }

@@ -5,6 +5,7 @@
 #include "service/grpc_service.hpp"
 #include "service/key_sync.hpp"
 
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
 #include "roomcast/grpcutil/grpcutil.hpp"
@@ -170,10 +171,10 @@ int main(int argc, char** argv) {
     metrics.add(nats_metrics);
     readiness.set_nats_connected(nats->connected());
 
-    auto kv = auth::open_config_bucket(*nats, static_cast<int>(nats_replicas));
+    auto kv = nats->jetstream().key_value(contract::config_bucket(static_cast<int>(nats_replicas)));
     if (!kv) {
         log::error("cannot open the config bucket",
-                   {{"bucket", auth::kConfigBucket}, {"error", kv.error().message()}});
+                   {{"bucket", contract::kConfigBucket}, {"error", kv.error().message()}});
         return 1;
     }
     auth::KeySyncOptions sync_options;

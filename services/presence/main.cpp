@@ -1,10 +1,11 @@
 // roomcast_presence: who is online in which room, across all edges. Composition only:
 // configuration, NATS, the presence logic, its gRPC service, health.
 
-#include "keys.hpp"
 #include "presence_grpc.hpp"
 #include "presence_service.hpp"
 
+#include "roomcast/contract/ids.hpp"
+#include "roomcast/contract/timing.hpp"
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
 #include "roomcast/grpcutil/grpcutil.hpp"
@@ -67,8 +68,8 @@ int main(int argc, char** argv) {
     std::string admin_token;
     std::int64_t nats_replicas = 1;
     std::string log_level = "info";
-    milliseconds grace{5000};
-    milliseconds edge_dead_after{3000};
+    milliseconds grace = contract::kPresenceGrace;
+    milliseconds edge_dead_after = contract::kEdgeDeadAfter;
     milliseconds batch_interval{250};
     std::string replica_id;
 
@@ -108,8 +109,9 @@ int main(int argc, char** argv) {
     if (replica_id.empty()) {
         replica_id = random_replica_id();
     }
-    if (!presence::valid_edge_id(replica_id)) {
-        std::cerr << "roomcast_presence: --replica-id must match [A-Za-z0-9_-]{1,64}\n";
+    if (!contract::valid_edge_id(replica_id)) {
+        std::cerr << "roomcast_presence: --replica-id must match " << contract::kEdgeIdPattern
+                  << "\n";
         return 2;
     }
     const auto servers = split_urls(nats_url);

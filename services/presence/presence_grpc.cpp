@@ -1,7 +1,8 @@
 #include "presence_grpc.hpp"
 
-#include "keys.hpp"
+#include "encodings.hpp"
 
+#include "roomcast/contract/ids.hpp"
 #include "roomcast/grpcutil/grpcutil.hpp"
 
 #include <deque>
@@ -191,8 +192,9 @@ PresenceGrpc::PresenceGrpc(PresenceService& service, std::string admin_token, Gr
     : service_(service), admin_token_(std::move(admin_token)), limits_(limits) {}
 
 grpc::Status PresenceGrpc::admit(const std::string& room) const {
-    if (!valid_room_id(room)) {
-        return grpcutil::invalid_argument("room_id must match ^[A-Za-z0-9_:@-]{1,128}$");
+    if (!contract::valid_room_id(room)) {
+        return grpcutil::invalid_argument("room_id must match " +
+                                          std::string(contract::kRoomIdPattern));
     }
     if (!service_.loaded()) {
         return unavailable("presence state is still loading");
@@ -208,7 +210,7 @@ grpc::ServerUnaryReactor* PresenceGrpc::GetPresence(grpc::CallbackServerContext*
         reactor->Finish(st);
         return reactor;
     }
-    if (!valid_room_id(request->room_id())) {
+    if (!contract::valid_room_id(request->room_id())) {
         reactor->Finish(admit(request->room_id()));
         return reactor;
     }

@@ -1,8 +1,9 @@
 #include "presence_service.hpp"
 
-#include "keys.hpp"
-
 #include "roomcast/bus/v1/bus.pb.h"
+#include "roomcast/contract/ids.hpp"
+#include "roomcast/contract/keys.hpp"
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/core/log.hpp"
 
 #include <boost/asio/post.hpp>
@@ -18,8 +19,6 @@ using std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::string_view kLeaderKey = "leader";
-constexpr std::string_view kEntryFilter = "entry.>";
 constexpr std::size_t kMaxHeartbeatBytes = 1024;
 
 std::int64_t steady_ns() noexcept {
@@ -55,21 +54,16 @@ void PresenceService::post(F&& f) {
 
 natsbus::Result<void> PresenceService::start() {
     auto& js = nats_.jetstream();
-    natsbus::KvConfig presence{.bucket = options_.presence_bucket,
-                               .history = 1,
-                               .ttl = options_.presence_ttl,
-                               .storage = options_.storage,
-                               .replicas = options_.replicas};
-    natsbus::KvConfig edges{.bucket = options_.edges_bucket,
-                            .history = 1,
-                            .ttl = options_.edges_ttl,
-                            .storage = options_.storage,
-                            .replicas = options_.replicas};
-    natsbus::KvConfig leader{.bucket = options_.leader_bucket,
-                             .history = 1,
-                             .ttl = options_.leader_ttl,
-                             .storage = options_.storage,
-                             .replicas = options_.replicas};
+    // The contract's settings (the edges create the first two alike); names and the leader's
+    // lease as configured (tests run under names of their own, with a shorter lease).
+    natsbus::KvConfig presence = contract::presence_bucket(options_.replicas, options_.storage);
+    presence.bucket = options_.presence_bucket;
+    natsbus::KvConfig edges = contract::edges_bucket(options_.replicas, options_.storage);
+    edges.bucket = options_.edges_bucket;
+    natsbus::KvConfig leader =
+        contract::presence_leader_bucket(options_.replicas, options_.storage);
+    leader.bucket = options_.leader_bucket;
+    leader.ttl = options_.leader_ttl;
     for (auto [config, slot] : {std::pair{&presence, &presence_kv_}, std::pair{&edges, &edges_kv_},
                                 std::pair{&leader, &leader_kv_}}) {
         auto kv = js.key_value(*config);
@@ -107,7 +101,7 @@ natsbus::Result<void> PresenceService::start() {
     }
 
     auto pw = presence_kv_->watch(
-        kEntryFilter,
+        contract::kEntryKeyFilter,
         [this](natsbus::KvEntry&& e) { post([this, e = std::move(e)] { on_presence_entry(e); }); },
         [this] { post([this] { on_initial_state_loaded(); }); });
     if (!pw) {
@@ -124,7 +118,7 @@ natsbus::Result<void> PresenceService::start() {
 // Inputs (strand)
 
 void PresenceService::on_edge_entry(const natsbus::KvEntry& entry) {
-    if (!valid_edge_id(entry.key)) {
+    if (!contract::valid_edge_id(entry.key)) {
         ++invalid_inputs_;
         return;
     }
@@ -144,7 +138,7 @@ void PresenceService::on_edge_entry(const natsbus::KvEntry& entry) {
 }
 
 void PresenceService::on_presence_entry(const natsbus::KvEntry& entry) {
-    auto key = parse_entry_key(entry.key);
+    auto key = contract::parse_entry_key(entry.key);
     if (!key) {
         ++invalid_inputs_;
         log::debug("presence entry with an invalid key ignored", {{"key", entry.key}});
@@ -227,7 +221,7 @@ void PresenceService::on_query(const natsbus::Message& message) {
     // A malformed query still gets an (empty) answer: the edge then does not wait out its
     // request timeout for nothing.
     if (message.data.size() <= options_.max_query_bytes && query.ParseFromString(message.data) &&
-        valid_room_id(query.room())) {
+        contract::valid_room_id(query.room())) {
         const std::size_t limit = std::min(query.limit(), options_.max_query_limit);
         const Page page = state_.page(query.room(), {}, limit);
         result.set_clients(page.totals.clients);
@@ -360,9 +354,9 @@ void PresenceService::leader_loop() {
     leader_ = false;
     leader_revision_ = 0;
     // Only our own write is deleted: the revision proves the key still holds it.
-    auto current = leader_kv_->get(kLeaderKey);
+    auto current = leader_kv_->get(contract::kPresenceLeaderKey);
     if (current && *current && (*current)->revision == ours) {
-        if (auto r = leader_kv_->erase(kLeaderKey); !r) {
+        if (auto r = leader_kv_->erase(contract::kPresenceLeaderKey); !r) {
             log::warn("leader key not released", {{"error", r.error().message()}});
             return;
         }
@@ -375,7 +369,8 @@ void PresenceService::campaign() {
     const std::int64_t ttl_ns = std::chrono::nanoseconds(options_.leader_ttl).count();
     const std::int64_t margin_ns = std::min<std::int64_t>(ttl_ns / 4, 500'000'000);
     if (leader_revision_ != 0) {
-        auto r = leader_kv_->update(kLeaderKey, options_.replica_id, leader_revision_);
+        auto r =
+            leader_kv_->update(contract::kPresenceLeaderKey, options_.replica_id, leader_revision_);
         if (r) {
             leader_revision_ = *r;
             lease_until_ns_ = started + ttl_ns - margin_ns;
@@ -391,7 +386,7 @@ void PresenceService::campaign() {
         }
         return;
     }
-    auto r = leader_kv_->create(kLeaderKey, options_.replica_id);
+    auto r = leader_kv_->create(contract::kPresenceLeaderKey, options_.replica_id);
     if (r) {
         leader_revision_ = *r;
         lease_until_ns_ = started + ttl_ns - margin_ns;

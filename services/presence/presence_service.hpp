@@ -3,7 +3,7 @@
 // KV entries, published as batched changes, and answered to queries. Plain class: tests build
 // it against a real nats-server without any gRPC server; main.cpp wires it to one.
 //
-// Wiring (docs/control-plane.md, "Presence"):
+// Wiring (docs/control-plane.md, "Presence"; spelled in libs/contract):
 //   roomcast_edges            <edge id> → EdgeHeartbeat         watched: edge liveness
 //   roomcast_presence         entry.<edge>.<key(room)>.<key(user)> → PresenceEntry   watched
 //   roomcast_presence_leader  "leader" → replica id (TTL)       leader election
@@ -21,6 +21,9 @@
 
 #include "presence_state.hpp"
 
+#include "roomcast/contract/storage.hpp"
+#include "roomcast/contract/subjects.hpp"
+#include "roomcast/contract/timing.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 #include "roomcast/presence/v1/presence.pb.h"
 
@@ -50,27 +53,24 @@ namespace roomcast::presence {
 struct ServiceOptions {
     // This replica's id in the leader key; unique per process (main.cpp draws a random one).
     std::string replica_id;
-    std::string presence_bucket = "roomcast_presence";
-    std::string edges_bucket = "roomcast_edges";
-    std::string leader_bucket = "roomcast_presence_leader";
-    std::string room_subject_prefix = "roomcast.presence.room.";
-    std::string query_subject = "roomcast.presence.query";
-    std::string query_queue = "presence";
+    // The bus contract's buckets and subjects (libs/contract); the bucket settings are always
+    // the contract's. Tests run under names of their own, in memory.
+    std::string presence_bucket{contract::kPresenceBucket};
+    std::string edges_bucket{contract::kEdgesBucket};
+    std::string leader_bucket{contract::kPresenceLeaderBucket};
+    std::string room_subject_prefix{contract::kPresenceRoomSubjectPrefix};
+    std::string query_subject{contract::kPresenceQuerySubject};
+    std::string query_queue{contract::kPresenceQueryQueue};
     int replicas = 1;
     natsbus::Storage storage = natsbus::Storage::kFile;
 
-    std::chrono::milliseconds grace{5000};
-    std::chrono::milliseconds edge_dead_after{3000};
+    std::chrono::milliseconds grace = contract::kPresenceGrace;
+    std::chrono::milliseconds edge_dead_after = contract::kEdgeDeadAfter;
     // Changes are flushed (and liveness and graces checked) this often.
     std::chrono::milliseconds batch_interval{250};
-    // Leader key lifetime and refresh period (docs/control-plane.md: 3 s, every second).
-    std::chrono::milliseconds leader_ttl{3000};
-    std::chrono::milliseconds leader_refresh{1000};
-    // Garbage collection of entries nobody deleted (an edge killed without cleaning up).
-    std::chrono::milliseconds presence_ttl{std::chrono::hours(24)};
-    // The edges bucket's TTL when this service has to create it; the edge uses the same
-    // (longer than any recovery window, so a missing heartbeat means "dead for long").
-    std::chrono::milliseconds edges_ttl{std::chrono::minutes(10)};
+    // Leader key lifetime (the leader bucket's TTL) and refresh period.
+    std::chrono::milliseconds leader_ttl = contract::kPresenceLeaderTtl;
+    std::chrono::milliseconds leader_refresh = contract::kPresenceLeaderRefresh;
     // Start-up wait for the edges bucket's current heartbeats (one small value per edge).
     std::chrono::milliseconds edges_load_timeout{10000};
 
@@ -78,7 +78,7 @@ struct ServiceOptions {
     std::size_t max_entry_bytes = 4096;
     std::size_t max_query_bytes = 4096;
     // Users a query may list (PresenceQuery.limit is capped to it).
-    std::uint32_t max_query_limit = 100;
+    std::uint32_t max_query_limit = contract::kMaxPresenceQueryUsers;
     // Concurrent WatchPresence streams; more are refused rather than slowing every batch.
     std::size_t max_watchers = 10000;
     std::size_t max_users_per_change = 1000;

@@ -3,10 +3,11 @@
 // WatchPresence events, dead edges, NATS queries and leader election. Durations are shortened
 // (grace 1 s, dead-after 1 s, batches every 50 ms) to keep the suite fast.
 #include "presence_service.hpp"
-#include "keys.hpp"
 #include "presence_grpc.hpp"
 
 #include "roomcast/bus/v1/bus.pb.h"
+#include "roomcast/contract/keys.hpp"
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/grpcutil/grpcutil.hpp"
 #include "roomcast/natsbus/testing.hpp"
 
@@ -193,12 +194,12 @@ protected:
         options_.leader_ttl = 1500ms;
         options_.leader_refresh = 300ms;
         // The writers' handles, with the same configuration the service applies.
-        auto p = nats_->jetstream().key_value({.bucket = options_.presence_bucket,
-                                               .ttl = options_.presence_ttl,
-                                               .storage = natsbus::Storage::kMemory});
-        auto e = nats_->jetstream().key_value({.bucket = options_.edges_bucket,
-                                               .ttl = options_.edges_ttl,
-                                               .storage = natsbus::Storage::kMemory});
+        auto presence_config = contract::presence_bucket(1, natsbus::Storage::kMemory);
+        presence_config.bucket = options_.presence_bucket;
+        auto edges_config = contract::edges_bucket(1, natsbus::Storage::kMemory);
+        edges_config.bucket = options_.edges_bucket;
+        auto p = nats_->jetstream().key_value(presence_config);
+        auto e = nats_->jetstream().key_value(edges_config);
         ASSERT_TRUE(p && e);
         presence_kv_ = std::move(*p);
         edges_kv_ = std::move(*e);
@@ -238,7 +239,8 @@ protected:
         entry.set_sockets(sockets);
         entry.set_lost(lost);
         entry.set_updated_ms(unix_ms());
-        ASSERT_TRUE(presence_kv_->put(entry_key(edge, room, user), entry.SerializeAsString()));
+        ASSERT_TRUE(
+            presence_kv_->put(contract::entry_key(edge, room, user), entry.SerializeAsString()));
     }
 
     static grpc::Status stats(Replica& r, const std::string& room,
@@ -500,11 +502,12 @@ TEST_F(PresenceServiceTest, ExactlyOneLeaderPublishesAndAnotherTakesOver) {
     // A graceful stop resigns: the key is gone at once.
     follower.service.resign();
     EXPECT_FALSE(follower.service.is_leader());
-    auto kv = nats_->jetstream().key_value({.bucket = options_.leader_bucket,
-                                            .ttl = options_.leader_ttl,
-                                            .storage = natsbus::Storage::kMemory});
+    auto leader_config = contract::presence_leader_bucket(1, natsbus::Storage::kMemory);
+    leader_config.bucket = options_.leader_bucket;
+    leader_config.ttl = options_.leader_ttl;
+    auto kv = nats_->jetstream().key_value(leader_config);
     ASSERT_TRUE(kv);
-    auto key = (*kv)->get("leader");
+    auto key = (*kv)->get(contract::kPresenceLeaderKey);
     ASSERT_TRUE(key);
     EXPECT_FALSE(key->has_value());
 }

@@ -1,6 +1,6 @@
 #include "presence_state.hpp"
 
-#include "keys.hpp"
+#include "encodings.hpp"
 
 #include <algorithm>
 

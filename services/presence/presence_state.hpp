@@ -18,6 +18,8 @@
 // - Changes are recorded per room relative to the last take_changes(): a user who joins and
 //   leaves within one batch produces nothing, so a batch never holds contradictory news.
 
+#include "roomcast/contract/timing.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -35,9 +37,9 @@ namespace roomcast::presence {
 
 struct StateOptions {
     // How long a user whose last socket was lost (or whose edge died) stays present.
-    std::chrono::milliseconds grace{5000};
+    std::chrono::milliseconds grace = contract::kPresenceGrace;
     // An edge not heard from for longer than this is dead: its slots stop counting.
-    std::chrono::milliseconds edge_dead_after{3000};
+    std::chrono::milliseconds edge_dead_after = contract::kEdgeDeadAfter;
     // Users per RoomChange: keeps one PresenceChange / PresenceEvent far below NATS' 1 MB
     // default max payload (~50–600 bytes per user) when a whole room joins at once.
     std::size_t max_users_per_change = 1000;

@@ -5,6 +5,7 @@
 #include "grpc_service.hpp"
 #include "rooms_service.hpp"
 
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
 #include "roomcast/grpcutil/grpcutil.hpp"
@@ -143,16 +144,16 @@ int main(int argc, char** argv) {
 
     rooms::RoomsOptions rooms_options;
     rooms_options.publish_timeout = publish_timeout;
-    auto bucket = (*nats)->jetstream().key_value(
-        rooms::rooms_bucket_config(rooms_options, static_cast<int>(nats_replicas)));
+    auto bucket =
+        (*nats)->jetstream().key_value(contract::rooms_bucket(static_cast<int>(nats_replicas)));
     if (!bucket) {
         log::error("cannot create or bind the rooms bucket",
-                   {{"bucket", rooms_options.bucket}, {"error", bucket.error().message()}});
+                   {{"bucket", contract::kRoomsBucket}, {"error", bucket.error().message()}});
         return 1;
     }
 
     auto revocations = (*nats)->jetstream().key_value(
-        rooms::revocations_bucket_config(static_cast<int>(nats_replicas)));
+        contract::revocations_bucket(static_cast<int>(nats_replicas)));
     if (!revocations) {
         log::error("cannot create or bind the revocations bucket", {{"error", revocations.error().message()}});
         return 1;
@@ -184,7 +185,7 @@ int main(int argc, char** argv) {
                             {"grpc_port", grpc_port},
                             {"admin_port", admin_bound},
                             {"nats", (*nats)->connected_url()},
-                            {"bucket", rooms_options.bucket}});
+                            {"bucket", contract::kRoomsBucket}});
 
     int sig = 0;
     sigwait(&signals, &sig);

@@ -1,9 +1,11 @@
 #include "rooms_service.hpp"
 
 #include "history.hpp"
-#include "keys.hpp"
 #include "validation.hpp"
 
+#include "roomcast/contract/keys.hpp"
+#include "roomcast/contract/storage.hpp"
+#include "roomcast/contract/subjects.hpp"
 #include "roomcast/core/log.hpp"
 #include "roomcast/grpcutil/grpcutil.hpp"
 
@@ -64,9 +66,9 @@ grpc::Status room_not_found(const std::string& room_id) {
     return not_found("room '" + room_id + "' does not exist");
 }
 
-grpc::Status no_stream(const std::string& stream) {
+grpc::Status no_stream() {
     return {grpc::StatusCode::UNAVAILABLE,
-            "the room stream " + stream +
+            "the room stream " + std::string(contract::kRoomStream) +
                 " does not exist: the edges create it at start-up, so start an edge first"};
 }
 
@@ -81,24 +83,6 @@ std::vector<std::string> first_page(std::vector<std::string> ids, std::size_t si
 
 }  // namespace
 
-natsbus::KvConfig rooms_bucket_config(const RoomsOptions& options, int replicas) {
-    natsbus::KvConfig config;
-    config.bucket = options.bucket;
-    config.history = 1;
-    config.ttl = milliseconds(0);
-    config.replicas = replicas;
-    return config;
-}
-
-natsbus::KvConfig revocations_bucket_config(int replicas) {
-    natsbus::KvConfig config;
-    config.bucket = "roomcast_revocations";
-    config.history = 1;
-    config.ttl = std::chrono::hours(24);  // the longest recovery window an edge allows
-    config.replicas = replicas;
-    return config;
-}
-
 RoomsService::RoomsService(natsbus::Connection& nats, natsbus::KeyValue& kv,
                            natsbus::KeyValue& revocations, RoomsOptions options)
     : nats_(nats), kv_(kv), revocations_(revocations), options_(std::move(options)) {}
@@ -107,7 +91,7 @@ RoomsService::RoomsService(natsbus::Connection& nats, natsbus::KeyValue& kv,
 
 Outcome<std::optional<RoomsService::Stored<v1::Room>>> RoomsService::load_room(
     const std::string& room_id) {
-    auto got = kv_.get(room_key(room_id));
+    auto got = kv_.get(contract::room_key(room_id));
     if (!got) {
         return from_error(got.error(), "reading the room");
     }
@@ -142,7 +126,7 @@ Outcome<RoomsService::Stored<v1::Room>> RoomsService::require_room(const std::st
 
 Outcome<std::optional<RoomsService::Stored<v1::Member>>> RoomsService::load_member(
     const std::string& room_id, const std::string& user_id) {
-    auto got = kv_.get(member_key(room_id, user_id));
+    auto got = kv_.get(contract::member_key(room_id, user_id));
     if (!got) {
         return from_error(got.error(), "reading the membership");
     }
@@ -161,7 +145,7 @@ Outcome<std::optional<RoomsService::Stored<v1::Member>>> RoomsService::load_memb
 
 grpc::Status RoomsService::erase_members(const std::string& room_id, Deadline deadline,
                                          bool honour_deadline) {
-    auto keys = kv_.keys(member_filter(room_id));
+    auto keys = kv_.keys(contract::member_key_filter(room_id));
     if (!keys) {
         return from_error(keys.error(), "listing the room's members");
     }
@@ -181,7 +165,7 @@ grpc::Status RoomsService::erase_members(const std::string& room_id, Deadline de
 }
 
 grpc::Status RoomsService::publish_control(const bus::v1::Control& control, Deadline deadline) {
-    if (auto r = nats_.publish(options_.control_subject, serialize(control)); !r) {
+    if (auto r = nats_.publish(contract::kControlSubject, serialize(control)); !r) {
         return from_error(r.error(), "publishing the control message");
     }
     if (auto r = nats_.flush(time_until(deadline)); !r) {
@@ -226,7 +210,7 @@ Outcome<v1::CreateRoomResponse> RoomsService::create_room(const v1::CreateRoomRe
     set_now(room.mutable_create_time());
     *room.mutable_update_time() = room.create_time();
     // KV create, not put: an existing key (an edge's auto-created room included) must fail.
-    if (auto r = kv_.create(room_key(room.id()), serialize(room)); !r) {
+    if (auto r = kv_.create(contract::room_key(room.id()), serialize(room)); !r) {
         if (is(r.error(), Errc::kAlreadyExists)) {
             return grpcutil::already_exists("room '" + room.id() + "' already exists");
         }
@@ -266,15 +250,14 @@ Outcome<v1::ListRoomsResponse> RoomsService::list_rooms(const v1::ListRoomsReque
     if (auto s = check_deadline(deadline); !s.ok()) {
         return s;
     }
-    auto keys = kv_.keys(kRoomFilter);
+    auto keys = kv_.keys(contract::kRoomKeyFilter);
     if (!keys) {
         return from_error(keys.error(), "listing rooms");
     }
     std::vector<std::string> ids;
     for (const auto& key : *keys) {
-        auto id = room_id_of_key(key);
-        if (!id || !valid_room_id(*id) || !id->starts_with(request.prefix()) ||
-            (after && *id <= *after)) {
+        auto id = contract::parse_room_key(key);
+        if (!id || !id->starts_with(request.prefix()) || (after && *id <= *after)) {
             continue;
         }
         ids.push_back(std::move(*id));
@@ -328,7 +311,7 @@ Outcome<v1::UpdateRoomResponse> RoomsService::update_room(const v1::UpdateRoomRe
         names("visibility") || (mask.empty() && request.visibility() != v1::VISIBILITY_UNSPECIFIED);
     const bool set_labels = mask.empty() || names("labels");
 
-    const std::string key = room_key(request.room_id());
+    const std::string key = contract::room_key(request.room_id());
     for (int attempt = 0; attempt < options_.cas_attempts; ++attempt) {
         auto room = require_room(request.room_id(), deadline);
         if (!room) {
@@ -354,7 +337,7 @@ Outcome<v1::UpdateRoomResponse> RoomsService::update_room(const v1::UpdateRoomRe
                 // recovering session also checks the rights themselves), then every edge
                 // re-checks its members against the rights as of this revision.
                 const std::int64_t at = unix_ms();
-                if (auto s = revoke(revocation_room_key(request.room_id()), "room_private", at); !s.ok()) {
+                if (auto s = revoke(contract::revocation_room_key(request.room_id()), "room_private", at); !s.ok()) {
                     log::warn("revocation not recorded", {{"room", request.room_id()}, {"error", s.error_message()}});
                 }
                 bus::v1::Control control;
@@ -393,7 +376,7 @@ Outcome<v1::DeleteRoomResponse> RoomsService::delete_room(const v1::DeleteRoomRe
     if (auto s = erase_members(id, deadline, true); !s.ok()) {
         return s;
     }
-    if (auto r = kv_.erase(room_key(id)); !r) {
+    if (auto r = kv_.erase(contract::room_key(id)); !r) {
         return from_error(r.error(), "deleting the room");
     }
     // A member added between the sweep and the erase would outlive the room (and come back if
@@ -402,7 +385,7 @@ Outcome<v1::DeleteRoomResponse> RoomsService::delete_room(const v1::DeleteRoomRe
     const grpc::Status swept = erase_members(id, deadline, false);
     const std::int64_t at = unix_ms();
     // Sessions away now must not get the room back, even where its id is auto-created again.
-    if (auto s = revoke(revocation_room_key(id), "room_deleted", at); !s.ok()) {
+    if (auto s = revoke(contract::revocation_room_key(id), "room_deleted", at); !s.ok()) {
         log::warn("revocation not recorded", {{"room", id}, {"error", s.error_message()}});
     }
     bus::v1::Control control;
@@ -440,7 +423,7 @@ Outcome<v1::AddMemberResponse> RoomsService::add_member(const v1::AddMemberReque
         return room.error();
     }
     const v1::Role role = request.role() == v1::ROLE_UNSPECIFIED ? v1::ROLE_MEMBER : request.role();
-    const std::string key = member_key(room_id, user_id);
+    const std::string key = contract::member_key(room_id, user_id);
     std::optional<v1::Member> written;
     for (int attempt = 0; attempt < options_.cas_attempts && !written; ++attempt) {
         if (auto s = check_deadline(deadline); !s.ok()) {
@@ -520,7 +503,7 @@ Outcome<v1::RemoveMemberResponse> RoomsService::remove_member(
     if (!*member) {
         return not_found("the user is not a member of room '" + room_id + "'");
     }
-    if (auto r = kv_.erase(member_key(room_id, user_id)); !r) {
+    if (auto r = kv_.erase(contract::member_key(room_id, user_id)); !r) {
         return from_error(r.error(), "removing the member");
     }
     log::info("member removed", {{"room", room_id}, {"user", user_id}});
@@ -528,7 +511,7 @@ Outcome<v1::RemoveMemberResponse> RoomsService::remove_member(
     if (room->value.visibility() == v1::VISIBILITY_PRIVATE) {
         const std::int64_t at = unix_ms();
         // For the reason a recovering session is told (the rights alone already refuse it).
-        if (auto s = revoke(revocation_kick_key(room_id, user_id), "membership_removed", at); !s.ok()) {
+        if (auto s = revoke(contract::revocation_kick_key(room_id, user_id), "membership_removed", at); !s.ok()) {
             log::warn("revocation not recorded", {{"room", room_id}, {"error", s.error_message()}});
         }
         bus::v1::Control control;
@@ -561,17 +544,17 @@ Outcome<v1::ListMembersResponse> RoomsService::list_members(const v1::ListMember
     if (auto room = require_room(room_id, deadline); !room) {
         return room.error();
     }
-    auto keys = kv_.keys(member_filter(room_id));
+    auto keys = kv_.keys(contract::member_key_filter(room_id));
     if (!keys) {
         return from_error(keys.error(), "listing the room's members");
     }
     std::vector<std::string> ids;
     for (const auto& key : *keys) {
-        auto id = user_id_of_member_key(key);
-        if (!id || !valid_user_id(*id) || (after && *id <= *after)) {
+        auto member = contract::parse_member_key(key);
+        if (!member || (after && member->user <= *after)) {
             continue;
         }
-        ids.push_back(std::move(*id));
+        ids.push_back(std::move(member->user));
     }
     bool more = false;
     ids = first_page(std::move(ids), static_cast<std::size_t>(page_size), more);
@@ -614,7 +597,7 @@ Outcome<v1::KickUserResponse> RoomsService::kick_user(const v1::KickUserRequest&
     // from getting the room back: recorded first, or nothing is done.
     const std::string reason = request.reason().empty() ? "kicked" : request.reason();
     const std::int64_t at = unix_ms();
-    if (auto s = revoke(revocation_kick_key(request.room_id(), request.user_id()), reason, at); !s.ok()) {
+    if (auto s = revoke(contract::revocation_kick_key(request.room_id(), request.user_id()), reason, at); !s.ok()) {
         return s;
     }
     bus::v1::Control control;
@@ -643,7 +626,7 @@ Outcome<v1::DisconnectUserResponse> RoomsService::disconnect_user(
     }
     // Sessions of the user that are away now must not be recovered: recorded first.
     const std::int64_t at = unix_ms();
-    if (auto s = revoke(revocation_user_key(request.user_id()), request.reason(), at); !s.ok()) {
+    if (auto s = revoke(contract::revocation_user_key(request.user_id()), request.reason(), at); !s.ok()) {
         return s;
     }
     bus::v1::Control control;
@@ -683,12 +666,11 @@ Outcome<v1::PublishResponse> RoomsService::publish(const v1::PublishRequest& req
     if (auto s = check_deadline(deadline); !s.ok()) {
         return s;
     }
-    auto ack =
-        nats_.jetstream().publish(options_.room_subject_prefix + room_id, serialize(event), {},
-                                  std::min(time_until(deadline), options_.publish_timeout));
+    auto ack = nats_.jetstream().publish(contract::room_subject(room_id), serialize(event), {},
+                                         std::min(time_until(deadline), options_.publish_timeout));
     if (!ack) {
         if (is(ack.error(), Errc::kNoResponders)) {
-            return no_stream(options_.stream);
+            return no_stream();
         }
         return from_error(ack.error(), "publishing the event");
     }
@@ -722,16 +704,16 @@ Outcome<v1::HistoryResponse> RoomsService::history(const v1::HistoryRequest& req
         return s;
     }
     auto& js = nats_.jetstream();
-    const std::string subject = options_.room_subject_prefix + room_id;
+    const std::string subject = contract::room_subject(room_id);
     const auto count = static_cast<std::size_t>(limit);
     // Like the edge: `since` is exclusive, so reading starts at the next sequence; without it
     // the latest `limit` events.
-    auto stored =
-        since ? js.read_subject(options_.stream, subject, *since + 1, count, time_until(deadline))
-              : js.read_last(options_.stream, subject, count, time_until(deadline));
+    auto stored = since ? js.read_subject(contract::kRoomStream, subject, *since + 1, count,
+                                          time_until(deadline))
+                        : js.read_last(contract::kRoomStream, subject, count, time_until(deadline));
     if (!stored) {
         if (is(stored.error(), Errc::kNotFound)) {
-            return no_stream(options_.stream);
+            return no_stream();
         }
         return from_error(stored.error(), "reading the room's history");
     }

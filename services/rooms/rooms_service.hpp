@@ -42,24 +42,15 @@ using Outcome = boost::system::result<T, grpc::Status>;
 
 using Deadline = std::chrono::steady_clock::time_point;
 
+// The bucket, the stream and the subjects are the bus contract's (libs/contract): the bucket is
+// opened with contract::rooms_bucket().
 struct RoomsOptions {
-    std::string bucket = "roomcast_rooms";
-    std::string stream = "ROOMCAST_ROOMS";
-    // Server publishes go to <room_subject_prefix><room id>.
-    std::string room_subject_prefix = "roomcast.room.";
-    std::string control_subject = "roomcast.control";
     // Compare-and-set attempts (UpdateRoom, AddMember) before a conflict is reported as
     // ABORTED: bounds the work a write storm on one key can cause.
     int cas_attempts = 5;
     // Longest wait for a Publish's PubAck (within the call's deadline).
     std::chrono::milliseconds publish_timeout{5000};
 };
-
-// The bucket's configuration (history 1, no TTL: rooms live until deleted).
-natsbus::KvConfig rooms_bucket_config(const RoomsOptions& options, int replicas);
-// The revocations bucket (bus.proto `Revocation`): rights lost, kept for sessions that are away
-// when it happens (history 1; entries expire after a day, longer than any recovery window).
-natsbus::KvConfig revocations_bucket_config(int replicas);
 
 class RoomsService {
 public:

@@ -3,9 +3,11 @@
 // the edge creates it, and roomcast.control observed the way an edge observes it.
 #include "rooms_service.hpp"
 #include "grpc_service.hpp"
-#include "keys.hpp"
 #include "validation.hpp"
 
+#include "roomcast/contract/keys.hpp"
+#include "roomcast/contract/storage.hpp"
+#include "roomcast/contract/subjects.hpp"
 #include "roomcast/grpcutil/grpcutil.hpp"
 #include "roomcast/natsbus/testing.hpp"
 
@@ -27,7 +29,7 @@ using natsbus::testing::test_options;
 using std::chrono::milliseconds;
 
 constexpr const char* kToken = "test-admin-token";
-constexpr const char* kStream = "ROOMCAST_ROOMS";
+using contract::kRoomStream;
 
 #define EXPECT_CODE(status, code) \
     EXPECT_EQ((status).error_code(), grpc::StatusCode::code) << (status).error_message()
@@ -38,21 +40,13 @@ protected:
     void SetUp() override {
         nats_ = connect_or_fail(test_options(shared_server().url()));
         ASSERT_NE(nats_, nullptr);
-        // The stream exactly as services/edge/app/main.cpp creates it (default flags).
-        natsbus::StreamConfig stream;
-        stream.name = kStream;
-        stream.subjects = {"roomcast.room.>"};
-        stream.max_msgs_per_subject = 1000;
-        stream.max_age = milliseconds(24 * 3600 * 1000);
-        stream.max_msg_size = 256 * 1024 * 2 + 4096;
-        stream.republish_source = "roomcast.room.>";
-        stream.republish_destination = "roomcast.fanout.>";
-        auto created = nats_->jetstream().ensure_stream(stream);
+        // The stream exactly as the edges create it (default flags).
+        auto created = nats_->jetstream().ensure_stream(contract::room_stream({}, 1));
         ASSERT_TRUE(created) << created.error().message();
-        auto kv = nats_->jetstream().key_value(rooms_bucket_config(RoomsOptions{}, 1));
+        auto kv = nats_->jetstream().key_value(contract::rooms_bucket(1));
         ASSERT_TRUE(kv) << kv.error().message();
         kv_ = std::move(*kv);
-        auto revocations = nats_->jetstream().key_value(revocations_bucket_config(1));
+        auto revocations = nats_->jetstream().key_value(contract::revocations_bucket(1));
         ASSERT_TRUE(revocations) << revocations.error().message();
         revocations_ = std::move(*revocations);
 
@@ -65,7 +59,7 @@ protected:
         ASSERT_GT(server_->start(), 0);
         stub_ = v1::RoomAdmin::NewStub(server_->in_process_channel());
 
-        auto sub = nats_->subscribe("roomcast.control", [this](natsbus::Message&& m) {
+        auto sub = nats_->subscribe(contract::kControlSubject, [this](natsbus::Message&& m) {
             bus::v1::Control control;
             if (control.ParseFromString(m.data)) {
                 controls_.push(std::move(control));
@@ -87,8 +81,8 @@ protected:
         rooms_.reset();
         kv_.reset();
         if (nats_) {
-            (void)nats_->jetstream().delete_stream("KV_roomcast_rooms");
-            (void)nats_->jetstream().delete_stream(kStream);
+            (void)nats_->jetstream().delete_stream("KV_" + std::string(contract::kRoomsBucket));
+            (void)nats_->jetstream().delete_stream(kRoomStream);
         }
         nats_.reset();
     }
@@ -304,7 +298,7 @@ TEST_F(RoomsServiceTest, CreateAndGet) {
     EXPECT_EQ(got.create_time().nanos(), created.create_time().nanos());
 
     // Stored where docs/control-plane.md says, as a Room.
-    auto raw = kv_->get("room." + key_token("post:42"));
+    auto raw = kv_->get(contract::room_key("post:42"));
     ASSERT_TRUE(raw && *raw);
     v1::Room stored;
     ASSERT_TRUE(stored.ParseFromString((*raw)->value));
@@ -330,7 +324,7 @@ TEST_F(RoomsServiceTest, AnAutoCreatedRoomExistsToo) {
     room.set_auto_created(true);
     std::string bytes;
     room.SerializeToString(&bytes);
-    ASSERT_TRUE(kv_->create(room_key("auto:7"), bytes));
+    ASSERT_TRUE(kv_->create(contract::room_key("auto:7"), bytes));
 
     EXPECT_CODE(create_room("auto:7", v1::VISIBILITY_PRIVATE), ALREADY_EXISTS);
     v1::Room got;
@@ -496,10 +490,10 @@ TEST_F(RoomsServiceTest, DeleteRoomRemovesMembersAndKicksEveryone) {
     EXPECT_EQ(control.kick().reason(), "room_deleted");
 
     EXPECT_CODE(get_room("del"), NOT_FOUND);
-    auto keys = kv_->keys(member_filter("del"));
+    auto keys = kv_->keys(contract::member_key_filter("del"));
     ASSERT_TRUE(keys);
     EXPECT_TRUE(keys->empty());
-    auto other = kv_->keys(member_filter("other"));
+    auto other = kv_->keys(contract::member_key_filter("other"));
     ASSERT_TRUE(other);
     EXPECT_EQ(other->size(), 1U);
 
@@ -532,7 +526,7 @@ TEST_F(RoomsServiceTest, MembershipAddListRemove) {
     for (const char* user : {"u3", "a.b", "ü@example.com", "u2"}) {
         ASSERT_OK(add_member("team", user));
     }
-    auto raw = kv_->get(member_key("team", "a.b"));
+    auto raw = kv_->get(contract::member_key("team", "a.b"));
     ASSERT_TRUE(raw && *raw);
 
     std::vector<std::string> seen;
@@ -644,11 +638,11 @@ TEST_F(RoomsServiceTest, RightsLostAreRecordedForAwaySessionsThenAnnounced) {
     ASSERT_TRUE(control.has_rights());
     EXPECT_EQ(control.rights().room(), "rv");
     EXPECT_EQ(control.rights().reason(), "room_private");
-    auto stored = kv_->get(room_key("rv"));
+    auto stored = kv_->get(contract::room_key("rv"));
     ASSERT_TRUE(stored && *stored);
     EXPECT_EQ(control.rights().rights_revision(), (*stored)->revision);
-    EXPECT_EQ(revocation(revocation_room_key("rv")).reason(), "room_private");
-    EXPECT_EQ(revocation(revocation_room_key("rv")).at_ms(), control.rights().at_ms());
+    EXPECT_EQ(revocation(contract::revocation_room_key("rv")).reason(), "room_private");
+    EXPECT_EQ(revocation(contract::revocation_room_key("rv")).at_ms(), control.rights().at_ms());
     // PRIVATE → PRIVATE (labels only) narrows nothing: no announcement.
     update.clear_update_mask();
     update.add_update_mask("labels");
@@ -663,7 +657,7 @@ TEST_F(RoomsServiceTest, RightsLostAreRecordedForAwaySessionsThenAnnounced) {
     control = next_control();
     ASSERT_TRUE(control.has_kick());
     EXPECT_NE(control.kick().at_ms(), 0);
-    auto r = revocation(revocation_kick_key("rv", "u1"));
+    auto r = revocation(contract::revocation_kick_key("rv", "u1"));
     EXPECT_EQ(r.reason(), "spam");
     EXPECT_EQ(r.at_ms(), control.kick().at_ms());
 
@@ -674,7 +668,7 @@ TEST_F(RoomsServiceTest, RightsLostAreRecordedForAwaySessionsThenAnnounced) {
     ASSERT_OK(call(&v1::RoomAdmin::Stub::DisconnectUser, disconnect, &disconnected));
     control = next_control();
     ASSERT_TRUE(control.has_disconnect());
-    EXPECT_EQ(revocation(revocation_user_key("u2")).at_ms(), control.disconnect().at_ms());
+    EXPECT_EQ(revocation(contract::revocation_user_key("u2")).at_ms(), control.disconnect().at_ms());
 
     v1::DeleteRoomRequest del;
     del.set_room_id("rv");
@@ -682,7 +676,7 @@ TEST_F(RoomsServiceTest, RightsLostAreRecordedForAwaySessionsThenAnnounced) {
     ASSERT_OK(call(&v1::RoomAdmin::Stub::DeleteRoom, del, &deleted));
     control = next_control();
     ASSERT_TRUE(control.has_kick());
-    EXPECT_EQ(revocation(revocation_room_key("rv")).reason(), "room_deleted");
+    EXPECT_EQ(revocation(contract::revocation_room_key("rv")).reason(), "room_deleted");
     std::this_thread::sleep_for(100ms);
     EXPECT_EQ(controls_.size(), 4U);
 }
@@ -700,7 +694,8 @@ TEST_F(RoomsServiceTest, PublishStoresAServerEventAndReturnsIncreasingOffsets) {
     EXPECT_LT(offsets[0], offsets[1]);
     EXPECT_LT(offsets[1], offsets[2]);
 
-    auto stored = nats_->jetstream().read_subject(kStream, "roomcast.room.pub", offsets[1], 1, 2s);
+    auto stored = nats_->jetstream().read_subject(kRoomStream, contract::room_subject("pub"),
+                                                  offsets[1], 1, 2s);
     ASSERT_TRUE(stored) << stored.error().message();
     ASSERT_EQ(stored->size(), 1U);
     EXPECT_EQ((*stored)[0].sequence, offsets[1]);
@@ -714,7 +709,7 @@ TEST_F(RoomsServiceTest, PublishStoresAServerEventAndReturnsIncreasingOffsets) {
     EXPECT_EQ(event.attachments_size(), 0);
     EXPECT_GT(event.published_at_ms(), 0);
 
-    auto noise = nats_->jetstream().read_last(kStream, "roomcast.room.pub2", 1, 2s);
+    auto noise = nats_->jetstream().read_last(kRoomStream, contract::room_subject("pub2"), 1, 2s);
     ASSERT_TRUE(noise && noise->size() == 1U);
     ASSERT_TRUE(event.ParseFromString((*noise)[0].data));
     EXPECT_EQ(event.data_json(), "null");
@@ -724,7 +719,7 @@ TEST_F(RoomsServiceTest, PublishStoresAServerEventAndReturnsIncreasingOffsets) {
 
 TEST_F(RoomsServiceTest, PublishAndHistoryWithoutTheStreamAreUnavailable) {
     ASSERT_OK(create_room("r"));
-    ASSERT_TRUE(nats_->jetstream().delete_stream(kStream));
+    ASSERT_TRUE(nats_->jetstream().delete_stream(kRoomStream));
     auto s = publish("r", "comment", "1");
     EXPECT_CODE(s, UNAVAILABLE);
     EXPECT_NE(s.error_message().find("ROOMCAST_ROOMS"), std::string::npos);
@@ -788,12 +783,12 @@ TEST_F(RoomsServiceTest, HistoryMapsBinaryAttachmentsToBase64) {
     event.set_exclude_socket("sock1");
     std::string bytes;
     event.SerializeToString(&bytes);
-    auto ack = nats_->jetstream().publish("roomcast.room.bin", bytes);
+    auto ack = nats_->jetstream().publish(contract::room_subject("bin"), bytes);
     ASSERT_TRUE(ack) << ack.error().message();
     // An event no edge would deliver (placeholder without attachment) is skipped.
     event.clear_attachments();
     event.SerializeToString(&bytes);
-    ASSERT_TRUE(nats_->jetstream().publish("roomcast.room.bin", bytes));
+    ASSERT_TRUE(nats_->jetstream().publish(contract::room_subject("bin"), bytes));
 
     v1::HistoryResponse r;
     ASSERT_OK(history("bin", "", 0, &r));

@@ -1,61 +1,29 @@
-// Pure parts of the rooms service: KV key encoding, input rules, the history data mapping.
+// Pure parts of the rooms service: input rules, the history data mapping. (Keys and the id
+// rules are the bus contract's: libs/contract/src/*_test.cpp.)
 #include "history.hpp"
-#include "keys.hpp"
 #include "validation.hpp"
 
 #include "roomcast/rooms/v1/rooms.pb.h"
 
 #include <gtest/gtest.h>
 
-#include <vector>
-
 namespace roomcast::rooms {
 namespace {
 
-TEST(Keys, Base64UrlWithoutPadding) {
-    EXPECT_EQ(key_token(""), "");
-    EXPECT_EQ(key_token("f"), "Zg");
-    EXPECT_EQ(key_token("fo"), "Zm8");
-    EXPECT_EQ(key_token("foo"), "Zm9v");
-    EXPECT_EQ(key_token("post:42"), "cG9zdDo0Mg");
-    EXPECT_EQ(key_token(std::string("\xfb\xff\xfe", 3)), "-__-");
-    EXPECT_EQ(room_key("post:42"), "room.cG9zdDo0Mg");
-    EXPECT_EQ(member_key("post:42", "u@x"), "member.cG9zdDo0Mg.dUB4");
-    EXPECT_EQ(member_filter("post:42"), "member.cG9zdDo0Mg.>");
-}
-
-TEST(Keys, DecodeIsTheStrictInverse) {
-    const std::vector<std::string> samples = {
-        "", "a", "ab", "abc", "abcd", "user.with.dots", "ü@héllo", std::string("\x00\xff", 2)};
-    for (const auto& s : samples) {
-        auto decoded = decode_key_token(key_token(s));
-        ASSERT_TRUE(decoded.has_value()) << s;
-        EXPECT_EQ(*decoded, s);
-    }
-    EXPECT_FALSE(decode_key_token("Z"));     // impossible length
-    EXPECT_FALSE(decode_key_token("Zg=="));  // padding
-    EXPECT_FALSE(decode_key_token("Zh"));    // non-zero unused bits
-    EXPECT_FALSE(decode_key_token("Zm9+"));  // standard alphabet
-    EXPECT_EQ(room_id_of_key("room.cG9zdDo0Mg"), "post:42");
-    EXPECT_FALSE(room_id_of_key("member.cG9zdDo0Mg.dUB4"));
-    EXPECT_EQ(user_id_of_member_key("member.cG9zdDo0Mg.dUB4"), "u@x");
-    EXPECT_FALSE(user_id_of_member_key("room.cG9zdDo0Mg"));
-}
-
-TEST(Rules, RoomAndUserIds) {
-    EXPECT_TRUE(valid_room_id("post:42"));
-    EXPECT_TRUE(valid_room_id("A-z_0:@"));
-    EXPECT_TRUE(valid_room_id(std::string(128, 'a')));
-    EXPECT_FALSE(valid_room_id(std::string(129, 'a')));
-    EXPECT_FALSE(valid_room_id(""));
-    EXPECT_FALSE(valid_room_id("a.b"));
-    EXPECT_FALSE(valid_room_id("a b"));
-    EXPECT_FALSE(valid_room_id("a>"));
-    EXPECT_TRUE(valid_user_id("ü"));
-    EXPECT_TRUE(valid_user_id(std::string(256, 'u')));
-    EXPECT_FALSE(valid_user_id(std::string(257, 'u')));
-    EXPECT_FALSE(valid_user_id(""));
-    EXPECT_FALSE(valid_user_id("\xc3"));
+TEST(Rules, IdsFollowTheContractWithTheirMessages) {
+    EXPECT_TRUE(check_room_id(std::string(128, 'a')).ok());
+    EXPECT_FALSE(check_room_id(std::string(129, 'a')).ok());
+    EXPECT_FALSE(check_room_id("a.b").ok());
+    EXPECT_EQ(check_room_id("").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(check_room_id("").error_message(), "room_id must match ^[A-Za-z0-9_:@-]{1,128}$");
+    EXPECT_TRUE(check_user_id(std::string(256, 'u')).ok());
+    EXPECT_FALSE(check_user_id(std::string(257, 'u')).ok());
+    EXPECT_FALSE(check_user_id("\xc3").ok());
+    EXPECT_EQ(check_user_id("").error_message(), "user_id must be 1 to 256 bytes of UTF-8");
+    EXPECT_TRUE(check_room_prefix("").ok());
+    EXPECT_TRUE(check_room_prefix("post:").ok());
+    EXPECT_FALSE(check_room_prefix("post.").ok());
+    EXPECT_FALSE(check_room_prefix(std::string(129, 'p')).ok());
 }
 
 TEST(Rules, DataJson) {

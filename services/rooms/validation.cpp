@@ -1,62 +1,39 @@
 #include "validation.hpp"
 
-#include "keys.hpp"
-
+#include "roomcast/contract/ids.hpp"
 #include "roomcast/grpcutil/grpcutil.hpp"
+#include "roomcast/protocol/base64.hpp"
 #include "roomcast/protocol/json.hpp"
 #include "roomcast/protocol/socketio.hpp"
 #include "roomcast/protocol/utf8.hpp"
 
 #include <algorithm>
 #include <charconv>
-#include <iterator>
 
 namespace roomcast::rooms {
 namespace {
 
 using grpcutil::invalid_argument;
 
-bool room_id_char(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == ':' || c == '@' || c == '-';
-}
-
 }  // namespace
 
-bool valid_room_id(std::string_view room_id) noexcept {
-    return !room_id.empty() && room_id.size() <= kMaxRoomIdBytes &&
-           std::all_of(room_id.begin(), room_id.end(), room_id_char);
-}
-
-bool valid_user_id(std::string_view user_id) noexcept {
-    return !user_id.empty() && user_id.size() <= kMaxUserIdBytes &&
-           protocol::is_valid_utf8(user_id);
-}
-
-bool reserved_event(std::string_view event) noexcept {
-    static constexpr std::string_view kReserved[] = {
-        "connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener",
-        "join",    "leave",         "publish",    "history",       "presence",    "kicked"};
-    return std::find(std::begin(kReserved), std::end(kReserved), event) != std::end(kReserved);
-}
-
 grpc::Status check_room_id(std::string_view room_id) {
-    if (!valid_room_id(room_id)) {
-        return invalid_argument("room_id must match ^[A-Za-z0-9_:@-]{1,128}$");
+    if (!contract::valid_room_id(room_id)) {
+        return invalid_argument("room_id must match " + std::string(contract::kRoomIdPattern));
     }
     return grpc::Status::OK;
 }
 
 grpc::Status check_user_id(std::string_view user_id) {
-    if (!valid_user_id(user_id)) {
-        return invalid_argument("user_id must be 1 to 256 bytes of UTF-8");
+    if (!contract::valid_user_id(user_id)) {
+        return invalid_argument("user_id must be 1 to " +
+                                std::to_string(contract::kMaxUserIdBytes) + " bytes of UTF-8");
     }
     return grpc::Status::OK;
 }
 
 grpc::Status check_room_prefix(std::string_view prefix) {
-    if (prefix.size() > kMaxRoomIdBytes ||
-        !std::all_of(prefix.begin(), prefix.end(), room_id_char)) {
+    if (!contract::valid_room_id_prefix(prefix)) {
         return invalid_argument("prefix must match ^[A-Za-z0-9_:@-]{0,128}$");
     }
     return grpc::Status::OK;
@@ -108,11 +85,11 @@ grpc::Status check_reason(std::string_view reason) {
 }
 
 grpc::Status check_event(std::string_view event) {
-    if (event.empty() || event.size() > kMaxEventBytes || reserved_event(event)) {
+    if (!contract::valid_event_name(event)) {
         return invalid_argument(
             "event must be a non-empty string of at most 128 characters and not reserved "
             "(connect, connect_error, disconnect, disconnecting, newListener, removeListener, "
-            "join, leave, publish, history, presence, kicked)");
+            "join, leave, publish, history, presence, kicked, refresh)");
     }
     return grpc::Status::OK;
 }
@@ -172,7 +149,7 @@ grpc::Status parse_since(std::string_view since, std::optional<std::uint64_t>& o
 }
 
 std::string make_page_token(std::string_view last_id) {
-    return key_token(last_id);
+    return protocol::base64url_encode(last_id);
 }
 
 grpc::Status parse_room_page_token(std::string_view token, std::optional<std::string>& after) {
@@ -180,8 +157,9 @@ grpc::Status parse_room_page_token(std::string_view token, std::optional<std::st
     if (token.empty()) {
         return grpc::Status::OK;
     }
-    auto id = token.size() <= 4 * kMaxRoomIdBytes ? decode_key_token(token) : std::nullopt;
-    if (!id || !valid_room_id(*id)) {
+    auto id = token.size() <= 4 * contract::kMaxRoomIdBytes ? protocol::base64url_decode(token)
+                                                            : std::nullopt;
+    if (!id || !contract::valid_room_id(*id)) {
         return invalid_argument("page_token is not a token from a previous ListRooms response");
     }
     after = std::move(*id);
@@ -193,8 +171,9 @@ grpc::Status parse_member_page_token(std::string_view token, std::optional<std::
     if (token.empty()) {
         return grpc::Status::OK;
     }
-    auto id = token.size() <= 4 * kMaxUserIdBytes ? decode_key_token(token) : std::nullopt;
-    if (!id || !valid_user_id(*id)) {
+    auto id = token.size() <= 4 * contract::kMaxUserIdBytes ? protocol::base64url_decode(token)
+                                                            : std::nullopt;
+    if (!id || !contract::valid_user_id(*id)) {
         return invalid_argument("page_token is not a token from a previous ListMembers response");
     }
     after = std::move(*id);

@@ -1,7 +1,9 @@
 #pragma once
 // Input rules of roomcast.rooms.v1.RoomAdmin. Every request field is checked here, before any
 // state is read, and a violation is INVALID_ARGUMENT with a message naming the field and what
-// it accepts. Each cap says what it protects against. Pure functions, thread-safe.
+// it accepts. Each cap says what it protects against. Room ids, user ids and event names follow
+// the bus contract (roomcast/contract/ids.hpp), shared with the edges and the presence service;
+// the caps below are this API's own. Pure functions, thread-safe.
 
 #include <grpcpp/support/status.h>
 
@@ -16,11 +18,6 @@
 
 namespace roomcast::rooms {
 
-// Room ids: ^[A-Za-z0-9_:@-]{1,128}$ (the client protocol's rule; they become NATS subject
-// tokens, which is why the alphabet excludes '.', '*', '>' and whitespace).
-inline constexpr std::size_t kMaxRoomIdBytes = 128;
-// User ids are JWT `sub` claims: any UTF-8, bounded so keys and control messages stay small.
-inline constexpr std::size_t kMaxUserIdBytes = 256;
 // Listing pages: one page is at most this many KV reads.
 inline constexpr std::int32_t kMaxPageSize = 1000;
 inline constexpr std::int32_t kDefaultPageSize = 100;
@@ -29,19 +26,12 @@ inline constexpr std::size_t kMaxLabels = 64;
 inline constexpr std::size_t kMaxLabelBytes = 256;
 // Kick and disconnect reasons travel to clients and edge logs.
 inline constexpr std::size_t kMaxReasonBytes = 256;
-// Server-side publishes follow the client publish rules (docs/protocol.md).
-inline constexpr std::size_t kMaxEventBytes = 128;
+// Server-side publishes follow the client publish rules (docs/protocol.md; the event name's are
+// contract::valid_event_name).
 inline constexpr std::size_t kMaxDataBytes = std::size_t{256} * 1024;
 // History reads: the stream keeps at most 1000 events per room by default.
 inline constexpr std::int32_t kMaxHistoryLimit = 1000;
 inline constexpr std::int32_t kDefaultHistoryLimit = 50;
-
-bool valid_room_id(std::string_view room_id) noexcept;
-// Non-empty, at most kMaxUserIdBytes, valid UTF-8.
-bool valid_user_id(std::string_view user_id) noexcept;
-// Socket.IO's reserved event names and the collaboration protocol's own events: a server
-// publish under one of these would impersonate protocol traffic.
-bool reserved_event(std::string_view event) noexcept;
 
 grpc::Status check_room_id(std::string_view room_id);
 grpc::Status check_user_id(std::string_view user_id);

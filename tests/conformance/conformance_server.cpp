@@ -194,7 +194,8 @@ int main(int argc, char** argv) {
                                 });
 
     transport::HttpServer http(shards, transport::HttpLimits{});
-    http.add_route(io.route());
+    // Socket.IO at its path: the Engine.IO server is the HTTP handler underneath.
+    http.add_route(transport::Route{io.options().path, &io.engine(), io.options().engine.max_payload});
     http.add_route(transport::Route{"/engine.io/", &echo, engine.max_payload});
 
     std::uint16_t bound = 0;

@@ -1,5 +1,6 @@
 #include "options.hpp"
 
+#include "roomcast/contract/ids.hpp"
 #include "roomcast/core/config.hpp"
 
 #include <unistd.h>
@@ -46,20 +47,12 @@ std::optional<bool> parse_bool(std::string_view text) {
     return std::nullopt;
 }
 
-// Ids end up in user ids, publisher ids and room names: the edge accepts room ids matching
-// ^[A-Za-z0-9_:@-]{1,128}$, and the receivers' fast path reads ids without JSON unescaping.
+// Ids end up in user ids, publisher ids and room names: they are made of room id characters
+// (contract::room_id_chars), which the edge accepts in room ids and the receivers' fast path
+// reads without JSON unescaping. Each option has a length of its own, below the room id limit
+// once the generated suffix is added.
 bool valid_id(std::string_view s, std::size_t max) {
-    if (s.size() > max) {
-        return false;
-    }
-    for (const char c : s) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || c == '_' || c == ':' || c == '@' || c == '-';
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
+    return s.size() <= max && contract::room_id_chars(s);
 }
 
 // One option: its name, whether it is a bare boolean flag, whether repeating it appends, and
@@ -208,8 +201,9 @@ const std::vector<Spec>& specs() {
          }},
         {"event", false, false,
          [](Options& o, std::string_view v) -> std::optional<std::string> {
-             if (v.empty() || v.size() > 128) {
-                 return "expected a non-empty event name of at most 128 characters";
+             if (v.empty() || v.size() > contract::kMaxEventNameBytes) {
+                 return "expected a non-empty event name of at most " +
+                        std::to_string(contract::kMaxEventNameBytes) + " characters";
              }
              o.event = std::string(v);
              return std::nullopt;

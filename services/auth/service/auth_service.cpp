@@ -1,5 +1,7 @@
 #include "service/auth_service.hpp"
 
+#include "roomcast/contract/ids.hpp"
+
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -235,18 +237,21 @@ bool AuthService::mark_published(std::string_view jwks_json) {
 Result<v1::IssueTokenResponse> AuthService::issue_token(
     const v1::IssueTokenRequest& request) const {
     const std::string& user_id = request.user_id();
-    if (user_id.empty()) {
-        return invalid_argument("user_id is required");
-    }
-    if (user_id.size() > kMaxUserIdBytes) {
-        return invalid_argument("user_id is longer than " + std::to_string(kMaxUserIdBytes) +
-                                " bytes");
-    }
-    if (!valid_utf8(user_id)) {
+    // The bus contract's rule (every service keys and lists what this token's `sub` names); the
+    // message says which part of it failed. Names are only capped: they bound the token's size.
+    if (!contract::valid_user_id(user_id)) {
+        if (user_id.empty()) {
+            return invalid_argument("user_id is required");
+        }
+        if (user_id.size() > contract::kMaxUserIdBytes) {
+            return invalid_argument("user_id is longer than " +
+                                    std::to_string(contract::kMaxUserIdBytes) + " bytes");
+        }
         return invalid_argument("user_id is not valid UTF-8");
     }
-    if (request.name().size() > kMaxNameBytes) {
-        return invalid_argument("name is longer than " + std::to_string(kMaxNameBytes) + " bytes");
+    if (request.name().size() > contract::kMaxUserNameBytes) {
+        return invalid_argument("name is longer than " +
+                                std::to_string(contract::kMaxUserNameBytes) + " bytes");
     }
     if (!valid_utf8(request.name())) {
         return invalid_argument("name is not valid UTF-8");

@@ -33,10 +33,6 @@
 
 namespace roomcast::auth {
 
-// IssueToken's input caps (the proto's contract): they bound the token's size, which edges cap.
-inline constexpr std::size_t kMaxUserIdBytes = 256;
-inline constexpr std::size_t kMaxNameBytes = 256;
-
 struct AuthOptions {
     // HS256 key, used as raw bytes; empty: none.
     std::string jwt_secret;

@@ -7,6 +7,8 @@
 #include "service/key_dir.hpp"
 #include "service/key_sync.hpp"
 
+#include "roomcast/contract/keys.hpp"
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/grpcutil/grpcutil.hpp"
 #include "roomcast/jwt/jwt.hpp"
 #include "roomcast/natsbus/testing.hpp"
@@ -181,11 +183,11 @@ protected:
     void SetUp() override {
         nats_ = connect_or_fail(test_options(shared_server().url()));
         ASSERT_NE(nats_, nullptr);
-        auto kv = open_config_bucket(*nats_, 1);
+        auto kv = nats_->jetstream().key_value(contract::config_bucket(1));
         ASSERT_TRUE(kv) << kv.error().message();
         kv_ = std::move(*kv);
         // The bucket outlives each test in the shared server: start from no document.
-        (void)kv_->erase(kJwksKey);
+        (void)kv_->erase(contract::kJwksKey);
     }
 
     void TearDown() override {
@@ -229,7 +231,7 @@ protected:
     }
 
     std::string kv_jwks() {
-        auto entry = kv_->get(kJwksKey);
+        auto entry = kv_->get(contract::kJwksKey);
         EXPECT_TRUE(entry) << entry.error().message();
         return entry && *entry ? (*entry)->value : std::string();
     }
@@ -613,7 +615,7 @@ TEST_F(AuthServiceTest, ARepublishRestoresTheKvValue) {
     start(options(), slow);
     sync();
     sync_->start();
-    ASSERT_TRUE(kv_->put(kJwksKey, R"({"keys":[]})"));
+    ASSERT_TRUE(kv_->put(contract::kJwksKey, R"({"keys":[]})"));
     sync_->request_republish();
     EXPECT_TRUE(eventually([&] { return kv_jwks() == service_->jwks_json(); }, 10s));
 }

@@ -1,5 +1,6 @@
 #include "service/key_sync.hpp"
 
+#include "roomcast/contract/keys.hpp"
 #include "roomcast/core/log.hpp"
 
 namespace roomcast::auth {
@@ -18,17 +19,6 @@ std::string join_kids(const std::vector<std::string>& kids) {
 }
 
 }  // namespace
-
-natsbus::Result<std::unique_ptr<natsbus::KeyValue>> open_config_bucket(natsbus::Connection& nats,
-                                                                       int replicas) {
-    natsbus::KvConfig config;
-    config.bucket = std::string(kConfigBucket);
-    config.history = 5;
-    config.ttl = std::chrono::milliseconds(0);
-    config.storage = natsbus::Storage::kFile;
-    config.replicas = replicas;
-    return nats.jetstream().key_value(config);
-}
 
 KeySync::KeySync(AuthService& service, natsbus::KeyValue& kv, KeySyncOptions options,
                  std::function<void()> on_published)
@@ -155,22 +145,22 @@ KeySync::Outcome KeySync::round() {
 boost::system::error_code KeySync::publish(const std::string& jwks) {
     // Read first: replicas sharing a key directory all publish the same document, and an
     // unchanged value should not add a revision that every edge's watch then processes.
-    auto current = kv_.get(kJwksKey);
+    auto current = kv_.get(contract::kJwksKey);
     if (!current) {
         return current.error();
     }
     if (*current && (*current)->value == jwks) {
-        log::info(
-            "jwks already current",
-            {{"bucket", kv_.bucket()}, {"key", kJwksKey}, {"revision", (*current)->revision}});
+        log::info("jwks already current", {{"bucket", kv_.bucket()},
+                                           {"key", contract::kJwksKey},
+                                           {"revision", (*current)->revision}});
         return {};
     }
-    auto revision = kv_.put(kJwksKey, jwks);
+    auto revision = kv_.put(contract::kJwksKey, jwks);
     if (!revision) {
         return revision.error();
     }
     log::info("jwks published",
-              {{"bucket", kv_.bucket()}, {"key", kJwksKey}, {"revision", *revision}});
+              {{"bucket", kv_.bucket()}, {"key", contract::kJwksKey}, {"revision", *revision}});
     return {};
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 // Keeps the JWKS in NATS in step with the key directory: reloads the keys every interval and on
 // request (SIGHUP), and publishes the JWKS document to KV bucket `roomcast_config`, key `jwks`
-// (docs/control-plane.md) on start, whenever it changed, after a NATS reconnect, and until a
-// publication succeeds. Edges watch that key, so a rotation needs no restart anywhere.
+// (docs/control-plane.md; main opens the bucket with contract::config_bucket) on start, whenever
+// it changed, after a NATS reconnect, and until a publication succeeds. Edges watch that key, so
+// a rotation needs no restart anywhere.
 //
 // Also here: the service's readiness (NATS connected and the JWKS published once).
 
@@ -25,14 +26,6 @@
 #include <vector>
 
 namespace roomcast::auth {
-
-inline constexpr std::string_view kConfigBucket = "roomcast_config";
-inline constexpr std::string_view kJwksKey = "jwks";
-
-// Creates or binds the bucket: history 5 (the last documents, for operators), no TTL (the
-// document must outlive any auth outage), file storage, `replicas` JetStream replicas.
-natsbus::Result<std::unique_ptr<natsbus::KeyValue>> open_config_bucket(natsbus::Connection& nats,
-                                                                       int replicas);
 
 struct KeySyncOptions {
     // How often the key directory is read again (SIGHUP reads it at once).

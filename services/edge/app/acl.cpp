@@ -1,8 +1,9 @@
 #include "app/acl.hpp"
 
-#include "app/keys.hpp"
 #include "app/sessions.hpp"
 
+#include "roomcast/contract/keys.hpp"
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/core/log.hpp"
 
 #include <chrono>
@@ -18,10 +19,7 @@ AclCache::AclCache(natsbus::Connection& nats, std::vector<std::string> auto_crea
 
 natsbus::Result<void> AclCache::start(std::function<void(const std::string& room)> on_change) {
     on_change_ = std::move(on_change);
-    natsbus::KvConfig config;
-    config.bucket = "roomcast_rooms";
-    config.replicas = replicas_;
-    auto kv = nats_.jetstream().key_value(config);
+    auto kv = nats_.jetstream().key_value(contract::rooms_bucket(replicas_));
     if (!kv) {
         return kv.error();
     }
@@ -77,14 +75,9 @@ void AclCache::apply(natsbus::KvEntry&& e) {
             }
         }
     } seen{*this, e.revision};
-    // room.<key(room)> or member.<key(room)>.<key(user)>
-    const std::string_view key = e.key;
+    // room.<key(room)> or member.<key(room)>.<key(user)> (contract/keys.hpp)
     std::string changed;
-    if (key.substr(0, 5) == "room.") {
-        auto room = from_key_token(key.substr(5));
-        if (!room) {
-            return;
-        }
+    if (auto room = contract::parse_room_key(e.key)) {
         std::unique_lock lock(mu_);
         auto& info = rooms_[*room];
         if (e.deleted) {
@@ -102,31 +95,21 @@ void AclCache::apply(natsbus::KvEntry&& e) {
                                   : ::roomcast::rooms::v1::VISIBILITY_PUBLIC;
         }
         changed = *room;
-    } else if (key.substr(0, 7) == "member.") {
-        const auto rest = key.substr(7);
-        const auto dot = rest.find('.');
-        if (dot == std::string_view::npos) {
-            return;
-        }
-        auto room = from_key_token(rest.substr(0, dot));
-        auto user = from_key_token(rest.substr(dot + 1));
-        if (!room || !user) {
-            return;
-        }
+    } else if (auto member = contract::parse_member_key(e.key)) {
         std::unique_lock lock(mu_);
         if (e.deleted) {
-            if (auto it = rooms_.find(*room); it != rooms_.end()) {
-                it->second.members.erase(*user);
+            if (auto it = rooms_.find(member->room); it != rooms_.end()) {
+                it->second.members.erase(member->user);
             }
         } else {
             ::roomcast::rooms::v1::Member m;
             if (!m.ParseFromString(e.value)) {
                 return;
             }
-            rooms_[*room].members[*user] =
+            rooms_[member->room].members[member->user] =
                 m.role() == ::roomcast::rooms::v1::ROLE_VIEWER ? ::roomcast::rooms::v1::ROLE_VIEWER : ::roomcast::rooms::v1::ROLE_MEMBER;
         }
-        changed = *room;
+        changed = std::move(member->room);
     } else {
         return;
     }
@@ -187,7 +170,7 @@ void AclCache::create(const std::string& room, std::function<void(bool)> done) {
     r.mutable_create_time()->set_seconds(now / 1000);
     r.mutable_create_time()->set_nanos(static_cast<int>((now % 1000) * 1000000));
     *r.mutable_update_time() = r.create_time();
-    std::string key = "room." + key_token(room);
+    std::string key = contract::room_key(room);
     std::string value = r.SerializeAsString();
     natsbus::KeyValue* kv = kv_.get();
     nats_.run_async([kv, key = std::move(key), value = std::move(value), done = std::move(done)] {

@@ -3,6 +3,7 @@
 #include "app/recovery_plan.hpp"
 #include "app/requests.hpp"
 
+#include "roomcast/contract/ids.hpp"
 #include "roomcast/core/clock.hpp"
 #include "roomcast/core/log.hpp"
 
@@ -69,8 +70,8 @@ void Connections::on_connect(const sio::Handshake& hs, sio::ConnectCallback done
     std::string fresh_pid = transport::Shard::current()->random_id(22);
     const json::value* pid = auth->if_contains("pid");
     const json::value* offset = auth->if_contains("offset");
-    if (pid == nullptr || !pid->is_string() || pid->get_string().empty() ||
-        pid->get_string().size() > 64 || (offset != nullptr && !parse_offset(*offset))) {
+    if (pid == nullptr || !pid->is_string() || !contract::valid_pid(pid->get_string()) ||
+        (offset != nullptr && !parse_offset(*offset))) {
         sio::ConnectDecision d;
         session->pid = fresh_pid;
         d.pid = std::move(fresh_pid);

@@ -1,5 +1,6 @@
 #include "app/control.hpp"
 
+#include "roomcast/contract/subjects.hpp"
 #include "roomcast/core/log.hpp"
 
 #include <boost/asio/post.hpp>
@@ -27,7 +28,7 @@ ControlHandler::ControlHandler(natsbus::Connection& nats, sio::Server& io, rooms
       rights_wait_(rights_wait) {}
 
 natsbus::Result<void> ControlHandler::start() {
-    auto sub = nats_.subscribe("roomcast.control", [this](natsbus::Message&& m) {
+    auto sub = nats_.subscribe(std::string(contract::kControlSubject), [this](natsbus::Message&& m) {
         bus::v1::Control control;
         if (control.ParseFromString(m.data)) {
             on_message(control);
@@ -100,19 +101,24 @@ void ControlHandler::on_message(const bus::v1::Control& control) {
     }
 }
 
+void ControlHandler::kicked(const sio::SocketPtr& socket, const std::string& room,
+                            const std::string& reason) {
+    json::object body;
+    body["room"] = room;
+    body["reason"] = reason;
+    socket->emit("kicked", sio::Args().add(std::move(body)));
+    if (auto session = session_of(*socket)) {
+        records_.write(*socket, session, socket->shard());
+    }
+}
+
 void ControlHandler::kick(const std::string& room, const std::string& user, const std::string& reason) {
     // Fabric thread: the shards get the kick before any later event of the room.
     for (unsigned i = 0; i < io_.shards().size(); ++i) {
         asio::post(io_.shards().shard(i).ioc(), [this, i, room, user, reason] {
             auto removed = fabric_.remove(i, room, user);
             for (const auto& s : removed) {
-                json::object body;
-                body["room"] = room;
-                body["reason"] = reason;
-                s->emit("kicked", sio::Args().add(std::move(body)));
-                if (auto session = session_of(*s)) {
-                    records_.write(*s, session, s->shard());
-                }
+                kicked(s, room, reason);
             }
             if (!removed.empty()) {
                 counters_.kicks.fetch_add(removed.size(), std::memory_order_relaxed);
@@ -155,13 +161,7 @@ void ControlHandler::recheck(const std::string& room, const std::string& reason)
                     continue;
                 }
                 for (const auto& s : fabric_.remove(i, room, user)) {
-                    json::object body;
-                    body["room"] = room;
-                    body["reason"] = reason;
-                    s->emit("kicked", sio::Args().add(std::move(body)));
-                    if (auto session = session_of(*s)) {
-                        records_.write(*s, session, s->shard());
-                    }
+                    kicked(s, room, reason);
                     ++n;
                 }
             }

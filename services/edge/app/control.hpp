@@ -38,6 +38,8 @@ public:
 
 private:
     void on_message(const bus::v1::Control& control);
+    // Tells a socket removed from `room` (its shard) and rewrites its session record.
+    void kicked(const sio::SocketPtr& socket, const std::string& room, const std::string& reason);
     void kick(const std::string& room, const std::string& user, const std::string& reason);
     void disconnect(const std::string& user, const std::string& reason);
     // Fabric thread, the room held: removes the members `acl` no longer admits, then releases.

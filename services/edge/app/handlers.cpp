@@ -187,18 +187,26 @@ void RoomHandlers::publish(const Caller& caller, sio::Args&& args, Reply reply) 
     });
 }
 
+bool RoomHandlers::may_read(const Caller& caller, const std::string& room, Reply& reply,
+                            std::string_view not_joined) {
+    if (rights_.may_join(room, caller.user()) == Verdict::kForbidden) {
+        reply.error(error_code::kForbidden, kPrivate);
+        return false;
+    }
+    if (!rooms_.in_room(caller, room)) {
+        reply.error(error_code::kNotJoined, not_joined);
+        return false;
+    }
+    return true;
+}
+
 void RoomHandlers::history(const Caller& caller, sio::Args&& args, Reply reply) {
     auto req = parsed_or_reply(reply, [&] { return requests::parse_history(args, options_.limits); });
     if (!req) {
         return;
     }
     const std::string room = std::move(req->room);
-    if (rights_.may_join(room, caller.user()) == Verdict::kForbidden) {
-        reply.error(error_code::kForbidden, kPrivate);
-        return;
-    }
-    if (!rooms_.in_room(caller, room)) {
-        reply.error(error_code::kNotJoined, "join the room before reading its history");
+    if (!may_read(caller, room, reply, "join the room before reading its history")) {
         return;
     }
     auto shared = std::make_shared<Reply>(std::move(reply));
@@ -248,12 +256,7 @@ void RoomHandlers::presence(const Caller& caller, sio::Args&& args, Reply reply)
         return;
     }
     const std::string room = std::move(req->room);
-    if (rights_.may_join(room, caller.user()) == Verdict::kForbidden) {
-        reply.error(error_code::kForbidden, kPrivate);
-        return;
-    }
-    if (!rooms_.in_room(caller, room)) {
-        reply.error(error_code::kNotJoined, "join the room before asking who is in it");
+    if (!may_read(caller, room, reply, "join the room before asking who is in it")) {
         return;
     }
     auto shared = std::make_shared<Reply>(std::move(reply));

@@ -33,6 +33,10 @@ public:
     void presence(const Caller& caller, sio::Args&& args, Reply reply);
 
 private:
+    // history and presence: the join rights (forbidden) and membership (not_joined); answers
+    // the refusal and returns false.
+    bool may_read(const Caller& caller, const std::string& room, Reply& reply,
+                  std::string_view not_joined);
     // Enters a room whose rights allowed the join.
     void admit(const Caller& caller, const std::string& room, std::shared_ptr<Reply> reply);
 

@@ -1,5 +1,7 @@
 #include "app/jwks.hpp"
 
+#include "roomcast/contract/keys.hpp"
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/core/log.hpp"
 
 namespace roomcast::edge {
@@ -12,17 +14,13 @@ KeyRing::KeyRing(natsbus::Connection& nats, std::string hs256_secret, int replic
 }
 
 natsbus::Result<void> KeyRing::start() {
-    natsbus::KvConfig config;
-    config.bucket = "roomcast_config";
-    config.history = 5;
-    config.replicas = replicas_;
-    auto kv = nats_.jetstream().key_value(config);
+    auto kv = nats_.jetstream().key_value(contract::config_bucket(replicas_));
     if (!kv) {
         return kv.error();
     }
     kv_ = std::move(*kv);
     auto watch = kv_->watch(
-        "jwks",
+        contract::kJwksKey,
         [this](natsbus::KvEntry&& e) {
             if (e.deleted) {
                 install(nullptr);

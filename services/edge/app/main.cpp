@@ -7,7 +7,7 @@
 #include "app/control.hpp"
 #include "app/edge_app.hpp"
 #include "app/endpoints.hpp"
-#include "app/forwarder.hpp"
+#include "cluster/forwarder.hpp"
 #include "app/jwks.hpp"
 #include "app/metrics.hpp"
 #include "app/options.hpp"
@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
     const int replicas = static_cast<int>(o.nats_replicas);
 
     edge::rooms::RoomStream stream(**nats, edge::rooms::RoomStreamOptions{});
-    if (auto r = (*nats)->jetstream().ensure_stream(edge::room_stream(o, stream.options())); !r) {
+    if (auto r = (*nats)->jetstream().ensure_stream(edge::room_stream(o)); !r) {
         log::error("cannot create the room stream", {{"stream", stream.options().stream}, {"error", r.error().message()}});
         return 1;
     }
@@ -214,7 +214,8 @@ int main(int argc, char** argv) {
     }
 
     transport::HttpServer http(shards, transport::HttpLimits{});
-    http.add_route(io.route());
+    // Socket.IO at its path: the Engine.IO server is the HTTP handler underneath.
+    http.add_route(transport::Route{io.options().path, &io.engine(), io.options().engine.max_payload});
     std::unique_ptr<edge::DevTokenEndpoint> dev;
     if (o.dev_tokens) {
         dev = std::make_unique<edge::DevTokenEndpoint>(jwt::Key::hs256(o.jwt_secret), std::chrono::hours(12));

@@ -1,5 +1,7 @@
 #include "app/options.hpp"
 
+#include "roomcast/contract/ids.hpp"
+#include "roomcast/contract/timing.hpp"
 #include "roomcast/core/config.hpp"
 #include "roomcast/transport/shard.hpp"
 
@@ -27,19 +29,6 @@ std::string random_edge_id() {
     return id;
 }
 
-bool valid_edge_id(std::string_view id) {
-    if (id.empty() || id.size() > 64) {
-        return false;
-    }
-    for (char c : id) {
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '_')) {
-            return false;
-        }
-    }
-    return true;
-}
-
 }  // namespace
 
 void bind(core::Config& config, EdgeOptions& o) {
@@ -63,7 +52,7 @@ void bind(core::Config& config, EdgeOptions& o) {
                    64 * 1024 * 1024)
         .add_bool("recovery", &o.recovery, "connection state recovery")
         .add_duration("recovery-window", &o.recovery_window, "how long a lost session can be recovered",
-                      milliseconds(1000), milliseconds(24 * 3600 * 1000))
+                      milliseconds(1000), contract::kMaxRecoveryWindow)
         .add_int("history-max", &o.history_max, "events kept per room (and most a history request returns)", 1,
                  100000)
         .add_duration("history-max-age", &o.history_max_age, "age after which room events are dropped",
@@ -106,8 +95,8 @@ std::string validate(EdgeOptions& o) {
     if (o.edge_id.empty()) {
         o.edge_id = random_edge_id();
     }
-    if (!valid_edge_id(o.edge_id)) {
-        return "--edge-id must match [A-Za-z0-9_-]{1,64}";
+    if (!contract::valid_edge_id(o.edge_id)) {
+        return "--edge-id must match " + std::string(contract::kEdgeIdPattern);
     }
     if (o.dev_tokens && o.jwt_secret.empty()) {
         return "--dev-tokens needs --jwt-secret to sign with";
@@ -128,18 +117,11 @@ natsbus::Options nats_options(const EdgeOptions& o) {
     return n;
 }
 
-natsbus::StreamConfig room_stream(const EdgeOptions& o, const rooms::RoomStreamOptions& s) {
-    natsbus::StreamConfig stream;
-    stream.name = s.stream;
-    stream.subjects = {s.room_prefix + ">"};
-    stream.max_msgs_per_subject = o.history_max;
-    stream.max_age = o.history_max_age;
-    stream.replicas = static_cast<int>(o.nats_replicas);
-    stream.max_msg_size =
-        static_cast<std::int32_t>(std::min<std::uint64_t>(o.max_publish_bytes * 2 + 4096, INT32_MAX));
-    stream.republish_source = s.room_prefix + ">";
-    stream.republish_destination = s.fanout_prefix + ">";
-    return stream;
+natsbus::StreamConfig room_stream(const EdgeOptions& o) {
+    return contract::room_stream({.history_max = o.history_max,
+                                  .history_max_age = o.history_max_age,
+                                  .max_publish_bytes = o.max_publish_bytes},
+                                 static_cast<int>(o.nats_replicas));
 }
 
 SessionStoreOptions session_options(const EdgeOptions& o) {

@@ -9,6 +9,7 @@
 #include "rooms/fabric.hpp"
 #include "socketio/server.hpp"
 
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/core/config.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 
@@ -36,9 +37,9 @@ struct EdgeOptions {
     std::uint64_t max_payload = 1000000;
     bool recovery = true;
     std::chrono::milliseconds recovery_window{120000};
-    std::int64_t history_max = 1000;
-    std::chrono::milliseconds history_max_age{24 * 3600 * 1000};
-    std::uint64_t max_publish_bytes = 256 * 1024;
+    std::int64_t history_max = contract::RoomStreamLimits{}.history_max;
+    std::chrono::milliseconds history_max_age = contract::RoomStreamLimits{}.history_max_age;
+    std::uint64_t max_publish_bytes = contract::RoomStreamLimits{}.max_publish_bytes;
     std::int64_t max_rooms_per_socket = 100;
     std::int64_t nats_replicas = 1;
     std::vector<std::string> auto_create_prefixes;
@@ -65,7 +66,7 @@ std::string validate(EdgeOptions& options);
 
 // The parts' options.
 natsbus::Options nats_options(const EdgeOptions& o);
-natsbus::StreamConfig room_stream(const EdgeOptions& o, const rooms::RoomStreamOptions& stream);
+natsbus::StreamConfig room_stream(const EdgeOptions& o);
 SessionStoreOptions session_options(const EdgeOptions& o);
 sio::ServerOptions server_options(const EdgeOptions& o);
 rooms::FabricOptions fabric_options(const EdgeOptions& o);

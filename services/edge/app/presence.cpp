@@ -1,8 +1,10 @@
 #include "app/presence.hpp"
 
-#include "app/keys.hpp"
 #include "app/sessions.hpp"
 
+#include "roomcast/contract/keys.hpp"
+#include "roomcast/contract/storage.hpp"
+#include "roomcast/contract/subjects.hpp"
 #include "roomcast/core/log.hpp"
 
 namespace roomcast::edge {
@@ -13,17 +15,13 @@ PresenceTracker::PresenceTracker(natsbus::Connection& nats, std::string edge_id,
     : nats_(nats), edge_id_(std::move(edge_id)), replicas_(replicas) {}
 
 natsbus::Result<void> PresenceTracker::start() {
-    natsbus::KvConfig config;
-    config.bucket = "roomcast_presence";
-    config.ttl = std::chrono::hours(24);  // garbage collection only; entries are rewritten
-    config.replicas = replicas_;
-    auto kv = nats_.jetstream().key_value(config);
+    auto kv = nats_.jetstream().key_value(contract::presence_bucket(replicas_));
     if (!kv) {
         return kv.error();
     }
     kv_ = std::move(*kv);
     // A restarted edge (same id) starts with no sockets: whatever its last run left is stale.
-    auto keys = kv_->keys("entry." + edge_id_ + ".>");
+    auto keys = kv_->keys(contract::edge_entry_key_filter(edge_id_));
     if (!keys) {
         return keys.error();
     }
@@ -39,7 +37,7 @@ natsbus::Result<void> PresenceTracker::start() {
 
 void PresenceTracker::set(const std::string& room, const std::string& user, const std::string& name,
                           std::uint32_t sockets, bool lost, std::function<void()> written) {
-    const std::string key = "entry." + edge_id_ + "." + key_token(room) + "." + key_token(user);
+    const std::string key = contract::entry_key(edge_id_, room, user);
     std::lock_guard lock(mu_);
     auto& e = entries_[key];
     if (e.room.empty()) {
@@ -109,7 +107,8 @@ void PresenceTracker::query(const std::string& room, std::uint32_t limit,
     bus::v1::PresenceQuery q;
     q.set_room(room);
     q.set_limit(limit);
-    nats_.request_async("roomcast.presence.query", q.SerializeAsString(), std::chrono::milliseconds(2000),
+    nats_.request_async(contract::kPresenceQuerySubject, q.SerializeAsString(),
+                        std::chrono::milliseconds(2000),
                         [done = std::move(done)](natsbus::Result<natsbus::Message> reply) {
                             if (!reply) {
                                 done(reply.error());

@@ -1,6 +1,6 @@
 #include "app/recovery_plan.hpp"
 
-#include "app/requests.hpp"
+#include "roomcast/contract/ids.hpp"
 
 #include <algorithm>
 
@@ -57,7 +57,7 @@ RecoveryPlan plan_recovery(const bus::v1::SessionRecord& record, std::uint64_t o
         return plan;
     }
     for (const auto& m : record.rooms()) {
-        if (!valid_room_id(m.room())) {
+        if (!contract::valid_room_id(m.room())) {
             continue;
         }
         std::string reason;

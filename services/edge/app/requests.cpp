@@ -1,5 +1,6 @@
 #include "app/requests.hpp"
 
+#include "roomcast/contract/ids.hpp"
 #include "roomcast/protocol/json.hpp"
 #include "roomcast/protocol/socketio.hpp"
 
@@ -11,27 +12,6 @@ namespace roomcast::edge {
 
 namespace json = boost::json;
 namespace psio = protocol::sio;
-
-bool valid_room_id(std::string_view room) noexcept {
-    if (room.empty() || room.size() > 128) {
-        return false;
-    }
-    for (const char c : room) {
-        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                        c == '_' || c == ':' || c == '@' || c == '-';
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
-}
-
-bool reserved_event(std::string_view name) noexcept {
-    static constexpr std::string_view kReserved[] = {
-        "connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener",
-        "join",    "leave",         "publish",    "history",       "presence",    "kicked"};
-    return std::find(std::begin(kReserved), std::end(kReserved), name) != std::end(kReserved);
-}
 
 std::optional<std::uint64_t> parse_offset(const json::value& v) noexcept {
     if (v.is_string()) {
@@ -58,17 +38,19 @@ std::optional<std::uint64_t> parse_offset(const json::value& v) noexcept {
 namespace requests {
 namespace {
 
-constexpr std::string_view kRoomRule = "room must match ^[A-Za-z0-9_:@-]{1,128}$";
-
 // The request object (the event's first argument) and its valid room, or the error.
 Parsed<std::pair<const json::object*, std::string>> request_and_room(const sio::Args& args) {
+    const auto room_rule = [] {
+        return Error{error_code::kBadRequest,
+                     "room must match " + std::string(contract::kRoomIdPattern)};
+    };
     if (args.size() < 1 || !args[0].is_object()) {
-        return Error{error_code::kBadRequest, std::string(kRoomRule)};
+        return room_rule();
     }
     const json::object& req = args[0].as_object();
     const auto* room = req.if_contains("room");
-    if (room == nullptr || !room->is_string() || !valid_room_id(room->get_string())) {
-        return Error{error_code::kBadRequest, std::string(kRoomRule)};
+    if (room == nullptr || !room->is_string() || !contract::valid_room_id(room->get_string())) {
+        return room_rule();
     }
     return std::pair{&req, std::string(room->get_string())};
 }
@@ -90,8 +72,7 @@ Parsed<PublishRequest> parse_publish(const sio::Args& args, const Limits& limits
     }
     auto& [req, room] = std::get<0>(r);
     const json::value* event = req->if_contains("event");
-    if (event == nullptr || !event->is_string() || event->get_string().empty() ||
-        event->get_string().size() > 128 || reserved_event(event->get_string())) {
+    if (event == nullptr || !event->is_string() || !contract::valid_event_name(event->get_string())) {
         return Error{error_code::kBadRequest,
                      "event must be a non-empty string of at most 128 characters and not reserved"};
     }

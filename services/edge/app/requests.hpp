@@ -2,7 +2,8 @@
 // The client requests of the collaboration protocol (PRODUCT.md §2, docs/protocol.md
 // "Requests"), parsed and validated without any state: the shape of each request, its room id
 // and its sizes. Rights (the ACL cache) and state (membership) are the handlers' part, checked
-// after these, in the documented order. Pure functions, so that they are fuzzed directly
+// after these, in the documented order. Room ids and event names follow the bus contract
+// (roomcast/contract/ids.hpp). Pure functions, so that they are fuzzed directly
 // (fuzz/targets/collab_request_fuzz.cpp) with exactly the input a socket can send.
 
 #include "socketio/server.hpp"
@@ -27,13 +28,6 @@ inline constexpr std::string_view kPayloadTooLarge = "payload_too_large";
 inline constexpr std::string_view kUnavailable = "unavailable";
 inline constexpr std::string_view kInternal = "internal";
 }  // namespace error_code
-
-// ^[A-Za-z0-9_:@-]{1,128}$ — also guarantees the id is a single safe NATS subject token.
-bool valid_room_id(std::string_view room) noexcept;
-
-// Events a client may not publish: Socket.IO's reserved names and the protocol's own events,
-// which would otherwise let one member spoof server messages to the others.
-bool reserved_event(std::string_view name) noexcept;
 
 // An offset: a decimal string of at most 20 digits (as acks and events carry it) or a
 // non-negative integer.

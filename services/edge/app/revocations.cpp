@@ -1,6 +1,7 @@
 #include "app/revocations.hpp"
 
-#include "app/keys.hpp"
+#include "roomcast/contract/keys.hpp"
+#include "roomcast/contract/storage.hpp"
 
 namespace roomcast::edge {
 
@@ -63,26 +64,20 @@ void Revocations::user(const std::string& user, std::string reason, std::int64_t
 }
 
 void Revocations::apply(std::string_view key, const bus::v1::Revocation& r) {
-    auto token = [](std::string_view t) { return from_key_token(t); };
-    if (key.starts_with("kick.")) {
-        const auto rest = key.substr(5);
-        const auto dot = rest.find('.');
-        if (dot == std::string_view::npos) {
-            return;
-        }
-        auto room = token(rest.substr(0, dot));
-        auto user = token(rest.substr(dot + 1));
-        if (room && user) {
-            kick(*room, *user, r.reason(), r.at_ms());
-        }
-    } else if (key.starts_with("room.")) {
-        if (auto room = token(key.substr(5))) {
-            this->room(*room, r.reason(), r.at_ms());
-        }
-    } else if (key.starts_with("user.")) {
-        if (auto user = token(key.substr(5))) {
-            this->user(*user, r.reason(), r.at_ms());
-        }
+    auto parsed = contract::parse_revocation_key(key);
+    if (!parsed) {
+        return;
+    }
+    switch (parsed->kind) {
+        case contract::RevocationKey::Kind::kKick:
+            kick(parsed->room, parsed->user, r.reason(), r.at_ms());
+            break;
+        case contract::RevocationKey::Kind::kRoom:
+            room(parsed->room, r.reason(), r.at_ms());
+            break;
+        case contract::RevocationKey::Kind::kUser:
+            user(parsed->user, r.reason(), r.at_ms());
+            break;
     }
 }
 
@@ -125,16 +120,8 @@ std::size_t Revocations::size() const {
 RevocationFeed::RevocationFeed(natsbus::Connection& nats, Revocations& revocations, int replicas)
     : nats_(nats), revocations_(revocations), replicas_(replicas) {}
 
-natsbus::KvConfig RevocationFeed::bucket(int replicas) {
-    natsbus::KvConfig config;
-    config.bucket = "roomcast_revocations";
-    config.ttl = std::chrono::hours(24);  // the longest recovery window an edge allows
-    config.replicas = replicas;
-    return config;
-}
-
 natsbus::Result<void> RevocationFeed::start() {
-    auto kv = nats_.jetstream().key_value(bucket(replicas_));
+    auto kv = nats_.jetstream().key_value(contract::revocations_bucket(replicas_));
     if (!kv) {
         return kv.error();
     }

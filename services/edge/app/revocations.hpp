@@ -74,8 +74,8 @@ private:
     std::int64_t horizon_ms_ = 0;
 };
 
-// The KV bucket roomcast_revocations (created here when missing: history 1, entries expire after
-// a day, longer than any recovery window) watched into a Revocations.
+// The KV bucket roomcast_revocations (contract::revocations_bucket; created here when missing)
+// watched into a Revocations.
 class RevocationFeed {
 public:
     RevocationFeed(natsbus::Connection& nats, Revocations& revocations, int replicas);
@@ -83,8 +83,6 @@ public:
     // Binds the bucket and starts the watch (start-up, blocking).
     natsbus::Result<void> start();
     void stop();
-
-    static natsbus::KvConfig bucket(int replicas);
 
 private:
     natsbus::Connection& nats_;

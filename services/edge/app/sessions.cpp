@@ -1,5 +1,6 @@
 #include "app/sessions.hpp"
 
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/core/log.hpp"
 
 namespace roomcast::edge {
@@ -16,24 +17,14 @@ SessionStore::SessionStore(natsbus::Connection& nats, std::string edge_id, Sessi
     : nats_(nats), edge_id_(std::move(edge_id)), options_(std::move(options)) {}
 
 natsbus::Result<void> SessionStore::open() {
-    natsbus::KvConfig sessions;
-    sessions.bucket = options_.sessions_bucket;
-    // Records are deleted on clean disconnects and ignored after the window; the TTL only
-    // collects what nobody deleted (a long-lived connection's record is rewritten on every
-    // join/leave, and recovery after a day-old record's expiry simply starts a new session).
-    sessions.ttl = std::chrono::hours(24);
-    sessions.replicas = options_.replicas;
-    auto s = nats_.jetstream().key_value(sessions);
+    auto s = nats_.jetstream().key_value(contract::sessions_bucket(options_.replicas));
     if (!s) {
         return s.error();
     }
     sessions_ = std::move(*s);
-    natsbus::KvConfig edges;
-    edges.bucket = options_.edges_bucket;
-    // Longer than any recovery window, so a missing heartbeat means "dead for longer than it".
-    edges.ttl = std::max<std::chrono::milliseconds>(options_.recovery_window * 2, std::chrono::minutes(10));
-    edges.replicas = options_.replicas;
-    auto e = nats_.jetstream().key_value(edges);
+    // Its TTL outlives the longest recovery window, so a missing heartbeat means "dead for
+    // longer than the window" (contract::kEdgesTtl).
+    auto e = nats_.jetstream().key_value(contract::edges_bucket(options_.replicas));
     if (!e) {
         return e.error();
     }

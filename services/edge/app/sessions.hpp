@@ -9,8 +9,12 @@
 // since the edge's last heartbeat. Every write after the first is a compare-and-set on the
 // revision the writer last saw: when a client has been taken over by another edge, the old
 // edge's late writes fail instead of clobbering the new owner's record.
+//
+// Both buckets, their settings (TTLs) and the heartbeat timings are the bus contract's
+// (libs/contract): the presence service watches the same heartbeats.
 
 #include "roomcast/bus/v1/bus.pb.h"
+#include "roomcast/contract/timing.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -26,12 +30,11 @@
 namespace roomcast::edge {
 
 struct SessionStoreOptions {
-    std::string sessions_bucket = "roomcast_sessions";
-    std::string edges_bucket = "roomcast_edges";
+    // At most contract::kMaxRecoveryWindow (the edges bucket's TTL outlives it).
     std::chrono::milliseconds recovery_window{120000};
-    std::chrono::milliseconds heartbeat_interval{1000};
+    std::chrono::milliseconds heartbeat_interval = contract::kEdgeHeartbeatInterval;
     // An edge whose heartbeat is older than this is considered dead.
-    std::chrono::milliseconds edge_dead_after{3000};
+    std::chrono::milliseconds edge_dead_after = contract::kEdgeDeadAfter;
     int replicas = 1;
 };
 

@@ -16,6 +16,8 @@
 // post, never block (natsbus' contract).
 
 #include "roomcast/bus/v1/bus.pb.h"
+#include "roomcast/contract/storage.hpp"
+#include "roomcast/contract/subjects.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 
 #include <chrono>
@@ -30,12 +32,13 @@
 
 namespace roomcast::edge::rooms {
 
+// The stream and subjects of the bus contract (libs/contract); tests use names of their own.
 struct RoomStreamOptions {
-    std::string stream = "ROOMCAST_ROOMS";
-    std::string room_prefix = "roomcast.room.";
-    std::string fanout_prefix = "roomcast.fanout.";
+    std::string stream{contract::kRoomStream};
+    std::string room_prefix{contract::kRoomSubjectPrefix};
+    std::string fanout_prefix{contract::kFanoutSubjectPrefix};
     // Presence changes of a room (from the presence service), subscribed with the fan-out.
-    std::string presence_prefix = "roomcast.presence.room.";
+    std::string presence_prefix{contract::kPresenceRoomSubjectPrefix};
     std::chrono::milliseconds read_timeout{5000};
 };
 

@@ -458,29 +458,11 @@ void Socket::on_disconnect(DisconnectHandler handler) {
 }
 
 bool Socket::send(const OutMessagePtr& message, bool is_volatile) {
-    if (holding_ && connected_) {
-        if (is_volatile) {
-            return false;
-        }
-        // Held messages count against the same cap as a session's queue; past it the socket is
-        // a slow consumer (closed on the next turn, never inside a broadcast loop).
-        if (held_.size() >= nsp_->server().options().engine.max_queue_messages) {
-            asio::post(shard_->ioc(), [self = shared_from_this()] { self->close_transport(); });
-            return false;
-        }
-        held_.push_back(message);
-        return true;
-    }
     return connected_ && client_ != nullptr && client_->send(message, is_volatile);
 }
 
 bool Socket::send_now(const OutMessagePtr& message) {
     return connected_ && client_ != nullptr && client_->send(message, false, /*capped=*/false);
-}
-
-std::vector<OutMessagePtr> Socket::take_held() {
-    holding_ = false;
-    return std::exchange(held_, {});
 }
 
 bool Socket::emit(std::string_view event, const Args& args) {
@@ -730,10 +712,6 @@ Namespace& Server::of(const std::string& name) {
 Namespace* Server::find(std::string_view name) noexcept {
     const auto it = namespaces_.find(std::string(name));
     return it == namespaces_.end() ? nullptr : it->second.get();
-}
-
-transport::Route Server::route() {
-    return transport::Route{options_.path, engine_.get(), options_.engine.max_payload};
 }
 
 }  // namespace roomcast::sio

@@ -18,7 +18,8 @@
 
 #include "engineio/engine.hpp"
 #include "socketio/adapter.hpp"
-#include "roomcast/transport/http_server.hpp"
+#include "roomcast/transport/http_types.hpp"
+#include "roomcast/transport/shard.hpp"
 
 #include "roomcast/protocol/socketio.hpp"
 
@@ -208,14 +209,8 @@ public:
     // Sends a pre-encoded message (broadcast fan-out uses this).
     bool send(const transport::OutMessagePtr& message, bool is_volatile = false);
 
-    // Holding: while held, send() keeps messages in the socket instead of writing them, so an
-    // application can put something before them (connection state recovery replays missed
-    // events first). take_held() returns them in arrival order and stops holding; the caller
-    // then sends what it wants with send_now(), which is exempt from the outbound queue caps
-    // (the caller bounds it: a replay of stored events, then at most a queue's worth held).
-    void hold() noexcept { holding_ = true; }
-    bool holding() const noexcept { return holding_; }
-    std::vector<transport::OutMessagePtr> take_held();
+    // Sends exempt from the outbound queue caps: the caller bounds what it sends this way (a
+    // connection state recovery replay of stored events).
     bool send_now(const transport::OutMessagePtr& message);
 
     // Rooms, through the namespace's adapter.
@@ -259,8 +254,6 @@ private:
     std::vector<DisconnectHandler> disconnect_handlers_;
     std::vector<std::unique_ptr<PendingAck>> acks_;
     std::uint64_t next_ack_id_ = 0;
-    bool holding_ = false;
-    std::vector<transport::OutMessagePtr> held_;
     // Event rate limit (token bucket); `strikes_` counts refused events since the last one let
     // through.
     double tokens_ = -1;  // < 0: not initialised (the first event fills the bucket)
@@ -358,8 +351,6 @@ public:
     engineio::EngineServer& engine() noexcept { return *engine_; }
     transport::ShardPool& shards() noexcept { return shards_; }
     const ServerOptions& options() const noexcept { return options_; }
-    // The HTTP route serving options().path.
-    transport::Route route();
 
 private:
     transport::ShardPool& shards_;

@@ -1,8 +1,9 @@
 #pragma once
 // Sticky sessions as an optimisation, not a requirement: an Engine.IO long-polling request
 // whose session lives on another edge (the session id names it) is forwarded to that edge over
-// NATS request/reply (roomcast.edge.<edge id>.http) and the answer relayed back. This is what
-// keeps polling clients working when the load balancer's affinity cookie is lost.
+// NATS request/reply (roomcast.edge.<edge id>.http, contract::edge_http_subject) and the answer
+// relayed back. This is what keeps polling clients working when the load balancer's affinity
+// cookie is lost.
 //
 // A forwarded long-poll GET may wait up to pingInterval for data, so the request deadline is
 // pingInterval + pingTimeout + a margin. When the client of a forwarded GET goes away, the
@@ -28,10 +29,6 @@ public:
     // Subscribes to this edge's forwarding subjects and installs the engine's foreign handler.
     natsbus::Result<void> start();
     void stop();
-
-    static std::string subject_for(std::string_view edge_id) {
-        return "roomcast.edge." + std::string(edge_id) + ".http";
-    }
 
 private:
     void forward(std::string edge_id, transport::HttpRequest&& request, transport::HeaderList cors,

@@ -1,6 +1,8 @@
-#include "app/forwarder.hpp"
+#include "cluster/forwarder.hpp"
 
 #include "roomcast/bus/v1/bus.pb.h"
+#include "roomcast/contract/ids.hpp"
+#include "roomcast/contract/subjects.hpp"
 #include "roomcast/core/log.hpp"
 
 namespace roomcast::edge {
@@ -41,20 +43,6 @@ private:
     std::string reply_;
 };
 
-bool valid_edge_id(std::string_view id) {
-    if (id.empty() || id.size() > 64) {
-        return false;
-    }
-    for (const char c : id) {
-        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                        c == '_' || c == '-';
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
-}
-
 transport::HttpResponse error_with(transport::HttpResponse r, const transport::HeaderList& cors) {
     r.headers.insert(r.headers.end(), cors.begin(), cors.end());
     return r;
@@ -72,17 +60,19 @@ Forwarder::Forwarder(natsbus::Connection& nats, engineio::EngineServer& engine,
       request_timeout_(request_timeout) {}
 
 natsbus::Result<void> Forwarder::start() {
-    auto requests = nats_.subscribe(subject_for(edge_id_), [this](natsbus::Message&& m) { serve(std::move(m)); });
+    auto requests = nats_.subscribe(contract::edge_http_subject(edge_id_),
+                                    [this](natsbus::Message&& m) { serve(std::move(m)); });
     if (!requests) {
         return requests.error();
     }
     requests_ = std::move(*requests);
-    auto aborts = nats_.subscribe(subject_for(edge_id_) + ".abort", [this](natsbus::Message&& m) {
-        bus::v1::ForwardedAbort abort;
-        if (abort.ParseFromString(m.data)) {
-            engine_.abort_pending_poll(abort.sid());
-        }
-    });
+    auto aborts =
+        nats_.subscribe(contract::edge_http_abort_subject(edge_id_), [this](natsbus::Message&& m) {
+            bus::v1::ForwardedAbort abort;
+            if (abort.ParseFromString(m.data)) {
+                engine_.abort_pending_poll(abort.sid());
+            }
+        });
     if (!aborts) {
         return aborts.error();
     }
@@ -120,7 +110,7 @@ void Forwarder::serve(natsbus::Message&& m) {
 void Forwarder::forward(std::string edge_id, transport::HttpRequest&& request,
                         transport::HeaderList cors, transport::Responder&& responder) {
     // The node id comes from a client-supplied sid: it must never shape the subject.
-    if (!valid_edge_id(edge_id)) {
+    if (!contract::valid_edge_id(edge_id)) {
         responder.respond(error_with(engineio::error_response(1), cors));
         return;
     }
@@ -144,10 +134,10 @@ void Forwarder::forward(std::string edge_id, transport::HttpRequest&& request,
     shared->on_abort(here, [this, edge_id, sid] {
         bus::v1::ForwardedAbort abort;
         abort.set_sid(sid);
-        (void)nats_.publish(subject_for(edge_id) + ".abort", abort.SerializeAsString());
+        (void)nats_.publish(contract::edge_http_abort_subject(edge_id), abort.SerializeAsString());
     });
     nats_.request_async(
-        subject_for(edge_id), out.SerializeAsString(), request_timeout_,
+        contract::edge_http_subject(edge_id), out.SerializeAsString(), request_timeout_,
         [shared, cors = std::move(cors)](natsbus::Result<natsbus::Message> reply) {
             if (!reply) {
                 // No responder: the owning edge is gone, and with it the session; the client

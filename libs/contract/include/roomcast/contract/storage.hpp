@@ -1,0 +1,73 @@
+#pragma once
+// The JetStream stream and KV buckets of the bus contract, with their settings, as natsbus
+// configurations (target roomcast::contract_storage; the rest of libs/contract is pure). Every
+// process that creates or binds one of them takes its configuration from here: natsbus applies
+// a differing configuration over an existing bucket or stream, so two processes with two
+// opinions would rewrite each other's settings on every start.
+//
+//   ROOMCAST_ROOMS            stream of room events (subjects.hpp): created by edges, read by
+//                             edges and the rooms service
+//   roomcast_rooms            room registry and rights: rooms service, edges (cache, auto-create)
+//   roomcast_sessions         recovery records: edges
+//   roomcast_edges            edge heartbeats: edges write, presence watches (both create it)
+//   roomcast_presence         presence entries: edges write, presence watches (both create it)
+//   roomcast_presence_leader  presence leader election
+//   roomcast_config           the JWKS: auth writes, edges watch (both create it)
+//   roomcast_revocations      rights lost, for sessions away at the time: rooms service writes,
+//                             edges watch (both create it)
+//
+// Keys of each bucket: keys.hpp. TTLs: timing.hpp. Pure functions, thread-safe.
+
+#include "roomcast/natsbus/natsbus.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+
+namespace roomcast::contract {
+
+inline constexpr std::string_view kRoomStream = "ROOMCAST_ROOMS";
+inline constexpr std::string_view kRoomsBucket = "roomcast_rooms";
+inline constexpr std::string_view kSessionsBucket = "roomcast_sessions";
+inline constexpr std::string_view kEdgesBucket = "roomcast_edges";
+inline constexpr std::string_view kPresenceBucket = "roomcast_presence";
+inline constexpr std::string_view kPresenceLeaderBucket = "roomcast_presence_leader";
+inline constexpr std::string_view kConfigBucket = "roomcast_config";
+inline constexpr std::string_view kRevocationsBucket = "roomcast_revocations";
+
+// What the room stream keeps, from the edge's flags (their defaults here).
+struct RoomStreamLimits {
+    // Events kept per room (--history-max): MaxMsgsPerSubject.
+    std::int64_t history_max = 1000;
+    // Age after which events are dropped (--history-max-age): MaxAge.
+    std::chrono::milliseconds history_max_age{std::chrono::hours(24)};
+    // Largest publish, data plus attachments (--max-publish-bytes), which sizes MaxMsgSize.
+    std::uint64_t max_publish_bytes = 256 * 1024;
+};
+
+// ROOMCAST_ROOMS: subjects roomcast.room.>, RePublish to roomcast.fanout.> (the fan-out), the
+// stream sequence as every event's offset. MaxMsgSize is twice the largest publish plus 4 KiB:
+// the RoomEvent envelope around it (room, event name, sender, socket id) always fits.
+natsbus::StreamConfig room_stream(const RoomStreamLimits& limits, int replicas);
+
+// roomcast_rooms: history 1, no TTL (rooms and members live until deleted).
+natsbus::KvConfig rooms_bucket(int replicas);
+// roomcast_sessions: history 1, TTL kSessionsTtl.
+natsbus::KvConfig sessions_bucket(int replicas);
+// roomcast_revocations: history 1, TTL kRevocationsTtl.
+natsbus::KvConfig revocations_bucket(int replicas);
+// roomcast_config: history 5 (the last documents, for operators), no TTL (the JWKS must outlive
+// any auth outage).
+natsbus::KvConfig config_bucket(int replicas);
+
+// The presence service's tests run these buckets in memory, under names of their own; every
+// process of a deployment uses file storage and the names above.
+// roomcast_edges: history 1, TTL kEdgesTtl.
+natsbus::KvConfig edges_bucket(int replicas, natsbus::Storage storage = natsbus::Storage::kFile);
+// roomcast_presence: history 1, TTL kPresenceEntriesTtl.
+natsbus::KvConfig presence_bucket(int replicas, natsbus::Storage storage = natsbus::Storage::kFile);
+// roomcast_presence_leader: history 1, TTL kPresenceLeaderTtl (the leader's lease).
+natsbus::KvConfig presence_leader_bucket(int replicas,
+                                         natsbus::Storage storage = natsbus::Storage::kFile);
+
+}  // namespace roomcast::contract

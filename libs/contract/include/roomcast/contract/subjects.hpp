@@ -1,0 +1,53 @@
+#pragma once
+// The NATS subjects of the bus contract (docs/protocol.md "NATS interface", docs/control-plane.md).
+// Every subject a process publishes or subscribes to is spelled here; the envelopes are
+// proto/roomcast/bus/v1/bus.proto. Room and edge ids follow ids.hpp, which guarantees that each
+// is exactly one subject token: callers validate before they build a subject from one.
+//
+//   roomcast.room.<room>             RoomEvent: JetStream publish (stream ROOMCAST_ROOMS, whose
+//                                    sequence is the event's offset)
+//   roomcast.fanout.<room>           RoomEvent: the stream's RePublish of every stored event,
+//                                    with Nats-Sequence / Nats-Last-Sequence (edges subscribe)
+//   roomcast.presence.room.<room>    PresenceChange: batched joins and leaves (presence leader)
+//   roomcast.presence.query          PresenceQuery → PresenceQueryResult (request/reply, one
+//                                    presence replica of the queue group answers)
+//   roomcast.control                 Control: kicks and disconnects (rooms service → edges)
+//   roomcast.edge.<edge>.http        ForwardedRequest → ForwardedResponse (edge to edge)
+//   roomcast.edge.<edge>.http.abort  ForwardedAbort (edge to edge)
+//
+// Pure, thread-safe.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace roomcast::contract {
+
+inline constexpr std::string_view kRoomSubjectPrefix = "roomcast.room.";
+inline constexpr std::string_view kRoomSubjects = "roomcast.room.>";
+inline constexpr std::string_view kFanoutSubjectPrefix = "roomcast.fanout.";
+inline constexpr std::string_view kFanoutSubjects = "roomcast.fanout.>";
+inline constexpr std::string_view kPresenceRoomSubjectPrefix = "roomcast.presence.room.";
+inline constexpr std::string_view kPresenceQuerySubject = "roomcast.presence.query";
+// Presence replicas answer queries as one queue group: each query is answered once.
+inline constexpr std::string_view kPresenceQueryQueue = "presence";
+inline constexpr std::string_view kControlSubject = "roomcast.control";
+
+// The wildcards are their prefix plus ">" (the stream's subjects, its RePublish mapping).
+static_assert(kRoomSubjects.substr(0, kRoomSubjectPrefix.size()) == kRoomSubjectPrefix &&
+              kRoomSubjects.size() == kRoomSubjectPrefix.size() + 1);
+static_assert(kFanoutSubjects.substr(0, kFanoutSubjectPrefix.size()) == kFanoutSubjectPrefix &&
+              kFanoutSubjects.size() == kFanoutSubjectPrefix.size() + 1);
+
+// Most users one PresenceQuery lists (PRODUCT.md §2: a `presence` ack lists at most 100; the
+// admin API pages through all). Edges ask for this many and replicas cap `limit` to it, so one
+// reply stays small whatever the room's size.
+inline constexpr std::uint32_t kMaxPresenceQueryUsers = 100;
+
+std::string room_subject(std::string_view room);
+std::string fanout_subject(std::string_view room);
+std::string presence_room_subject(std::string_view room);
+std::string edge_http_subject(std::string_view edge);
+std::string edge_http_abort_subject(std::string_view edge);
+
+}  // namespace roomcast::contract
