@@ -38,6 +38,27 @@ export function nextEvent(emitter, event, { timeout = kDefaultWaitMs, what } = {
 }
 
 /** Fails if `event` fires on `emitter` within `ms`. */
+/**
+ * Retries `fn` (which throws while its condition does not hold) every `interval` ms until it
+ * returns, for at most `timeout` ms; then fails with the last error. For state that becomes
+ * true eventually (the edges' caches of the room registry and the token keys).
+ */
+export async function eventually(fn, { timeout = 5_000, interval = 100, what = "condition" } = {}) {
+    const deadline = Date.now() + timeout;
+    let last;
+    for (;;) {
+        try {
+            return await fn();
+        } catch (err) {
+            last = err;
+        }
+        if (Date.now() > deadline) {
+            throw new Error(`${what} did not hold within ${timeout} ms: ${last?.message ?? last}`);
+        }
+        await sleep(interval);
+    }
+}
+
 export async function expectNoEvent(emitter, event, ms, what) {
     let fired;
     const listener = (...args) => {

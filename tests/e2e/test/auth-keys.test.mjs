@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, afterEach, before, test } from "node:test";
 import { adminClient } from "../lib/admin.mjs";
-import { ClientPool, sleep, waitConnectError, waitConnected } from "../lib/clients.mjs";
+import { ClientPool, eventually, sleep, waitConnectError, waitConnected } from "../lib/clients.mjs";
 import { startEdgeStack } from "../lib/roomcast.mjs";
 
 let stack;
@@ -24,20 +24,6 @@ function writeKey(kid, type) {
             ? generateKeyPairSync("ec", { namedCurve: "P-256" })
             : generateKeyPairSync("rsa", { modulusLength: 2048 });
     writeFileSync(path.join(keyDir, `${kid}.pem`), privateKey.export({ type: "pkcs8", format: "pem" }));
-}
-
-async function eventually(fn, { timeout = 10_000, interval = 200, what }) {
-    const deadline = Date.now() + timeout;
-    for (;;) {
-        try {
-            return await fn();
-        } catch (err) {
-            if (Date.now() > deadline) {
-                throw new Error(`${what} did not hold within ${timeout} ms: ${err.message}`);
-            }
-        }
-        await sleep(interval);
-    }
 }
 
 const kidOf = (token) => JSON.parse(Buffer.from(token.split(".")[0], "base64url")).kid;
@@ -76,7 +62,7 @@ test("tokens from IssueToken connect on both edges; a rotated-in key works at on
                 await waitConnected(s, { timeout: 3_000, what: `connect with the first key on edge ${edge + 1}` });
                 s.disconnect();
             },
-            { what: "edges accept the auth service's first key" },
+            { timeout: 10_000, interval: 200, what: "edges accept the auth service's first key" },
         );
     }
     const verified = await auth.call("VerifyToken", { token: first.token });
@@ -92,7 +78,7 @@ test("tokens from IssueToken connect on both edges; a rotated-in key works at on
             assert.equal(kidOf(t.token), "2026-02-b");
             return t;
         },
-        { what: "IssueToken signs with the new key" },
+        { timeout: 10_000, interval: 200, what: "IssueToken signs with the new key" },
     );
     const jwks = JSON.parse((await auth.call("GetJwks", {})).jwks_json);
     assert.deepEqual(jwks.keys.map((k) => k.kid).sort(), ["2026-01-a", "2026-02-b"]);
@@ -103,7 +89,7 @@ test("tokens from IssueToken connect on both edges; a rotated-in key works at on
                 await waitConnected(s, { timeout: 3_000, what: `connect with the new key on edge ${edge + 1}` });
                 s.disconnect();
             },
-            { what: "edges accept the rotated-in key without a restart" },
+            { timeout: 10_000, interval: 200, what: "edges accept the rotated-in key without a restart" },
         );
     }
 
@@ -114,7 +100,7 @@ test("tokens from IssueToken connect on both edges; a rotated-in key works at on
             const keys = JSON.parse((await auth.call("GetJwks", {})).jwks_json).keys.map((k) => k.kid);
             assert.deepEqual(keys, ["2026-02-b"]);
         },
-        { what: "the removed key leaves the JWKS" },
+        { timeout: 10_000, interval: 200, what: "the removed key leaves the JWKS" },
     );
     for (const edge of [0, 1]) {
         await eventually(

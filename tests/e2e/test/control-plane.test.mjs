@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, test } from "node:test";
 import { adminClient, services, statusOf } from "../lib/admin.mjs";
-import { ClientPool, EventLog, sleep, waitConnectError, withTimeout } from "../lib/clients.mjs";
+import { ClientPool, eventually, EventLog, sleep, waitConnectError, withTimeout } from "../lib/clients.mjs";
 import {
     Inbox,
     assertError,
@@ -24,23 +24,6 @@ import {
 } from "../lib/roomcast.mjs";
 
 const kQuietMs = 400;
-
-/** Retries `fn` until it stops throwing or `timeout` passes (the edges' caches are eventual). */
-async function eventually(fn, { timeout = 5_000, interval = 100, what = "condition" } = {}) {
-    const deadline = Date.now() + timeout;
-    let last;
-    for (;;) {
-        try {
-            return await fn();
-        } catch (err) {
-            last = err;
-        }
-        if (Date.now() > deadline) {
-            throw new Error(`${what} did not hold within ${timeout} ms: ${last?.message ?? last}`);
-        }
-        await sleep(interval);
-    }
-}
 
 let stack;
 let rooms;

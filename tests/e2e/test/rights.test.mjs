@@ -23,7 +23,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, afterEach, before, describe, test } from "node:test";
 import { adminClient } from "../lib/admin.mjs";
-import { ClientPool, nextEvent, sleep, transportModes } from "../lib/clients.mjs";
+import { ClientPool, eventually, nextEvent, sleep, transportModes } from "../lib/clients.mjs";
 import {
     Inbox,
     assertError,
@@ -68,23 +68,6 @@ after(async () => {
 
 const edgeUrl = (i) => stack.edges[i].url;
 const userId = (prefix) => `${prefix}-${randomBytes(4).toString("hex")}`;
-
-/** Retries `fn` until it stops throwing or `timeout` passes (the edges' room caches are eventual). */
-async function eventually(fn, { timeout = 5_000, interval = 100, what = "condition" } = {}) {
-    const deadline = Date.now() + timeout;
-    let last;
-    for (;;) {
-        try {
-            return await fn();
-        } catch (err) {
-            last = err;
-        }
-        if (Date.now() > deadline) {
-            throw new Error(`${what} did not hold within ${timeout} ms: ${last?.message ?? last}`);
-        }
-        await sleep(interval);
-    }
-}
 
 /** CreateRoom (`visibility` "PUBLIC" | "PRIVATE") and AddMember(ROLE_MEMBER) for `members`. */
 async function createRoom(prefix, visibility, members = []) {
