@@ -4,6 +4,7 @@
 // the project's own WebSocket codec in client role.
 
 #include "engineio/engine.hpp"
+#include "testing/ws_client.hpp"
 #include "roomcast/transport/http_server.hpp"
 #include "roomcast/transport/shard.hpp"
 
@@ -113,13 +114,7 @@ protected:
         return n;
     }
 
-    tcp::socket connect() {
-        tcp::socket s(client_ctx_);
-        s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
-        const timeval tv{5, 0};  // every blocking read in these tests is bounded
-        ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        return s;
-    }
+    tcp::socket connect() { return edge::testing::connect_loopback(client_ctx_, port_); }
 
     struct Reply {
         unsigned status = 0;
@@ -164,72 +159,8 @@ protected:
         return std::string(json.at("sid").as_string());
     }
 
-    // WebSocket client: handshake, then frames through the client-role codec.
-    struct WsClient : ws::ReaderSink {
-        tcp::socket sock;
-        ws::Reader reader{ws::Role::kClient, ws::ReaderLimits{64 * 1024 * 1024}};
-        std::vector<std::string> texts;
-        std::uint16_t close_code = 0;
-        explicit WsClient(tcp::socket s) : sock(std::move(s)) {}
-        bool on_message(ws::Opcode op, std::string_view p) override {
-            if (op == ws::Opcode::kText) {
-                texts.emplace_back(p);
-            }
-            return true;
-        }
-        bool on_ping(std::string_view) override { return true; }
-        bool on_pong(std::string_view) override { return true; }
-        bool on_close(std::uint16_t code, std::string_view) override {
-            close_code = code;
-            return false;
-        }
-        void send_text(std::string_view text) {
-            std::string frame;
-            const std::uint8_t mask[4] = {1, 2, 3, 4};
-            std::string payload(text);
-            ws::apply_mask(payload.data(), payload.size(), mask);
-            std::uint8_t header[ws::kMaxHeaderSize];
-            const auto n = ws::encode_header(header, ws::Opcode::kText, true, payload.size(), mask);
-            frame.assign(reinterpret_cast<const char*>(header), n);
-            frame += payload;
-            asio::write(sock, asio::buffer(frame));
-        }
-        // Reads until a text message arrives, a close frame arrives, or the socket ends.
-        bool read_until(std::size_t count) {
-            char buf[65536];
-            while (texts.size() < count && close_code == 0) {
-                boost::system::error_code ec;
-                const auto n = sock.read_some(asio::buffer(buf), ec);
-                if (ec) {
-                    return false;
-                }
-                if (!reader.feed(std::span<char>(buf, n), *this)) {
-                    return false;
-                }
-            }
-            return texts.size() >= count;
-        }
-    };
-    WsClient open_ws() {
-        auto s = connect();
-        const std::string req =
-            "GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: "
-            "websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n";
-        asio::write(s, asio::buffer(req));
-        std::string head;
-        char c = 0;
-        while (head.find("\r\n\r\n") == std::string::npos) {
-            asio::read(s, asio::buffer(&c, 1));
-            head += c;
-        }
-        EXPECT_EQ(head.substr(0, 12), "HTTP/1.1 101");
-        WsClient client(std::move(s));
-        EXPECT_TRUE(client.read_until(1));  // the open packet
-        EXPECT_EQ(client.texts.at(0).substr(0, 1), "0");
-        return client;
-    }
+    using WsClient = edge::testing::WsClient;
+    WsClient open_ws() { return WsClient::open(client_ctx_, port_, "/engine.io/"); }
 
     asio::io_context client_ctx_;
     Options options_;
