@@ -20,7 +20,8 @@ void SessionRecorder::write(const sio::Socket& socket, const SessionPtr& s, tran
     if (s->record.lost || s->pid.empty() || s->record.erase) {
         return;
     }
-    bus::v1::SessionRecord rec;
+    auto next = std::make_unique<bus::v1::SessionRecord>();
+    auto& rec = *next;
     rec.set_socket_id(socket.id());
     rec.set_user_id(s->identity->user_id);
     rec.set_user_name(s->identity->name);
@@ -33,7 +34,7 @@ void SessionRecorder::write(const sio::Socket& socket, const SessionPtr& s, tran
         m->set_since(info.since);
         m->set_joined_ms(info.joined_ms);
     }
-    s->record.next = std::move(rec);
+    s->record.next = std::move(next);
     flush(s, shard);
 }
 

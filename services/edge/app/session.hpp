@@ -28,7 +28,9 @@ namespace roomcast::edge {
 struct RecordChain {
     std::uint64_t revision = 0;  // the record's KV revision this edge last wrote (0: none yet)
     bool writing = false;
-    std::optional<bus::v1::SessionRecord> next;  // the newest record not yet written
+    // The newest record not yet written (held only between a change and its write: an idle
+    // socket keeps none).
+    std::unique_ptr<bus::v1::SessionRecord> next;
     bool take_over = false;  // the next write takes a recovered session over (unconditional)
     bool erase = false;      // the next write deletes the record (a deliberate leave)
     bool lost = false;       // another edge owns the record now, or it was erased
