@@ -77,6 +77,8 @@ FabricSocket& Fabric::member_for(sio::Socket& socket) {
     }
     auto& m = static_cast<FabricSocket&>(*slot);
     if (!m.attached) {
+        // A socket that joins before attach() (code that uses the plain adapter API) has no
+        // identity: it is counted in its rooms, under no user.
         m.attached = true;
         shard_of(socket).attach(m);
     }
@@ -89,16 +91,14 @@ Fabric::Shard& Fabric::shard_of(const sio::Socket& socket) const {
 
 void Fabric::attach(sio::Socket& socket, std::shared_ptr<const Identity> identity) {
     auto& slot = socket.adapter_slot();
+    if (slot && static_cast<FabricSocket&>(*slot).attached) {
+        return;  // identity is set once, before any room
+    }
     if (!slot) {
         slot = std::make_unique<FabricSocket>(socket);
     }
-    auto& m = static_cast<FabricSocket&>(*slot);
-    if (m.attached) {
-        return;  // identity is set once, before any room
-    }
-    m.identity = std::move(identity);
-    m.attached = true;
-    shard_of(socket).attach(m);
+    static_cast<FabricSocket&>(*slot).identity = std::move(identity);
+    member_for(socket);
 }
 
 void Fabric::enter(const sio::SocketPtr& socket, const std::string& room, OffsetCallback done) {
@@ -106,6 +106,9 @@ void Fabric::enter(const sio::SocketPtr& socket, const std::string& room, Offset
     auto& shard = shard_of(*socket);
     JoinWait wait{socket, room, std::move(done), std::nullopt, false};
     if (!shard.join(m, room, MemberInfo{0, core::unix_ms()})) {
+        if (!wait.done) {
+            return;
+        }
         // Already in the room: its latest offset, as the table knows it or the stream says.
         asio::post(ioc_, [this, wait = std::move(wait)]() mutable {
             const auto id = next_wait_++;
