@@ -129,6 +129,31 @@ TEST(ShardRooms, DeliverSkipsThePublisherAndHoldsForRecoveringMembers) {
     EXPECT_EQ(s.deliver("empty", 5, msg("x"), nullptr, sender()), 0u);
 }
 
+TEST(ShardRooms, ASocketThatLeavesWhileRecoveringTakesNothingWithIt) {
+    // A recovering socket is kicked from one room and then disconnects before its merge runs.
+    ShardRooms<FakeMember> s;
+    FakeMember a("alice");
+    FakeMember b("bob");
+    s.attach(a);
+    s.attach(b);
+    s.join(a, "r", {});
+    s.join(a, "q", {});
+    s.join(b, "r", {});
+    s.hold(a);
+    s.deliver("r", 7, msg("r7"), nullptr, sender());
+    s.leave(a, "r");  // kicked: events of "r" no longer reach it
+    s.deliver("r", 8, msg("r8"), nullptr, sender());
+    s.deliver("q", 9, msg("q9"), nullptr, sender());
+    ASSERT_TRUE(a.recovery);
+    EXPECT_EQ(a.recovery->events.size(), 2u) << "r7 (before the kick) and q9";
+    auto left = s.detach(a);
+    EXPECT_EQ(left, std::vector<std::string>{"q"});
+    EXPECT_FALSE(a.recovery) << "the held events go with it";
+    EXPECT_TRUE(s.release(a).events.empty());
+    EXPECT_EQ(b.received, (std::vector<std::string>{"r7", "r8"}));
+    EXPECT_EQ(s.members("q"), nullptr);
+}
+
 TEST(ShardRooms, ChurnMatchesAModel) {
     // Random joins, leaves and detaches of 40 members over 12 rooms against a plain model.
     ShardRooms<FakeMember> s;
