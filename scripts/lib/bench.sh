@@ -80,7 +80,8 @@ bench_start_roomcast() {
       "$BENCH_EDGE_BIN" --host 127.0.0.1 --port "$port" --admin-host 127.0.0.1 \
       --admin-port "$admin" --nats-url "nats://127.0.0.1:$nats_port" --edge-id "bench-edge-$i" \
       --auto-create-prefixes '*' --threads "$threads" --ping-interval 25s --ping-timeout 20s \
-      --events-per-second 0 \
+      --events-per-second 0 --user-publish-rate 0 --user-publish-bytes-rate 0 \
+      --user-auto-create-per-minute 0 \
       --log-level warn "${BENCH_EDGE_ARGS[@]}" || return 1
     BENCH_URLS+="${BENCH_URLS:+,}http://127.0.0.1:$port"
     BENCH_SERVERS+=(--server "edge-$i:edge:${STACK_PID[edge-$i]}")

@@ -39,6 +39,8 @@ public:
                 return "unexpected binary attachment";
             case Errc::kUnexpectedText:
                 return "unexpected text while awaiting attachments";
+            case Errc::kAttachmentsTooLarge:
+                return "attachments of one packet over the size cap";
             case Errc::kWsProtocolError:
                 return "websocket protocol error";
             case Errc::kWsInvalidUtf8:

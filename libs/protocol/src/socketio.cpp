@@ -177,12 +177,17 @@ Result<std::optional<Packet>> Decoder::on_binary(std::string_view bytes) {
     if (!pending_) {
         return make_error_code(Errc::kUnexpectedBinary);
     }
+    pending_bytes_ += bytes.size();
+    if (pending_bytes_ > limits_.max_attachment_bytes) {
+        reset();
+        return make_error_code(Errc::kAttachmentsTooLarge);
+    }
     pending_->attachments.emplace_back(bytes);
     if (pending_->attachments.size() < expected_) {
         return std::optional<Packet>();
     }
     std::optional<Packet> done = std::move(pending_);
-    pending_.reset();
+    reset();
     expected_ = 0;
     return done;
 }

@@ -325,6 +325,27 @@ TEST(SocketIoDecoder, TextWhileAwaitingAttachmentsResets) {
     EXPECT_TRUE(fresh->has_value());
 }
 
+TEST(SocketIoDecoder, AttachmentsOfOnePacketAreCappedTogether) {
+    DecoderLimits limits;
+    limits.max_attachment_bytes = 10;
+    Decoder decoder(limits);
+    ASSERT_TRUE(decoder.on_text(cat({R"(53-/chat,["a",)", kPh0, ",{\"_placeholder\":true,\"num\":1},{\"_placeholder\":true,\"num\":2}]"})));
+    ASSERT_NE(decoder.pending_namespace(), nullptr);
+    EXPECT_EQ(*decoder.pending_namespace(), "/chat");
+    ASSERT_TRUE(decoder.on_binary("12345"));
+    ASSERT_TRUE(decoder.on_binary("12345"));  // 10 bytes: at the cap
+    auto over = decoder.on_binary("1");
+    ASSERT_FALSE(over);
+    EXPECT_EQ(over.error(), err(Errc::kAttachmentsTooLarge));
+    EXPECT_FALSE(decoder.awaiting_attachments()) << "nothing of it is kept";
+    EXPECT_EQ(decoder.pending_namespace(), nullptr);
+    // The next packet starts from zero bytes.
+    ASSERT_TRUE(decoder.on_text(cat({R"(51-["a",)", kPh0, "]"})));
+    auto done = decoder.on_binary("1234567890");
+    ASSERT_TRUE(done);
+    EXPECT_TRUE(done->has_value());
+}
+
 TEST(SocketIoDecoder, BinaryWithoutPendingPacket) {
     Decoder decoder;
     EXPECT_EQ(decoder.on_binary("\x01").error(), err(Errc::kUnexpectedBinary));

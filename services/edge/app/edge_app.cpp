@@ -40,12 +40,12 @@ void FabricRooms::read_last(const std::string& room, std::size_t count,
 
 EdgeApp::EdgeApp(sio::Server& io, rooms::Fabric& fabric, RightsPort& rights, PresencePort& presence,
                  SessionRecorder& records, Connections& connections, TokenLifetime& tokens,
-                 HandlerOptions options)
+                 Quotas& quotas, HandlerOptions options)
     : io_(io),
       connections_(connections),
       tokens_(tokens),
       rooms_(fabric),
-      handlers_(rooms_, rights, presence, records, options) {}
+      handlers_(rooms_, rights, presence, records, quotas, options) {}
 
 void EdgeApp::install() {
     auto& root = io_.of("/");

@@ -40,7 +40,7 @@ private:
 class EdgeApp {
 public:
     EdgeApp(sio::Server& io, rooms::Fabric& fabric, RightsPort& rights, PresencePort& presence,
-            SessionRecorder& records, Connections& connections, TokenLifetime& tokens,
+            SessionRecorder& records, Connections& connections, TokenLifetime& tokens, Quotas& quotas,
             HandlerOptions options);
 
     void install();

@@ -47,8 +47,13 @@ constexpr std::string_view kPrivate = "this room is private and you are not a me
 }  // namespace
 
 RoomHandlers::RoomHandlers(RoomsPort& rooms, RightsPort& rights, PresencePort& presence,
-                           RecordsPort& records, HandlerOptions options)
-    : rooms_(rooms), rights_(rights), presence_(presence), records_(records), options_(options) {}
+                           RecordsPort& records, Quotas& quotas, HandlerOptions options)
+    : rooms_(rooms),
+      rights_(rights),
+      presence_(presence),
+      records_(records),
+      quotas_(quotas),
+      options_(options) {}
 
 void RoomHandlers::join(const Caller& caller, sio::Args&& args, Reply reply) {
     auto req = parsed_or_reply(reply, [&] { return requests::parse_room(args); });
@@ -72,6 +77,10 @@ void RoomHandlers::join(const Caller& caller, sio::Args&& args, Reply reply) {
             shared->error(error_code::kUnavailable, "the room registry is not loaded yet");
             return;
         case Verdict::kCreate:
+            if (quotas_.charge_auto_create(caller.user()) != Quotas::Result::kOk) {
+                shared->error(error_code::kRateLimited, "too many new rooms from this user: slow down");
+                return;
+            }
             rights_.create(room, [this, caller, room, shared](bool ok) {
                 caller.post([this, caller, room, shared, ok] {
                     if (!caller.alive()) {
@@ -160,6 +169,17 @@ void RoomHandlers::publish(const Caller& caller, sio::Args&& args, Reply reply) 
     if (!rooms_.in_room(caller, room)) {
         reply.error(error_code::kNotJoined, "join the room before publishing to it");
         return;
+    }
+    switch (quotas_.charge_publish(caller.user(), req->bytes)) {
+        case Quotas::Result::kOk:
+            break;
+        case Quotas::Result::kBytes:
+            reply.error(error_code::kRateLimited, "too many bytes published by this user: slow down");
+            return;
+        case Quotas::Result::kRate:
+        case Quotas::Result::kFull:
+            reply.error(error_code::kRateLimited, "too many publishes from this user: slow down");
+            return;
     }
     bus::v1::RoomEvent ev;
     ev.set_room(room);

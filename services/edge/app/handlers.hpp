@@ -2,12 +2,14 @@
 // The collaboration protocol's room requests (PRODUCT.md §2): join, leave, publish, history,
 // presence. Each is parse (requests.hpp, pure) → rights (RightsPort) → state (RoomsPort, the
 // room fabric), in that order, as the error order requires: bad_request, then forbidden, then
-// not_joined / not_found. Answers go through Reply; work that waits for NATS continues on the
+// not_joined / not_found; then the user's quotas (rate_limited: publishes, published bytes,
+// auto-created rooms). Answers go through Reply; work that waits for NATS continues on the
 // caller's shard.
 //
 // Thread-safety: call on the caller's shard. Holds references to its ports, which outlive it.
 
 #include "app/ports.hpp"
+#include "app/quotas.hpp"
 #include "app/reply.hpp"
 #include "app/requests.hpp"
 
@@ -24,7 +26,7 @@ struct HandlerOptions {
 class RoomHandlers {
 public:
     RoomHandlers(RoomsPort& rooms, RightsPort& rights, PresencePort& presence, RecordsPort& records,
-                 HandlerOptions options);
+                 Quotas& quotas, HandlerOptions options);
 
     void join(const Caller& caller, sio::Args&& args, Reply reply);
     void leave(const Caller& caller, sio::Args&& args, Reply reply);
@@ -44,6 +46,7 @@ private:
     RightsPort& rights_;
     PresencePort& presence_;
     RecordsPort& records_;
+    Quotas& quotas_;
     HandlerOptions options_;
 };
 

@@ -107,10 +107,21 @@ public:
 
 class Handlers : public ::testing::Test {
 protected:
-    Handlers() : handlers_(rooms_, rights_, presence_, records_, options()) {
+    Handlers() : quotas_(quota_options(), [this] { return now_; }),
+                 handlers_(rooms_, rights_, presence_, records_, quotas_, options()) {
         auto s = std::make_shared<SocketSession>();
         s->identity = std::make_shared<const rooms::Identity>(rooms::Identity{"alice", "Alice"});
         caller_.session = s;
+    }
+    static QuotaOptions quota_options() {
+        QuotaOptions q;
+        q.publish_rate = 1;  // per second
+        q.publish_burst = 3;
+        q.publish_bytes_rate = 10;
+        q.publish_bytes_burst = 60;
+        q.auto_create_per_minute = 60;
+        q.auto_create_burst = 2;
+        return q;
     }
     static HandlerOptions options() {
         HandlerOptions o;
@@ -147,6 +158,8 @@ protected:
     FakeRights rights_;
     FakePresence presence_;
     FakeRecords records_;
+    std::chrono::steady_clock::time_point now_{};
+    Quotas quotas_;
     RoomHandlers handlers_;
     Caller caller_;
 };
@@ -240,6 +253,32 @@ TEST_F(Handlers, PublishSendsTheEnvelopeAndAnswersTheOffset) {
     EXPECT_EQ(code(call(&RoomHandlers::publish,
                         R"({"room":"b","event":"msg","data":"0123456789012345678901234567890123456789012345678901234567890123"})")),
               "payload_too_large");
+}
+
+TEST_F(Handlers, AUsersPublishesAndNewRoomsAreRateLimitedAfterTheOtherChecks) {
+    call(&RoomHandlers::join, R"({"room":"b"})");
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(code(call(&RoomHandlers::publish, R"({"room":"b","event":"e","data":1})")), "ok") << i;
+    }
+    EXPECT_EQ(code(call(&RoomHandlers::publish, R"({"room":"b","event":"e","data":1})")), "rate_limited");
+    EXPECT_EQ(code(call(&RoomHandlers::publish, R"({"room":"x","event":"e","data":1})")), "not_joined")
+        << "state is checked before the quota";
+    now_ += std::chrono::seconds(1);
+    EXPECT_EQ(code(call(&RoomHandlers::publish, R"({"room":"b","event":"e","data":1})")), "ok");
+    // Bytes: 60 of burst; each of these publishes is 40 bytes of data.
+    now_ += std::chrono::seconds(10);
+    const std::string big = R"({"room":"b","event":"e","data":"12345678901234567890123456789012345678"})";
+    EXPECT_EQ(code(call(&RoomHandlers::publish, big)), "ok");
+    EXPECT_EQ(code(call(&RoomHandlers::publish, big)), "rate_limited");
+
+    call(&RoomHandlers::leave, R"({"room":"b"})");  // room for two more (the cap is 2)
+    for (const char* r : {"auto:1", "auto:2", "auto:3"}) {
+        rights_.join[r] = Verdict::kCreate;
+    }
+    EXPECT_EQ(code(call(&RoomHandlers::join, R"({"room":"auto:1"})")), "ok");
+    EXPECT_EQ(code(call(&RoomHandlers::join, R"({"room":"auto:2"})")), "ok");
+    EXPECT_EQ(code(call(&RoomHandlers::join, R"({"room":"auto:3"})")), "rate_limited");
+    EXPECT_EQ(rights_.created, (std::vector<std::string>{"auto:1", "auto:2"}));
 }
 
 TEST_F(Handlers, HistoryReadsAfterSinceOrTheLastMessages) {

@@ -57,16 +57,18 @@ void raise_file_limit(edge::EdgeOptions& o) {
     }
 }
 
-// Prunes the revocations every few seconds on `executor`.
-class Pruner {
+// Every few seconds on `executor`: prunes the revocations and sweeps the quotas' full buckets
+// (both stores stay bounded by what is recent).
+class Housekeeping {
 public:
-    Pruner(boost::asio::io_context& executor, edge::Revocations& revocations)
-        : timer_(executor), revocations_(revocations) {}
+    Housekeeping(boost::asio::io_context& executor, edge::Revocations& revocations, edge::Quotas& quotas)
+        : timer_(executor), revocations_(revocations), quotas_(quotas) {}
     void start() {
         timer_.expires_after(std::chrono::seconds(5));
         timer_.async_wait([this](const boost::system::error_code& ec) {
             if (!ec) {
                 revocations_.prune(core::unix_ms());
+                quotas_.sweep();
                 start();
             }
         });
@@ -76,6 +78,7 @@ public:
 private:
     boost::asio::steady_timer timer_;
     edge::Revocations& revocations_;
+    edge::Quotas& quotas_;
 };
 
 }  // namespace
@@ -185,7 +188,8 @@ int main(int argc, char** argv) {
     fabric_ptr = &fabric;
 
     std::atomic<bool> draining{false};
-    auto edge_metrics = edge::register_edge_metrics(metrics, io, fabric, **nats, counters, draining);
+    edge::Quotas quotas(edge::quota_options(o));
+    auto edge_metrics = edge::register_edge_metrics(metrics, io, fabric, quotas, **nats, counters, draining);
     edge::SessionRecorder records(sessions, fabric);
     const auto connect_options = edge::connect_options(o);
     edge::TokenLifetime tokens(
@@ -198,7 +202,8 @@ int main(int argc, char** argv) {
         connect_options.jwt_leeway);
     edge::Connections connections(keyring, sessions, fabric, acl, revocations, records, tokens, counters,
                                   connect_options);
-    edge::EdgeApp app(io, fabric, acl, presence, records, connections, tokens, edge::handler_options(o));
+    edge::EdgeApp app(io, fabric, acl, presence, records, connections, tokens, quotas,
+                      edge::handler_options(o));
     app.install();
     edge::ControlHandler control(**nats, io, fabric, acl, revocations, records, counters);
     if (auto r = control.start(); !r) {
@@ -234,8 +239,8 @@ int main(int argc, char** argv) {
         return 1;
     }
     fabric.start();
-    Pruner pruner(fabric.executor(), revocations);
-    pruner.start();
+    Housekeeping housekeeping(fabric.executor(), revocations, quotas);
+    housekeeping.start();
     if (o.recovery) {
         sessions.start_heartbeat(fabric.executor(), [&] {
             std::uint64_t n = 0;
@@ -281,7 +286,7 @@ int main(int argc, char** argv) {
     keyring.stop();
     fabric_ptr = nullptr;
     boost::asio::post(fabric.executor(), [&] {
-        pruner.stop();
+        housekeeping.stop();
         sessions.stop_heartbeat();
     });
     fabric.stop();

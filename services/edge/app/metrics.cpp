@@ -5,7 +5,8 @@
 namespace roomcast::edge {
 
 std::shared_ptr<prometheus::Collectable> register_edge_metrics(
-    observability::Metrics& metrics, sio::Server& io, rooms::Fabric& fabric, natsbus::Connection& nats,
+    observability::Metrics& metrics, sio::Server& io, rooms::Fabric& fabric, const Quotas& quotas,
+    natsbus::Connection& nats,
     EdgeCounters& counters, const std::atomic<bool>& draining) {
     counters.fanout_latency =
         &prometheus::BuildHistogram()
@@ -106,6 +107,18 @@ std::shared_ptr<prometheus::Collectable> register_edge_metrics(
                [&counters] { return static_cast<double>(counters.kicks.load()); });
     c->counter("roomcast_edge_user_disconnects_total", "Sockets disconnected by control actions",
                [&counters] { return static_cast<double>(counters.user_disconnects.load()); });
+    const auto& qs = quotas.stats();
+    const std::pair<const char*, const std::atomic<std::uint64_t>*> refusals[] = {
+        {"publish_rate", &qs.publish_rate},
+        {"publish_bytes", &qs.publish_bytes},
+        {"auto_create", &qs.auto_create},
+        {"table_full", &qs.table_full},
+    };
+    for (const auto& [quota, counter] : refusals) {
+        c->counter("roomcast_edge_quota_refusals_total",
+                   "Requests refused with rate_limited by a per-user quota, by quota",
+                   [counter] { return static_cast<double>(counter->load()); }, {{"quota", quota}});
+    }
     c->gauge("roomcast_edge_draining", "1 while the edge drains (after SIGTERM)",
              [&draining] { return draining.load() ? 1.0 : 0.0; });
     c->gauge("roomcast_nats_connected", "1 while the NATS connection is up",

@@ -4,6 +4,7 @@
 // scrape time; nothing on the message path touches a shared metric except the fan-out latency
 // histogram, observed once per room event and shard.
 
+#include "app/quotas.hpp"
 #include "rooms/fabric.hpp"
 #include "socketio/server.hpp"
 
@@ -32,7 +33,8 @@ struct EdgeCounters {
 // Registers every edge metric with `metrics`; the returned collector must live as long as the
 // things it reads.
 std::shared_ptr<prometheus::Collectable> register_edge_metrics(
-    observability::Metrics& metrics, sio::Server& io, rooms::Fabric& fabric, natsbus::Connection& nats,
+    observability::Metrics& metrics, sio::Server& io, rooms::Fabric& fabric, const Quotas& quotas,
+    natsbus::Connection& nats,
     EdgeCounters& counters, const std::atomic<bool>& draining);
 
 }  // namespace roomcast::edge

@@ -64,6 +64,8 @@ void bind(core::Config& config, EdgeOptions& o) {
                  "client events one socket may send per second, sustained (0: no limit)", 0, 1000000)
         .add_int("event-burst", &o.event_burst, "client events one socket may send at once", 1, 1000000)
         .add_int("max-attachments", &o.max_attachments, "binary attachments per Socket.IO packet", 0, 1000)
+        .add_int("max-connect-failures", &o.max_connect_failures,
+                 "refused Socket.IO CONNECTs after which a connection is closed (0: no limit)", 0, 1000)
         .add_int("max-queue-messages", &o.max_queue_messages,
                  "unsent messages per connection before it is dropped as a slow consumer", 16, 10000000)
         .add_bytes("max-queue-bytes", &o.max_queue_bytes,
@@ -84,6 +86,19 @@ void bind(core::Config& config, EdgeOptions& o) {
         .add_duration("jwt-leeway", &o.jwt_leeway,
                       "clock leeway for a token's exp, nbf and iat (a socket lives until exp + this)",
                       milliseconds(0), milliseconds(300000))
+        .add_int("user-publish-rate", &o.user_publish_rate,
+                 "publishes per second one user may make across their sockets on this edge (0: no limit)",
+                 0, 1000000)
+        .add_int("user-publish-burst", &o.user_publish_burst, "publishes one user may make at once", 1, 1000000)
+        .add_bytes("user-publish-bytes-rate", &o.user_publish_bytes_rate,
+                   "bytes per second one user may publish across their sockets on this edge (0: no limit)", 0,
+                   1024ULL * 1024 * 1024)
+        .add_bytes("user-publish-bytes-burst", &o.user_publish_bytes_burst,
+                   "bytes one user may publish at once (at least --max-publish-bytes)", 16, 1024ULL * 1024 * 1024)
+        .add_int("user-auto-create-per-minute", &o.user_auto_create_per_minute,
+                 "rooms one user may auto-create per minute on this edge (0: no limit)", 0, 1000000)
+        .add_int("user-auto-create-burst", &o.user_auto_create_burst, "rooms one user may auto-create at once", 1,
+                 1000000)
         .add_list("auto-create-prefixes", &o.auto_create_prefixes,
                   "room id prefixes created as PUBLIC on first join ('*' for every id; empty: none)")
         .add_int("nats-replicas", &o.nats_replicas, "JetStream replicas of the room stream and KV buckets", 1, 5)
@@ -103,6 +118,9 @@ std::string validate(EdgeOptions& o) {
     }
     if (o.jwt_leeway.count() % 1000 != 0) {
         return "--jwt-leeway must be whole seconds";
+    }
+    if (o.user_publish_bytes_rate > 0 && o.user_publish_bytes_burst < o.max_publish_bytes) {
+        return "--user-publish-bytes-burst must be at least --max-publish-bytes (or a publish could never pass)";
     }
     if (o.threads == 0) {
         o.threads = static_cast<std::int64_t>(transport::default_shard_count());
@@ -147,6 +165,7 @@ sio::ServerOptions server_options(const EdgeOptions& o) {
     s.events_per_second = static_cast<double>(o.events_per_second);
     s.event_burst = static_cast<double>(o.event_burst);
     s.decoder.max_attachments = static_cast<std::uint32_t>(o.max_attachments);
+    s.max_connect_failures = static_cast<std::uint32_t>(o.max_connect_failures);
     return s;
 }
 
@@ -171,6 +190,17 @@ ConnectOptions connect_options(const EdgeOptions& o) {
     c.recovery = o.recovery;
     c.jwt_leeway = std::chrono::duration_cast<std::chrono::seconds>(o.jwt_leeway);
     return c;
+}
+
+QuotaOptions quota_options(const EdgeOptions& o) {
+    QuotaOptions q;
+    q.publish_rate = static_cast<double>(o.user_publish_rate);
+    q.publish_burst = static_cast<double>(o.user_publish_burst);
+    q.publish_bytes_rate = static_cast<double>(o.user_publish_bytes_rate);
+    q.publish_bytes_burst = static_cast<double>(o.user_publish_bytes_burst);
+    q.auto_create_per_minute = static_cast<double>(o.user_auto_create_per_minute);
+    q.auto_create_burst = static_cast<double>(o.user_auto_create_burst);
+    return q;
 }
 
 }  // namespace roomcast::edge

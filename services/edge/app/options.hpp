@@ -5,6 +5,7 @@
 
 #include "app/connect.hpp"
 #include "app/handlers.hpp"
+#include "app/quotas.hpp"
 #include "app/sessions.hpp"
 #include "rooms/fabric.hpp"
 #include "socketio/server.hpp"
@@ -46,6 +47,7 @@ struct EdgeOptions {
     std::int64_t events_per_second = 100;
     std::int64_t event_burst = 200;
     std::int64_t max_attachments = 10;
+    std::int64_t max_connect_failures = 5;
     std::int64_t max_queue_messages = 4096;
     std::uint64_t max_queue_bytes = 4 * 1024 * 1024;
     std::int64_t max_connections = 0;
@@ -54,6 +56,13 @@ struct EdgeOptions {
     std::chrono::milliseconds drain_timeout{25000};
     std::chrono::milliseconds drain_spread{5000};
     std::chrono::milliseconds jwt_leeway{30000};
+    // Per user, across their sockets on this edge (quotas.hpp).
+    std::int64_t user_publish_rate = 50;
+    std::int64_t user_publish_burst = 100;
+    std::uint64_t user_publish_bytes_rate = 1024 * 1024;
+    std::uint64_t user_publish_bytes_burst = 4 * 1024 * 1024;
+    std::int64_t user_auto_create_per_minute = 10;
+    std::int64_t user_auto_create_burst = 20;
     std::int64_t threads = 0;  // 0: one per core
     std::string log_level = "info";
 };
@@ -72,5 +81,6 @@ sio::ServerOptions server_options(const EdgeOptions& o);
 rooms::FabricOptions fabric_options(const EdgeOptions& o);
 HandlerOptions handler_options(const EdgeOptions& o);
 ConnectOptions connect_options(const EdgeOptions& o);
+QuotaOptions quota_options(const EdgeOptions& o);
 
 }  // namespace roomcast::edge

@@ -157,6 +157,13 @@ public:
         }
         if (*result) {
             on_packet(std::move(**result));
+            return;
+        }
+        // Attachments announced for a namespace this connection has not joined would be held
+        // for nothing (the packet is refused when complete): refused now, before any is held.
+        if (const std::string* nsp = decoder_.pending_namespace(); nsp != nullptr && find(*nsp) == nullptr) {
+            decoder_.reset();
+            invalid_state();
         }
     }
 
@@ -291,6 +298,12 @@ private:
         psio::encode(text, psio::PacketType::kConnectError, nsp, std::nullopt,
                      connect_error_payload(error));
         send(make_message(std::move(text)), false);
+        // Each refused CONNECT may have cost a token check: a connection that keeps trying is
+        // closed (the client reconnects with backoff, a flood does not get a free loop).
+        const auto cap = server_.options().max_connect_failures;
+        if (cap > 0 && ++connect_failures_ >= cap && session_ != nullptr) {
+            session_->close(engineio::CloseReason::kForcedClose);
+        }
     }
 
     void connect(std::string name, std::optional<json::value> auth) {
@@ -387,6 +400,7 @@ private:
     std::vector<SocketPtr> sockets_;
     std::vector<std::string> connecting_;
     transport::Timer connect_timer_;
+    std::uint32_t connect_failures_ = 0;
     bool closed_ = false;
 };
 
@@ -690,6 +704,8 @@ void BroadcastOperator::emit(std::string_view event, const Args& args) {
 
 Server::Server(transport::ShardPool& shards, ServerOptions options)
     : shards_(shards), options_(std::move(options)) {
+    // A packet's attachments together fit in what one HTTP body or WebSocket message may hold.
+    options_.decoder.max_attachment_bytes = options_.engine.max_payload;
     of("/");
     engine_ = std::make_unique<engineio::EngineServer>(
         shards_, options_.engine,

@@ -334,6 +334,9 @@ struct ServerOptions {
     // connection. 0 disables the limit.
     double events_per_second = 100;
     double event_burst = 200;
+    // Refused CONNECTs (an invalid namespace, a connect hook's refusal) after which the
+    // connection is closed; 0: no limit. Each refusal may have cost a token check.
+    std::uint32_t max_connect_failures = 5;
 };
 
 class Server {

@@ -541,9 +541,10 @@ export async function startStack({
                 args = ["--host", "127.0.0.1", "--port", String(port), "--admin-host", "127.0.0.1",
                     "--admin-port", String(adminPort), "--nats-url", natsUrl, "--edge-id", id, "--auto-create-prefixes", "*",
                     // Tests publish in bursts far above a person's rate: the per-socket event
-                    // limit is tested on its own (hostile-input tests pass their own flags, and
-                    // the last flag wins).
+                    // limit and the per-user quotas are tested on their own (hostile-input tests
+                    // pass their own flags, and the last flag wins).
                     "--events-per-second", "1000000", "--event-burst", "1000000",
+                    "--user-publish-rate", "0", "--user-publish-bytes-rate", "0", "--user-auto-create-per-minute", "0",
                     ...(devTokens ? ["--dev-tokens"] : []), ...edgeArgs];
                 // Secrets through the environment, as scripts/up passes them.
                 env = childEnv({ ROOMCAST_JWT_SECRET: jwtSecret, ROOMCAST_ADMIN_TOKEN: adminToken, ...edgeEnv });

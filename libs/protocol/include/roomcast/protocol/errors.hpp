@@ -27,6 +27,7 @@ enum class Errc {
     kInvalidPlaceholder,  // binary placeholder malformed or num out of range
     kUnexpectedBinary,    // binary frame while no binary packet is being assembled
     kUnexpectedText,      // text frame while attachments are still expected
+    kAttachmentsTooLarge, // a packet's attachments together over the cap
     // WebSocket (RFC 6455)
     kWsProtocolError,  // maps to close code 1002
     kWsInvalidUtf8,    // maps to close code 1007

@@ -46,6 +46,9 @@ struct Packet {
 struct DecoderLimits {
     // socket.io-parser's default maxAttachments; bounds memory held for a partial packet.
     std::uint32_t max_attachments = 10;
+    // The attachments of one packet together (the server sets it to the payload cap): without
+    // it a partial packet could hold max_attachments frames of the largest size each.
+    std::size_t max_attachment_bytes = 1000000;
     // Namespace names longer than this are rejected.
     std::size_t max_namespace = 256;
     JsonLimits json;
@@ -70,12 +73,19 @@ public:
     Result<std::optional<Packet>> on_binary(std::string_view bytes);
 
     bool awaiting_attachments() const noexcept { return pending_.has_value(); }
-    void reset() noexcept { pending_.reset(); }
+    // The namespace of the packet whose attachments are awaited (nullptr when none): the caller
+    // can refuse to buffer them for a namespace the connection has not joined.
+    const std::string* pending_namespace() const noexcept { return pending_ ? &pending_->nsp : nullptr; }
+    void reset() noexcept {
+        pending_.reset();
+        pending_bytes_ = 0;
+    }
 
 private:
     DecoderLimits limits_;
     std::optional<Packet> pending_;
     std::uint32_t expected_ = 0;
+    std::size_t pending_bytes_ = 0;
 };
 
 // Decodes one text packet header and payload without attachment bookkeeping. Exposed for the
