@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
     std::string jwt_secret;
     std::string key_dir;
     std::string active_kid;
+    std::string jwt_issuer;
+    std::string jwt_audience;
     milliseconds key_reload_interval{10000};
     milliseconds default_ttl{3600 * 1000};
     milliseconds max_ttl{30 * kDay};
@@ -62,6 +64,10 @@ int main(int argc, char** argv) {
         .add_string("key-dir", &key_dir,
                     "directory of <kid>.pem private keys (RSA: RS256, EC P-256: ES256), published "
                     "as the JWKS")
+        .add_string("jwt-issuer", &jwt_issuer,
+                    "\"iss\" of issued tokens, required by VerifyToken (edges: --jwt-issuer); empty: none")
+        .add_string("jwt-audience", &jwt_audience,
+                    "\"aud\" of issued tokens, required by VerifyToken (edges: --jwt-audience); empty: none")
         .add_string("active-kid", &active_kid,
                     "the key that signs (default: the greatest kid of --key-dir, else the HS256 "
                     "secret)")
@@ -83,6 +89,16 @@ int main(int argc, char** argv) {
         std::cerr << "roomcast_auth: --admin-token (ROOMCAST_ADMIN_TOKEN) is required\n";
         return 2;
     }
+    if (auto weak = core::weak_secret("admin-token", admin_token); !weak.empty()) {
+        std::cerr << "roomcast_auth: " << weak << "\n";
+        return 2;
+    }
+    if (!jwt_secret.empty()) {
+        if (auto weak = core::weak_secret("jwt-secret", jwt_secret); !weak.empty()) {
+            std::cerr << "roomcast_auth: " << weak << "\n";
+            return 2;
+        }
+    }
     if (nats_urls.empty()) {
         std::cerr << "roomcast_auth: --nats-url (ROOMCAST_NATS_URL) names no server\n";
         return 2;
@@ -101,6 +117,8 @@ int main(int argc, char** argv) {
     options.jwt_secret = jwt_secret;
     options.key_dir = key_dir;
     options.active_kid = active_kid;
+    options.issuer = jwt_issuer;
+    options.audience = jwt_audience;
     options.default_ttl = std::chrono::duration_cast<std::chrono::seconds>(default_ttl);
     options.max_ttl = std::chrono::duration_cast<std::chrono::seconds>(max_ttl);
     auto service = auth::AuthService::create(std::move(options));

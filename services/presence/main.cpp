@@ -106,6 +106,10 @@ int main(int argc, char** argv) {
         std::cerr << "roomcast_presence: --admin-token (ROOMCAST_ADMIN_TOKEN) is required\n";
         return 2;
     }
+    if (auto weak = core::weak_secret("admin-token", admin_token); !weak.empty()) {
+        std::cerr << "roomcast_presence: " << weak << "\n";
+        return 2;
+    }
     if (replica_id.empty()) {
         replica_id = random_replica_id();
     }

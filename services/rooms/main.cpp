@@ -107,6 +107,10 @@ int main(int argc, char** argv) {
         std::cerr << "roomcast_rooms: --admin-token (ROOMCAST_ADMIN_TOKEN) is required\n";
         return 2;
     }
+    if (auto weak = core::weak_secret("admin-token", admin_token); !weak.empty()) {
+        std::cerr << "roomcast_rooms: " << weak << "\n";
+        return 2;
+    }
     if (grpc_address.empty()) {
         std::cerr << "roomcast_rooms: --grpc-address must be host:port\n";
         return 2;

@@ -253,6 +253,14 @@ void append_wrapped(std::string& out, std::string_view text) {
 
 }  // namespace
 
+std::string weak_secret(std::string_view flag, std::string_view value, std::size_t min_bytes) {
+    if (value.size() >= min_bytes) {
+        return {};
+    }
+    return "--" + std::string(flag) + " must be at least " + std::to_string(min_bytes) +
+           " bytes (it has " + std::to_string(value.size()) + "): generate one, e.g. with `openssl rand -hex 32`";
+}
+
 std::vector<std::string> split_list(std::string_view text) {
     std::vector<std::string> items;
     while (true) {

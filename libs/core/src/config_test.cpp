@@ -601,5 +601,14 @@ TEST(ConfigTest, ParseOrExitReturnsWhenArgumentsAreValid) {
     EXPECT_EQ(f.port, 81);
 }
 
+TEST(WeakSecretTest, ShortSecretsAreRefusedWithTheFlagsName) {
+    EXPECT_EQ(weak_secret("jwt-secret", std::string(32, 'x')), "");
+    const auto message = weak_secret("jwt-secret", std::string(31, 'x'));
+    EXPECT_NE(message.find("--jwt-secret"), std::string::npos) << message;
+    EXPECT_NE(message.find("32"), std::string::npos) << message;
+    EXPECT_NE(weak_secret("admin-token", ""), "");
+    EXPECT_EQ(weak_secret("admin-token", "abc", 3), "");
+}
+
 }  // namespace
 }  // namespace roomcast::core

@@ -117,6 +117,10 @@ public:
                 return "token not yet valid";
             case Errc::kBadKey:
                 return "unusable key";
+            case Errc::kWrongIssuer:
+                return "token from another issuer";
+            case Errc::kWrongAudience:
+                return "token for another audience";
         }
         return "unknown jwt error";
     }
@@ -477,6 +481,27 @@ Result<Claims> check_claims(json::object payload, const VerifyOptions& options) 
     // is not to be trusted yet.
     if (*iat && **iat > saturating_add(now, leeway)) {
         return err(Errc::kNotYetValid);
+    }
+
+    if (!options.issuer.empty()) {
+        const json::value* iss = payload.if_contains("iss");
+        if (iss == nullptr || !iss->is_string() || view(iss->get_string()) != options.issuer) {
+            return err(Errc::kWrongIssuer);
+        }
+    }
+    if (!options.audience.empty()) {
+        const json::value* aud = payload.if_contains("aud");
+        bool found = false;
+        if (aud != nullptr && aud->is_string()) {
+            found = view(aud->get_string()) == options.audience;
+        } else if (aud != nullptr && aud->is_array()) {
+            for (const auto& a : aud->get_array()) {
+                found = found || (a.is_string() && view(a.get_string()) == options.audience);
+            }
+        }
+        if (!found) {
+            return err(Errc::kWrongAudience);
+        }
     }
 
     const json::value* sub = payload.if_contains("sub");

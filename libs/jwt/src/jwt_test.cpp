@@ -851,6 +851,30 @@ TEST_F(ClaimsTest, IssuedInTheFuture) {
     EXPECT_EQ(check(claims, at(kNow, std::chrono::seconds(0))), Errc::kOk);
 }
 
+TEST_F(ClaimsTest, IssuerAndAudienceWhenExpected) {
+    VerifyOptions expect = at(kNow);
+    expect.issuer = "https://auth.example";
+    expect.audience = "roomcast";
+    json::object claims = claims_until(kNow + 600);
+    EXPECT_EQ(check(claims), Errc::kOk) << "nothing expected: not checked";
+    EXPECT_EQ(check(claims, expect), Errc::kWrongIssuer);
+    claims["iss"] = "https://auth.example";
+    EXPECT_EQ(check(claims, expect), Errc::kWrongAudience);
+    claims["aud"] = "roomcast";
+    EXPECT_EQ(check(claims, expect), Errc::kOk);
+    claims["aud"] = json::array{"other", "roomcast"};
+    EXPECT_EQ(check(claims, expect), Errc::kOk);
+    claims["aud"] = json::array{"other", 7};
+    EXPECT_EQ(check(claims, expect), Errc::kWrongAudience);
+    claims["aud"] = "roomcast";
+    claims["iss"] = "https://evil.example";
+    EXPECT_EQ(check(claims, expect), Errc::kWrongIssuer);
+    claims["iss"] = 5;
+    EXPECT_EQ(check(claims, expect), Errc::kWrongIssuer);
+    // An expired token reports kExpired whatever its issuer.
+    EXPECT_EQ(check(claims_until(kNow - 600), expect), Errc::kExpired);
+}
+
 TEST_F(ClaimsTest, SystemClockWhenNowIsUnset) {
     const std::int64_t real_now = std::chrono::duration_cast<std::chrono::seconds>(
                                       std::chrono::system_clock::now().time_since_epoch())
@@ -1082,7 +1106,7 @@ TEST(Generate, FreshKeysDiffer) {
 
 TEST(Errors, CategoryAndMessages) {
     EXPECT_STREQ(jwt_category().name(), "roomcast.jwt");
-    for (int e = 0; e <= static_cast<int>(Errc::kBadKey); ++e) {
+    for (int e = 0; e <= static_cast<int>(Errc::kWrongAudience); ++e) {
         EXPECT_FALSE(make_error_code(static_cast<Errc>(e)).message().empty());
     }
     const boost::system::error_code ec = Errc::kExpired;

@@ -275,6 +275,12 @@ Result<v1::IssueTokenResponse> AuthService::issue_token(
     }
     claims.emplace("iat", iat);
     claims.emplace("exp", exp);
+    if (!options_.issuer.empty()) {
+        claims.emplace("iss", options_.issuer);
+    }
+    if (!options_.audience.empty()) {
+        claims.emplace("aud", options_.audience);
+    }
     auto token = jwt::sign(claims, keys->signing);
     if (!token) {
         return Error{Error::Code::kInternal, "cannot sign with the key '" + keys->signing.kid() +
@@ -298,6 +304,8 @@ v1::VerifyTokenResponse AuthService::verify_token(const v1::VerifyTokenRequest& 
     }
     jwt::VerifyOptions verify_options;
     verify_options.leeway = options_.leeway;
+    verify_options.issuer = options_.issuer;
+    verify_options.audience = options_.audience;
     verify_options.now = now();
     const auto keys = state();
     auto claims = jwt::verify(request.token(), keys->verify, verify_options);

@@ -45,6 +45,10 @@ struct AuthOptions {
     std::chrono::seconds max_ttl{30 * 24 * 3600};
     // Clock skew tolerated on exp / nbf / iat by VerifyToken, as the edges do.
     std::chrono::seconds leeway{30};
+    // When set, issued tokens carry "iss" / "aud" and VerifyToken requires them (edges check
+    // them with --jwt-issuer / --jwt-audience).
+    std::string issuer;
+    std::string audience;
     KeyDirLimits key_dir_limits;
     // Seconds since the Unix epoch; empty: the system clock (tests move time with it).
     std::function<std::int64_t()> clock;

@@ -707,6 +707,31 @@ TEST(AuthLogicTest, StartupRefusesUnusableKeyConfiguration) {
     EXPECT_EQ(AuthService::create(pinned).value()->signing_kid(), "b");
 }
 
+TEST(AuthLogicTest, IssuerAndAudienceAreIssuedAndRequired) {
+    AuthOptions o;
+    o.jwt_secret = kSecret;
+    o.issuer = "https://auth.example";
+    o.audience = "roomcast";
+    auto service = AuthService::create(o).value();
+    v1::IssueTokenRequest request;
+    request.set_user_id("alice");
+    const auto token = service->issue_token(request).value().token();
+    const auto payload = token_part(token, 1);
+    EXPECT_EQ(payload.at("iss"), "https://auth.example");
+    EXPECT_EQ(payload.at("aud"), "roomcast");
+    v1::VerifyTokenRequest verify;
+    verify.set_token(token);
+    EXPECT_TRUE(service->verify_token(verify).valid());
+
+    // A token of the same key without them is refused by this service (as by the edges).
+    AuthOptions plain;
+    plain.jwt_secret = kSecret;
+    verify.set_token(AuthService::create(plain).value()->issue_token(request).value().token());
+    const auto refused = service->verify_token(verify);
+    EXPECT_FALSE(refused.valid());
+    EXPECT_EQ(refused.error_code(), "token_invalid");
+}
+
 TEST(AuthLogicTest, AFailedReloadKeepsThePreviousKeys) {
     TempDir dir;
     write_key(dir.path(), jwt::Algorithm::kRS256, "a");

@@ -28,10 +28,8 @@ Connections::Connections(KeyRing& keys, SessionStore& sessions, rooms::Fabric& f
       options_(options) {}
 
 jwt::Result<jwt::Claims> Connections::verify(std::string_view token) const {
-    jwt::VerifyOptions vo;
-    vo.leeway = options_.jwt_leeway;
     const auto keys = keys_.current();
-    return jwt::verify(token, *keys, vo);
+    return jwt::verify(token, *keys, options_.verify);
 }
 
 void Connections::on_connect(const sio::Handshake& hs, sio::ConnectCallback done) {

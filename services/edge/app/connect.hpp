@@ -20,7 +20,8 @@ namespace roomcast::edge {
 
 struct ConnectOptions {
     bool recovery = true;
-    std::chrono::seconds jwt_leeway{30};
+    // Leeway, and the issuer and audience when required (--jwt-*).
+    jwt::VerifyOptions verify;
 };
 
 class Connections {

@@ -41,6 +41,12 @@ void DevTokenEndpoint::on_request(transport::HttpRequest&& request, transport::R
     claims["name"] = name->get_string();
     claims["iat"] = now;
     claims["exp"] = now + ttl_.count();
+    if (!issuer_.empty()) {
+        claims["iss"] = issuer_;
+    }
+    if (!audience_.empty()) {
+        claims["aud"] = audience_;
+    }
     auto token = jwt::sign(claims, key_);
     if (!token) {
         responder.respond(text(500, "cannot sign\n"));

@@ -6,6 +6,7 @@
 #include "roomcast/jwt/jwt.hpp"
 
 #include <chrono>
+#include <string>
 
 namespace roomcast::edge {
 
@@ -14,13 +15,18 @@ namespace roomcast::edge {
 // with --dev-tokens (the local stack's demo page signs in through it).
 class DevTokenEndpoint final : public transport::HttpHandler {
 public:
-    DevTokenEndpoint(jwt::Key key, std::chrono::seconds ttl) : key_(std::move(key)), ttl_(ttl) {}
+    // `issuer` / `audience` (when set) go into the tokens, so that an edge that requires them
+    // (--jwt-issuer, --jwt-audience) accepts its own development tokens.
+    DevTokenEndpoint(jwt::Key key, std::chrono::seconds ttl, std::string issuer = {}, std::string audience = {})
+        : key_(std::move(key)), ttl_(ttl), issuer_(std::move(issuer)), audience_(std::move(audience)) {}
     void on_request(transport::HttpRequest&& request, transport::Responder&& responder) override;
     void on_upgrade(transport::HttpRequest&& request, transport::WsUpgrade&& upgrade) override;
 
 private:
     jwt::Key key_;
     std::chrono::seconds ttl_;
+    std::string issuer_;
+    std::string audience_;
 };
 
 }  // namespace roomcast::edge

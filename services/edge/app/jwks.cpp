@@ -28,7 +28,13 @@ natsbus::Result<void> KeyRing::start() {
                 install(&e.value);
             }
         },
-        [] {});
+        [this] {
+            read_.store(true, std::memory_order_release);
+            ready_.store(!current()->keys().empty(), std::memory_order_release);
+            if (!ready()) {
+                log::warn("no token keys yet: no --jwt-secret and no JWKS published by the auth service");
+            }
+        });
     if (!watch) {
         return watch.error();
     }
@@ -59,7 +65,11 @@ void KeyRing::install(const std::string* jwks_json) {
             log::warn("JWKS keys skipped", {{"skipped", skipped}});
         }
     }
+    const bool any = !set->keys().empty();
     keys_.store(std::move(set), std::memory_order_release);
+    if (read_.load(std::memory_order_acquire)) {
+        ready_.store(any, std::memory_order_release);
+    }
     if (jwks_json != nullptr) {
         log::info("token keys updated", {{"published_keys", published}, {"hs256", !secret_.empty()}});
     }

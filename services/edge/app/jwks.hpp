@@ -25,6 +25,9 @@ public:
     std::shared_ptr<const jwt::KeySet> current() const noexcept {
         return keys_.load(std::memory_order_acquire);
     }
+    // Tokens can be verified: the JWKS key has been read (present or not) and there is at
+    // least one key (the HS256 secret or a published one). Readiness waits for it.
+    bool ready() const noexcept { return ready_.load(std::memory_order_acquire); }
 
 private:
     void install(const std::string* jwks_json);
@@ -35,6 +38,8 @@ private:
     std::unique_ptr<natsbus::KeyValue> kv_;
     natsbus::Subscription watch_;
     std::atomic<std::shared_ptr<const jwt::KeySet>> keys_;
+    std::atomic<bool> read_{false};  // the watch delivered the key's current value
+    std::atomic<bool> ready_{false};
 };
 
 }  // namespace roomcast::edge

@@ -194,12 +194,10 @@ int main(int argc, char** argv) {
     const auto connect_options = edge::connect_options(o);
     edge::TokenLifetime tokens(
         shards,
-        [&keyring, leeway = connect_options.jwt_leeway](std::string_view token) {
-            jwt::VerifyOptions vo;
-            vo.leeway = leeway;
-            return jwt::verify(token, *keyring.current(), vo);
+        [&keyring, verify = connect_options.verify](std::string_view token) {
+            return jwt::verify(token, *keyring.current(), verify);
         },
-        connect_options.jwt_leeway);
+        connect_options.verify.leeway);
     edge::Connections connections(keyring, sessions, fabric, acl, revocations, records, tokens, counters,
                                   connect_options);
     edge::EdgeApp app(io, fabric, acl, presence, records, connections, tokens, quotas,
@@ -223,11 +221,12 @@ int main(int argc, char** argv) {
     http.add_route(transport::Route{io.options().path, &io.engine(), io.options().engine.max_payload});
     std::unique_ptr<edge::DevTokenEndpoint> dev;
     if (o.dev_tokens) {
-        dev = std::make_unique<edge::DevTokenEndpoint>(jwt::Key::hs256(o.jwt_secret), std::chrono::hours(12));
+        dev = std::make_unique<edge::DevTokenEndpoint>(jwt::Key::hs256(o.jwt_secret), std::chrono::hours(12),
+                                                       o.jwt_issuer, o.jwt_audience);
         http.add_route(transport::Route{"/roomcast/dev/token", dev.get(), 4096});
     }
     observability::AdminServer admin(
-        shards, [&] { return serving.load() && nats_up.load() && acl.loaded(); }, &metrics);
+        shards, [&] { return serving.load() && nats_up.load() && acl.loaded() && keyring.ready(); }, &metrics);
 
     std::uint16_t bound = 0;
     std::uint16_t admin_bound = 0;

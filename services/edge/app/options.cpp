@@ -39,7 +39,6 @@ void bind(core::Config& config, EdgeOptions& o) {
         .add_string("nats-url", &o.nats_url, "NATS server URL(s), comma-separated")
         .add_string("jwt-secret", &o.jwt_secret,
                     "HS256 key (raw bytes) client tokens may be signed with (besides the auth service's JWKS)")
-        .add_string("admin-token", &o.admin_token, "bearer token of the admin APIs")
         .add_string("edge-id", &o.edge_id, "this edge's id in session ids and NATS subjects (default: random)")
         .add_bool("dev-tokens", &o.dev_tokens, "serve POST /roomcast/dev/token (development only)")
         .add_list("cors-origins", &o.cors_origins, "allowed browser origins ('*' for any; empty: no CORS)")
@@ -83,6 +82,9 @@ void bind(core::Config& config, EdgeOptions& o) {
         .add_duration("drain-spread", &o.drain_spread,
                       "on SIGTERM: clients are told to reconnect elsewhere over this period",
                       milliseconds(0), milliseconds(3600000))
+        .add_string("jwt-issuer", &o.jwt_issuer, "required \"iss\" of client tokens (empty: not checked)")
+        .add_string("jwt-audience", &o.jwt_audience,
+                    "\"aud\" client tokens must name (empty: not checked)")
         .add_duration("jwt-leeway", &o.jwt_leeway,
                       "clock leeway for a token's exp, nbf and iat (a socket lives until exp + this)",
                       milliseconds(0), milliseconds(300000))
@@ -115,6 +117,11 @@ std::string validate(EdgeOptions& o) {
     }
     if (o.dev_tokens && o.jwt_secret.empty()) {
         return "--dev-tokens needs --jwt-secret to sign with";
+    }
+    if (!o.jwt_secret.empty()) {
+        if (auto weak = core::weak_secret("jwt-secret", o.jwt_secret); !weak.empty()) {
+            return weak;
+        }
     }
     if (o.jwt_leeway.count() % 1000 != 0) {
         return "--jwt-leeway must be whole seconds";
@@ -188,7 +195,9 @@ HandlerOptions handler_options(const EdgeOptions& o) {
 ConnectOptions connect_options(const EdgeOptions& o) {
     ConnectOptions c;
     c.recovery = o.recovery;
-    c.jwt_leeway = std::chrono::duration_cast<std::chrono::seconds>(o.jwt_leeway);
+    c.verify.leeway = std::chrono::duration_cast<std::chrono::seconds>(o.jwt_leeway);
+    c.verify.issuer = o.jwt_issuer;
+    c.verify.audience = o.jwt_audience;
     return c;
 }
 

@@ -28,7 +28,6 @@ struct EdgeOptions {
     std::int64_t admin_port = 9181;
     std::string nats_url = "nats://127.0.0.1:4222";
     std::string jwt_secret;
-    std::string admin_token;
     std::string edge_id;
     bool dev_tokens = false;
     std::vector<std::string> cors_origins;
@@ -56,6 +55,8 @@ struct EdgeOptions {
     std::chrono::milliseconds drain_timeout{25000};
     std::chrono::milliseconds drain_spread{5000};
     std::chrono::milliseconds jwt_leeway{30000};
+    std::string jwt_issuer;
+    std::string jwt_audience;
     // Per user, across their sockets on this edge (quotas.hpp).
     std::int64_t user_publish_rate = 50;
     std::int64_t user_publish_burst = 100;

@@ -170,3 +170,31 @@ describe("accepted tokens", () => {
         await accepted(stack.edges[1].url, token, "extra claims");
     });
 });
+
+describe("an edge that requires an issuer and an audience (--jwt-issuer, --jwt-audience)", () => {
+    let strict;
+    before(async () => {
+        strict = await startEdgeStack({
+            edges: ["edge-strict"],
+            nginx: false,
+            edgeArgs: ["--jwt-issuer", "https://auth.example", "--jwt-audience", "roomcast"],
+        });
+    });
+    after(async () => {
+        await strict?.stop();
+    });
+    const signStrict = (c) => signJwt(c, strict.jwtSecret);
+
+    test("iss and aud must match (aud may be a list); anything else is token_invalid", async () => {
+        const url = strict.edges[0].url;
+        const good = { iss: "https://auth.example", aud: "roomcast" };
+        await accepted(url, signStrict(claims(good)), "iss and aud as required");
+        await accepted(url, signStrict(claims({ ...good, aud: ["other", "roomcast"] })), "aud as a list");
+        await refused(url, { token: signStrict(claims()) }, "token_invalid", "neither iss nor aud");
+        await refused(url, { token: signStrict(claims({ ...good, iss: "https://evil.example" })) }, "token_invalid",
+            "another issuer");
+        await refused(url, { token: signStrict(claims({ ...good, aud: "other" })) }, "token_invalid", "another audience");
+        await refused(url, { token: signStrict(claims({ ...good, exp: nowSeconds() - 600 })) }, "token_expired",
+            "expired, with the right iss and aud");
+    });
+});

@@ -73,4 +73,11 @@ std::string version_string();
 // spaces and tabs, empty items dropped.
 std::vector<std::string> split_list(std::string_view text);
 
+// Secrets (the HS256 key, the admin token) shorter than this are refused at start-up: a short
+// HMAC key or bearer token can be guessed offline or online.
+inline constexpr std::size_t kMinSecretBytes = 32;
+// "" when `value` (the value of --`flag`) is long enough; otherwise the message to exit with.
+std::string weak_secret(std::string_view flag, std::string_view value,
+                        std::size_t min_bytes = kMinSecretBytes);
+
 }  // namespace roomcast::core

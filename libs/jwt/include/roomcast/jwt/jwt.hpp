@@ -36,6 +36,8 @@ enum class Errc {
     kExpired,           // now > exp + leeway
     kNotYetValid,       // now < nbf - leeway, or iat in the future beyond the leeway
     kBadKey,            // a key that cannot be loaded or used
+    kWrongIssuer,       // "iss" is not the expected issuer (when one is expected)
+    kWrongAudience,     // "aud" does not name the expected audience (when one is expected)
 };
 const boost::system::error_category& jwt_category() noexcept;
 inline boost::system::error_code make_error_code(Errc e) noexcept {
@@ -101,6 +103,10 @@ struct VerifyOptions {
     // Current time in seconds since the Unix epoch; nullopt means the system clock.
     std::optional<std::int64_t> now;
     std::size_t max_token_bytes = 8192;
+    // When set, the "iss" claim must equal it.
+    std::string issuer;
+    // When set, the "aud" claim (a string, or an array of strings) must contain it.
+    std::string audience;
 };
 
 Result<Claims> verify(std::string_view token, const KeySet& keys, const VerifyOptions& options = {});
