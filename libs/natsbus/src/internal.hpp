@@ -383,13 +383,12 @@ private:
 Result<Subscription> subscribe_messages(const std::shared_ptr<Core>& core, std::string_view subject,
                                         std::string_view queue, MessageCallback cb, bool track);
 
-// Shared by JetStream::read_last and its test: `scan_limit` is the subject size up to which
-// the whole subject is read and its tail kept; beyond it the start sequence is found by a
-// binary search on consumer pending counts.
-Result<std::vector<StoredMessage>> read_last_impl(Core& core, std::string_view stream,
-                                                  std::string_view subject, std::size_t count,
-                                                  std::chrono::milliseconds timeout,
-                                                  std::uint64_t scan_limit);
+// Shared by JetStream::read_last(_bounded) and its test: `scan_limit` is the subject size up to
+// which the whole subject is read and its tail kept; beyond it the start sequence is found by a
+// binary search on consumer pending counts. `max_bytes` (0: none) bounds the data returned.
+Result<StoredBatch> read_last_impl(Core& core, std::string_view stream, std::string_view subject,
+                                   std::size_t count, std::chrono::milliseconds timeout,
+                                   std::uint64_t scan_limit, std::uint64_t max_bytes);
 
 }  // namespace roomcast::natsbus::detail
 

@@ -4,6 +4,7 @@
 #include "roomcast/core/log.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <climits>
 
 namespace roomcast::natsbus {
@@ -20,6 +21,8 @@ using std::chrono::steady_clock;
 constexpr std::uint64_t kReadLastScanLimit = 4096;
 // Messages per pull request of read_subject: bounds what one request buffers.
 constexpr std::size_t kFetchBatch = 256;
+// The same under a byte budget (read_subject_bounded): it bounds what arrives past the budget.
+constexpr std::size_t kBudgetFetchBatch = 16;
 // How long the server keeps an ephemeral consumer we failed to delete (its backstop).
 constexpr milliseconds kEphemeralInactiveThreshold{30000};
 
@@ -75,10 +78,12 @@ public:
 
     // Creates it; returns its pending count (messages matching the filter from the start).
     Result<std::uint64_t> create(const std::string& filter, std::uint64_t start_sequence,
-                                 std::int64_t wait_ms) {
+                                 std::int64_t wait_ms, bool headers_only = false) {
         jsConsumerConfig cc;
         jsConsumerConfig_Init(&cc);
         cc.AckPolicy = js_AckNone;
+        // Headers only: each message comes with Nats-Msg-Size instead of its data.
+        cc.HeadersOnly = headers_only;
         cc.FilterSubject = filter.c_str();
         cc.DeliverPolicy = js_DeliverAll;
         if (start_sequence > 1) {
@@ -106,29 +111,39 @@ private:
     std::string name_;
 };
 
-Result<std::vector<StoredMessage>> read_subject_impl(Core& core, std::string_view stream,
-                                                     std::string_view subject,
-                                                     std::uint64_t start_sequence, std::size_t max,
-                                                     milliseconds timeout) {
+// Reads `subject` from `start_sequence`: at most `max` messages and, when `max_bytes` is not 0,
+// no more data than that (the first message always, so a reader makes progress); `cut` tells
+// that the byte budget left messages out. With `headers_only` messages carry no data, only
+// their headers (Nats-Msg-Size among them).
+Result<StoredBatch> read_subject_impl(Core& core, std::string_view stream, std::string_view subject,
+                                      std::uint64_t start_sequence, std::size_t max,
+                                      milliseconds timeout, std::uint64_t max_bytes = 0,
+                                      bool headers_only = false) {
     if (!valid_stream_name(stream) || !detail::valid_subject(subject, true)) {
         return make_error_code(Errc::kInvalidArgument);
     }
-    std::vector<StoredMessage> out;
+    StoredBatch batch_out;
+    auto& out = batch_out.messages;
     if (max == 0) {
-        return out;
+        return batch_out;
     }
     if (core.closing) {
         return make_error_code(Errc::kClosed);
     }
     const Deadline deadline(timeout);
     EphemeralConsumer consumer(core.js, std::string(stream));
-    auto pending = consumer.create(std::string(subject), start_sequence, deadline.left_ms());
+    auto pending =
+        consumer.create(std::string(subject), start_sequence, deadline.left_ms(), headers_only);
     if (!pending) {
         return pending.error();
     }
     if (*pending == 0) {
-        return out;
+        return batch_out;
     }
+    // Under a byte budget, small pull batches: what arrives past the budget (and is dropped
+    // with the subscription) is at most a batch.
+    const std::size_t fetch_batch = max_bytes > 0 ? kBudgetFetchBatch : kFetchBatch;
+    std::uint64_t bytes = 0;
 
     // The pull protocol by hand: cnats 3.4's fetch cannot send "no_wait" without "expires",
     // and nats-server 2.9 holds a no_wait request that has an expiry until it expires when
@@ -157,7 +172,7 @@ Result<std::vector<StoredMessage>> read_subject_impl(Core& core, std::string_vie
 
     bool more = true;
     while (more && out.size() < max) {
-        const std::size_t batch = std::min(max - out.size(), kFetchBatch);
+        const std::size_t batch = std::min(max - out.size(), fetch_batch);
         const std::string request = "{\"batch\":" + std::to_string(batch) + ",\"no_wait\":true}";
         s = natsConnection_PublishRequest(core.nc, next_subject.c_str(), inbox.c_str(),
                                           request.data(), static_cast<int>(request.size()));
@@ -196,6 +211,12 @@ Result<std::vector<StoredMessage>> read_subject_impl(Core& core, std::string_vie
                 return detail::to_error(s, "read_subject: metadata");
             }
             const detail::MetaPtr meta(raw_meta);
+            const auto size = static_cast<std::uint64_t>(natsMsg_GetDataLength(msg.get()));
+            if (max_bytes > 0 && !out.empty() && bytes + size > max_bytes) {
+                batch_out.cut = true;
+                return batch_out;
+            }
+            bytes += size;
             out.push_back(to_stored(msg.get(), meta->Sequence.Stream, meta->Timestamp));
             ++received;
             if (meta->NumPending == 0) {
@@ -204,7 +225,7 @@ Result<std::vector<StoredMessage>> read_subject_impl(Core& core, std::string_vie
             }
         }
     }
-    return out;
+    return batch_out;
 }
 
 // Number of messages on `subject` (a filter) with sequence >= `start`, from the pending count
@@ -243,14 +264,14 @@ Result<std::uint64_t> last_sequence_impl(Core& core, std::string_view stream,
 
 namespace detail {
 
-Result<std::vector<StoredMessage>> read_last_impl(Core& core, std::string_view stream,
-                                                  std::string_view subject, std::size_t count,
-                                                  milliseconds timeout, std::uint64_t scan_limit) {
+Result<StoredBatch> read_last_impl(Core& core, std::string_view stream, std::string_view subject,
+                                   std::size_t count, milliseconds timeout, std::uint64_t scan_limit,
+                                   std::uint64_t max_bytes) {
     if (!valid_stream_name(stream) || !valid_subject(subject, true)) {
         return make_error_code(Errc::kInvalidArgument);
     }
     if (count == 0) {
-        return std::vector<StoredMessage>{};
+        return StoredBatch{};
     }
     if (core.closing) {
         return make_error_code(Errc::kClosed);
@@ -276,7 +297,7 @@ Result<std::vector<StoredMessage>> read_last_impl(Core& core, std::string_view s
         }
     }
     if (total == 0) {
-        return std::vector<StoredMessage>{};
+        return StoredBatch{};
     }
 
     std::uint64_t start = 1;
@@ -304,16 +325,56 @@ Result<std::vector<StoredMessage>> read_last_impl(Core& core, std::string_view s
         start = lo;
         max = count + static_cast<std::size_t>(scan_limit);
     }
-    auto all =
-        read_subject_impl(core, stream, subject, start, max, milliseconds(deadline.left_ms()));
-    if (!all) {
-        return all.error();
+    if (max_bytes == 0) {
+        auto all = read_subject_impl(core, stream, subject, start, max, milliseconds(deadline.left_ms()));
+        if (!all) {
+            return all.error();
+        }
+        auto& msgs = all->messages;
+        if (msgs.size() > count) {
+            msgs.erase(msgs.begin(), msgs.end() - static_cast<std::ptrdiff_t>(count));
+        }
+        return std::move(*all);
     }
-    auto& msgs = *all;
-    if (msgs.size() > count) {
-        msgs.erase(msgs.begin(), msgs.end() - static_cast<std::ptrdiff_t>(count));
+    // Under a budget: the sizes first (headers only), then the data of the newest messages
+    // that fit.
+    auto heads = read_subject_impl(core, stream, subject, start, max, milliseconds(deadline.left_ms()),
+                                   0, /*headers_only=*/true);
+    if (!heads) {
+        return heads.error();
     }
-    return std::move(msgs);
+    auto& tail = heads->messages;
+    if (tail.size() > count) {
+        tail.erase(tail.begin(), tail.end() - static_cast<std::ptrdiff_t>(count));
+    }
+    if (tail.empty()) {
+        return StoredBatch{};
+    }
+    std::uint64_t bytes = 0;
+    std::size_t fit = 0;
+    for (auto it = tail.rbegin(); it != tail.rend(); ++it) {
+        std::uint64_t size = 0;
+        for (const auto& [name, value] : it->headers) {
+            if (name == "Nats-Msg-Size") {
+                std::from_chars(value.data(), value.data() + value.size(), size);
+            }
+        }
+        if (fit > 0 && bytes + size > max_bytes) {
+            break;
+        }
+        bytes += size;
+        ++fit;
+    }
+    const std::uint64_t first = tail[tail.size() - fit].sequence;
+    const std::uint64_t last = tail.back().sequence;
+    auto data = read_subject_impl(core, stream, subject, first, fit, milliseconds(deadline.left_ms()));
+    if (!data) {
+        return data.error();
+    }
+    // Messages stored after the size read (past `last`) are not part of this answer.
+    std::erase_if(data->messages, [last](const StoredMessage& m) { return m.sequence > last; });
+    data->cut = fit < tail.size();
+    return std::move(*data);
 }
 
 }  // namespace detail
@@ -467,14 +528,36 @@ Result<std::vector<StoredMessage>> JetStream::read_subject(std::string_view stre
                                                            std::string_view subject,
                                                            std::uint64_t start_sequence,
                                                            std::size_t max, milliseconds timeout) {
-    return read_subject_impl(*conn_.impl().core, stream, subject, start_sequence, max, timeout);
+    auto r = read_subject_impl(*conn_.impl().core, stream, subject, start_sequence, max, timeout);
+    if (!r) {
+        return r.error();
+    }
+    return std::move(r->messages);
+}
+
+Result<StoredBatch> JetStream::read_subject_bounded(std::string_view stream, std::string_view subject,
+                                                    std::uint64_t start_sequence, std::size_t max,
+                                                    std::uint64_t max_bytes, milliseconds timeout) {
+    return read_subject_impl(*conn_.impl().core, stream, subject, start_sequence, max, timeout,
+                             max_bytes);
+}
+
+Result<StoredBatch> JetStream::read_last_bounded(std::string_view stream, std::string_view subject,
+                                                 std::size_t count, std::uint64_t max_bytes,
+                                                 milliseconds timeout) {
+    return detail::read_last_impl(*conn_.impl().core, stream, subject, count, timeout,
+                                  kReadLastScanLimit, max_bytes);
 }
 
 Result<std::vector<StoredMessage>> JetStream::read_last(std::string_view stream,
                                                         std::string_view subject, std::size_t count,
                                                         milliseconds timeout) {
-    return detail::read_last_impl(*conn_.impl().core, stream, subject, count, timeout,
-                                  kReadLastScanLimit);
+    auto r = detail::read_last_impl(*conn_.impl().core, stream, subject, count, timeout,
+                                    kReadLastScanLimit, 0);
+    if (!r) {
+        return r.error();
+    }
+    return std::move(r->messages);
 }
 
 Result<std::uint64_t> JetStream::last_sequence(std::string_view stream, std::string_view subject) {
@@ -489,7 +572,9 @@ void JetStream::read_subject_async(std::string stream, std::string subject,
     core->run_op<std::vector<StoredMessage>>(
         std::move(done), [c = core.get(), stream = std::move(stream), subject = std::move(subject),
                           start_sequence, max, timeout] {
-            return read_subject_impl(*c, stream, subject, start_sequence, max, timeout);
+            auto r = read_subject_impl(*c, stream, subject, start_sequence, max, timeout);
+            return r ? Result<std::vector<StoredMessage>>(std::move(r->messages))
+                     : Result<std::vector<StoredMessage>>(r.error());
         });
 }
 
@@ -500,7 +585,9 @@ void JetStream::read_last_async(std::string stream, std::string subject, std::si
     core->run_op<std::vector<StoredMessage>>(
         std::move(done),
         [c = core.get(), stream = std::move(stream), subject = std::move(subject), count, timeout] {
-            return detail::read_last_impl(*c, stream, subject, count, timeout, kReadLastScanLimit);
+            auto r = detail::read_last_impl(*c, stream, subject, count, timeout, kReadLastScanLimit, 0);
+            return r ? Result<std::vector<StoredMessage>>(std::move(r->messages))
+                     : Result<std::vector<StoredMessage>>(r.error());
         });
 }
 

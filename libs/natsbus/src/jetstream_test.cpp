@@ -284,13 +284,58 @@ TEST_F(JetStreamTest, ReadLastOnALargeSubjectSearchesTheStart) {
     }
     auto& core = *conn_->impl().core;
     for (const std::size_t count : {1u, 3u, 7u, 29u}) {
-        auto msgs = detail::read_last_impl(core, name_, base_ + ".big", count, 5s, 4);
-        ASSERT_TRUE(msgs) << msgs.error().message();
-        ASSERT_EQ(msgs->size(), count);
+        auto read = detail::read_last_impl(core, name_, base_ + ".big", count, 5s, 4, 0);
+        ASSERT_TRUE(read) << read.error().message();
+        const auto& msgs = read->messages;
+        ASSERT_EQ(msgs.size(), count);
         for (std::size_t i = 0; i < count; ++i) {
-            EXPECT_EQ((*msgs)[i].data, std::to_string(30 - count + i));
+            EXPECT_EQ(msgs[i].data, std::to_string(30 - count + i));
         }
     }
+}
+
+TEST_F(JetStreamTest, BoundedReadsStopAtTheBudgetButAlwaysMakeProgress) {
+    make_stream();
+    // Ten messages of 100 bytes on "a", others interleaved.
+    std::vector<std::uint64_t> seqs;
+    for (int i = 0; i < 10; ++i) {
+        auto ack = js().publish(base_ + ".a", std::string(100, static_cast<char>('0' + i)));
+        ASSERT_TRUE(ack);
+        seqs.push_back(ack->sequence);
+        ASSERT_TRUE(js().publish(base_ + ".b", "other"));
+    }
+    auto first = js().read_subject_bounded(name_, base_ + ".a", 1, 100, 350, 5s);
+    ASSERT_TRUE(first) << first.error().message();
+    ASSERT_EQ(first->messages.size(), 3u) << "300 bytes fit in 350, the fourth does not";
+    EXPECT_TRUE(first->cut);
+    EXPECT_EQ(first->messages[2].sequence, seqs[2]);
+    // The next page starts after the last one read.
+    auto next = js().read_subject_bounded(name_, base_ + ".a", seqs[2] + 1, 100, 10000, 5s);
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->messages.size(), 7u);
+    EXPECT_FALSE(next->cut);
+    // A budget below one message still returns one (a reader never gets stuck).
+    auto one = js().read_subject_bounded(name_, base_ + ".a", 1, 100, 10, 5s);
+    ASSERT_TRUE(one);
+    EXPECT_EQ(one->messages.size(), 1u);
+    EXPECT_TRUE(one->cut);
+
+    // The newest that fit: 450 bytes of budget keep the last four of the last six.
+    auto last = js().read_last_bounded(name_, base_ + ".a", 6, 450, 5s);
+    ASSERT_TRUE(last) << last.error().message();
+    ASSERT_EQ(last->messages.size(), 4u);
+    EXPECT_TRUE(last->cut);
+    EXPECT_EQ(last->messages.front().sequence, seqs[6]);
+    EXPECT_EQ(last->messages.back().sequence, seqs[9]);
+    EXPECT_EQ(last->messages.back().data, std::string(100, '9'));
+    auto all = js().read_last_bounded(name_, base_ + ".a", 6, 100000, 5s);
+    ASSERT_TRUE(all);
+    EXPECT_EQ(all->messages.size(), 6u);
+    EXPECT_FALSE(all->cut);
+    auto tiny = js().read_last_bounded(name_, base_ + ".a", 6, 1, 5s);
+    ASSERT_TRUE(tiny);
+    ASSERT_EQ(tiny->messages.size(), 1u) << "at least the newest";
+    EXPECT_EQ(tiny->messages[0].sequence, seqs[9]);
 }
 
 TEST_F(JetStreamTest, LastSequence) {

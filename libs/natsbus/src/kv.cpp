@@ -638,11 +638,12 @@ Result<std::unique_ptr<KeyValue>> JetStream::key_value(const KvConfig& config) {
     kc.StorageType = config.storage == Storage::kMemory ? js_MemoryStorage : js_FileStorage;
     kc.Replicas = config.replicas;
     kc.MaxValueSize = config.max_value_size;
+    kc.MaxBytes = config.max_bytes;
     kvStore* kv = nullptr;
     s = js_CreateKeyValue(&kv, js, &kc);
     if (s != NATS_OK && detail::errc_from(s) == Errc::kOther) {
         // cnats refuses to create over a bucket whose limits differ: bind to it and apply
-        // ours (history, ttl, value size) to its stream.
+        // ours (history, ttl, value size, byte budget) to its stream.
         const std::string stream = "KV_" + config.bucket;
         jsStreamInfo* raw = nullptr;
         jsErrCode jerr = static_cast<jsErrCode>(0);
@@ -652,6 +653,7 @@ Result<std::unique_ptr<KeyValue>> JetStream::key_value(const KvConfig& config) {
             info->Config->MaxMsgsPerSubject = config.history;
             info->Config->MaxAge = kc.TTL;
             info->Config->MaxMsgSize = config.max_value_size;
+            info->Config->MaxBytes = config.max_bytes;
             info->Config->Duplicates = 0;  // the server derives it from the (new) max age
             jsStreamInfo* updated = nullptr;
             s = js_UpdateStream(&updated, js, info->Config, nullptr, &jerr);

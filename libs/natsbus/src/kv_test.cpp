@@ -62,6 +62,36 @@ TEST_F(KeyValueTest, GetOfAMissingKeyIsEmpty) {
     EXPECT_EQ(kv_->bucket(), bucket_);
 }
 
+TEST_F(KeyValueTest, AFullBucketRefusesWritesAndKeepsWhatItHas) {
+    const std::string name = unique_name("Full");
+    auto kv = conn_->jetstream().key_value(
+        {.bucket = name, .storage = Storage::kMemory, .max_bytes = 4096});
+    ASSERT_TRUE(kv) << kv.error().message();
+    const std::string value(500, 'v');
+    int written = 0;
+    bool refused = false;
+    for (int i = 0; i < 40 && !refused; ++i) {
+        auto r = (*kv)->put("k" + std::to_string(i), value);
+        if (r) {
+            ++written;
+        } else {
+            refused = true;
+        }
+    }
+    EXPECT_TRUE(refused) << "a 4 KiB bucket cannot take 40 values of 500 bytes";
+    EXPECT_GT(written, 0);
+    EXPECT_LT(written, 9);
+    auto first = (*kv)->get("k0");
+    ASSERT_TRUE(first && *first) << "what was written stays (KV discards new, not old)";
+    EXPECT_EQ((*first)->value, value);
+    // Binding again with another budget applies it.
+    auto bigger = conn_->jetstream().key_value(
+        {.bucket = name, .storage = Storage::kMemory, .max_bytes = 1 << 20});
+    ASSERT_TRUE(bigger);
+    EXPECT_TRUE((*bigger)->put("more", value));
+    (void)conn_->jetstream().delete_stream("KV_" + name);
+}
+
 TEST_F(KeyValueTest, PutThenGet) {
     auto r1 = kv_->put("room.1", "alpha");
     ASSERT_TRUE(r1) << r1.error().message();

@@ -170,6 +170,12 @@ struct StoredMessage {
     std::int64_t time_ns = 0;  // store time, Unix epoch
 };
 
+// Messages read under a byte budget (read_subject_bounded, read_last_bounded).
+struct StoredBatch {
+    std::vector<StoredMessage> messages;
+    bool cut = false;  // the budget left messages out
+};
+
 struct KvConfig {
     std::string bucket;
     int history = 1;
@@ -177,6 +183,8 @@ struct KvConfig {
     Storage storage = Storage::kFile;
     int replicas = 1;
     std::int32_t max_value_size = -1;
+    // The bucket's bytes in all (-1: unlimited). When full, writes fail (KV buckets discard new).
+    std::int64_t max_bytes = -1;
 };
 
 struct KvEntry {
@@ -269,6 +277,19 @@ public:
     Result<std::vector<StoredMessage>> read_last(std::string_view stream, std::string_view subject,
                                                  std::size_t count,
                                                  std::chrono::milliseconds timeout);
+    // As read_subject, with no more than `max_bytes` of message data in all (the first message
+    // always, so a paging reader makes progress); `cut` tells that the budget left some out.
+    // Memory stays near the budget: it reads in small batches.
+    Result<StoredBatch> read_subject_bounded(std::string_view stream, std::string_view subject,
+                                             std::uint64_t start_sequence, std::size_t max,
+                                             std::uint64_t max_bytes,
+                                             std::chrono::milliseconds timeout);
+    // The newest messages on `subject`, at most `count`, that fit in `max_bytes` together (at
+    // least the newest one), ascending. The sizes are read first (headers only), so the data
+    // read is the budget's, not the subject's.
+    Result<StoredBatch> read_last_bounded(std::string_view stream, std::string_view subject,
+                                          std::size_t count, std::uint64_t max_bytes,
+                                          std::chrono::milliseconds timeout);
     // Sequence of the last message on `subject`, 0 when it has none.
     Result<std::uint64_t> last_sequence(std::string_view stream, std::string_view subject);
 
