@@ -94,10 +94,27 @@ void Connections::try_recover(SessionPtr session, std::string old_pid, std::stri
         d.data = session;
         done(std::move(d));
     };
+    {
+        std::lock_guard lock(recovering_mu_);
+        if (!recovering_.insert(old_pid).second) {
+            fresh(session, fresh_pid, done);
+            return;
+        }
+    }
+    // Erased when the decision is made (the last continuation holding it goes).
+    struct InFlight {
+        Connections* self;
+        std::string pid;
+        ~InFlight() {
+            std::lock_guard lock(self->recovering_mu_);
+            self->recovering_.erase(pid);
+        }
+    };
+    auto in_flight = std::make_shared<InFlight>(this, old_pid);
     const std::string user = session->user_id();
     sessions_.lookup(
         old_pid, user,
-        [this, session, old_pid, fresh_pid, offset, fresh, done = std::move(done)](
+        [this, session, old_pid, fresh_pid, offset, fresh, in_flight, done = std::move(done)](
             std::optional<Recoverable> rec) mutable {
             if (!rec) {
                 fresh(session, fresh_pid, done);
@@ -118,7 +135,7 @@ void Connections::try_recover(SessionPtr session, std::string old_pid, std::stri
             std::string socket_id = rec->record.socket_id();
             fabric_.read_missed(
                 std::move(reads), socket_id,
-                [this, session, old_pid, fresh_pid, fresh, socket_id, rec = std::move(*rec),
+                [this, session, old_pid, fresh_pid, fresh, socket_id, in_flight, rec = std::move(*rec),
                  plan = std::move(plan), done = std::move(done)](
                     std::shared_ptr<rooms::Fabric::Missed> missed) mutable {
                     if (missed->failed || missed->truncated) {

@@ -16,6 +16,9 @@
 #include "app/tokens.hpp"
 #include "rooms/fabric.hpp"
 
+#include <mutex>
+#include <unordered_set>
+
 namespace roomcast::edge {
 
 struct ConnectOptions {
@@ -42,6 +45,12 @@ private:
     void try_recover(SessionPtr session, std::string old_pid, std::string fresh_pid,
                      std::uint64_t offset, sio::ConnectCallback done);
     void recover(const sio::SocketPtr& socket, const SessionPtr& session);
+
+    // Recoveries being decided on this edge, by pid: a second CONNECT of the same session while
+    // one is in flight starts anew instead of reading everything again (many parallel
+    // recoveries of one pid, each replaying a large room, would pin that memory many times).
+    std::mutex recovering_mu_;
+    std::unordered_set<std::string> recovering_;
 
     KeyRing& keys_;
     SessionStore& sessions_;

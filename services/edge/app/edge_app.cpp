@@ -29,13 +29,14 @@ void FabricRooms::publish(const std::string& room, const bus::v1::RoomEvent& eve
 }
 
 void FabricRooms::read_after(const std::string& room, std::uint64_t after, std::size_t max,
-                             std::function<void(natsbus::Result<rooms::RoomStream::StoredEvents>)> done) {
-    fabric_.read_after(room, after, max, std::move(done));
+                             std::uint64_t max_bytes,
+                             std::function<void(natsbus::Result<rooms::RoomStream::Page>)> done) {
+    fabric_.read_after(room, after, max, max_bytes, std::move(done));
 }
 
-void FabricRooms::read_last(const std::string& room, std::size_t count,
-                            std::function<void(natsbus::Result<rooms::RoomStream::StoredEvents>)> done) {
-    fabric_.read_last(room, count, std::move(done));
+void FabricRooms::read_last(const std::string& room, std::size_t count, std::uint64_t max_bytes,
+                            std::function<void(natsbus::Result<rooms::RoomStream::Page>)> done) {
+    fabric_.read_last(room, count, max_bytes, std::move(done));
 }
 
 EdgeApp::EdgeApp(sio::Server& io, rooms::Fabric& fabric, RightsPort& rights, PresencePort& presence,

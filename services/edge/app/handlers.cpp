@@ -230,7 +230,7 @@ void RoomHandlers::history(const Caller& caller, sio::Args&& args, Reply reply) 
         return;
     }
     auto shared = std::make_shared<Reply>(std::move(reply));
-    auto done = [caller, shared](natsbus::Result<rooms::RoomStream::StoredEvents> r) {
+    auto done = [caller, shared](natsbus::Result<rooms::RoomStream::Page> r) {
         if (!r) {
             caller.post([shared] {
                 shared->error(error_code::kUnavailable, "the message bus is unavailable");
@@ -240,7 +240,7 @@ void RoomHandlers::history(const Caller& caller, sio::Args&& args, Reply reply) 
         // Library thread: build the reply here; only the answer itself runs on the shard.
         auto extra = std::make_shared<sio::Args>();
         json::array messages;
-        for (auto& [seq, ev] : *r) {
+        for (auto& [seq, ev] : r->events) {
             auto data = protocol::parse_json(ev.data_json().empty() ? "null" : ev.data_json());
             if (!data) {
                 continue;
@@ -257,16 +257,19 @@ void RoomHandlers::history(const Caller& caller, sio::Args&& args, Reply reply) 
             m["from"] = ev.from();
             messages.push_back(std::move(m));
         }
-        caller.post([shared, extra, messages = std::move(messages)]() mutable {
+        caller.post([shared, extra, messages = std::move(messages), more = r->cut]() mutable {
             json::object body;
             body["messages"] = std::move(messages);
+            if (more) {
+                body["more"] = true;  // the byte budget stopped it: read on with since
+            }
             shared->ok(std::move(body), std::move(*extra));
         });
     };
     if (req->since) {
-        rooms_.read_after(room, *req->since, req->limit, std::move(done));
+        rooms_.read_after(room, *req->since, req->limit, options_.history_max_bytes, std::move(done));
     } else {
-        rooms_.read_last(room, req->limit, std::move(done));
+        rooms_.read_last(room, req->limit, options_.history_max_bytes, std::move(done));
     }
 }
 

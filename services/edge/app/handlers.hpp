@@ -21,6 +21,8 @@ struct HandlerOptions {
     std::size_t max_rooms_per_socket = 100;
     // Users listed by a `presence` request (PRODUCT.md §2: at most 100).
     std::uint32_t presence_list_max = 100;
+    // Most event bytes one `history` answer carries (a page: `more: true` when it stops short).
+    std::uint64_t history_max_bytes = 1024 * 1024;
 };
 
 class RoomHandlers {

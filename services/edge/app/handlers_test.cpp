@@ -43,7 +43,9 @@ public:
     std::vector<bus::v1::RoomEvent> published;
     std::vector<std::tuple<std::string, std::uint64_t, std::size_t>> reads_after;
     std::vector<std::pair<std::string, std::size_t>> reads_last;
+    std::vector<std::uint64_t> budgets;
     rooms::RoomStream::StoredEvents stored;
+    bool cut = false;
 
     bool in_room(const Caller& c, std::string_view room) const override {
         auto it = in.find(c.session.get());
@@ -66,15 +68,17 @@ public:
         published.push_back(ev);
         done(publish_result);
     }
-    void read_after(const std::string& room, std::uint64_t after, std::size_t max,
-                    std::function<void(natsbus::Result<rooms::RoomStream::StoredEvents>)> done) override {
+    void read_after(const std::string& room, std::uint64_t after, std::size_t max, std::uint64_t max_bytes,
+                    std::function<void(natsbus::Result<rooms::RoomStream::Page>)> done) override {
         reads_after.emplace_back(room, after, max);
-        done(stored);
+        budgets.push_back(max_bytes);
+        done(rooms::RoomStream::Page{stored, cut});
     }
-    void read_last(const std::string& room, std::size_t count,
-                   std::function<void(natsbus::Result<rooms::RoomStream::StoredEvents>)> done) override {
+    void read_last(const std::string& room, std::size_t count, std::uint64_t max_bytes,
+                   std::function<void(natsbus::Result<rooms::RoomStream::Page>)> done) override {
         reads_last.emplace_back(room, count);
-        done(stored);
+        budgets.push_back(max_bytes);
+        done(rooms::RoomStream::Page{stored, cut});
     }
 };
 
@@ -303,9 +307,14 @@ TEST_F(Handlers, HistoryReadsAfterSinceOrTheLastMessages) {
     // Each message's binary has its own attachment in the answer.
     EXPECT_EQ(messages[1].at("data").at("img").at("num"), 1);
     EXPECT_EQ(extra.attachments(), (std::vector<std::string>{"PNG", "PNG"}));
-    call(&RoomHandlers::history, R"({"room":"b"})");
+    EXPECT_FALSE(a.as_object().contains("more"));
+    rooms_.cut = true;  // the byte budget stopped the read: the answer says there is more
+    a = call(&RoomHandlers::history, R"({"room":"b"})");
+    EXPECT_EQ(a.at("more"), true);
     ASSERT_EQ(rooms_.reads_last.size(), 1u);
     EXPECT_EQ(rooms_.reads_last[0].second, 50u);
+    EXPECT_EQ(rooms_.budgets, (std::vector<std::uint64_t>{1024 * 1024, 1024 * 1024}))
+        << "every history read has the byte budget";
 }
 
 TEST_F(Handlers, PresenceListsUsersOfAJoinedRoom) {

@@ -58,6 +58,12 @@ void bind(core::Config& config, EdgeOptions& o) {
                       milliseconds(60000), milliseconds(365LL * 24 * 3600 * 1000))
         .add_bytes("max-publish-bytes", &o.max_publish_bytes, "largest publish (data + binaries)", 16,
                    64 * 1024 * 1024)
+        .add_bytes("history-max-bytes", &o.history_max_bytes,
+                   "most event bytes in one history answer (a page; `more: true` when cut)", 1024,
+                   256 * 1024 * 1024)
+        .add_bytes("recovery-max-bytes", &o.recovery_max_bytes,
+                   "most event bytes a recovery replays; a session that missed more starts anew", 1024,
+                   1024ULL * 1024 * 1024)
         .add_int("max-rooms-per-socket", &o.max_rooms_per_socket, "rooms one socket may be in", 1, 100000)
         .add_int("events-per-second", &o.events_per_second,
                  "client events one socket may send per second, sustained (0: no limit)", 0, 1000000)
@@ -180,6 +186,7 @@ rooms::FabricOptions fabric_options(const EdgeOptions& o) {
     rooms::FabricOptions f;
     f.read_max = static_cast<std::size_t>(o.history_max);
     f.held_cap = static_cast<std::size_t>(o.max_queue_messages);
+    f.recovery_max_bytes = o.recovery_max_bytes;
     return f;
 }
 
@@ -189,6 +196,7 @@ HandlerOptions handler_options(const EdgeOptions& o) {
     h.limits.history_default = std::min<std::size_t>(50, h.limits.history_max);
     h.limits.max_publish_bytes = o.max_publish_bytes;
     h.max_rooms_per_socket = static_cast<std::size_t>(o.max_rooms_per_socket);
+    h.history_max_bytes = o.history_max_bytes;
     return h;
 }
 

@@ -40,6 +40,8 @@ struct EdgeOptions {
     std::int64_t history_max = contract::RoomStreamLimits{}.history_max;
     std::chrono::milliseconds history_max_age = contract::RoomStreamLimits{}.history_max_age;
     std::uint64_t max_publish_bytes = contract::RoomStreamLimits{}.max_publish_bytes;
+    std::uint64_t history_max_bytes = 1024 * 1024;
+    std::uint64_t recovery_max_bytes = 4 * 1024 * 1024;
     std::int64_t max_rooms_per_socket = 100;
     std::int64_t nats_replicas = 1;
     std::vector<std::string> auto_create_prefixes;

@@ -49,10 +49,12 @@ public:
     // `done` on a library thread.
     virtual void publish(const std::string& room, const bus::v1::RoomEvent& event,
                          std::function<void(natsbus::Result<std::uint64_t>)> done) = 0;
+    // Stored events of `room` within `max_bytes` (0: no limit); `done` on a library thread.
     virtual void read_after(const std::string& room, std::uint64_t after, std::size_t max,
-                            std::function<void(natsbus::Result<rooms::RoomStream::StoredEvents>)> done) = 0;
-    virtual void read_last(const std::string& room, std::size_t count,
-                           std::function<void(natsbus::Result<rooms::RoomStream::StoredEvents>)> done) = 0;
+                            std::uint64_t max_bytes,
+                            std::function<void(natsbus::Result<rooms::RoomStream::Page>)> done) = 0;
+    virtual void read_last(const std::string& room, std::size_t count, std::uint64_t max_bytes,
+                           std::function<void(natsbus::Result<rooms::RoomStream::Page>)> done) = 0;
 };
 
 class PresencePort {

@@ -298,13 +298,14 @@ void Fabric::publish(const std::string& room, const bus::v1::RoomEvent& event,
 }
 
 void Fabric::read_after(const std::string& room, std::uint64_t after, std::size_t max,
-                        std::function<void(natsbus::Result<RoomStream::StoredEvents>)> done) {
-    stream_.read_after(room, after, max, std::move(done));
+                        std::uint64_t max_bytes,
+                        std::function<void(natsbus::Result<RoomStream::Page>)> done) {
+    stream_.read_after(room, after, max, max_bytes, std::move(done));
 }
 
-void Fabric::read_last(const std::string& room, std::size_t count,
-                       std::function<void(natsbus::Result<RoomStream::StoredEvents>)> done) {
-    stream_.read_last(room, count, std::move(done));
+void Fabric::read_last(const std::string& room, std::size_t count, std::uint64_t max_bytes,
+                       std::function<void(natsbus::Result<RoomStream::Page>)> done) {
+    stream_.read_last(room, count, max_bytes, std::move(done));
 }
 
 void Fabric::read_missed(std::vector<std::pair<std::string, std::uint64_t>> rooms,
@@ -324,16 +325,18 @@ void Fabric::read_missed(std::vector<std::pair<std::string, std::uint64_t>> room
     gather->left = rooms.size();
     gather->done = std::move(done);
     const std::size_t cap = options_.read_max;
+    // The budget is shared: each room gets its part (at least one event, as a read returns).
+    const std::uint64_t budget = std::max<std::uint64_t>(1, options_.recovery_max_bytes / rooms.size());
     for (const auto& [room, after] : rooms) {
         stream_.read_after(
-            room, after, cap,
-            [gather, room, after, exclude_socket, cap](natsbus::Result<RoomStream::StoredEvents> r) {
+            room, after, cap, budget,
+            [gather, room, after, exclude_socket, cap](natsbus::Result<RoomStream::Page> r) {
                 // Library thread: encode here, outside the shards.
                 std::vector<RoomMessage> encoded;
                 std::uint64_t last = after;
                 const bool ok = static_cast<bool>(r);
                 if (ok) {
-                    for (const auto& [seq, ev] : *r) {
+                    for (const auto& [seq, ev] : r->events) {
                         last = seq;
                         if (ev.exclude_socket() != exclude_socket && deliverable(ev)) {
                             encoded.push_back(RoomMessage{room, seq, encode_room_event(room, seq, ev)});
@@ -347,7 +350,7 @@ void Fabric::read_missed(std::vector<std::pair<std::string, std::uint64_t>> room
                     std::lock_guard lock(gather->mu);
                     auto& m = *gather->result;
                     m.failed = m.failed || !ok;
-                    m.truncated = m.truncated || (ok && r->size() >= cap);
+                    m.truncated = m.truncated || (ok && (r->cut || r->events.size() >= cap));
                     m.last[room] = last;
                     for (auto& e : encoded) {
                         m.events.push_back(std::move(e));
@@ -409,8 +412,9 @@ void Fabric::recover(const sio::SocketPtr& socket, std::vector<Resume> rooms,
                             }
                             auto& shard = shard_of(*s);
                             Held held = shard.release(*m);
-                            if (held.overflowed) {
-                                // More arrived than its queue may hold: a slow consumer.
+                            if (held.overflowed || more->truncated || more->failed) {
+                                // More arrived than its queue may hold, or the catch-up could not
+                                // read everything: the client reconnects, and recovery decides anew.
                                 s->close_transport();
                                 return;
                             }
@@ -595,12 +599,12 @@ void Fabric::run(const std::string& room, RoomTable::Step&& step) {
         fan_out(room, in.seq, encode_room_event(room, in.seq, event), event.exclude_socket(), in.received);
     }
     if (step.repair_after) {
-        stream_.read_after(room, *step.repair_after, options_.read_max,
-                           [this, room](natsbus::Result<RoomStream::StoredEvents> r) {
+        stream_.read_after(room, *step.repair_after, options_.read_max, 0,
+                           [this, room](natsbus::Result<RoomStream::Page> r) {
                                std::optional<std::vector<Stored>> events;
                                if (r) {
                                    events.emplace();
-                                   for (auto& [seq, ev] : *r) {
+                                   for (auto& [seq, ev] : r->events) {
                                        events->push_back(Stored{seq, ev.SerializeAsString()});
                                    }
                                } else {

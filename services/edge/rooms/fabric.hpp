@@ -56,6 +56,10 @@ struct FabricOptions {
     // Most events read back to repair one gap, or to replay one room on recovery (the stream
     // keeps at most this many per room).
     std::size_t read_max = 1000;
+    // Most event bytes a recovery replays (all its rooms together): a session that missed more
+    // is not recovered (it starts anew and pages through history), so parallel recoveries of
+    // big rooms do not pin memory, and the replay (sent past the queue caps) stays bounded.
+    std::uint64_t recovery_max_bytes = 4 * 1024 * 1024;
     // Live events held per recovering socket (its outbound queue's cap: past it the socket is
     // a slow consumer).
     std::size_t held_cap = 4096;
@@ -148,17 +152,20 @@ public:
     void publish(const std::string& room, const bus::v1::RoomEvent& event,
                  std::function<void(natsbus::Result<std::uint64_t>)> done);
     void read_after(const std::string& room, std::uint64_t after, std::size_t max,
-                    std::function<void(natsbus::Result<RoomStream::StoredEvents>)> done);
-    void read_last(const std::string& room, std::size_t count,
-                   std::function<void(natsbus::Result<RoomStream::StoredEvents>)> done);
+                    std::uint64_t max_bytes, std::function<void(natsbus::Result<RoomStream::Page>)> done);
+    void read_last(const std::string& room, std::size_t count, std::uint64_t max_bytes,
+                   std::function<void(natsbus::Result<RoomStream::Page>)> done);
 
     // Events of several rooms after their offsets, read in parallel and encoded as clients get
-    // them (what a recovering session missed). `done` runs on a library thread.
+    // them (what a recovering session missed), within the recovery byte budget (shared by the
+    // rooms). `done` runs on a library thread.
     struct Missed {
         std::vector<RoomMessage> events;                 // those for `exclude_socket` left out
         std::unordered_map<std::string, std::uint64_t> last;  // room → last offset read
         bool failed = false;     // a read failed
-        bool truncated = false;  // a room had as many events as a read returns: some may be gone
+        // A room had as many events as a read returns (some may be gone from the stream), or
+        // more than the budget: the session cannot get everything it missed.
+        bool truncated = false;
     };
     void read_missed(std::vector<std::pair<std::string, std::uint64_t>> rooms,
                      std::string exclude_socket, std::function<void(std::shared_ptr<Missed>)> done);

@@ -82,24 +82,24 @@ void RoomStream::publish(const std::string& room, const bus::v1::RoomEvent& even
                                     });
 }
 
-natsbus::Result<RoomStream::StoredEvents> RoomStream::decode(
-    natsbus::Result<std::vector<natsbus::StoredMessage>>&& r) {
+natsbus::Result<RoomStream::Page> RoomStream::decode(natsbus::Result<natsbus::StoredBatch>&& r) {
     if (!r) {
         return r.error();
     }
-    StoredEvents out;
-    out.reserve(r->size());
-    for (auto& m : *r) {
+    Page out;
+    out.cut = r->cut;
+    out.events.reserve(r->messages.size());
+    for (auto& m : r->messages) {
         bus::v1::RoomEvent event;
         if (event.ParseFromString(m.data) && !event.event().empty()) {
-            out.emplace_back(m.sequence, std::move(event));
+            out.events.emplace_back(m.sequence, std::move(event));
         }
     }
     return out;
 }
 
 void RoomStream::read_after(const std::string& room, std::uint64_t after, std::size_t max,
-                            std::function<void(natsbus::Result<StoredEvents>)> done) {
+                            std::uint64_t max_bytes, std::function<void(natsbus::Result<Page>)> done) {
     bool stopped = false;
     bool first = false;
     {
@@ -107,7 +107,7 @@ void RoomStream::read_after(const std::string& room, std::uint64_t after, std::s
         stopped = reads_->stopped;
         if (!stopped) {
             auto [it, inserted] = reads_->rooms.try_emplace(room);
-            it->second.push_back({after, max, std::move(done)});
+            it->second.push_back({after, max, max_bytes, std::move(done)});
             first = inserted;
         }
     }
@@ -140,45 +140,72 @@ void RoomStream::run_reads(const std::shared_ptr<ReadQueue>& queue, natsbus::Jet
         return;
     }
     const std::string subject = options.room_prefix + room;
-    auto read = [&](std::uint64_t after, std::size_t max) {
-        return decode(js.read_subject(options.stream, subject, after + 1, max, options.read_timeout));
+    auto read = [&](std::uint64_t after, std::size_t max, std::uint64_t max_bytes) {
+        return decode(js.read_subject_bounded(options.stream, subject, after + 1, max, max_bytes,
+                                              options.read_timeout));
     };
+    // One read for all: from the earliest `after`, the largest count and budget (none when a
+    // request has none).
     std::uint64_t lo = UINT64_MAX;
     std::size_t max = 0;
+    std::uint64_t budget = 0;
+    bool unbounded = false;
     for (const auto& r : requests) {
         lo = std::min(lo, r.after);
         max = std::max(max, r.max);
+        budget = std::max(budget, r.max_bytes);
+        unbounded = unbounded || r.max_bytes == 0;
     }
-    auto shared = read(lo, max);
-    // A read that returned `max` events may have stopped short of what a request with a later
-    // `after` (and so a later window) should get: those get a read of their own.
-    const bool cut = shared && shared->size() >= max;
+    auto shared = read(lo, max, unbounded ? 0 : budget);
+    // A shared read that stopped short (its count or its budget) may have ended before what a
+    // request with a later `after` (a later window) should get: those get a read of their own.
+    const bool short_read = shared && (shared->cut || shared->events.size() >= max);
     for (auto& r : requests) {
         if (!shared) {
             r.done(shared.error());
             continue;
         }
-        StoredEvents mine;
-        for (const auto& [seq, event] : *shared) {
-            if (seq > r.after && mine.size() < r.max) {
-                mine.emplace_back(seq, event);
+        Page mine;
+        std::uint64_t bytes = 0;
+        for (const auto& [seq, event] : shared->events) {
+            if (seq <= r.after) {
+                continue;
             }
+            const std::uint64_t size = event.ByteSizeLong();
+            if (mine.events.size() >= r.max ||
+                (r.max_bytes > 0 && !mine.events.empty() && bytes + size > r.max_bytes)) {
+                mine.cut = r.max_bytes > 0 && mine.events.size() < r.max;
+                break;
+            }
+            bytes += size;
+            mine.events.emplace_back(seq, event);
         }
-        if (cut && r.after != lo && mine.size() < r.max) {
-            r.done(read(r.after, r.max));
+        const bool filled = mine.events.size() >= r.max || mine.cut;
+        if (short_read && r.after != lo && !filled) {
+            r.done(read(r.after, r.max, r.max_bytes));
             continue;
         }
+        mine.cut = mine.cut || (r.after == lo && shared->cut);
         r.done(std::move(mine));
     }
 }
 
-void RoomStream::read_last(const std::string& room, std::size_t count,
-                           std::function<void(natsbus::Result<StoredEvents>)> done) {
-    nats_.jetstream().read_last_async(
-        options_.stream, options_.room_prefix + room, count, options_.read_timeout,
-        [done = std::move(done)](natsbus::Result<std::vector<natsbus::StoredMessage>> r) {
-            done(decode(std::move(r)));
-        });
+void RoomStream::read_last(const std::string& room, std::size_t count, std::uint64_t max_bytes,
+                           std::function<void(natsbus::Result<Page>)> done) {
+    nats_.run_async([js = &nats_.jetstream(), options = options_, room, count, max_bytes,
+                     done = std::move(done)] {
+        if (max_bytes == 0) {
+            auto r = js->read_last(options.stream, options.room_prefix + room, count, options.read_timeout);
+            if (!r) {
+                done(r.error());
+                return;
+            }
+            done(decode(natsbus::StoredBatch{std::move(*r), false}));
+            return;
+        }
+        done(decode(js->read_last_bounded(options.stream, options.room_prefix + room, count, max_bytes,
+                                          options.read_timeout)));
+    });
 }
 
 void RoomStream::last_offset(const std::string& room,

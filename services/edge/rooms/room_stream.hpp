@@ -73,16 +73,23 @@ public:
                  std::function<void(natsbus::Result<std::uint64_t>)> done);
 
     using StoredEvents = std::vector<std::pair<std::uint64_t, bus::v1::RoomEvent>>;
-    // Events of `room` with offset > `after`, ascending, at most `max`. `done` on a library
-    // thread. Reads of one room that wait for a worker at the same time are served by one
-    // JetStream read (a mass reconnect after an edge dies asks for the same rooms a thousand
-    // times); each read starts after every request it serves was made, so none misses a
-    // stored event.
+    // A read's events, and whether its byte budget left later ones out (read again after the
+    // last event for the next page).
+    struct Page {
+        StoredEvents events;
+        bool cut = false;
+    };
+    // Events of `room` with offset > `after`, ascending, at most `max`, and (when `max_bytes`
+    // is not 0) no more envelope bytes than that — at least one event, so paging progresses.
+    // `done` on a library thread. Reads of one room that wait for a worker at the same time are
+    // served by one JetStream read (a mass reconnect after an edge dies asks for the same rooms
+    // a thousand times); each read starts after every request it serves was made, so none
+    // misses a stored event.
     void read_after(const std::string& room, std::uint64_t after, std::size_t max,
-                    std::function<void(natsbus::Result<StoredEvents>)> done);
-    // The last `count` events of `room`, ascending.
-    void read_last(const std::string& room, std::size_t count,
-                   std::function<void(natsbus::Result<StoredEvents>)> done);
+                    std::uint64_t max_bytes, std::function<void(natsbus::Result<Page>)> done);
+    // The newest `count` events of `room` that fit in `max_bytes` (0: no limit), ascending.
+    void read_last(const std::string& room, std::size_t count, std::uint64_t max_bytes,
+                   std::function<void(natsbus::Result<Page>)> done);
     // The room's latest offset in the stream (0: none).
     void last_offset(const std::string& room,
                      std::function<void(natsbus::Result<std::uint64_t>)> done);
@@ -93,7 +100,8 @@ private:
     struct ReadRequest {
         std::uint64_t after = 0;
         std::size_t max = 0;
-        std::function<void(natsbus::Result<StoredEvents>)> done;
+        std::uint64_t max_bytes = 0;
+        std::function<void(natsbus::Result<Page>)> done;
     };
     // Read requests not yet started, by room. Shared with the worker tasks, which may run after
     // the RoomStream is gone (they then find `stopped`).
@@ -105,8 +113,7 @@ private:
     // On a worker: serves the room's queued read requests with one read (or a few).
     static void run_reads(const std::shared_ptr<ReadQueue>& queue, natsbus::JetStream& js,
                           const RoomStreamOptions& options, const std::string& room);
-    static natsbus::Result<StoredEvents> decode(
-        natsbus::Result<std::vector<natsbus::StoredMessage>>&& r);
+    static natsbus::Result<Page> decode(natsbus::Result<natsbus::StoredBatch>&& r);
 
     natsbus::Connection& nats_;
     RoomStreamOptions options_;

@@ -80,11 +80,11 @@ TEST_F(RoomStreamTest, ManyReadsOfOneRoomEachGetTheirOwnWindow) {
         const std::uint64_t after = i == 0 ? 0 : offsets[(i * 7) % offsets.size()];
         wants.push_back({after, i % 3 == 0 ? std::size_t{5} : std::size_t{10}});
     }
-    using Got = std::pair<std::size_t, natsbus::Result<RoomStream::StoredEvents>>;
+    using Got = std::pair<std::size_t, natsbus::Result<RoomStream::Page>>;
     Collector<Got> got;
     for (std::size_t i = 0; i < wants.size(); ++i) {
-        stream_->read_after("a", wants[i].after, wants[i].max,
-                         [&got, i](natsbus::Result<RoomStream::StoredEvents> r) { got.push({i, std::move(r)}); });
+        stream_->read_after("a", wants[i].after, wants[i].max, 0,
+                            [&got, i](natsbus::Result<RoomStream::Page> r) { got.push({i, std::move(r)}); });
     }
     ASSERT_TRUE(got.wait_for(wants.size(), 10s));
     for (auto& [i, r] : got.items()) {
@@ -96,12 +96,60 @@ TEST_F(RoomStreamTest, ManyReadsOfOneRoomEachGetTheirOwnWindow) {
             }
         }
         std::vector<std::uint64_t> seqs;
-        for (const auto& [seq, ev] : *r) {
+        for (const auto& [seq, ev] : r->events) {
             seqs.push_back(seq);
             EXPECT_EQ(ev.room(), "a");
         }
         EXPECT_EQ(seqs, expected) << "read " << i << " after " << wants[i].after << " max " << wants[i].max;
     }
+}
+
+TEST_F(RoomStreamTest, ReadsWithAByteBudgetAreCutIntoPages) {
+    std::vector<std::uint64_t> offsets;
+    for (int i = 0; i < 10; ++i) {
+        offsets.push_back(store("a", 1000000 + i));  // envelopes of about 20 bytes
+    }
+    bus::v1::RoomEvent probe;
+    probe.set_room("a");
+    probe.set_event("e");
+    probe.set_data_json("1000000");
+    const std::uint64_t size = probe.ByteSizeLong();
+    // Several requests at once (served by one read), each with its own window and budget.
+    Collector<std::pair<int, natsbus::Result<RoomStream::Page>>> got;
+    stream_->read_after("a", 0, 100, 3 * size, [&got](auto r) { got.push({0, std::move(r)}); });
+    stream_->read_after("a", offsets[4], 100, 0, [&got](auto r) { got.push({1, std::move(r)}); });
+    stream_->read_after("a", offsets[7], 100, 1, [&got](auto r) { got.push({2, std::move(r)}); });
+    ASSERT_TRUE(got.wait_for(3, 10s));
+    for (auto& [which, r] : got.items()) {
+        ASSERT_TRUE(r) << which;
+        std::vector<std::uint64_t> seqs;
+        for (const auto& [seq, ev] : r->events) {
+            seqs.push_back(seq);
+        }
+        switch (which) {
+            case 0:
+                EXPECT_EQ(seqs, (std::vector<std::uint64_t>{offsets[0], offsets[1], offsets[2]}));
+                EXPECT_TRUE(r->cut);
+                break;
+            case 1:
+                EXPECT_EQ(seqs.size(), 5u);
+                EXPECT_FALSE(r->cut);
+                break;
+            case 2:
+                EXPECT_EQ(seqs, std::vector<std::uint64_t>{offsets[8]}) << "at least one";
+                EXPECT_TRUE(r->cut);
+                break;
+        }
+    }
+    Collector<natsbus::Result<RoomStream::Page>> last;
+    stream_->read_last("a", 5, 2 * size, [&last](auto r) { last.push(std::move(r)); });
+    ASSERT_TRUE(last.wait_for(1, 5s));
+    const auto items = last.items();
+    const auto& page = items[0];
+    ASSERT_TRUE(page);
+    ASSERT_EQ(page->events.size(), 2u) << "the newest that fit";
+    EXPECT_EQ(page->events[1].first, offsets[9]);
+    EXPECT_TRUE(page->cut);
 }
 
 TEST_F(RoomStreamTest, LastOffsetIsTheRoomsNewestStoredEvent) {
@@ -133,7 +181,7 @@ TEST_F(RoomStreamTest, ReadsAfterStopFailClosed) {
     store("a", 1);
     stream_->stop();
     Collector<bool> got;
-    stream_->read_after("a", 0, 10, [&got](natsbus::Result<RoomStream::StoredEvents> r) {
+    stream_->read_after("a", 0, 10, 0, [&got](natsbus::Result<RoomStream::Page> r) {
         got.push(!r && r.error() == natsbus::Errc::kClosed);
     });
     ASSERT_TRUE(got.wait_for(1, 5s));

@@ -689,7 +689,7 @@ describe("edge with connection limits (--max-connections-per-ip 5 --trusted-prox
     });
 });
 
-describe("edge with per-user quotas and pre-CONNECT caps (--user-publish-rate 5 --user-publish-burst 10 --user-auto-create-per-minute 6 --user-auto-create-burst 5 --max-connect-failures 3 --max-payload 100000)", () => {
+describe("edge with per-user quotas, byte budgets and pre-CONNECT caps (--user-publish-rate 5 --user-publish-burst 10 --user-auto-create-per-minute 6 --user-auto-create-burst 5 --max-connect-failures 3 --max-payload 100000 --history-max-bytes 8k --recovery-max-bytes 64k)", () => {
     let stack;
     let witness;
     let token;
@@ -703,7 +703,8 @@ describe("edge with per-user quotas and pre-CONNECT caps (--user-publish-rate 5 
             // The harness lifts the quotas for every other test; these flags come last and win.
             edgeArgs: ["--user-publish-rate", "5", "--user-publish-burst", "10", "--user-publish-bytes-rate", "0",
                 "--user-auto-create-per-minute", "6", "--user-auto-create-burst", "5",
-                "--max-connect-failures", "3", "--max-payload", "100000", "--max-publish-bytes", "50000"],
+                "--max-connect-failures", "3", "--max-payload", "100000", "--max-publish-bytes", "50000",
+                "--history-max-bytes", "8k", "--recovery-max-bytes", "64k"],
         });
         witness = await Witness.start(clients, stack, stack.edges[0]);
         token = tokenFor(stack, "offender");
@@ -783,6 +784,103 @@ describe("edge with per-user quotas and pre-CONNECT caps (--user-publish-rate 5 
         const metrics = await scrape(stack.edges[0].adminUrl);
         assert.ok(sample(metrics, kParseError) >= 1, "counted as a parse error");
         await witness.check("after oversized attachments");
+    });
+
+    /**
+     * Publishes `n` events of about 2 KB to `room` at once: ten per publisher (each user's burst
+     * under --user-publish-burst 10), the publishers in parallel. Returns the offsets, ascending.
+     */
+    async function fillRoom(room, n, tag) {
+        const publishers = [];
+        for (let p = 0; p * 10 < n; p++) {
+            const pub = await connectUser(clients, stack, base(), { transports: ["websocket"], user: `filler-${tag}-${p}` });
+            await joinRoom(pub.socket, room);
+            publishers.push(pub);
+        }
+        const acks = await Promise.all(publishers.map(async (pub, p) => {
+            const mine = [];
+            for (let i = p * 10; i < Math.min(n, (p + 1) * 10); i++) {
+                mine.push(await request(pub.socket, "publish", { room, event: "big", data: { i, pad: "x".repeat(2000) } }));
+            }
+            return mine;
+        }));
+        for (const pub of publishers) {
+            pub.socket.disconnect();
+        }
+        const flat = acks.flat();
+        assert.deepEqual(flat.filter((a) => !a.ok), [], "within each publisher's burst");
+        return flat.map((a) => a.offset).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+    }
+
+    test("history of a room bigger than --history-max-bytes comes in pages (more: true), every event once, in order", async () => {
+        const room = uniqueRoom("big-history");
+        const offsets = await fillRoom(room, 20, "history");
+        const reader = await connectUser(clients, stack, base(), { transports: ["websocket"], user: "history-reader" });
+        await joinRoom(reader.socket, room);
+        const seen = [];
+        let since;
+        let pages = 0;
+        for (;;) {
+            const h = await request(reader.socket, "history", since ? { room, since, limit: 1000 } : { room, since: "0", limit: 1000 });
+            assert.equal(h.ok, true, JSON.stringify(h).slice(0, 200));
+            pages += 1;
+            assert.ok(h.messages.length >= 1, "a page holds at least one event");
+            const bytes = JSON.stringify(h.messages).length;
+            assert.ok(bytes < 8192 + 2500, `a page stays near the budget (${bytes} bytes)`);
+            seen.push(...h.messages.map((m) => m.offset));
+            since = h.messages.at(-1).offset;
+            if (!h.more) {
+                break;
+            }
+            assert.ok(pages < 30, "paging ends");
+        }
+        assert.deepEqual(seen, offsets, "every event once, in order");
+        assert.ok(pages >= 5, `20 events of 2 KB take several 8 KB pages (${pages})`);
+        // Without since: the newest events that fit, and more: true.
+        const newest = await request(reader.socket, "history", { room, limit: 20 });
+        assert.equal(newest.more, true);
+        assert.deepEqual(newest.messages.map((m) => m.offset), offsets.slice(-newest.messages.length));
+        await witness.check("after paging history");
+    });
+
+    test("a session that missed more than --recovery-max-bytes starts anew; one that missed a little is recovered", async () => {
+        const room = uniqueRoom("big-miss");
+        const slow = { reconnectionDelay: 2_000, reconnectionDelayMax: 2_000, randomizationFactor: 0 };
+        for (const [n, recovered] of [[2, true], [60, false]]) {
+            const c = await connectUser(clients, stack, base(), { transports: ["websocket"], user: `miss-${n}`, ...slow });
+            await joinRoom(c.socket, room);
+            const reconnected = nextEvent(c.socket, "connect", { timeout: 60_000, what: "reconnect" });
+            reconnected.catch(() => {});
+            const dropped = nextEvent(c.socket, "disconnect", { timeout: 5_000, what: "drop" });
+            c.socket.io.engine.close();
+            await dropped;
+            await fillRoom(room, n, `miss-${n}`); // 60 × 2 KB = 120 KB > 64 KB
+            await reconnected;
+            assert.equal(c.socket.recovered, recovered, `${n} missed events of 2 KB: recovered ${c.socket.recovered}`);
+        }
+        await witness.check("after recoveries over the budget");
+    });
+
+    test("many CONNECTs recovering one session at once: one recovery is read, the others start anew, nothing hangs", async () => {
+        const room = uniqueRoom("one-pid");
+        await fillRoom(room, 10, "one-pid");
+        const c = await connectUser(clients, stack, base(), { transports: ["websocket"], user: "one-pid", reconnection: false });
+        await joinRoom(c.socket, room);
+        const pid = c.socket._pid;
+        assert.ok(pid, "the session has a pid");
+        c.socket.io.engine.close(); // lost: recoverable
+        await sleep(200);
+        const token = tokenFor(stack, "one-pid");
+        const conns = await Promise.all(Array.from({ length: 10 }, () => RawWsClient.open(base(), { token, pool: raw, connect: false })));
+        for (const r of conns) {
+            r.send(`40${JSON.stringify({ token, pid, offset: "0" })}`);
+        }
+        const replies = await Promise.all(conns.map((r) => r.next((m) => typeof m === "string" && m.startsWith("40"), "CONNECT reply", 10_000)));
+        const pids = replies.map((m) => JSON.parse(m.slice(2)).pid);
+        const again = pids.filter((p) => p === pid).length;
+        console.log(`# hostile: 10 simultaneous recoveries of one pid → ${again} recovered, ${10 - again} new sessions`);
+        assert.ok(again >= 1 && again < 10, `one recovery at a time per pid (recovered: ${again})`);
+        await witness.check("after parallel recoveries of one pid");
     });
 
     test("refused CONNECTs on one connection: after 3 the connection is closed", async () => {
