@@ -86,8 +86,10 @@ void Connections::on_connect(const sio::Handshake& hs, sio::ConnectCallback done
 
 void Connections::try_recover(SessionPtr session, std::string old_pid, std::string fresh_pid,
                               std::uint64_t offset, sio::ConnectCallback done) {
-    auto fresh = [this](const SessionPtr& session, std::string pid, sio::ConnectCallback& done) {
+    auto fresh = [this](const SessionPtr& session, std::string pid, sio::ConnectCallback& done,
+                        std::string_view why) {
         counters_.not_recovered.fetch_add(1, std::memory_order_relaxed);
+        log::debug("session not recovered", {{"why", why}});
         sio::ConnectDecision d;
         session->pid = pid;
         d.pid = std::move(pid);
@@ -97,7 +99,7 @@ void Connections::try_recover(SessionPtr session, std::string old_pid, std::stri
     {
         std::lock_guard lock(recovering_mu_);
         if (!recovering_.insert(old_pid).second) {
-            fresh(session, fresh_pid, done);
+            fresh(session, fresh_pid, done, "a recovery of this session is in flight");
             return;
         }
     }
@@ -117,12 +119,12 @@ void Connections::try_recover(SessionPtr session, std::string old_pid, std::stri
         [this, session, old_pid, fresh_pid, offset, fresh, in_flight, done = std::move(done)](
             std::optional<Recoverable> rec) mutable {
             if (!rec) {
-                fresh(session, fresh_pid, done);
+                fresh(session, fresh_pid, done, "no recoverable record (absent, another user's, or past the window)");
                 return;
             }
             auto plan = plan_recovery(rec->record, offset, rights_, revocations_);
             if (!plan.recover) {
-                fresh(session, fresh_pid, done);
+                fresh(session, fresh_pid, done, "disconnected by the admin API, or rights not loaded");
                 return;
             }
             // The missed events are read before answering: when a room lost some of them (more
@@ -139,7 +141,8 @@ void Connections::try_recover(SessionPtr session, std::string old_pid, std::stri
                  plan = std::move(plan), done = std::move(done)](
                     std::shared_ptr<rooms::Fabric::Missed> missed) mutable {
                     if (missed->failed || missed->truncated) {
-                        fresh(session, fresh_pid, done);
+                        fresh(session, fresh_pid, done,
+                              missed->failed ? "reading what it missed failed" : "it missed more than a recovery replays");
                         return;
                     }
                     counters_.recovered.fetch_add(1, std::memory_order_relaxed);

@@ -23,6 +23,8 @@ namespace {
 
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 constexpr std::size_t kRandomIdChars = 19;  // 114 bits
+// Between a WebSocket's last message and its close frame (Session::close_after_quiet).
+constexpr std::chrono::milliseconds kCloseQuiet{50};
 
 // Engine.IO packets that carry no data are shared immutable messages: no allocation per ping.
 const OutMessagePtr& ping_message() {
@@ -680,8 +682,9 @@ void Session::flush() {
         if (!pending_get_ || upgrading_) {
             return;
         }
+        const bool with_close = close_queued_;
         respond_to_get(take_payload());
-        if (state_ == State::kClosing && queue_.empty()) {
+        if (state_ == State::kClosing && with_close) {
             finish(CloseReason::kForcedClose, false);
         }
         return;
@@ -922,8 +925,15 @@ void Session::on_ws_drained() {
     auto self = shared_from_this();
     flush();
     if (state_ == State::kClosing && queue_.empty() && ws_ && !ws_->writing()) {
-        finish(CloseReason::kForcedClose, false);
+        close_after_quiet();
     }
+}
+
+void Session::close_after_quiet() {
+    // A short pause between the last message and the close frame: socket.io-client handles a
+    // decoded packet a tick later, so messages that reach it in the same read as the close are
+    // handled after its disconnect — outside the offset it recovers from, and so twice.
+    close_timer_.arm(shard_.timers(kCloseQuiet));
 }
 
 // --- upgrade ---
@@ -1003,6 +1013,7 @@ void Session::close(CloseReason reason) {
     }
     auto self = shared_from_this();
     state_ = State::kClosing;
+    closing_reason_ = reason;
     if (handler_) {
         handler_->on_close(reason);
     }
@@ -1014,13 +1025,25 @@ void Session::close(CloseReason reason) {
         if (probe_) {
             cancel_upgrade();
         }
-        queue_.push_back(close_message());
-        queue_bytes_ += 1;
+        // Messages still queued go out first, in a response of their own; the close packet
+        // follows with the next poll (on_get), as the reference server drains its write buffer
+        // before it closes. In one payload with the close, socket.io-client processes those
+        // events only after its disconnect (it defers them a tick), so it would not count them
+        // in the offset it recovers from, and get them twice.
+        if (queue_.empty()) {
+            queue_.push_back(close_message());
+            queue_bytes_ += 1;
+            close_queued_ = true;
+        }
         flush();
         return;
     }
     if (ws_ && (ws_->writing() || !queue_.empty())) {
         flush();
+        return;
+    }
+    if (ws_) {
+        close_after_quiet();
         return;
     }
     finish(reason, false);
@@ -1033,7 +1056,11 @@ void Session::abort(CloseReason reason) {
 void Session::on_close_timer(void* self) {
     auto* s = static_cast<Session*>(self);
     auto keep = s->shared_from_this();
-    s->finish(CloseReason::kForcedClose, false);
+    // The quiet after a WebSocket's last message, or the close timeout of a peer that does not
+    // finish closing.
+    const bool quiet_over = s->kind_ == TransportKind::kWebSocket && s->queue_.empty() && s->ws_ &&
+                            !s->ws_->writing();
+    s->finish(quiet_over ? s->closing_reason_ : CloseReason::kForcedClose, false);
 }
 
 void Session::finish(CloseReason reason, bool notify) {

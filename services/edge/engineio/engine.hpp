@@ -260,6 +260,8 @@ private:
     void on_ws_message(bool binary, std::string_view payload) override;
     void on_ws_closed(transport::WsCloseCause cause) override;
     void on_ws_drained() override;
+    // Arms the close timer for the short quiet before a WebSocket's close frame.
+    void close_after_quiet();
 
     void on_get(transport::HeaderList&& cors, transport::Responder&& responder);
     void on_post(transport::HttpRequest&& request, transport::HeaderList&& cors,
@@ -311,6 +313,8 @@ private:
     std::shared_ptr<transport::WsConnection> probe_;
     ProbeHandler probe_handler_{*this};
     bool upgrading_ = false;  // the probe answered; polling GETs get noop until "5"
+    bool close_queued_ = false;  // polling: the close packet is in the queue
+    CloseReason closing_reason_ = CloseReason::kForcedClose;
 
     bool awaiting_pong_ = false;
     transport::Timer::Clock::time_point pong_deadline_{};
