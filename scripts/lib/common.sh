@@ -60,6 +60,26 @@ build_all() {
   cmake --build "$BUILD_DIR" -j "$jobs" "$@"
 }
 
+# ctest in build dir $1 with the remaining arguments; a skipped test fails the run too: a
+# googletest fixture whose suite set-up fails (a server that does not start) has its tests
+# skipped, which CTest does not count as failures.
+run_ctest() {
+  local dir="$1" log
+  shift
+  log="$(mktemp)"
+  if ! ctest --test-dir "$dir" --output-on-failure -j "$(nproc)" --timeout 300 "$@" 2>&1 | tee "$log"; then
+    rm -f "$log"
+    return 1
+  fi
+  if grep -q '(Skipped)' "$log"; then
+    grep '(Skipped)' "$log" >&2
+    log "tests were skipped: each counts as a failure"
+    rm -f "$log"
+    return 1
+  fi
+  rm -f "$log"
+}
+
 # npm ci (when needed) and `npm run build` in web/: the demo app, built into web/dist.
 build_web() {
   ensure_npm_packages "$ROOT/web"

@@ -32,7 +32,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr char kSecret[] = "loadgen-test-secret";
+constexpr char kSecret[] = "loadgen-test-secret-of-32-bytes-at-least";
 
 // $ROOMCAST_NATS_SERVER, else Debian's /usr/sbin or /usr/bin, else PATH (as the natsbus tests).
 std::string nats_binary() {
@@ -141,9 +141,17 @@ std::string tail(const std::string& file) {
 
 class LoadgenIntegration : public ::testing::Test {
 protected:
-    static void SetUpTestSuite() {
+    // No fatal failure here: googletest would skip the suite's tests (and CTest report them as
+    // skipped, not failed). The error is kept and every test fails on it in SetUp().
+    static void SetUpTestSuite() { setup_error_ = start_servers(); }
+    void SetUp() override { ASSERT_EQ(setup_error_, "") << "the suite's servers did not start"; }
+
+    // Starts nats-server and an edge; returns what went wrong, or "".
+    static std::string start_servers() {
         char dir[] = "/tmp/loadgen-test-XXXXXX";
-        ASSERT_NE(::mkdtemp(dir), nullptr);
+        if (::mkdtemp(dir) == nullptr) {
+            return "mkdtemp failed";
+        }
         dir_ = dir;
         const int nats_port = free_port();
         nats_ = std::make_unique<Child>(
@@ -162,13 +170,15 @@ protected:
             dir_ + "/edge.log");
         const auto deadline = std::chrono::steady_clock::now() + 30s;
         while (http_status(admin_port_, "/readyz") != 200) {
-            ASSERT_TRUE(edge_->running()) << "edge exited:\n" << tail(dir_ + "/edge.log");
-            ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-                << "edge not ready:\n"
-                << tail(dir_ + "/edge.log") << "\nnats:\n"
-                << tail(dir_ + "/nats.log");
+            if (!edge_->running()) {
+                return "edge exited:\n" + tail(dir_ + "/edge.log");
+            }
+            if (std::chrono::steady_clock::now() >= deadline) {
+                return "edge not ready:\n" + tail(dir_ + "/edge.log") + "\nnats:\n" + tail(dir_ + "/nats.log");
+            }
             std::this_thread::sleep_for(100ms);
         }
+        return "";
     }
     static void TearDownTestSuite() {
         edge_.reset();
@@ -219,6 +229,7 @@ protected:
         EXPECT_EQ(r.exit_code(), 0);
     }
 
+    static inline std::string setup_error_;
     static inline std::string dir_;
     static inline std::unique_ptr<Child> nats_;
     static inline std::unique_ptr<Child> edge_;
