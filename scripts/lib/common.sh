@@ -6,7 +6,7 @@ BUILD_DIR="${ROOMCAST_BUILD_DIR:-$ROOT/build}"
 
 # Debian packages the build and the tests need (Debian 12).
 DEB_PACKAGES=(
-  g++ cmake make pkg-config ccache git ca-certificates
+  g++ cmake make pkg-config ccache git ca-certificates openssl
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libprotobuf-dev protobuf-compiler libnats-dev nats-server nginx-light

@@ -171,7 +171,8 @@ void take_page_totals(Response&, const Response&) {}
 // servers. Lives for one run() on one thread.
 class Session {
 public:
-    Session(const CommandLine& line, Io& io) : line_(line), io_(io) {}
+    Session(const CommandLine& line, Io& io, grpcutil::Channel channel_settings)
+        : line_(line), io_(io), channel_settings_(std::move(channel_settings)) {}
 
     const CommandLine& line() const { return line_; }
     Io& io() { return io_; }
@@ -205,8 +206,9 @@ public:
         const std::string addr = address(target);
         auto& channel = channels_[addr];
         if (!channel) {
-            // Plaintext, as the local stack serves; TLS is terminated in front of the services.
-            channel = grpc::CreateChannel(addr, grpc::InsecureChannelCredentials());
+            // Plaintext, as the local stack serves, unless --tls (or --ca, ...) was given.
+            channel = grpc::CreateCustomChannel(addr, channel_settings_.credentials,
+                                                channel_settings_.arguments);
         }
         return channel;
     }
@@ -262,6 +264,14 @@ public:
                     io_.err << "hint: is the " << target_name(target) << " service running at "
                             << addr << "? (--" << flag << ", " << core::Config::env_name(flag)
                             << ")\n";
+                }
+                // A TLS/plaintext mismatch or an untrusted certificate looks the same from here.
+                if (line_.global.tls) {
+                    io_.err << "hint: with --tls the server must serve TLS with a certificate "
+                               "--ca trusts, for the address's host or --tls-server-name\n";
+                } else {
+                    io_.err << "hint: if the server was started with --grpc-tls-cert, pass --tls "
+                               "(and --ca)\n";
                 }
                 break;
             case grpc::StatusCode::DEADLINE_EXCEEDED:
@@ -372,6 +382,7 @@ private:
     const CommandLine& line_;
     Io& io_;
     std::string given_address_;
+    grpcutil::Channel channel_settings_;
     std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
 };
 
@@ -932,7 +943,20 @@ int run(std::span<const std::string> args, const Environment& env, Io& io) {
         io.err << kProgram << ": " << error->message << "\nTry '" << error->help_command << "'.\n";
         return kExitUsage;
     }
-    Session session(std::get<CommandLine>(outcome), io);
+    const CommandLine& line = std::get<CommandLine>(outcome);
+    // The TLS files are read once, before any call: a missing CA is a usage error, not an
+    // UNAVAILABLE from every server.
+    const GlobalOptions& global = line.global;
+    auto channel = grpcutil::client_channel({.enabled = global.tls,
+                                             .ca_file = global.ca_file,
+                                             .cert_file = global.cert_file,
+                                             .key_file = global.key_file,
+                                             .server_name = global.tls_server_name});
+    if (!channel) {
+        io.err << kProgram << ": " << channel.error() << "\nTry '" << kProgram << " --help'.\n";
+        return kExitUsage;
+    }
+    Session session(line, io, std::move(*channel));
     return dispatch(session);
 }
 

@@ -901,6 +901,21 @@ TEST_F(CliTest, MissingOrWrongTokenIsUnauthenticated) {
     EXPECT_EQ(run_with({"token", "jwks"}, no_token).code, kExitOk);
 }
 
+TEST_F(CliTest, TlsFilesAreReadBeforeAnyCall) {
+    const Outcome missing = run_cli({"rooms", "get", "lobby", "--ca", "/nonexistent/ca.pem"});
+    EXPECT_EQ(missing.code, kExitUsage);
+    EXPECT_EQ(missing.err,
+              "roomcastctl: --ca: cannot read /nonexistent/ca.pem\nTry 'roomcastctl --help'.\n");
+    EXPECT_TRUE(recorder_.calls().empty()) << "nothing was sent";
+
+    // A TLS client against this plaintext fake: the handshake fails, and the hint says why it
+    // might.
+    const Outcome mismatch = run_cli({"rooms", "get", "lobby", "--tls", "--timeout", "3s"});
+    EXPECT_EQ(mismatch.code, kExitRpcError);
+    EXPECT_NE(mismatch.err.find("hint: with --tls the server must serve TLS"), std::string::npos)
+        << mismatch.err;
+}
+
 TEST_F(CliTest, UnreachableServerAndDeadline) {
     // A port nothing listens on: a server that was started and stopped again.
     int dead_port = 0;
@@ -920,6 +935,9 @@ TEST_F(CliTest, UnreachableServerAndDeadline) {
         << down.err;
     EXPECT_NE(down.err.find("hint: is the rooms service running at " + dead +
                             "? (--rooms-addr, ROOMCAST_ROOMS_ADDR)\n"),
+              std::string::npos)
+        << down.err;
+    EXPECT_NE(down.err.find("hint: if the server was started with --grpc-tls-cert, pass --tls"),
               std::string::npos)
         << down.err;
 

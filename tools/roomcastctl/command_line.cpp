@@ -107,10 +107,16 @@ struct GlobalFlag {
     std::string_view value_name;  // empty for a switch
     std::string_view help;
     std::string GlobalOptions::*target;
+    // The variable, when not ROOMCAST_<NAME> (--ca alone would make a vague ROOMCAST_CA).
+    std::string_view variable = {};
 };
 
-// --timeout and --json are not strings; they are parsed after the loop, so GlobalFlag::target
-// is null for them.
+std::string variable_of(const GlobalFlag& flag) {
+    return flag.variable.empty() ? core::Config::env_name(flag.name) : std::string(flag.variable);
+}
+
+// --timeout, --json and --tls are not strings; they are parsed after the loop, so
+// GlobalFlag::target is null for them.
 const std::vector<GlobalFlag>& global_flags() {
     static const std::vector<GlobalFlag> flags = {
         {"rooms-addr", "HOST:PORT", "Rooms service", &GlobalOptions::rooms_addr},
@@ -122,6 +128,16 @@ const std::vector<GlobalFlag>& global_flags() {
          &GlobalOptions::admin_token},
         {"timeout", "DURATION", "Deadline of each call", nullptr},
         {"json", "", "Print responses as JSON (proto field names) for scripts", nullptr},
+        {"tls", "", "Connect with TLS (services started with --grpc-tls-cert) [ROOMCAST_TLS=true]",
+         nullptr},
+        {"ca", "FILE", "CA bundle (PEM) to verify the services with (implies --tls; default: the "
+         "system's roots)", &GlobalOptions::ca_file, "ROOMCAST_TLS_CA"},
+        {"cert", "FILE", "Client certificate (PEM) for services requiring one (implies --tls)",
+         &GlobalOptions::cert_file, "ROOMCAST_TLS_CERT"},
+        {"key", "FILE", "Private key (PEM) of --cert", &GlobalOptions::key_file, "ROOMCAST_TLS_KEY"},
+        {"tls-server-name", "NAME",
+         "Name the services' certificates must carry, when the address is not it (implies --tls)",
+         &GlobalOptions::tls_server_name},
     };
     return flags;
 }
@@ -226,7 +242,7 @@ void append_global_flags(std::string& out) {
         }
         std::string right(flag.help);
         if (!flag.value_name.empty()) {
-            right += " [" + core::Config::env_name(flag.name);
+            right += " [" + variable_of(flag);
             if (const std::string def = env_default_text(flag); !def.empty()) {
                 right += ", default " + def;
             }
@@ -446,14 +462,14 @@ ParseOutcome parse_command_line(std::span<const std::string> args, const Environ
 
     // Environment first, then flags over it; an empty variable is unset.
     for (const GlobalFlag& flag : global_flags()) {
-        const std::string variable = core::Config::env_name(flag.name);
+        const std::string variable = variable_of(flag);
         std::optional<std::string> text;
         std::string source;
         if (const auto given = global_given.find(flag.name); given != global_given.end()) {
             text = given->second;
             source = "--" + std::string(flag.name);
         } else if (const auto it = env.find(variable); it != env.end() && !it->second.empty()) {
-            if (flag.value_name.empty()) {
+            if (flag.name == "json") {
                 // ROOMCAST_JSON is not a thing: output format is a per-call choice.
                 continue;
             }
@@ -467,6 +483,17 @@ ParseOutcome parse_command_line(std::span<const std::string> args, const Environ
             line.global.*(flag.target) = *text;
         } else if (flag.name == "json") {
             line.global.json = true;
+        } else if (flag.name == "tls") {
+            // The switch, or ROOMCAST_TLS as services spell booleans.
+            if (source == "--tls") {
+                line.global.tls = true;
+            } else if (*text == "true" || *text == "1" || *text == "yes" || *text == "on") {
+                line.global.tls = true;
+            } else if (!(*text == "false" || *text == "0" || *text == "no" || *text == "off")) {
+                return UsageError{"invalid value '" + *text + "' for " + source +
+                                      ": expected true or false",
+                                  root_help_command()};
+            }
         } else if (flag.name == "timeout") {
             const auto timeout = parse_duration(*text);
             if (!timeout) {
@@ -476,6 +503,13 @@ ParseOutcome parse_command_line(std::span<const std::string> args, const Environ
             }
             line.global.timeout = *timeout;
         }
+    }
+    GlobalOptions& global = line.global;
+    if (!global.ca_file.empty() || !global.cert_file.empty() || !global.tls_server_name.empty()) {
+        global.tls = true;
+    }
+    if (global.cert_file.empty() != global.key_file.empty()) {
+        return UsageError{"--cert and --key go together", root_help_command()};
     }
     for (const auto* addr :
          {&line.global.rooms_addr, &line.global.presence_addr, &line.global.auth_addr}) {

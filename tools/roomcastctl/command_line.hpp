@@ -64,6 +64,13 @@ struct GlobalOptions {
     // The deadline of each call (each page of --all; for `presence watch`, of connecting).
     std::chrono::milliseconds timeout{10'000};
     bool json = false;
+    // TLS to the services (started with --grpc-tls-cert). --ca, --cert, --key and
+    // --tls-server-name turn it on too: each is meaningless over plaintext.
+    bool tls = false;
+    std::string ca_file;          // empty: the system's trusted roots
+    std::string cert_file;        // client certificate, for services with --grpc-tls-client-ca
+    std::string key_file;
+    std::string tls_server_name;  // the name to verify instead of the address's host
 };
 
 enum class CommandId {

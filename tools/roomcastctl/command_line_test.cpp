@@ -152,6 +152,47 @@ TEST(CommandLine, DefaultsEnvironmentAndFlagsInThatOrder) {
     }
 }
 
+TEST(CommandLine, TlsFlagsAndVariables) {
+    {
+        const GlobalOptions& g = expect_line(parse({"rooms", "get", "x"})).global;
+        EXPECT_FALSE(g.tls) << "plaintext unless asked, as the local stack serves";
+    }
+    {
+        const auto outcome = parse({"--tls", "rooms", "get", "x"});
+        const GlobalOptions& g = expect_line(outcome).global;
+        EXPECT_TRUE(g.tls);
+        EXPECT_EQ(g.ca_file, "") << "the system's roots";
+    }
+    {
+        // --ca (and --cert, --tls-server-name) imply --tls.
+        const auto outcome = parse({"rooms", "get", "x", "--ca", "/etc/ca.pem", "--tls-server-name",
+                                    "rooms.roomcast.svc"});
+        const GlobalOptions& g = expect_line(outcome).global;
+        EXPECT_TRUE(g.tls);
+        EXPECT_EQ(g.ca_file, "/etc/ca.pem");
+        EXPECT_EQ(g.tls_server_name, "rooms.roomcast.svc");
+    }
+    {
+        const Environment env = {{"ROOMCAST_TLS", "true"},
+                                 {"ROOMCAST_TLS_CA", "/env/ca.pem"},
+                                 {"ROOMCAST_TLS_CERT", "/env/client.pem"},
+                                 {"ROOMCAST_TLS_KEY", "/env/client.key"}};
+        const auto outcome = parse({"rooms", "get", "x", "--ca", "/flag/ca.pem"}, env);
+        const GlobalOptions& g = expect_line(outcome).global;
+        EXPECT_TRUE(g.tls);
+        EXPECT_EQ(g.ca_file, "/flag/ca.pem");
+        EXPECT_EQ(g.cert_file, "/env/client.pem");
+        EXPECT_EQ(g.key_file, "/env/client.key");
+    }
+    EXPECT_FALSE(expect_line(parse({"rooms", "get", "x"}, {{"ROOMCAST_TLS", "false"}})).global.tls);
+    EXPECT_EQ(expect_usage_error(parse({"rooms", "get", "x"}, {{"ROOMCAST_TLS", "maybe"}})),
+              "invalid value 'maybe' for ROOMCAST_TLS: expected true or false");
+    EXPECT_EQ(expect_usage_error(parse({"rooms", "get", "x", "--cert", "/c.pem"})),
+              "--cert and --key go together");
+    EXPECT_EQ(expect_usage_error(parse({"rooms", "get", "x", "--tls=yes"})),
+              "flag '--tls' takes no value");
+}
+
 TEST(CommandLine, DashesAndNegativeNumbersAreArguments) {
     {
         const auto outcome = parse({"rooms", "publish", "lobby", "n", "-1"});

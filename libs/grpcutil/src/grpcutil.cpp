@@ -151,13 +151,15 @@ Server::~Server() { shutdown(std::chrono::milliseconds(0)); }
 
 void Server::add_service(grpc::Service* service) { services_.push_back(service); }
 
+void Server::set_tls(ServerTls tls) { tls_ = std::move(tls); }
+
 int Server::start() {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     int port = 0;
-    // Plaintext in the local stack; TLS is a deployment concern (mesh or ingress).
-    builder.AddListeningPort(address_, grpc::InsecureServerCredentials(), &port);
+    // Plaintext in the local stack; TLS a deployment option (--grpc-tls-cert).
+    builder.AddListeningPort(address_, server_credentials(tls_), &port);
     for (auto* s : services_) {
         builder.RegisterService(s);
     }

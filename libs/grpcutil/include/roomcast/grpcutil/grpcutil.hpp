@@ -5,6 +5,8 @@
 // Services use the callback API: a method validates its request, then runs its NATS work on the
 // natsbus worker pool and finishes the reactor from there; gRPC threads never block.
 
+#include "roomcast/grpcutil/tls.hpp"
+
 #include <boost/system/error_code.hpp>
 #include <grpcpp/grpcpp.h>
 #include <prometheus/registry.h>
@@ -46,6 +48,8 @@ public:
     Server& operator=(const Server&) = delete;
 
     void add_service(grpc::Service* service);
+    // TLS per `tls` (check_server_tls first); plaintext when never called or `tls` is off.
+    void set_tls(ServerTls tls);
     // Builds and starts; returns the bound port. Throws std::runtime_error when it cannot bind.
     int start();
     // Health status of the server ("") and of every added service.
@@ -59,6 +63,7 @@ private:
     prometheus::Registry* metrics_;
     std::string service_label_;
     std::string address_;
+    ServerTls tls_;
     std::vector<grpc::Service*> services_;
     std::unique_ptr<grpc::Server> server_;
 };
