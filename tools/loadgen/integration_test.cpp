@@ -1,5 +1,6 @@
-// The load generator against a real stack: nats-server with JetStream and one edge (the binary
-// built with this tree), both child processes on free ports. A small fanout must come out
+// The load generator against a real stack: nats-server with JetStream, the rooms service (which
+// auto-creates the rooms the edge asks for) and one edge (the binaries built with this tree),
+// child processes on free ports. A small fanout must come out
 // exact: every message delivered once to every other member of its room.
 #include "runner.hpp"
 
@@ -23,8 +24,8 @@
 #include <thread>
 #include <vector>
 
-#ifndef ROOMCAST_EDGE_BINARY
-#error "ROOMCAST_EDGE_BINARY must name the edge binary (see tools/loadgen/CMakeLists.txt)"
+#if !defined(ROOMCAST_EDGE_BINARY) || !defined(ROOMCAST_ROOMS_BINARY)
+#error "ROOMCAST_EDGE_BINARY and ROOMCAST_ROOMS_BINARY must name the binaries (see tools/loadgen/CMakeLists.txt)"
 #endif
 
 namespace roomcast::loadgen {
@@ -150,13 +151,29 @@ protected:
             std::vector<std::string>{nats_binary(), "-js", "-a", "127.0.0.1", "-p",
                                      std::to_string(nats_port), "-sd", dir_ + "/nats"},
             std::vector<std::string>{}, dir_ + "/nats.log");
+        const std::string nats_url = "nats://127.0.0.1:" + std::to_string(nats_port);
+        const int rooms_admin_port = free_port();
+        rooms_ = std::make_unique<Child>(
+            std::vector<std::string>{ROOMCAST_ROOMS_BINARY, "--grpc-address",
+                                     "127.0.0.1:" + std::to_string(free_port()), "--admin-port",
+                                     std::to_string(rooms_admin_port), "--nats-url", nats_url},
+            std::vector<std::string>{"ROOMCAST_ADMIN_TOKEN=loadgen-test-token"},
+            dir_ + "/rooms.log");
+        const auto rooms_deadline = std::chrono::steady_clock::now() + 30s;
+        while (http_status(rooms_admin_port, "/readyz") != 200) {
+            ASSERT_TRUE(rooms_->running()) << "rooms exited:\n" << tail(dir_ + "/rooms.log");
+            ASSERT_LT(std::chrono::steady_clock::now(), rooms_deadline)
+                << "rooms not ready:\n"
+                << tail(dir_ + "/rooms.log") << "\nnats:\n"
+                << tail(dir_ + "/nats.log");
+            std::this_thread::sleep_for(100ms);
+        }
         edge_port_ = free_port();
         admin_port_ = free_port();
         edge_ = std::make_unique<Child>(
             std::vector<std::string>{ROOMCAST_EDGE_BINARY, "--host", "127.0.0.1", "--port",
                                      std::to_string(edge_port_), "--admin-port",
-                                     std::to_string(admin_port_), "--nats-url",
-                                     "nats://127.0.0.1:" + std::to_string(nats_port), "--edge-id",
+                                     std::to_string(admin_port_), "--nats-url", nats_url, "--edge-id",
                                      "lgtest", "--auto-create-prefixes", "*", "--threads", "2"},
             std::vector<std::string>{std::string("ROOMCAST_JWT_SECRET=") + kSecret},
             dir_ + "/edge.log");
@@ -172,6 +189,7 @@ protected:
     }
     static void TearDownTestSuite() {
         edge_.reset();
+        rooms_.reset();
         nats_.reset();
         std::error_code ec;
         std::filesystem::remove_all(dir_, ec);
@@ -221,6 +239,7 @@ protected:
 
     static inline std::string dir_;
     static inline std::unique_ptr<Child> nats_;
+    static inline std::unique_ptr<Child> rooms_;
     static inline std::unique_ptr<Child> edge_;
     static inline int edge_port_ = 0;
     static inline int admin_port_ = 0;

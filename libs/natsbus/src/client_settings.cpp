@@ -94,4 +94,12 @@ Options client_options(const ClientSettings& s) {
     return o;
 }
 
+std::string loggable_servers(const ClientSettings& s) {
+    std::string joined;
+    for (const auto& url : s.servers) {
+        joined += (joined.empty() ? "" : ",") + url;
+    }
+    return redact_urls(joined);
+}
+
 }  // namespace roomcast::natsbus

@@ -123,6 +123,9 @@ TEST(RedactUrls, MasksEveryCredential) {
     EXPECT_EQ(redact_urls("nats://a:1@h1:4222,tls://h2:4222,nats://t@h3"),
               "nats://a:***@h1:4222,tls://h2:4222,nats://***@h3");
     EXPECT_EQ(redact_urls(""), "");
+    ClientSettings s;
+    s.servers = {"nats://u:pw@a:4222", "nats://b:4222"};
+    EXPECT_EQ(loggable_servers(s), "nats://u:***@a:4222,nats://b:4222");
     EXPECT_TRUE(url_has_credentials("nats://u:p@h"));
     EXPECT_TRUE(url_has_credentials("nats://t@h"));
     EXPECT_FALSE(url_has_credentials("nats://h:4222"));

@@ -50,4 +50,7 @@ std::string resolve_client_settings(ClientSettings& settings);
 // connection name and tuning.
 Options client_options(const ClientSettings& settings);
 
+// The servers, comma-separated, with any credentials masked (redact_urls): for log lines.
+std::string loggable_servers(const ClientSettings& settings);
+
 }  // namespace roomcast::natsbus
