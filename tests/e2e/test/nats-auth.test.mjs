@@ -7,12 +7,14 @@
 // token or the JWT secret (lib/stack.mjs); this file's stack has seen refused logins too.
 
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import path from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
 import { connect as natsConnect, headers as natsHeaders } from "nats";
 import { adminClient } from "../lib/admin.mjs";
 import { ClientPool, eventually, nextEvent, withTimeout } from "../lib/clients.mjs";
 import { connectUser, joinRoom, startEdgeStack, uniqueRoom } from "../lib/roomcast.mjs";
-import { kNatsAdminUser } from "../lib/stack.mjs";
+import { freePorts, kNatsAdminUser, repoDir } from "../lib/stack.mjs";
 
 let stack;
 let rooms;
@@ -201,6 +203,58 @@ describe("the edge role", () => {
         const got = await rooms.call("GetRoom", { room_id: room });
         assert.equal(got.room.auto_created, true);
         assert.equal(got.room.visibility, "VISIBILITY_PUBLIC");
+    });
+});
+
+/**
+ * Runs the rooms service with `env` until it logs "listening" or exits; resolves with
+ * {output, code}. It is stopped with SIGTERM once listening. Bounded.
+ */
+async function runRooms(env) {
+    const buildDir = process.env.ROOMCAST_BUILD_DIR ? path.resolve(process.env.ROOMCAST_BUILD_DIR) : path.join(repoDir, "build");
+    const [grpcPort, adminPort] = await freePorts(2);
+    const child = spawn(
+        path.join(buildDir, "services", "rooms", "roomcast_rooms"),
+        ["--grpc-address", `127.0.0.1:${grpcPort}`, "--admin-host", "127.0.0.1", "--admin-port", String(adminPort)],
+        { env: { PATH: process.env.PATH, ROOMCAST_ADMIN_TOKEN: stack.adminToken, ...env }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let output = "";
+    const exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    for (const s of [child.stdout, child.stderr]) {
+        s.setEncoding("utf8");
+        s.on("data", (chunk) => {
+            output += chunk;
+            if (output.includes('"msg":"listening"')) {
+                child.kill("SIGTERM");
+            }
+        });
+    }
+    const code = await withTimeout(exited, 20_000, "the rooms service to listen or exit").catch((err) => {
+        child.kill("SIGKILL");
+        throw err;
+    });
+    return { output, code };
+}
+
+describe("credentials in a URL", () => {
+    test("are accepted, and logged masked; a refused login exits 1 and logs the URL masked too", async () => {
+        const { pass } = stack.natsCredentials("rooms");
+        const hostPort = new URL(stack.natsUrl).host;
+        const ok = await runRooms({ ROOMCAST_NATS_URL: `nats://rooms:${pass}@${hostPort}` });
+        assert.match(ok.output, new RegExp(`"nats":"nats://rooms:\\*\\*\\*@${hostPort}"`), ok.output);
+        assert.equal(ok.code, 0, ok.output);
+        assert.ok(!ok.output.includes(pass), "the password is never logged");
+
+        const refused = await runRooms({ ROOMCAST_NATS_URL: `nats://rooms:wrong-${pass}@${hostPort}` });
+        assert.equal(refused.code, 1, refused.output);
+        assert.match(refused.output, /"msg":"cannot connect to NATS"/);
+        assert.match(refused.output, new RegExp(`"url":"nats://rooms:\\*\\*\\*@${hostPort}"`));
+        assert.match(refused.output, /not permitted/);
+        assert.ok(!refused.output.includes(pass), "the password is never logged");
+
+        const noUser = await runRooms({ ROOMCAST_NATS_URL: stack.natsUrl, ROOMCAST_NATS_PASSWORD: pass });
+        assert.equal(noUser.code, 2, "a password without a user is a configuration error");
+        assert.match(noUser.output, /--nats-password needs --nats-user/);
     });
 });
 
