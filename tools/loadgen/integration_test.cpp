@@ -159,14 +159,9 @@ protected:
                                      std::to_string(rooms_admin_port), "--nats-url", nats_url},
             std::vector<std::string>{"ROOMCAST_ADMIN_TOKEN=loadgen-test-token"},
             dir_ + "/rooms.log");
-        const auto rooms_deadline = std::chrono::steady_clock::now() + 30s;
-        while (http_status(rooms_admin_port, "/readyz") != 200) {
-            ASSERT_TRUE(rooms_->running()) << "rooms exited:\n" << tail(dir_ + "/rooms.log");
-            ASSERT_LT(std::chrono::steady_clock::now(), rooms_deadline)
-                << "rooms not ready:\n"
-                << tail(dir_ + "/rooms.log") << "\nnats:\n"
-                << tail(dir_ + "/nats.log");
-            std::this_thread::sleep_for(100ms);
+        wait_ready(*rooms_, rooms_admin_port, "rooms");
+        if (HasFatalFailure()) {
+            return;
         }
         edge_port_ = free_port();
         admin_port_ = free_port();
@@ -177,12 +172,16 @@ protected:
                                      "lgtest", "--auto-create-prefixes", "*", "--threads", "2"},
             std::vector<std::string>{std::string("ROOMCAST_JWT_SECRET=") + kSecret},
             dir_ + "/edge.log");
+        wait_ready(*edge_, admin_port_, "edge");
+    }
+    // Until `child` answers 200 on /readyz (its log is <dir>/<name>.log), at most 30 s.
+    static void wait_ready(Child& child, int admin_port, const std::string& name) {
         const auto deadline = std::chrono::steady_clock::now() + 30s;
-        while (http_status(admin_port_, "/readyz") != 200) {
-            ASSERT_TRUE(edge_->running()) << "edge exited:\n" << tail(dir_ + "/edge.log");
+        while (http_status(admin_port, "/readyz") != 200) {
+            ASSERT_TRUE(child.running()) << name << " exited:\n" << tail(dir_ + "/" + name + ".log");
             ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-                << "edge not ready:\n"
-                << tail(dir_ + "/edge.log") << "\nnats:\n"
+                << name << " not ready:\n"
+                << tail(dir_ + "/" + name + ".log") << "\nnats:\n"
                 << tail(dir_ + "/nats.log");
             std::this_thread::sleep_for(100ms);
         }
