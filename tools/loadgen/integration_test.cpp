@@ -33,7 +33,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr char kSecret[] = "loadgen-test-secret";
+// At least 32 bytes: the edge refuses shorter HS256 secrets.
+constexpr char kSecret[] = "loadgen-test-secret-of-at-least-32-bytes";
 
 // $ROOMCAST_NATS_SERVER, else Debian's /usr/sbin or /usr/bin, else PATH (as the natsbus tests).
 std::string nats_binary() {
@@ -157,7 +158,7 @@ protected:
             std::vector<std::string>{ROOMCAST_ROOMS_BINARY, "--grpc-address",
                                      "127.0.0.1:" + std::to_string(free_port()), "--admin-port",
                                      std::to_string(rooms_admin_port), "--nats-url", nats_url},
-            std::vector<std::string>{"ROOMCAST_ADMIN_TOKEN=loadgen-test-token"},
+            std::vector<std::string>{"ROOMCAST_ADMIN_TOKEN=loadgen-test-admin-token-at-least-32-bytes"},
             dir_ + "/rooms.log");
         wait_ready(*rooms_, rooms_admin_port, "rooms");
         if (HasFatalFailure()) {
