@@ -130,9 +130,8 @@ int main(int argc, char** argv) {
         }
     });
     if (!nats) {
-        log::error("cannot connect to NATS",
-                   {{"url", natsbus::loggable_servers(nats_settings)},
-                    {"error", nats.error().message()}});
+        log::error("cannot connect to NATS", {{"url", natsbus::loggable_servers(nats_settings)},
+                                              {"error", nats.error().message()}});
         return 1;
     }
     nats_up = (*nats)->connected();

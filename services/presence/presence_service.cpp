@@ -67,10 +67,9 @@ natsbus::Result<void> PresenceService::start() {
     leader.bucket = options_.leader_bucket;
     leader.ttl = options_.leader_ttl;
     using natsbus::BucketRole;
-    for (auto [config, slot, role] :
-         {std::tuple{&presence, &presence_kv_, BucketRole::kUser},
-          std::tuple{&edges, &edges_kv_, BucketRole::kUser},
-          std::tuple{&leader, &leader_kv_, BucketRole::kOwner}}) {
+    for (auto [config, slot, role] : {std::tuple{&presence, &presence_kv_, BucketRole::kUser},
+                                      std::tuple{&edges, &edges_kv_, BucketRole::kUser},
+                                      std::tuple{&leader, &leader_kv_, BucketRole::kOwner}}) {
         auto kv = js.key_value(*config, role);
         if (!kv) {
             log::error("cannot open a KV bucket",

@@ -36,8 +36,7 @@ AutoCreateResponder::AutoCreateResponder(natsbus::Connection& nats, RoomsService
 natsbus::Result<void> AutoCreateResponder::start() {
     auto sub = nats_.subscribe(
         contract::kRoomAutoCreateSubject,
-        [this](natsbus::Message&& m) { on_request(std::move(m)); },
-        contract::kRoomAutoCreateQueue);
+        [this](natsbus::Message&& m) { on_request(std::move(m)); }, contract::kRoomAutoCreateQueue);
     if (!sub) {
         return sub.error();
     }
@@ -45,7 +44,9 @@ natsbus::Result<void> AutoCreateResponder::start() {
     return nats_.flush(std::chrono::seconds(5));
 }
 
-void AutoCreateResponder::stop() { subscription_.reset(); }
+void AutoCreateResponder::stop() {
+    subscription_.reset();
+}
 
 void AutoCreateResponder::on_request(natsbus::Message&& request) {
     if (request.reply.empty()) {
@@ -63,18 +64,18 @@ void AutoCreateResponder::on_request(natsbus::Message&& request) {
     }
     // The edge stops waiting after kRoomAutoCreateTimeout: work past that would be wasted.
     const auto deadline = std::chrono::steady_clock::now() + contract::kRoomAutoCreateTimeout;
-    nats_.run_async([this, room = std::move(*body.mutable_room()), to = std::move(request.reply),
-                     deadline] {
-        const grpc::Status status = service_.auto_create_room(room, deadline);
-        if (!status.ok() && status.error_code() != grpc::StatusCode::PERMISSION_DENIED &&
-            status.error_code() != grpc::StatusCode::INVALID_ARGUMENT) {
-            log::warn("room auto-create failed",
-                      {{"room", room}, {"error", status.error_message()}});
-        }
-        reply(to, status.ok(), status.ok() ? "" : client_code(status.error_code()),
-              status.error_message());
-        in_flight_.fetch_sub(1);
-    });
+    nats_.run_async(
+        [this, room = std::move(*body.mutable_room()), to = std::move(request.reply), deadline] {
+            const grpc::Status status = service_.auto_create_room(room, deadline);
+            if (!status.ok() && status.error_code() != grpc::StatusCode::PERMISSION_DENIED &&
+                status.error_code() != grpc::StatusCode::INVALID_ARGUMENT) {
+                log::warn("room auto-create failed",
+                          {{"room", room}, {"error", status.error_message()}});
+            }
+            reply(to, status.ok(), status.ok() ? "" : client_code(status.error_code()),
+                  status.error_message());
+            in_flight_.fetch_sub(1);
+        });
 }
 
 void AutoCreateResponder::reply(const std::string& to, bool ok, std::string_view code,

@@ -25,7 +25,7 @@
 #include <vector>
 
 #if !defined(ROOMCAST_EDGE_BINARY) || !defined(ROOMCAST_ROOMS_BINARY)
-#error "ROOMCAST_EDGE_BINARY and ROOMCAST_ROOMS_BINARY must name the binaries (see tools/loadgen/CMakeLists.txt)"
+#error "ROOMCAST_EDGE_BINARY and ROOMCAST_ROOMS_BINARY name the binaries (tools/loadgen/CMakeLists.txt)"
 #endif
 
 namespace roomcast::loadgen {
@@ -158,7 +158,8 @@ protected:
             std::vector<std::string>{ROOMCAST_ROOMS_BINARY, "--grpc-address",
                                      "127.0.0.1:" + std::to_string(free_port()), "--admin-port",
                                      std::to_string(rooms_admin_port), "--nats-url", nats_url},
-            std::vector<std::string>{"ROOMCAST_ADMIN_TOKEN=loadgen-test-admin-token-at-least-32-bytes"},
+            std::vector<std::string>{
+                "ROOMCAST_ADMIN_TOKEN=loadgen-test-admin-token-at-least-32-bytes"},
             dir_ + "/rooms.log");
         wait_ready(*rooms_, rooms_admin_port, "rooms");
         if (HasFatalFailure()) {
@@ -167,10 +168,10 @@ protected:
         edge_port_ = free_port();
         admin_port_ = free_port();
         edge_ = std::make_unique<Child>(
-            std::vector<std::string>{ROOMCAST_EDGE_BINARY, "--host", "127.0.0.1", "--port",
-                                     std::to_string(edge_port_), "--admin-port",
-                                     std::to_string(admin_port_), "--nats-url", nats_url, "--edge-id",
-                                     "lgtest", "--auto-create-prefixes", "*", "--threads", "2"},
+            std::vector<std::string>{
+                ROOMCAST_EDGE_BINARY, "--host", "127.0.0.1", "--port", std::to_string(edge_port_),
+                "--admin-port", std::to_string(admin_port_), "--nats-url", nats_url, "--edge-id",
+                "lgtest", "--auto-create-prefixes", "*", "--threads", "2"},
             std::vector<std::string>{std::string("ROOMCAST_JWT_SECRET=") + kSecret},
             dir_ + "/edge.log");
         wait_ready(*edge_, admin_port_, "edge");
@@ -179,7 +180,8 @@ protected:
     static void wait_ready(Child& child, int admin_port, const std::string& name) {
         const auto deadline = std::chrono::steady_clock::now() + 30s;
         while (http_status(admin_port, "/readyz") != 200) {
-            ASSERT_TRUE(child.running()) << name << " exited:\n" << tail(dir_ + "/" + name + ".log");
+            ASSERT_TRUE(child.running()) << name << " exited:\n"
+                                         << tail(dir_ + "/" + name + ".log");
             ASSERT_LT(std::chrono::steady_clock::now(), deadline)
                 << name << " not ready:\n"
                 << tail(dir_ + "/" + name + ".log") << "\nnats:\n"

@@ -20,13 +20,13 @@ bool readable(const std::string& path) {
 
 void bind_client_settings(core::Config& config, ClientSettings& s) {
     config
-        .add_list("nats-url", &s.servers,
-                  "NATS server URL(s), comma-separated (nats:// or tls://)")
+        .add_list("nats-url", &s.servers, "NATS server URL(s), comma-separated (nats:// or tls://)")
         .add_string("nats-user", &s.user, "NATS user of this service's role")
         .add_string("nats-password", &s.password,
                     "its password (prefer the environment or --nats-password-file)")
-        .add_string("nats-password-file", &s.password_file,
-                    "file holding the NATS password (a mounted Secret; a trailing newline is dropped)")
+        .add_string(
+            "nats-password-file", &s.password_file,
+            "file holding the NATS password (a mounted Secret; a trailing newline is dropped)")
         .add_string("nats-tls-ca", &s.tls_ca,
                     "CA bundle (PEM) to verify the NATS server with; turns TLS on")
         .add_string("nats-tls-cert", &s.tls_cert,
@@ -38,8 +38,9 @@ std::string resolve_client_settings(ClientSettings& s) {
     if (s.servers.empty()) {
         return "--nats-url names no server";
     }
-    const bool in_url = std::any_of(s.servers.begin(), s.servers.end(),
-                                    [](const std::string& url) { return url_has_credentials(url); });
+    const bool in_url = std::any_of(s.servers.begin(), s.servers.end(), [](const std::string& url) {
+        return url_has_credentials(url);
+    });
     if (in_url && !s.user.empty()) {
         return "NATS credentials are given twice: in --nats-url and as --nats-user; give them once";
     }
@@ -73,9 +74,9 @@ std::string resolve_client_settings(ClientSettings& s) {
     if (s.tls_cert.empty() != s.tls_key.empty()) {
         return "--nats-tls-cert and --nats-tls-key go together";
     }
-    for (const auto& [flag, path] : {std::pair{"--nats-tls-ca", &s.tls_ca},
-                                     std::pair{"--nats-tls-cert", &s.tls_cert},
-                                     std::pair{"--nats-tls-key", &s.tls_key}}) {
+    for (const auto& [flag, path] :
+         {std::pair{"--nats-tls-ca", &s.tls_ca}, std::pair{"--nats-tls-cert", &s.tls_cert},
+          std::pair{"--nats-tls-key", &s.tls_key}}) {
         if (!path->empty() && !readable(*path)) {
             return std::string(flag) + ": cannot read " + *path;
         }

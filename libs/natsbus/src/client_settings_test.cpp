@@ -74,7 +74,7 @@ TEST(ClientSettings, FlagsAndEnvironment) {
     ASSERT_EQ(p.parse_error, "");
     ASSERT_EQ(p.resolve_error, "");
     EXPECT_EQ(p.settings.servers, (std::vector<std::string>{"nats://a:4222", "nats://b:4222"}));
-    EXPECT_EQ(p.settings.user, "edge");  // the flag wins over the environment
+    EXPECT_EQ(p.settings.user, "edge");           // the flag wins over the environment
     EXPECT_EQ(p.settings.password, "s3cret-pw");  // one trailing newline dropped
     const Options o = client_options(p.settings);
     EXPECT_EQ(o.servers, p.settings.servers);
@@ -226,7 +226,8 @@ TEST(Authentication, AFileHeldPasswordConnects) {
     ASSERT_NE(server, nullptr);
     TempDir dir;
     const std::string env_url = "ROOMCAST_NATS_URL=" + server->url();
-    const std::string env_file = "ROOMCAST_NATS_PASSWORD_FILE=" + dir.write("pw", "right-pw-4f1c\n");
+    const std::string env_file =
+        "ROOMCAST_NATS_PASSWORD_FILE=" + dir.write("pw", "right-pw-4f1c\n");
     auto p = parse({"--nats-user", "svc"}, {env_url.c_str(), env_file.c_str()});
     ASSERT_EQ(p.resolve_error, "");
     Options o = client_options(p.settings);

@@ -138,8 +138,9 @@ Result<detail::OptionsPtr> build_options(const Options& o, void* closure) {
     if (s == NATS_OK && !o.user.empty()) {
         s = natsOptions_SetUserInfo(opts.get(), o.user.c_str(), o.password.c_str());
     }
-    const bool tls_url = std::any_of(o.servers.begin(), o.servers.end(),
-                                     [](const std::string& url) { return url.starts_with("tls://"); });
+    const bool tls_url =
+        std::any_of(o.servers.begin(), o.servers.end(),
+                    [](const std::string& url) { return url.starts_with("tls://"); });
     if (s == NATS_OK && (o.tls || tls_url || !o.tls_ca_file.empty())) {
         s = natsOptions_SetSecure(opts.get(), true);
     }

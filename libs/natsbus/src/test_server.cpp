@@ -163,9 +163,9 @@ bool NatsServer::spawn() {
             ::dup2(fd, STDOUT_FILENO);
             ::dup2(fd, STDERR_FILENO);
         }
-        const char* argv[] = {binary.c_str(), "-js", "-a",          "127.0.0.1", "-p",
-                              port.c_str(),   "-sd", store.c_str(), nullptr,     nullptr,
-                              nullptr};
+        const char* argv[] = {binary.c_str(), "-js",        "-a",   "127.0.0.1",
+                              "-p",           port.c_str(), "-sd",  store.c_str(),
+                              nullptr,        nullptr,      nullptr};
         if (!config_path_.empty()) {
             argv[8] = "-c";
             argv[9] = config_path_.c_str();

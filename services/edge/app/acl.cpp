@@ -21,8 +21,8 @@ AclCache::AclCache(natsbus::Connection& nats, std::vector<std::string> auto_crea
 natsbus::Result<void> AclCache::start(std::function<void(const std::string& room)> on_change) {
     on_change_ = std::move(on_change);
     // The rooms service owns the bucket (only it may change its settings): bind to it.
-    auto kv = nats_.jetstream().key_value(contract::rooms_bucket(replicas_),
-                                          natsbus::BucketRole::kUser);
+    auto kv =
+        nats_.jetstream().key_value(contract::rooms_bucket(replicas_), natsbus::BucketRole::kUser);
     if (!kv) {
         return kv.error();
     }
