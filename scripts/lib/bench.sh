@@ -55,28 +55,40 @@ BENCH_SERVERS=()
 
 bench_nats_ready() { http_ok 127.0.0.1 "$BENCH_NATS_MONITOR" '/healthz?js-enabled-only=true'; }
 
-# Roomcast: nats-server (JetStream, data in the state directory) and $1 edges with $2 I/O
-# threads each, every edge with --auto-create-prefixes '*' (rooms are created on first join) and
-# without the per-socket event rate limit (--events-per-second 0: the baseline has none, and one
-# fan-out publisher sends up to 200 events/s).
+# Roomcast as deployed: nats-server (JetStream, data in the state directory, a user per role as
+# in the local stack), the rooms service (which creates rooms on the edges' request) and $1 edges
+# with $2 I/O threads each, every edge with --auto-create-prefixes '*' (rooms are created on
+# first join) and without the per-socket event rate limit (--events-per-second 0: the baseline
+# has none, and one fan-out publisher sends up to 200 events/s).
 bench_start_roomcast() {
-  local edges="$1" threads="$2" i port admin nats_port
+  local edges="$1" threads="$2" i port admin nats_port rooms_admin
+  local -a nats_env
   BENCH_URLS="" BENCH_SERVERS=()
   nats_port="$(bench_free_port)" || return 1
   BENCH_NATS_MONITOR="$(bench_free_port)" || return 1
   rm -rf "$STACK_STATE_DIR/nats"
   mkdir -p "$STACK_STATE_DIR/nats"
-  stack_start 0 nats -- nats-server -n roomcast-bench -a 127.0.0.1 -p "$nats_port" \
-    -m "$BENCH_NATS_MONITOR" -js -sd "$STACK_STATE_DIR/nats" || return 1
+  stack_nats_users || return 1
+  stack_start 0 nats -- nats-server -c "$STACK_STATE_DIR/nats-auth.conf" -n roomcast-bench \
+    -a 127.0.0.1 -p "$nats_port" -m "$BENCH_NATS_MONITOR" -js -sd "$STACK_STATE_DIR/nats" ||
+    return 1
   stack_wait_ready nats "JetStream on port $nats_port" bench_nats_ready || return 1
   BENCH_SERVERS+=(--server "nats:nats:${STACK_PID[nats]}")
+  rooms_admin="$(bench_free_port)" || return 1
+  mapfile -t nats_env < <(nats_role_env rooms)
+  stack_start 1 rooms ROOMCAST_ADMIN_TOKEN="$BENCH_ADMIN_TOKEN" "${nats_env[@]}" -- \
+    "$BUILD_DIR/services/rooms/roomcast_rooms" --grpc-address "127.0.0.1:$(bench_free_port)" \
+    --admin-host 127.0.0.1 --admin-port "$rooms_admin" \
+    --nats-url "nats://127.0.0.1:$nats_port" --log-level warn || return 1
+  stack_wait_ready rooms "/readyz" http_ok 127.0.0.1 "$rooms_admin" /readyz || return 1
+  mapfile -t nats_env < <(nats_role_env edge)
   local -a admins=()
   for ((i = 1; i <= edges; i++)); do
     port="$(bench_free_port)" || return 1
     admin="$(bench_free_port)" || return 1
     admins+=("$admin")
     stack_start 2 "edge-$i" ROOMCAST_JWT_SECRET="$BENCH_JWT_SECRET" \
-      ROOMCAST_ADMIN_TOKEN="$BENCH_ADMIN_TOKEN" -- \
+      ROOMCAST_ADMIN_TOKEN="$BENCH_ADMIN_TOKEN" "${nats_env[@]}" -- \
       "$BENCH_EDGE_BIN" --host 127.0.0.1 --port "$port" --admin-host 127.0.0.1 \
       --admin-port "$admin" --nats-url "nats://127.0.0.1:$nats_port" --edge-id "bench-edge-$i" \
       --auto-create-prefixes '*' --threads "$threads" --ping-interval 25s --ping-timeout 20s \

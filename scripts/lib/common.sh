@@ -254,6 +254,29 @@ stack_stop() {
   rm -f "$work"
 }
 
+# NATS is closed: one user per role (k8s/helm/roomcast/files/nats-roles.json). stack_nats_users
+# keeps a random password per role in $STACK_STATE_DIR/nats-passwords (mode 600, generated once),
+# writes the server's users to $STACK_STATE_DIR/nats-auth.conf (give it to nats-server with -c),
+# both through scripts/lib/nats-auth.mjs, and sets NATS_PASSWORD[<role>].
+declare -A NATS_PASSWORD=()
+stack_nats_users() {
+  local role password
+  if ! node "$ROOT/scripts/lib/nats-auth.mjs" local "$STACK_STATE_DIR"; then
+    log "cannot prepare the NATS users in $STACK_STATE_DIR"
+    return 1
+  fi
+  while IFS='=' read -r role password; do
+    case "$role" in '' | '#'*) continue ;; esac
+    NATS_PASSWORD["$role"]="$password"
+  done <"$STACK_STATE_DIR/nats-passwords"
+}
+
+# Prints the VAR=value words that give a service the NATS role $1, for stack_start (through the
+# environment, never the command line: ps shows that).
+nats_role_env() {
+  printf '%s\n' "ROOMCAST_NATS_USER=$1" "ROOMCAST_NATS_PASSWORD=${NATS_PASSWORD[$1]}"
+}
+
 # Values for scripts/lib/nginx.conf.template's per-edge placeholders, from "id=host:port" words:
 # sets NGINX_EDGE_UPSTREAMS, NGINX_EDGE_BY_COOKIE, NGINX_EDGE_SPLIT and NGINX_EDGE_BY_ADDR.
 # tests/e2e/lib/stack.mjs renders the same lines (nginxEdgeSnippets); keep the two in step.

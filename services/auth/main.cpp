@@ -9,6 +9,7 @@
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
 #include "roomcast/grpcutil/grpcutil.hpp"
+#include "roomcast/natsbus/client_settings.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 #include "roomcast/observability/admin_server.hpp"
 
@@ -35,7 +36,7 @@ int main(int argc, char** argv) {
     std::string grpc_address = "127.0.0.1:50053";
     std::string admin_host = "127.0.0.1";
     std::int64_t admin_port = 9153;
-    std::vector<std::string> nats_urls{"nats://127.0.0.1:4222"};
+    natsbus::ClientSettings nats_settings;
     std::string admin_token;
     std::int64_t nats_replicas = 1;
     std::string log_level = "info";
@@ -54,7 +55,6 @@ int main(int argc, char** argv) {
     config.add_string("grpc-address", &grpc_address, "gRPC address (roomcast.auth.v1.Auth)")
         .add_string("admin-host", &admin_host, "admin HTTP address (/livez, /readyz)")
         .add_int("admin-port", &admin_port, "admin HTTP port", 0, 65535)
-        .add_list("nats-url", &nats_urls, "NATS server URL(s), comma-separated")
         .add_string("admin-token", &admin_token, "bearer token of the admin APIs (required)")
         .add_int("nats-replicas", &nats_replicas,
                  "JetStream replicas of the roomcast_config bucket", 1, 5)
@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
                       milliseconds(1000), 365 * kDay)
         .add_duration("max-ttl", &max_ttl, "longest lifetime a token may be issued with",
                       milliseconds(1000), 365 * kDay);
+    natsbus::bind_client_settings(config, nats_settings);
     config.parse_or_exit(argc, argv);
 
     log::Level level = log::Level::kInfo;
@@ -99,8 +100,8 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    if (nats_urls.empty()) {
-        std::cerr << "roomcast_auth: --nats-url (ROOMCAST_NATS_URL) names no server\n";
+    if (auto error = natsbus::resolve_client_settings(nats_settings); !error.empty()) {
+        std::cerr << "roomcast_auth: " << error << "\n";
         return 2;
     }
     log::init("auth", level);
@@ -150,8 +151,7 @@ int main(int argc, char** argv) {
 
     std::atomic<auth::KeySync*> key_sync{nullptr};
     std::atomic<bool> stopping{false};
-    natsbus::Options nats_options;
-    nats_options.servers = nats_urls;
+    natsbus::Options nats_options = natsbus::client_options(nats_settings);
     nats_options.name = "roomcast-auth";
     auto connected = natsbus::Connection::connect(nats_options, [&](natsbus::ConnectionState st) {
         switch (st) {
@@ -180,7 +180,8 @@ int main(int argc, char** argv) {
         }
     });
     if (!connected) {
-        log::error("cannot connect to NATS", {{"error", connected.error().message()}});
+        log::error("cannot connect to NATS", {{"url", natsbus::loggable_servers(nats_settings)},
+                                              {"error", connected.error().message()}});
         return 1;
     }
     std::unique_ptr<natsbus::Connection> nats = std::move(*connected);

@@ -9,6 +9,7 @@
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
 #include "roomcast/grpcutil/grpcutil.hpp"
+#include "roomcast/natsbus/client_settings.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 #include "roomcast/observability/admin_server.hpp"
 
@@ -41,30 +42,13 @@ std::string random_replica_id() {
     return id;
 }
 
-std::vector<std::string> split_urls(const std::string& text) {
-    std::vector<std::string> out;
-    std::size_t pos = 0;
-    while (pos <= text.size()) {
-        const auto comma = text.find(',', pos);
-        auto part = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-        if (!part.empty()) {
-            out.push_back(std::move(part));
-        }
-        if (comma == std::string::npos) {
-            break;
-        }
-        pos = comma + 1;
-    }
-    return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string grpc_address = "127.0.0.1:50052";
     std::string admin_host = "127.0.0.1";
     std::int64_t admin_port = 9152;
-    std::string nats_url = "nats://127.0.0.1:4222";
+    natsbus::ClientSettings nats_settings;
     std::string admin_token;
     std::int64_t nats_replicas = 1;
     std::string log_level = "info";
@@ -80,7 +64,6 @@ int main(int argc, char** argv) {
     config.add_string("grpc-address", &grpc_address, "gRPC listen address")
         .add_string("admin-host", &admin_host, "admin address (/livez, /readyz)")
         .add_int("admin-port", &admin_port, "admin port", 0, 65535)
-        .add_string("nats-url", &nats_url, "NATS server URL(s), comma-separated")
         .add_string("admin-token", &admin_token, "bearer token of the admin APIs (required)")
         .add_int("nats-replicas", &nats_replicas, "JetStream replicas of the KV buckets", 1, 5)
         .add_string("log-level", &log_level, "debug | info | warn | error")
@@ -95,6 +78,7 @@ int main(int argc, char** argv) {
                       milliseconds(10), milliseconds(10000))
         .add_string("replica-id", &replica_id,
                     "this replica's id in leader election (default: random)");
+    natsbus::bind_client_settings(config, nats_settings);
     config.parse_or_exit(argc, argv);
 
     log::Level level = log::Level::kInfo;
@@ -118,9 +102,8 @@ int main(int argc, char** argv) {
                   << "\n";
         return 2;
     }
-    const auto servers = split_urls(nats_url);
-    if (servers.empty()) {
-        std::cerr << "roomcast_presence: --nats-url is empty\n";
+    if (auto error = natsbus::resolve_client_settings(nats_settings); !error.empty()) {
+        std::cerr << "roomcast_presence: " << error << "\n";
         return 2;
     }
     log::init("presence", level);
@@ -136,8 +119,7 @@ int main(int argc, char** argv) {
     std::atomic<bool> stopping{false};
     std::atomic<presence::PresenceService*> service_ptr{nullptr};
 
-    natsbus::Options nats_options;
-    nats_options.servers = servers;
+    natsbus::Options nats_options = natsbus::client_options(nats_settings);
     nats_options.name = "roomcast-presence/" + replica_id;
     auto nats = natsbus::Connection::connect(nats_options, [&](natsbus::ConnectionState st) {
         nats_up = st == natsbus::ConnectionState::kConnected ||
@@ -148,8 +130,8 @@ int main(int argc, char** argv) {
         }
     });
     if (!nats) {
-        log::error("cannot connect to NATS",
-                   {{"url", nats_url}, {"error", nats.error().message()}});
+        log::error("cannot connect to NATS", {{"url", natsbus::loggable_servers(nats_settings)},
+                                              {"error", nats.error().message()}});
         return 1;
     }
     nats_up = (*nats)->connected();

@@ -10,6 +10,7 @@
 
 #include <future>
 #include <limits>
+#include <tuple>
 
 namespace roomcast::presence {
 
@@ -54,8 +55,9 @@ void PresenceService::post(F&& f) {
 
 natsbus::Result<void> PresenceService::start() {
     auto& js = nats_.jetstream();
-    // The contract's settings (the edges create the first two alike); names and the leader's
-    // lease as configured (tests run under names of their own, with a shorter lease).
+    // The contract's settings (the edges own the first two: this service binds to them as they
+    // are; it owns the leader's); names and the leader's lease as configured (tests run under
+    // names of their own, with a shorter lease).
     natsbus::KvConfig presence = contract::presence_bucket(options_.replicas, options_.storage);
     presence.bucket = options_.presence_bucket;
     natsbus::KvConfig edges = contract::edges_bucket(options_.replicas, options_.storage);
@@ -64,9 +66,11 @@ natsbus::Result<void> PresenceService::start() {
         contract::presence_leader_bucket(options_.replicas, options_.storage);
     leader.bucket = options_.leader_bucket;
     leader.ttl = options_.leader_ttl;
-    for (auto [config, slot] : {std::pair{&presence, &presence_kv_}, std::pair{&edges, &edges_kv_},
-                                std::pair{&leader, &leader_kv_}}) {
-        auto kv = js.key_value(*config);
+    using natsbus::BucketRole;
+    for (auto [config, slot, role] : {std::tuple{&presence, &presence_kv_, BucketRole::kUser},
+                                      std::tuple{&edges, &edges_kv_, BucketRole::kUser},
+                                      std::tuple{&leader, &leader_kv_, BucketRole::kOwner}}) {
+        auto kv = js.key_value(*config, role);
         if (!kv) {
             log::error("cannot open a KV bucket",
                        {{"bucket", config->bucket}, {"error", kv.error().message()}});

@@ -2,6 +2,7 @@
 // configuration, logging, NATS and the rooms bucket, the gRPC server with health and
 // reflection, the admin HTTP port, and shutdown on SIGTERM/SIGINT.
 
+#include "auto_create.hpp"
 #include "grpc_service.hpp"
 #include "rooms_service.hpp"
 
@@ -9,6 +10,7 @@
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
 #include "roomcast/grpcutil/grpcutil.hpp"
+#include "roomcast/natsbus/client_settings.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 #include "roomcast/observability/admin_server.hpp"
 
@@ -71,7 +73,7 @@ int main(int argc, char** argv) {
     std::string grpc_address = "127.0.0.1:50051";
     std::string admin_host = "127.0.0.1";
     std::int64_t admin_port = 9151;
-    std::vector<std::string> nats_urls{"nats://127.0.0.1:4222"};
+    natsbus::ClientSettings nats_settings;
     std::string admin_token;
     std::int64_t nats_replicas = 1;
     std::string log_level = "info";
@@ -84,7 +86,6 @@ int main(int argc, char** argv) {
     config.add_string("grpc-address", &grpc_address, "gRPC listen address (host:port)")
         .add_string("admin-host", &admin_host, "admin HTTP address (/livez, /readyz)")
         .add_int("admin-port", &admin_port, "admin HTTP port", 0, 65535)
-        .add_list("nats-url", &nats_urls, "NATS server URL(s), comma-separated")
         .add_string("admin-token", &admin_token,
                     "bearer token every RoomAdmin call requires (required)")
         .add_int("nats-replicas", &nats_replicas, "JetStream replicas of the roomcast_rooms bucket",
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
         .add_duration("shutdown-grace", &shutdown_grace,
                       "how long calls in flight may finish after SIGTERM", milliseconds(0),
                       milliseconds(60000));
+    natsbus::bind_client_settings(config, nats_settings);
     config.parse_or_exit(argc, argv);
 
     log::Level level = log::Level::kInfo;
@@ -115,8 +117,8 @@ int main(int argc, char** argv) {
         std::cerr << "roomcast_rooms: --grpc-address must be host:port\n";
         return 2;
     }
-    if (nats_urls.empty()) {
-        std::cerr << "roomcast_rooms: --nats-url needs at least one URL\n";
+    if (auto error = natsbus::resolve_client_settings(nats_settings); !error.empty()) {
+        std::cerr << "roomcast_rooms: " << error << "\n";
         return 2;
     }
     log::init("rooms", level);
@@ -129,8 +131,7 @@ int main(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
     Health health;
-    natsbus::Options nats_options;
-    nats_options.servers = nats_urls;
+    natsbus::Options nats_options = natsbus::client_options(nats_settings);
     nats_options.name = "roomcast-rooms";
     // Calls block a worker for their NATS round trips (AdminOptions::max_in_flight queue behind
     // them): enough threads for a few concurrent admin calls.
@@ -142,7 +143,8 @@ int main(int argc, char** argv) {
         health.set_nats_up(up);
     });
     if (!nats) {
-        log::error("cannot connect to NATS", {{"error", nats.error().message()}});
+        log::error("cannot connect to NATS", {{"url", natsbus::loggable_servers(nats_settings)},
+                                              {"error", nats.error().message()}});
         return 1;
     }
 
@@ -163,6 +165,11 @@ int main(int argc, char** argv) {
         return 1;
     }
     rooms::RoomsService service(**nats, **bucket, **revocations, rooms_options);
+    rooms::AutoCreateResponder auto_create(**nats, service);
+    if (auto r = auto_create.start(); !r) {
+        log::error("cannot answer auto-create requests", {{"error", r.error().message()}});
+        return 1;
+    }
     rooms::AdminOptions admin_options;
     admin_options.admin_token = admin_token;
     rooms::RoomAdminService grpc_service(service, **nats, admin_options);
@@ -197,6 +204,7 @@ int main(int argc, char** argv) {
     // Readiness off first, so probes and load balancers stop sending calls; then let the calls
     // in flight finish. The gRPC server goes before NATS: its calls run on the NATS workers.
     health.stop();
+    auto_create.stop();
     server.shutdown(shutdown_grace);
     admin.stop();
     (*nats)->drain(milliseconds(2000));

@@ -220,6 +220,42 @@ Outcome<v1::CreateRoomResponse> RoomsService::create_room(const v1::CreateRoomRe
     return response;
 }
 
+grpc::Status RoomsService::auto_create_room(const std::string& room_id, Deadline deadline) {
+    if (auto s = check_room_id(room_id); !s.ok()) {
+        return s;
+    }
+    if (auto s = check_deadline(deadline); !s.ok()) {
+        return s;
+    }
+    v1::Room room;
+    room.set_id(room_id);
+    room.set_visibility(v1::VISIBILITY_PUBLIC);
+    room.set_auto_created(true);
+    set_now(room.mutable_create_time());
+    *room.mutable_update_time() = room.create_time();
+    auto created = kv_.create(contract::room_key(room_id), serialize(room));
+    if (created) {
+        log::info("room auto-created", {{"room", room_id}});
+        return grpc::Status::OK;
+    }
+    if (!is(created.error(), Errc::kAlreadyExists)) {
+        return from_error(created.error(), "creating the room");
+    }
+    // Someone else created it first (another edge's request, or CreateRoom): fine if PUBLIC.
+    auto existing = load_room(room_id);
+    if (!existing) {
+        return existing.error();
+    }
+    if (*existing && (*existing)->value.visibility() == v1::VISIBILITY_PRIVATE) {
+        return {grpc::StatusCode::PERMISSION_DENIED, "room '" + room_id + "' is private"};
+    }
+    if (!*existing) {
+        // Deleted between the create and the read: the join that asked may try again.
+        return {grpc::StatusCode::UNAVAILABLE, "room '" + room_id + "' changed meanwhile"};
+    }
+    return grpc::Status::OK;
+}
+
 Outcome<v1::GetRoomResponse> RoomsService::get_room(const v1::GetRoomRequest& request,
                                                     Deadline deadline) {
     if (auto s = check_room_id(request.room_id()); !s.ok()) {

@@ -79,6 +79,12 @@ public:
     Outcome<v1::PublishResponse> publish(const v1::PublishRequest& request, Deadline deadline);
     Outcome<v1::HistoryResponse> history(const v1::HistoryRequest& request, Deadline deadline);
 
+    // An edge's auto-create request (auto_create.hpp): creates `room_id` PUBLIC with
+    // auto_created set unless it exists. OK when the room exists afterwards and is PUBLIC;
+    // INVALID_ARGUMENT for an invalid id, PERMISSION_DENIED for an existing PRIVATE room. The
+    // edge has checked its --auto-create-prefixes; edges may not write the bucket themselves.
+    grpc::Status auto_create_room(const std::string& room_id, Deadline deadline);
+
 private:
     template <class T>
     struct Stored {

@@ -2,6 +2,7 @@
 // channel), RoomsService over a real nats-server (natsbus testing), the room stream created as
 // the edge creates it, and roomcast.control observed the way an edge observes it.
 #include "rooms_service.hpp"
+#include "auto_create.hpp"
 #include "grpc_service.hpp"
 #include "validation.hpp"
 
@@ -318,7 +319,8 @@ TEST_F(RoomsServiceTest, CreateOfAnExistingRoomIsAlreadyExists) {
 }
 
 TEST_F(RoomsServiceTest, AnAutoCreatedRoomExistsToo) {
-    // What an edge writes when a client joins a missing room under an auto-create prefix.
+    // What edges wrote before auto-creation moved to this service (no id in the value): such
+    // records stay readable.
     v1::Room room;
     room.set_visibility(v1::VISIBILITY_PUBLIC);
     room.set_auto_created(true);
@@ -332,6 +334,62 @@ TEST_F(RoomsServiceTest, AnAutoCreatedRoomExistsToo) {
     EXPECT_EQ(got.id(), "auto:7");
     EXPECT_TRUE(got.auto_created());
     EXPECT_EQ(got.visibility(), v1::VISIBILITY_PUBLIC);
+}
+
+TEST_F(RoomsServiceTest, AutoCreateMakesAPublicRoomOnceAndLeavesPrivateOnesAlone) {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    ASSERT_OK(rooms_->auto_create_room("auto:1", deadline));
+    v1::Room got;
+    ASSERT_OK(get_room("auto:1", &got));
+    EXPECT_TRUE(got.auto_created());
+    EXPECT_EQ(got.visibility(), v1::VISIBILITY_PUBLIC);
+    EXPECT_TRUE(got.has_create_time());
+    ASSERT_OK(rooms_->auto_create_room("auto:1", deadline));  // exists and is public: fine
+    EXPECT_CODE(create_room("auto:1"), ALREADY_EXISTS);
+
+    ASSERT_OK(create_room("auto:private", v1::VISIBILITY_PRIVATE));
+    EXPECT_CODE(rooms_->auto_create_room("auto:private", deadline), PERMISSION_DENIED);
+    ASSERT_OK(get_room("auto:private", &got));
+    EXPECT_EQ(got.visibility(), v1::VISIBILITY_PRIVATE);
+    EXPECT_FALSE(got.auto_created());
+
+    EXPECT_CODE(rooms_->auto_create_room("not a room id", deadline), INVALID_ARGUMENT);
+    EXPECT_CODE(rooms_->auto_create_room("auto:late", std::chrono::steady_clock::now() - 1ms),
+                DEADLINE_EXCEEDED);
+}
+
+TEST_F(RoomsServiceTest, AutoCreateRequestsAreAnsweredOverNats) {
+    AutoCreateResponder responder(*nats_, *rooms_);
+    ASSERT_TRUE(responder.start());
+    ASSERT_OK(create_room("auto:closed", v1::VISIBILITY_PRIVATE));
+    auto ask = [&](const std::string& body) {
+        bus::v1::AutoCreateRoomReply reply;
+        auto m = nats_->request(contract::kRoomAutoCreateSubject, body, 5s);
+        EXPECT_TRUE(m) << m.error().message();
+        EXPECT_TRUE(m && reply.ParseFromString(m->data));
+        return reply;
+    };
+    auto request = [](const std::string& room) {
+        bus::v1::AutoCreateRoom r;
+        r.set_room(room);
+        return r.SerializeAsString();
+    };
+
+    auto created = ask(request("auto:over-nats"));
+    EXPECT_TRUE(created.ok()) << created.code() << ": " << created.message();
+    v1::Room got;
+    ASSERT_OK(get_room("auto:over-nats", &got));
+    EXPECT_TRUE(got.auto_created());
+
+    auto refused = ask(request("auto:closed"));
+    EXPECT_FALSE(refused.ok());
+    EXPECT_EQ(refused.code(), "forbidden");
+    EXPECT_EQ(ask(request("bad id")).code(), "bad_request");
+    EXPECT_EQ(ask("\xff\xff garbage").code(), "bad_request");
+
+    responder.stop();
+    EXPECT_EQ(nats_->request(contract::kRoomAutoCreateSubject, request("auto:x"), 2s).error(),
+              natsbus::make_error_code(natsbus::Errc::kNoResponders));
 }
 
 TEST_F(RoomsServiceTest, ListRoomsByPrefixAcrossPages) {

@@ -1,5 +1,6 @@
-// The load generator against a real stack: nats-server with JetStream and one edge (the binary
-// built with this tree), both child processes on free ports. A small fanout must come out
+// The load generator against a real stack: nats-server with JetStream, the rooms service (which
+// auto-creates the rooms the edge asks for) and one edge (the binaries built with this tree),
+// child processes on free ports. A small fanout must come out
 // exact: every message delivered once to every other member of its room.
 #include "runner.hpp"
 
@@ -23,8 +24,8 @@
 #include <thread>
 #include <vector>
 
-#ifndef ROOMCAST_EDGE_BINARY
-#error "ROOMCAST_EDGE_BINARY must name the edge binary (see tools/loadgen/CMakeLists.txt)"
+#if !defined(ROOMCAST_EDGE_BINARY) || !defined(ROOMCAST_ROOMS_BINARY)
+#error "ROOMCAST_EDGE_BINARY and ROOMCAST_ROOMS_BINARY name the binaries (tools/loadgen/CMakeLists.txt)"
 #endif
 
 namespace roomcast::loadgen {
@@ -32,7 +33,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr char kSecret[] = "loadgen-test-secret-of-32-bytes-at-least";
+// At least 32 bytes: the edge refuses shorter HS256 secrets.
+constexpr char kSecret[] = "loadgen-test-secret-of-at-least-32-bytes";
 
 // $ROOMCAST_NATS_SERVER, else Debian's /usr/sbin or /usr/bin, else PATH (as the natsbus tests).
 std::string nats_binary() {
@@ -146,7 +148,8 @@ protected:
     static void SetUpTestSuite() { setup_error_ = start_servers(); }
     void SetUp() override { ASSERT_EQ(setup_error_, "") << "the suite's servers did not start"; }
 
-    // Starts nats-server and an edge; returns what went wrong, or "".
+    // Starts nats-server, the rooms service (edges ask it to auto-create rooms) and an edge;
+    // returns what went wrong, or "".
     static std::string start_servers() {
         char dir[] = "/tmp/loadgen-test-XXXXXX";
         if (::mkdtemp(dir) == nullptr) {
@@ -158,23 +161,40 @@ protected:
             std::vector<std::string>{nats_binary(), "-js", "-a", "127.0.0.1", "-p",
                                      std::to_string(nats_port), "-sd", dir_ + "/nats"},
             std::vector<std::string>{}, dir_ + "/nats.log");
+        const std::string nats_url = "nats://127.0.0.1:" + std::to_string(nats_port);
+        const int rooms_admin_port = free_port();
+        rooms_ = std::make_unique<Child>(
+            std::vector<std::string>{ROOMCAST_ROOMS_BINARY, "--grpc-address",
+                                     "127.0.0.1:" + std::to_string(free_port()), "--admin-port",
+                                     std::to_string(rooms_admin_port), "--nats-url", nats_url},
+            std::vector<std::string>{
+                "ROOMCAST_ADMIN_TOKEN=loadgen-test-admin-token-at-least-32-bytes"},
+            dir_ + "/rooms.log");
+        if (std::string error = wait_ready(*rooms_, rooms_admin_port, "rooms"); !error.empty()) {
+            return error;
+        }
         edge_port_ = free_port();
         admin_port_ = free_port();
         edge_ = std::make_unique<Child>(
-            std::vector<std::string>{ROOMCAST_EDGE_BINARY, "--host", "127.0.0.1", "--port",
-                                     std::to_string(edge_port_), "--admin-port",
-                                     std::to_string(admin_port_), "--nats-url",
-                                     "nats://127.0.0.1:" + std::to_string(nats_port), "--edge-id",
-                                     "lgtest", "--auto-create-prefixes", "*", "--threads", "2"},
+            std::vector<std::string>{
+                ROOMCAST_EDGE_BINARY, "--host", "127.0.0.1", "--port", std::to_string(edge_port_),
+                "--admin-port", std::to_string(admin_port_), "--nats-url", nats_url, "--edge-id",
+                "lgtest", "--auto-create-prefixes", "*", "--threads", "2"},
             std::vector<std::string>{std::string("ROOMCAST_JWT_SECRET=") + kSecret},
             dir_ + "/edge.log");
+        return wait_ready(*edge_, admin_port_, "edge");
+    }
+    // Until `child` answers 200 on /readyz (its log is <dir>/<name>.log), at most 30 s; returns
+    // what went wrong, or "".
+    static std::string wait_ready(Child& child, int admin_port, const std::string& name) {
         const auto deadline = std::chrono::steady_clock::now() + 30s;
-        while (http_status(admin_port_, "/readyz") != 200) {
-            if (!edge_->running()) {
-                return "edge exited:\n" + tail(dir_ + "/edge.log");
+        while (http_status(admin_port, "/readyz") != 200) {
+            if (!child.running()) {
+                return name + " exited:\n" + tail(dir_ + "/" + name + ".log");
             }
             if (std::chrono::steady_clock::now() >= deadline) {
-                return "edge not ready:\n" + tail(dir_ + "/edge.log") + "\nnats:\n" + tail(dir_ + "/nats.log");
+                return name + " not ready:\n" + tail(dir_ + "/" + name + ".log") + "\nnats:\n" +
+                       tail(dir_ + "/nats.log");
             }
             std::this_thread::sleep_for(100ms);
         }
@@ -182,6 +202,7 @@ protected:
     }
     static void TearDownTestSuite() {
         edge_.reset();
+        rooms_.reset();
         nats_.reset();
         std::error_code ec;
         std::filesystem::remove_all(dir_, ec);
@@ -232,6 +253,7 @@ protected:
     static inline std::string setup_error_;
     static inline std::string dir_;
     static inline std::unique_ptr<Child> nats_;
+    static inline std::unique_ptr<Child> rooms_;
     static inline std::unique_ptr<Child> edge_;
     static inline int edge_port_ = 0;
     static inline int admin_port_ = 0;

@@ -138,6 +138,19 @@ Result<detail::OptionsPtr> build_options(const Options& o, void* closure) {
     if (s == NATS_OK && !o.user.empty()) {
         s = natsOptions_SetUserInfo(opts.get(), o.user.c_str(), o.password.c_str());
     }
+    const bool tls_url =
+        std::any_of(o.servers.begin(), o.servers.end(),
+                    [](const std::string& url) { return url.starts_with("tls://"); });
+    if (s == NATS_OK && (o.tls || tls_url || !o.tls_ca_file.empty())) {
+        s = natsOptions_SetSecure(opts.get(), true);
+    }
+    if (s == NATS_OK && !o.tls_ca_file.empty()) {
+        s = natsOptions_LoadCATrustedCertificates(opts.get(), o.tls_ca_file.c_str());
+    }
+    if (s == NATS_OK && !o.tls_cert_file.empty()) {
+        s = natsOptions_LoadCertificatesChain(opts.get(), o.tls_cert_file.c_str(),
+                                              o.tls_key_file.c_str());
+    }
     if (s == NATS_OK) {
         s = natsOptions_SetTimeout(opts.get(), detail::to_millis(o.connect_timeout));
     }
@@ -564,7 +577,8 @@ std::string Connection::connected_url() const {
     if (natsConnection_GetConnectedUrl(impl_->core->nc, buffer, sizeof(buffer)) != NATS_OK) {
         return {};
     }
-    return buffer;
+    // cnats keeps the URL as given, credentials included.
+    return redact_urls(buffer);
 }
 
 Result<void> Connection::publish(std::string_view subject, std::string_view data,

@@ -611,7 +611,7 @@ Result<Subscription> KeyValue::watch(std::string_view filter,
     return Subscription(std::make_unique<detail::WatchSubscription>(core, std::move(watch)));
 }
 
-Result<std::unique_ptr<KeyValue>> JetStream::key_value(const KvConfig& config) {
+Result<std::unique_ptr<KeyValue>> JetStream::key_value(const KvConfig& config, BucketRole role) {
     if (config.history < 1 || config.history > kMaxHistory) {
         return make_error_code(Errc::kInvalidArgument);
     }
@@ -641,7 +641,13 @@ Result<std::unique_ptr<KeyValue>> JetStream::key_value(const KvConfig& config) {
     kc.MaxBytes = config.max_bytes;
     kvStore* kv = nullptr;
     s = js_CreateKeyValue(&kv, js, &kc);
-    if (s != NATS_OK && detail::errc_from(s) == Errc::kOther) {
+    if (s != NATS_OK && role == BucketRole::kUser) {
+        // It exists with other settings (or appeared meanwhile): the owner's, used as they are.
+        s = js_KeyValue(&kv, js, config.bucket.c_str());
+        if (s != NATS_OK) {
+            return detail::to_error(s, "key_value");
+        }
+    } else if (s != NATS_OK && detail::errc_from(s) == Errc::kOther) {
         // cnats refuses to create over a bucket whose limits differ: bind to it and apply
         // ours (history, ttl, value size, byte budget) to its stream.
         const std::string stream = "KV_" + config.bucket;

@@ -356,6 +356,30 @@ TEST_F(KeyValueTest, BindingAgainAppliesNewLimits) {
     EXPECT_EQ(kv_->get("k").value()->value, "4");  // the first handle sees the same bucket
 }
 
+TEST_F(KeyValueTest, AUserBindsToTheOwnersBucketAsItIs) {
+    // Another role's settings (history 3) leave the owner's bucket (history 1) unchanged.
+    auto user = conn_->jetstream().key_value(
+        {.bucket = bucket_, .history = 3, .storage = Storage::kMemory}, BucketRole::kUser);
+    ASSERT_TRUE(user) << user.error().message();
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE((*user)->put("k", std::to_string(i)));
+    }
+    auto history =
+        conn_->jetstream().read_subject("KV_" + bucket_, "$KV." + bucket_ + ".k", 1, 100, 5s);
+    ASSERT_TRUE(history) << history.error().message();
+    ASSERT_EQ(history->size(), 1u);
+    EXPECT_EQ(kv_->get("k").value()->value, "2");
+
+    // A missing bucket is created with the user's settings, so start order does not matter.
+    const std::string fresh = unique_name("kvuser");
+    auto created = conn_->jetstream().key_value(
+        {.bucket = fresh, .history = 2, .storage = Storage::kMemory}, BucketRole::kUser);
+    ASSERT_TRUE(created) << created.error().message();
+    ASSERT_TRUE((*created)->put("k", "v"));
+    EXPECT_EQ((*created)->get("k").value()->value, "v");
+    (void)conn_->jetstream().delete_stream("KV_" + fresh);
+}
+
 TEST_F(KeyValueTest, RejectsBadConfigs) {
     auto& js = conn_->jetstream();
     EXPECT_EQ(js.key_value({.bucket = "x", .history = 0}).error(),

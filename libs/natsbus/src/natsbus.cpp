@@ -37,6 +37,8 @@ public:
                 return "no responders";
             case Errc::kClosed:
                 return "connection closed";
+            case Errc::kNotPermitted:
+                return "not permitted (NATS credentials or permissions)";
             case Errc::kOther:
                 return "NATS error";
         }
@@ -143,6 +145,56 @@ bool valid_subject_token(std::string_view token) noexcept {
     return true;
 }
 
+namespace {
+
+// The userinfo of a URL ("user:password" of nats://user:password@host:4222), as offsets into
+// `url`; npos when there is none. The authority runs from after "://" (or the start) to the
+// first '/'; its userinfo ends at the last '@', so an unescaped '@' in a password stays inside.
+std::pair<std::size_t, std::size_t> userinfo_span(std::string_view url) noexcept {
+    const std::size_t scheme = url.find("://");
+    const std::size_t begin = scheme == std::string_view::npos ? 0 : scheme + 3;
+    const std::size_t end = std::min(url.find('/', begin), url.size());
+    const std::size_t at = url.substr(begin, end - begin).rfind('@');
+    if (at == std::string_view::npos) {
+        return {std::string_view::npos, std::string_view::npos};
+    }
+    return {begin, begin + at};
+}
+
+}  // namespace
+
+bool url_has_credentials(std::string_view url) noexcept {
+    return userinfo_span(url).first != std::string_view::npos;
+}
+
+std::string redact_urls(std::string_view urls) {
+    std::string out;
+    out.reserve(urls.size());
+    while (true) {
+        const std::size_t comma = urls.find(',');
+        const std::string_view url = urls.substr(0, comma);
+        const auto [begin, end] = userinfo_span(url);
+        if (begin == std::string_view::npos) {
+            out += url;
+        } else {
+            // Keep the user name (it names the role); a token alone (no ':') is the secret.
+            const std::string_view userinfo = url.substr(begin, end - begin);
+            const std::size_t colon = userinfo.find(':');
+            out += url.substr(0, begin);
+            if (colon != std::string_view::npos) {
+                out += userinfo.substr(0, colon + 1);
+            }
+            out += "***";
+            out += url.substr(end);
+        }
+        if (comma == std::string_view::npos) {
+            return out;
+        }
+        out += ',';
+        urls.remove_prefix(comma + 1);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Subscription
 
@@ -209,6 +261,9 @@ Errc errc_from(natsStatus status, jsErrCode js_error) noexcept {
         case NATS_CONNECTION_CLOSED:
         case NATS_DRAINING:
             return Errc::kClosed;
+        case NATS_CONNECTION_AUTH_FAILED:
+        case NATS_NOT_PERMITTED:
+            return Errc::kNotPermitted;
         case NATS_CONNECTION_DISCONNECTED:
         case NATS_NO_SERVER:
         case NATS_NOT_YET_CONNECTED:

@@ -14,6 +14,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -90,7 +91,7 @@ public:
 
 }  // namespace
 
-std::unique_ptr<NatsServer> NatsServer::start() {
+std::unique_ptr<NatsServer> NatsServer::start(const std::string& config) {
     char dir_template[] = "/tmp/natsbus-test-XXXXXX";
     if (::mkdtemp(dir_template) == nullptr) {
         return nullptr;
@@ -100,6 +101,14 @@ std::unique_ptr<NatsServer> NatsServer::start() {
         return nullptr;
     }
     std::unique_ptr<NatsServer> server(new NatsServer(port, dir_template));
+    if (!config.empty()) {
+        server->config_path_ = server->dir_ + "/server.conf";
+        std::ofstream out(server->config_path_);
+        out << config;
+        if (!out.flush()) {
+            return nullptr;
+        }
+    }
     if (!server->spawn()) {
         return nullptr;
     }
@@ -154,8 +163,13 @@ bool NatsServer::spawn() {
             ::dup2(fd, STDOUT_FILENO);
             ::dup2(fd, STDERR_FILENO);
         }
-        const char* argv[] = {binary.c_str(), "-js", "-a",          "127.0.0.1", "-p",
-                              port.c_str(),   "-sd", store.c_str(), nullptr};
+        const char* argv[] = {binary.c_str(), "-js",        "-a",   "127.0.0.1",
+                              "-p",           port.c_str(), "-sd",  store.c_str(),
+                              nullptr,        nullptr,      nullptr};
+        if (!config_path_.empty()) {
+            argv[8] = "-c";
+            argv[9] = config_path_.c_str();
+        }
         ::execvp(binary.c_str(), const_cast<char* const*>(argv));
         ::_exit(127);
     }

@@ -1,9 +1,10 @@
 #include "app/acl.hpp"
 
-#include "app/sessions.hpp"
-
+#include "roomcast/bus/v1/bus.pb.h"
 #include "roomcast/contract/keys.hpp"
 #include "roomcast/contract/storage.hpp"
+#include "roomcast/contract/subjects.hpp"
+#include "roomcast/contract/timing.hpp"
 #include "roomcast/core/log.hpp"
 
 #include <chrono>
@@ -19,7 +20,9 @@ AclCache::AclCache(natsbus::Connection& nats, std::vector<std::string> auto_crea
 
 natsbus::Result<void> AclCache::start(std::function<void(const std::string& room)> on_change) {
     on_change_ = std::move(on_change);
-    auto kv = nats_.jetstream().key_value(contract::rooms_bucket(replicas_));
+    // The rooms service owns the bucket (only it may change its settings): bind to it.
+    auto kv =
+        nats_.jetstream().key_value(contract::rooms_bucket(replicas_), natsbus::BucketRole::kUser);
     if (!kv) {
         return kv.error();
     }
@@ -162,21 +165,32 @@ Verdict AclCache::may_publish(const std::string& room, const std::string& user) 
 }
 
 void AclCache::create(const std::string& room, std::function<void(bool)> done) {
-    ::roomcast::rooms::v1::Room r;
-    r.set_id(room);
-    r.set_visibility(::roomcast::rooms::v1::VISIBILITY_PUBLIC);
-    r.set_auto_created(true);
-    const auto now = unix_ms();
-    r.mutable_create_time()->set_seconds(now / 1000);
-    r.mutable_create_time()->set_nanos(static_cast<int>((now % 1000) * 1000000));
-    *r.mutable_update_time() = r.create_time();
-    std::string key = contract::room_key(room);
-    std::string value = r.SerializeAsString();
-    natsbus::KeyValue* kv = kv_.get();
-    nats_.run_async([kv, key = std::move(key), value = std::move(value), done = std::move(done)] {
-        auto created = kv->create(key, value);
-        done(created || created.error() == natsbus::Errc::kAlreadyExists);
-    });
+    // Edges may not write room rights: the rooms service creates the room (one replica of its
+    // queue group answers), and this cache sees it through the watch like any other change.
+    bus::v1::AutoCreateRoom request;
+    request.set_room(room);
+    nats_.request_async(
+        contract::kRoomAutoCreateSubject, request.SerializeAsString(),
+        contract::kRoomAutoCreateTimeout,
+        [room, done = std::move(done)](natsbus::Result<natsbus::Message> reply) {
+            bus::v1::AutoCreateRoomReply answer;
+            if (!reply) {
+                log::warn("room auto-create: no answer from the rooms service",
+                          {{"room", room}, {"error", reply.error().message()}});
+                done(false);
+                return;
+            }
+            if (!answer.ParseFromString(reply->data)) {
+                log::warn("room auto-create: not an AutoCreateRoomReply", {{"room", room}});
+                done(false);
+                return;
+            }
+            if (!answer.ok()) {
+                log::info("room auto-create refused",
+                          {{"room", room}, {"code", answer.code()}, {"reason", answer.message()}});
+            }
+            done(answer.ok());
+        });
 }
 
 }  // namespace roomcast::edge

@@ -1,7 +1,7 @@
 #pragma once
 // The edge's local copy of the room registry and rights (KV bucket roomcast_rooms, written by
-// the rooms service and by edges auto-creating rooms), kept fresh by a KV watch, so that a
-// join or a publish never waits for a service in the steady state.
+// the rooms service only), kept fresh by a KV watch, so that a join or a publish never waits
+// for a service in the steady state. Auto-created rooms are asked of the rooms service.
 //
 // Rules (PRODUCT.md §2, docs/control-plane.md): a missing room is `not_found` unless its id
 // matches an auto-create prefix (then it is created PUBLIC on first join); PUBLIC rooms admit
@@ -42,8 +42,10 @@ public:
     // May `user` publish to `room` (which it joined)?
     Verdict may_publish(const std::string& room, const std::string& user) const override;
 
-    // Creates `room` as PUBLIC and auto-created (KV create: an existing key is fine). `done`
-    // runs on a library thread with true when the room exists afterwards.
+    // Asks the rooms service to create `room` PUBLIC and auto-created (request/reply on
+    // contract::kRoomAutoCreateSubject, waiting at most kRoomAutoCreateTimeout). `done` runs on
+    // a library thread with true when the room exists afterwards and is PUBLIC; false when the
+    // service refused (an existing PRIVATE room), did not answer, or there is none.
     void create(const std::string& room, std::function<void(bool)> done) override;
 
     // Runs `fn` once the cache has applied the bucket's revision `revision` (at once when it

@@ -120,7 +120,8 @@ int main(int argc, char** argv) {
         }
     });
     if (!nats) {
-        log::error("cannot connect to NATS", {{"url", o.nats_url}, {"error", nats.error().message()}});
+        log::error("cannot connect to NATS",
+                   {{"url", natsbus::loggable_servers(o.nats)}, {"error", nats.error().message()}});
         return 1;
     }
     nats_up = (*nats)->connected();

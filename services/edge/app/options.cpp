@@ -36,7 +36,6 @@ void bind(core::Config& config, EdgeOptions& o) {
         .add_int("port", &o.port, "client port (Socket.IO at /socket.io/)", 0, 65535)
         .add_string("admin-host", &o.admin_host, "admin address (/livez, /readyz)")
         .add_int("admin-port", &o.admin_port, "admin port", 0, 65535)
-        .add_string("nats-url", &o.nats_url, "NATS server URL(s), comma-separated")
         .add_string("jwt-secret", &o.jwt_secret,
                     "HS256 key (raw bytes) client tokens may be signed with (besides the auth service's JWKS)")
         .add_string("edge-id", &o.edge_id, "this edge's id in session ids and NATS subjects (default: random)")
@@ -112,6 +111,7 @@ void bind(core::Config& config, EdgeOptions& o) {
         .add_int("nats-replicas", &o.nats_replicas, "JetStream replicas of the room stream and KV buckets", 1, 5)
         .add_int("threads", &o.threads, "I/O threads (shards; 0: one per core)", 0, 64)
         .add_string("log-level", &o.log_level, "debug | info | warn | error");
+    natsbus::bind_client_settings(config, o.nats);
 }
 
 std::string validate(EdgeOptions& o) {
@@ -135,6 +135,9 @@ std::string validate(EdgeOptions& o) {
     if (o.user_publish_bytes_rate > 0 && o.user_publish_bytes_burst < o.max_publish_bytes) {
         return "--user-publish-bytes-burst must be at least --max-publish-bytes (or a publish could never pass)";
     }
+    if (auto error = natsbus::resolve_client_settings(o.nats); !error.empty()) {
+        return error;
+    }
     if (o.threads == 0) {
         o.threads = static_cast<std::int64_t>(transport::default_shard_count());
     }
@@ -142,8 +145,7 @@ std::string validate(EdgeOptions& o) {
 }
 
 natsbus::Options nats_options(const EdgeOptions& o) {
-    natsbus::Options n;
-    n.servers = core::split_list(o.nats_url);
+    natsbus::Options n = natsbus::client_options(o.nats);
     n.name = "roomcast-edge/" + o.edge_id;
     return n;
 }

@@ -12,6 +12,7 @@
 
 #include "roomcast/contract/storage.hpp"
 #include "roomcast/core/config.hpp"
+#include "roomcast/natsbus/client_settings.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 
 #include <chrono>
@@ -26,7 +27,7 @@ struct EdgeOptions {
     std::int64_t port = 8081;
     std::string admin_host = "127.0.0.1";
     std::int64_t admin_port = 9181;
-    std::string nats_url = "nats://127.0.0.1:4222";
+    natsbus::ClientSettings nats;  // --nats-url, the edge role's credentials, TLS
     std::string jwt_secret;
     std::string edge_id;
     bool dev_tokens = false;

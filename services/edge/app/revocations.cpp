@@ -121,7 +121,9 @@ RevocationFeed::RevocationFeed(natsbus::Connection& nats, Revocations& revocatio
     : nats_(nats), revocations_(revocations), replicas_(replicas) {}
 
 natsbus::Result<void> RevocationFeed::start() {
-    auto kv = nats_.jetstream().key_value(contract::revocations_bucket(replicas_));
+    // The rooms service owns the bucket (only it may change its settings): bind to it.
+    auto kv = nats_.jetstream().key_value(contract::revocations_bucket(replicas_),
+                                          natsbus::BucketRole::kUser);
     if (!kv) {
         return kv.error();
     }

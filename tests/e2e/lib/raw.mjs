@@ -341,11 +341,12 @@ export function sample(metrics, series) {
 // --- NATS spy ----------------------------------------------------------------------------------
 
 /**
- * Subscribes to ">" on `natsUrl` and records every subject and payload seen, so a test can prove
- * that something never reached the bus. `stop()` drains and closes.
+ * Subscribes to ">" and records every subject and payload seen, so a test can prove that
+ * something never reached the bus. `options`: nats.js connect options with a user that may
+ * subscribe to everything (stack.natsOptions(kNatsAdminUser)). `stop()` drains and closes.
  */
-export async function natsSpy(natsUrl) {
-    const nc = await natsConnect({ servers: natsUrl, name: "roomcast-e2e-spy" });
+export async function natsSpy(options) {
+    const nc = await natsConnect({ ...options, name: "roomcast-e2e-spy" });
     const seen = [];
     const sub = nc.subscribe(">");
     const loop = (async () => {

@@ -7,7 +7,15 @@
 //   const stack = await startStack({ edges: ["edge-1", "edge-2"], webRoot: ".../web/dist" });
 //   stack.nginxUrl, stack.natsUrl, stack.edges[0].url / .adminUrl / .kill("SIGKILL") / .restart()
 //   await stack.stopNats(); await stack.startNats();   // same port and data directory
-//   await stack.stop();                                 // throws if a service crashed meanwhile
+//   await stack.stop();    // throws if a service crashed meanwhile, or if a log holds a secret
+//
+// NATS is closed as everywhere (docs/operations.md, "NATS roles"): the server has one user per
+// role (scripts/lib/nats-auth.mjs renders them from the chart's nats-roles.json) with passwords
+// generated per stack, and every service runs with its role's credentials. Tests that talk to
+// NATS themselves use stack.natsCredentials(role): "backend" for what an application backend
+// does, or "e2e-admin", a test-only user without restrictions that exists only in this
+// harness's server configuration, to inspect or arrange JetStream state. Edges auto-create rooms
+// through the rooms service, so a stack of edges always runs it too.
 //
 // Upstreams: "edge" (default) runs ${ROOMCAST_BUILD_DIR:-<repo>/build}/services/edge/roomcast_edge;
 // "conformance" runs the conformance server (or the Node reference, ROOMCAST_E2E_TARGET) in each
@@ -17,13 +25,14 @@
 
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { accessSync, constants, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { conformanceBinaryPath, isReference, referenceServerPath } from "./servers.mjs";
+import { loadRoles, newPassword, quote, renderAuthorization } from "../../../scripts/lib/nats-auth.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoDir = path.resolve(here, "..", "..", "..");
@@ -368,6 +377,39 @@ class Service {
     }
 }
 
+/** The test-only NATS user without restrictions (see the top of this file). */
+export const kNatsAdminUser = "e2e-admin";
+
+/**
+ * Every place in the files under `dir` (recursively) where one of `secrets` ({name: value})
+ * occurs, as "file:line: name" (never the value itself). Logs must not hold secrets (STYLE.md).
+ */
+export function findSecretsInLogs(dir, secrets) {
+    const found = [];
+    const walk = (d) => {
+        for (const entry of readdirSync(d, { withFileTypes: true })) {
+            const file = path.join(d, entry.name);
+            if (entry.isDirectory()) {
+                walk(file);
+                continue;
+            }
+            if (!entry.isFile()) {
+                continue;
+            }
+            const lines = readFileSync(file, "utf8").split("\n");
+            lines.forEach((line, i) => {
+                for (const [name, value] of Object.entries(secrets)) {
+                    if (value && line.includes(value)) {
+                        found.push(`${file}:${i + 1}: ${name}`);
+                    }
+                }
+            });
+        }
+    };
+    walk(dir);
+    return found;
+}
+
 /** The environment for a child: ours without ROOMCAST_* (a developer's settings must not leak). */
 function childEnv(extra = {}) {
     const env = {};
@@ -395,7 +437,8 @@ function childEnv(extra = {}) {
  * @param {boolean} [options.nginx=true]
  * @param {string[]} [options.services=[]] control-plane services to start before the edges:
  *   any of "rooms", "presence", "auth" (gRPC on free ports; `stack.services.<name>` has
- *   {grpcAddress, adminUrl, pid, kill(signal), stop(), restart()})
+ *   {grpcAddress, adminUrl, pid, kill(signal), stop(), restart()}); "rooms" is always started
+ *   with real edges (it auto-creates their rooms)
  * @param {object} [options.serviceArgs] extra flags per service, e.g. { auth: ["--key-dir", dir] }
  */
 export async function startStack({
@@ -415,6 +458,9 @@ export async function startStack({
         throw new Error(`startStack: upstream must be "edge" or "conformance", got "${upstream}"`);
     }
     const edgeIds = typeof edges === "number" ? Array.from({ length: edges }, (_, i) => `edge-${i + 1}`) : edges;
+    if (upstream === "edge" && edgeIds.length > 0 && !serviceNames.includes("rooms")) {
+        serviceNames = ["rooms", ...serviceNames];
+    }
     const natsBin = requireCommand("nats-server", "install it (apt-get install nats-server; scripts/test does)");
     const nginxBin = nginx ? requireCommand("nginx", "install it (apt-get install nginx-light; scripts/test does)") : "";
     let edgeCommand;
@@ -447,6 +493,23 @@ export async function startStack({
     }
     const [natsPort, natsMonitorPort, httpPort, ...edgePorts] = await freePorts(3 + 2 * edgeIds.length);
 
+    // One user per role, passwords of this stack only, and the test-only admin user.
+    const roles = loadRoles();
+    const natsUsers = Object.fromEntries(roles.map((r) => [r.name, { user: r.name, pass: newPassword() }]));
+    natsUsers[kNatsAdminUser] = { user: kNatsAdminUser, pass: newPassword() };
+    const natsConf = path.join(dir, "nats.conf");
+    writeFileSync(
+        natsConf,
+        renderAuthorization(roles, (name) => quote(natsUsers[name].pass), [{
+            user: kNatsAdminUser,
+            password: quote(natsUsers[kNatsAdminUser].pass),
+            comment: "test-only (tests/e2e/lib/stack.mjs): unrestricted, to inspect and arrange JetStream state",
+        }]),
+        { mode: 0o600 },
+    );
+    /** The environment that gives a service its role's credentials (never the command line). */
+    const natsEnv = (role) => ({ ROOMCAST_NATS_USER: natsUsers[role].user, ROOMCAST_NATS_PASSWORD: natsUsers[role].pass });
+
     const services = []; // everything started, for stop()
     let stopped = false;
     const stopAll = async () => {
@@ -467,8 +530,8 @@ export async function startStack({
         // NATS with JetStream, monitoring for the readiness probe.
         const nats = new Service("nats", {
             file: natsBin,
-            args: ["-n", "roomcast-e2e", "-a", "127.0.0.1", "-p", String(natsPort), "-m", String(natsMonitorPort),
-                "-js", "-sd", natsDir],
+            args: ["-c", natsConf, "-n", "roomcast-e2e", "-a", "127.0.0.1", "-p", String(natsPort),
+                "-m", String(natsMonitorPort), "-js", "-sd", natsDir],
             env: childEnv(),
             logDir,
         });
@@ -495,6 +558,7 @@ export async function startStack({
                     "--admin-port", String(adminPort), "--nats-url", natsUrl, ...(serviceArgs[name] ?? [])],
                 env: childEnv({
                     ROOMCAST_ADMIN_TOKEN: adminToken,
+                    ...natsEnv(name),
                     ...(name === "auth" ? { ROOMCAST_JWT_SECRET: jwtSecret } : {}),
                 }),
                 logDir,
@@ -547,7 +611,7 @@ export async function startStack({
                     "--user-publish-rate", "0", "--user-publish-bytes-rate", "0", "--user-auto-create-per-minute", "0",
                     ...(devTokens ? ["--dev-tokens"] : []), ...edgeArgs];
                 // Secrets through the environment, as scripts/up passes them.
-                env = childEnv({ ROOMCAST_JWT_SECRET: jwtSecret, ROOMCAST_ADMIN_TOKEN: adminToken, ...edgeEnv });
+                env = childEnv({ ROOMCAST_JWT_SECRET: jwtSecret, ROOMCAST_ADMIN_TOKEN: adminToken, ...natsEnv("edge"), ...edgeEnv });
                 ready = async () => (await httpStatus(`http://127.0.0.1:${adminPort}/readyz`)) === 200;
             } else {
                 args = ["--host", "127.0.0.1", "--port", String(port), "--ping-interval", "25s",
@@ -636,6 +700,18 @@ export async function startStack({
             services: serviceHandles,
             jwtSecret,
             adminToken,
+            /** {user, pass} of a NATS role ("edge", "rooms", "backend", …) or kNatsAdminUser. */
+            natsCredentials(role) {
+                const creds = natsUsers[role];
+                if (!creds) {
+                    throw new Error(`no NATS user "${role}" in this stack (${Object.keys(natsUsers).join(", ")})`);
+                }
+                return { ...creds };
+            },
+            /** nats.js connect() options for a role: {servers, user, pass}. */
+            natsOptions(role) {
+                return { servers: natsUrl, ...this.natsCredentials(role) };
+            },
             /** Output tail of a service ("nats", "nginx" or an edge id). */
             logTail(name) {
                 return services.find((s) => s.name === name)?.logTail() ?? "(no such service)";
@@ -671,6 +747,15 @@ export async function startStack({
                     });
                 await stopAll();
                 liveDirs.delete(dir);
+                // No log line of the whole run may hold a secret of this stack.
+                const secrets = { "admin token": adminToken, "JWT secret": jwtSecret };
+                for (const [name, { pass }] of Object.entries(natsUsers)) {
+                    secrets[`NATS password of ${name}`] = pass;
+                }
+                const leaks = findSecretsInLogs(logDir, secrets);
+                if (leaks.length) {
+                    crashes.push(`secrets in the logs of the stack:\n  ${leaks.join("\n  ")}`);
+                }
                 if (process.env.ROOMCAST_E2E_KEEP_STATE === "1" || crashes.length) {
                     process.stderr.write(`roomcast stack state kept in ${dir}\n`);
                 } else {

@@ -43,6 +43,7 @@ import {
     until,
     wsHandshake,
 } from "../lib/raw.mjs";
+import { kNatsAdminUser } from "../lib/stack.mjs";
 
 const kParseError = 'roomcast_edge_disconnects_total{reason="parse error"}';
 const kRequestTimeoutMs = 15_000; // fixed HTTP request timeout of the edge (slow-loris bound)
@@ -105,7 +106,7 @@ describe("edge with rate limit, CORS and the control plane", () => {
             edgeArgs: ["--events-per-second", "20", "--event-burst", "40",
                 "--cors-origins", "https://app.example", "--cors-credentials"],
         });
-        spy = await natsSpy(stack.natsUrl);
+        spy = await natsSpy(stack.natsOptions(kNatsAdminUser));
         witness = await Witness.start(clients, stack, stack.edges[0]);
         token = tokenFor(stack, "offender");
         await witness.check("at start");

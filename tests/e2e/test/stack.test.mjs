@@ -1,7 +1,8 @@
 // Self-test of lib/stack.mjs and scripts/lib/nginx.conf.template, runnable without the edge:
 // NATS + two conformance servers standing in for the edges, behind the NGINX config of the local
 // stack. Checks the cookie affinity (as ingress-nginx's affinity: cookie), WebSocket through
-// NGINX, and that NATS restarts on the same port with its JetStream data.
+// NGINX, that NATS restarts on the same port with its JetStream data, and the check that no log
+// holds a secret.
 //
 // Which upstream holds an Engine.IO session is told apart by asking each one directly: only
 // the upstream that made the handshake knows its sid (the other answers "Session ID unknown").
@@ -11,7 +12,10 @@ import http from "node:http";
 import net from "node:net";
 import { after, afterEach, before, test } from "node:test";
 import { ClientPool, emitWithAck, nextEvent, waitConnected, withTimeout } from "../lib/clients.mjs";
-import { startStack } from "../lib/stack.mjs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { findSecretsInLogs, kNatsAdminUser, startStack } from "../lib/stack.mjs";
 
 const kCookieRe = /^roomcast_affinity=([A-Za-z0-9_-]+); Path=\/; HttpOnly; SameSite=Lax$/;
 const kRequestTimeoutMs = 5_000;
@@ -184,9 +188,13 @@ test("socket.io-client with the WebSocket transport only, through NGINX", async 
 
 // --- NATS restart --------------------------------------------------------------------------------
 
-/** One request/reply over a fresh raw NATS connection; resolves the reply payload (string). */
+/**
+ * One request/reply over a fresh raw NATS connection, as the harness's test-only admin user;
+ * resolves the reply payload (string).
+ */
 function natsRequest(url, subject, payload) {
     const { hostname, port } = new URL(url);
+    const { user, pass } = stack.natsCredentials(kNatsAdminUser);
     const inbox = `_INBOX.stacktest.${Math.random().toString(36).slice(2)}`;
     return withTimeout(
         new Promise((resolve, reject) => {
@@ -196,7 +204,8 @@ function natsRequest(url, subject, payload) {
             socket.on("error", reject);
             socket.on("connect", () => {
                 const body = Buffer.from(payload);
-                socket.write(`CONNECT {"verbose":false,"pedantic":false}\r\nSUB ${inbox} 1\r\n`);
+                const connect = JSON.stringify({ verbose: false, pedantic: false, user, pass });
+                socket.write(`CONNECT ${connect}\r\nSUB ${inbox} 1\r\n`);
                 socket.write(`PUB ${subject} ${inbox} ${body.length}\r\n`);
                 socket.write(Buffer.concat([body, Buffer.from("\r\n")]));
             });
@@ -261,6 +270,59 @@ test("NATS restarts on the same port with its JetStream data", async () => {
     assert.equal(info.state.messages, 1, "the stream's message must survive the restart");
     const msg = await jsApi("$JS.API.STREAM.MSG.GET.STACKTEST", { seq: ack.seq });
     assert.equal(Buffer.from(msg.message.data, "base64").toString(), "kept across a restart");
+});
+
+/**
+ * The server's answer to a CONNECT with `credentials` (and a PING): "PONG" when it accepted it,
+ * else its -ERR line. Only once INFO arrived is anything sent, in one write, so that a refusal
+ * never races our own writes.
+ */
+function natsConnectAnswer(url, credentials) {
+    const { hostname, port } = new URL(url);
+    return withTimeout(
+        new Promise((resolve, reject) => {
+            const socket = net.createConnection({ host: hostname, port: Number(port) });
+            let text = "";
+            socket.on("error", reject);
+            socket.on("close", () => resolve(`closed after: ${text}`));
+            socket.on("data", (chunk) => {
+                text += chunk.toString("utf8");
+                const lines = text.split("\r\n");
+                if (lines.length > 1 && lines[0].startsWith("INFO ") && !socket.sentConnect) {
+                    socket.sentConnect = true;
+                    socket.write(`CONNECT ${JSON.stringify({ verbose: false, pedantic: false, ...credentials })}\r\nPING\r\n`);
+                }
+                const answer = lines.slice(1).find((l) => l.startsWith("PONG") || l.startsWith("-ERR"));
+                if (answer) {
+                    socket.destroy();
+                    resolve(answer);
+                }
+            });
+        }),
+        kRequestTimeoutMs,
+        "the server's answer to CONNECT",
+    );
+}
+
+test("NATS refuses connections without a role's credentials", async () => {
+    assert.equal(await natsConnectAnswer(stack.natsUrl, {}), "-ERR 'Authorization Violation'");
+    const { user, pass } = stack.natsCredentials("backend");
+    assert.equal(await natsConnectAnswer(stack.natsUrl, { user, pass: "not-the-password" }), "-ERR 'Authorization Violation'");
+    assert.equal(await natsConnectAnswer(stack.natsUrl, { user, pass }), "PONG");
+});
+
+test("the log check names the file and line of a secret, never the secret", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "roomcast-logcheck-"));
+    try {
+        mkdirSync(path.join(dir, "sub"));
+        writeFileSync(path.join(dir, "a.log"), "fine\n{\"msg\":\"x\",\"url\":\"nats://edge:***@h\"}\n");
+        writeFileSync(path.join(dir, "sub", "b.log"), "one\ntwo s3cr3t-value three\n");
+        const found = findSecretsInLogs(dir, { "the password": "s3cr3t-value", unset: "" });
+        assert.deepEqual(found, [`${path.join(dir, "sub", "b.log")}:2: the password`]);
+        assert.ok(!found.join("").includes("s3cr3t-value"));
+    } finally {
+        rmSync(dir, { recursive: true, force: true });
+    }
 });
 
 test("an upstream restart keeps its port; NGINX routes to it again", async () => {

@@ -1,5 +1,6 @@
 // Files derived from others, kept in step: the chart's alert rules (a copy of
-// k8s/monitoring/alerts.yaml), the kubectl manifest (the rendered chart), the kustomize files.
+// k8s/monitoring/alerts.yaml), the kubectl manifest (the rendered chart), the kustomize files,
+// the NATS roles table of docs/operations.md (files/nats-roles.json).
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -8,9 +9,27 @@ import { parse as parseYaml } from "yaml";
 import { CHART, MANIFEST, ROOT, find, findAll, kubectl, kustomize, parseManifests } from "../lib/chart.mjs";
 import { assertAllValid, assertConsistent } from "../lib/checks.mjs";
 import { manifestText } from "../lib/manifest.mjs";
+import { loadRoles } from "../../../scripts/lib/nats-auth.mjs";
 
 const MONITORING_ALERTS = path.join(ROOT, "k8s/monitoring/alerts.yaml");
 const CHART_ALERTS = path.join(CHART, "files/alerts.yaml");
+
+describe("NATS roles", () => {
+  test("docs/operations.md's table lists exactly the subjects of files/nats-roles.json", () => {
+    const doc = readFileSync(path.join(ROOT, "docs/operations.md"), "utf8");
+    const start = doc.indexOf("## NATS roles");
+    assert.ok(start >= 0, 'docs/operations.md has a "## NATS roles" section');
+    const section = doc.slice(start, doc.indexOf("\n### ", start));
+    const codes = (cell) => [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+    const documented = [...section.matchAll(/^\| `([^`]+)` \|(.*)\|(.*)\|$/gm)].map((m) => ({
+      name: m[1],
+      publish: codes(m[2]),
+      subscribe: codes(m[3]),
+    }));
+    const roles = loadRoles().map(({ name, publish, subscribe }) => ({ name, publish, subscribe }));
+    assert.deepEqual(documented, roles);
+  });
+});
 
 describe("alert rules", () => {
   test("files/alerts.yaml is a Prometheus rule file (groups with names and rules)", () => {

@@ -2,13 +2,16 @@
 // file and with an external NATS: every object valid against the Kubernetes schemas, and what
 // Roomcast needs from Kubernetes actually in the manifests.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { CHART, PRODUCTION_VALUES, container, envOf, find, findAll, render, runRender } from "../lib/chart.mjs";
 import { assertAllValid, assertConsistent, containers, matches, podLabels } from "../lib/checks.mjs";
+import { loadRoles, renderAuthorization } from "../../../scripts/lib/nats-auth.mjs";
 
 const NS = "roomcast";
 const GRPC = { rooms: [50051, 9151], presence: [50052, 9152], auth: [50053, 9153] };
@@ -16,6 +19,21 @@ const NATS_PODS = [0, 1, 2].map((i) => `roomcast-nats-${i}.roomcast-nats-headles
 const NATS_URL = NATS_PODS.map((h) => `nats://${h}:4222`).join(",");
 
 const natsConfig = (docs) => find(docs, "ConfigMap", "roomcast-nats-config").data["nats.conf"];
+// The chart's password variable of a role (templates/_helpers.tpl, roomcast.natsPasswordVar).
+const passwordVar = (role) => `NATS_PASSWORD_${role.toUpperCase().replaceAll("-", "_")}`;
+
+/** nats-server from PATH or Debian's sbin (scripts/test installs it). */
+function natsServer() {
+  for (const dir of [...(process.env.PATH ?? "").split(path.delimiter), "/usr/sbin", "/usr/local/sbin"]) {
+    try {
+      accessSync(path.join(dir, "nats-server"), constants.X_OK);
+      return path.join(dir, "nats-server");
+    } catch {
+      // not here
+    }
+  }
+  throw new Error("nats-server not found: install it (apt-get install nats-server; scripts/test does)");
+}
 const portOf = (c, name) => c.ports.find((p) => p.name === name)?.containerPort;
 
 describe("default values", () => {
@@ -30,11 +48,11 @@ describe("default values", () => {
     assertConsistent(docs, NS);
   });
 
-  test("renders the four components, NATS, the Secret, the Ingress and nothing optional", () => {
+  test("renders the four components, NATS, the Secrets, the Ingress and nothing optional", () => {
     const kinds = (k) => findAll(docs, k).map((o) => o.metadata.name).sort();
     assert.deepEqual(kinds("Deployment"), ["roomcast-auth", "roomcast-edge", "roomcast-presence", "roomcast-rooms"]);
     assert.deepEqual(kinds("StatefulSet"), ["roomcast-nats"]);
-    assert.deepEqual(kinds("Secret"), ["roomcast-secrets"]);
+    assert.deepEqual(kinds("Secret"), ["roomcast-nats-auth", "roomcast-secrets"]);
     assert.deepEqual(kinds("Ingress"), ["roomcast-edge"]);
     assert.deepEqual(kinds("HorizontalPodAutoscaler"), []);
     assert.deepEqual(kinds("ServiceMonitor"), []);
@@ -270,6 +288,58 @@ describe("default values", () => {
     assert.equal(sts.spec.template.metadata.annotations["checksum/config"], sum, "config changes roll the servers");
   });
 
+  test("NATS users: one per role of files/nats-roles.json, the block scripts/up and the e2e harness render", () => {
+    const conf = natsConfig(docs);
+    const start = conf.indexOf("authorization {");
+    const block = conf.slice(start, conf.indexOf("\n}\n", start) + 3);
+    const roles = loadRoles();
+    assert.deepEqual(roles.map((r) => r.name), ["edge", "rooms", "presence", "auth", "backend"]);
+    assert.equal(block, renderAuthorization(roles, (name) => `$${passwordVar(name)}`));
+  });
+
+  test("NATS config: nats-server accepts it, with each password as the server's environment gives it", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "roomcast-nats-conf-"));
+    try {
+      const file = path.join(dir, "nats.conf");
+      writeFileSync(file, natsConfig(docs));
+      const env = { ...process.env, SERVER_NAME: "roomcast-nats-0" };
+      // As the StatefulSet passes them: the Secret's value in double quotes, so that a password
+      // such as 12k or true stays a string.
+      for (const role of loadRoles()) env[passwordVar(role.name)] = role.name === "rooms" ? '"12k"' : '"s3cret"';
+      const r = spawnSync(natsServer(), ["-t", "-c", file], { env, encoding: "utf8" });
+      assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("NATS credentials: every component connects as its role, the servers get each password from the Secret", () => {
+    for (const name of ["edge", "rooms", "presence", "auth"]) {
+      const env = envOf(container(find(docs, "Deployment", `roomcast-${name}`), name));
+      assert.equal(env.ROOMCAST_NATS_USER, name);
+      assert.deepEqual(env.ROOMCAST_NATS_PASSWORD, { secretKeyRef: { name: "roomcast-nats-auth", key: `${name}-password` } });
+      assert.equal(env.ROOMCAST_NATS_TLS_CA, undefined, "plaintext by default");
+    }
+    const nats = container(find(docs, "StatefulSet", "roomcast-nats"), "nats");
+    const env = envOf(nats);
+    const names = nats.env.map((e) => e.name);
+    for (const role of loadRoles()) {
+      const v = passwordVar(role.name);
+      assert.deepEqual(env[`${v}_RAW`], { secretKeyRef: { name: "roomcast-nats-auth", key: `${role.name}-password` } });
+      assert.equal(env[v], `"$(${v}_RAW)"`);
+      assert.ok(names.indexOf(`${v}_RAW`) < names.indexOf(v), "$(VAR) expands only from a variable defined before");
+    }
+  });
+
+  test("the NATS Secret: a generated password per role, and the backend role's URL for app backends", () => {
+    const s = find(docs, "Secret", "roomcast-nats-auth");
+    const value = (key) => Buffer.from(s.data[key], "base64").toString();
+    for (const role of loadRoles()) assert.match(value(`${role.name}-password`), /^[A-Za-z0-9]{48}$/, role.name);
+    assert.equal(value("backend-url"), `nats://backend:${value("backend-password")}@roomcast-nats.roomcast.svc.cluster.local:4222`);
+    const set = find(render(["--set", "nats.auth.passwords.edge=edge-pw"]).docs, "Secret", "roomcast-nats-auth");
+    assert.equal(Buffer.from(set.data["edge-password"], "base64").toString(), "edge-pw");
+  });
+
   test("NetworkPolicies: ingress → edges, release → services and NATS, monitoring → admin ports", () => {
     const np = (name) => find(docs, "NetworkPolicy", name).spec;
     const edge = np("roomcast-edge");
@@ -386,12 +456,38 @@ describe("production values (tests/k8s/values-production.yaml)", () => {
     assert.equal(find(docs, "Secret", "roomcast-auth-keys"), undefined, "an existing Secret is not rendered");
   });
 
-  test("existing Secret: none rendered, every component refers to it", () => {
+  test("existing Secrets: none rendered, every component refers to them", () => {
     assert.deepEqual(findAll(docs, "Secret"), []);
     for (const { c } of containers(docs)) {
       const ref = envOf(c).ROOMCAST_ADMIN_TOKEN;
       if (ref) assert.equal(ref.secretKeyRef.name, "roomcast-secrets");
+      const nats = envOf(c).ROOMCAST_NATS_PASSWORD;
+      if (nats) assert.equal(nats.secretKeyRef.name, "roomcast-nats-auth");
     }
+    const nats = container(find(docs, "StatefulSet", "roomcast-nats"), "nats");
+    assert.equal(envOf(nats).NATS_PASSWORD_EDGE_RAW.secretKeyRef.name, "roomcast-nats-auth");
+  });
+
+  test("NATS TLS: the servers' certificate from the Secret, the components verify it with its CA over tls://", () => {
+    assert.match(natsConfig(docs), /\ntls \{\n  cert_file: \/etc\/nats-tls\/tls\.crt\n  key_file: \/etc\/nats-tls\/tls\.key\n  ca_file: \/etc\/nats-tls\/ca\.crt\n/);
+    const sts = find(docs, "StatefulSet", "roomcast-nats");
+    assert.deepEqual(sts.spec.template.spec.volumes.find((v) => v.name === "tls").secret, { secretName: "roomcast-nats-tls" });
+    assert.deepEqual(container(sts, "nats").volumeMounts.find((m) => m.name === "tls"), { name: "tls", mountPath: "/etc/nats-tls", readOnly: true });
+    for (const name of ["edge", "rooms", "presence", "auth"]) {
+      const d = find(docs, "Deployment", `roomcast-${name}`);
+      const c = container(d, name);
+      const env = envOf(c);
+      assert.equal(env.ROOMCAST_NATS_URL, NATS_URL.replaceAll("nats://", "tls://"), name);
+      assert.equal(env.ROOMCAST_NATS_TLS_CA, "/etc/roomcast/nats-tls/ca.crt", name);
+      assert.deepEqual(c.volumeMounts.find((m) => m.name === "nats-tls"), { name: "nats-tls", mountPath: "/etc/roomcast/nats-tls", readOnly: true });
+      assert.deepEqual(d.spec.template.spec.volumes.find((v) => v.name === "nats-tls").secret, {
+        secretName: "roomcast-nats-tls",
+        items: [{ key: "ca.crt", path: "ca.crt" }],
+      });
+    }
+    const r = runRender(["--set", "nats.tls.enabled=true"]);
+    assert.equal(r.ok, false);
+    assert.match(r.stderr, /nats.tls.secretName is required with nats.tls.enabled/);
   });
 
   test("edge flags from values: auto-create prefixes, CORS, sizes as written", () => {
@@ -426,23 +522,31 @@ describe("external NATS (nats.external.url)", () => {
   const url = "nats://nats.messaging.svc.cluster.local:4222";
   const { docs } = render(["--set", `nats.external.url=${url}`]);
 
-  test("valid, and no NATS object renders", async () => {
+  test("valid, and no NATS object renders (only the roles' credentials for it)", async () => {
     await assertAllValid(docs);
     assertConsistent(docs, NS);
     const natsObjects = docs
       .map((d) => d.obj)
       .filter((o) => o.metadata.name.includes("nats") || o.metadata.labels?.["app.kubernetes.io/component"] === "nats");
-    assert.deepEqual(natsObjects.map((o) => `${o.kind}/${o.metadata.name}`), []);
+    assert.deepEqual(natsObjects.map((o) => `${o.kind}/${o.metadata.name}`), ["Secret/roomcast-nats-auth"]);
     assert.deepEqual(findAll(docs, "StatefulSet"), []);
     assert.deepEqual(findAll(docs, "ConfigMap"), []);
   });
 
-  test("every component uses that URL", () => {
+  test("every component uses that URL, as its role", () => {
     for (const name of ["edge", "rooms", "presence", "auth"]) {
       const env = envOf(container(find(docs, "Deployment", `roomcast-${name}`), name));
       assert.equal(env.ROOMCAST_NATS_URL, url, name);
       assert.equal(env.ROOMCAST_NATS_REPLICAS, "3", name);
+      assert.equal(env.ROOMCAST_NATS_USER, name);
+      assert.deepEqual(env.ROOMCAST_NATS_PASSWORD, { secretKeyRef: { name: "roomcast-nats-auth", key: `${name}-password` } });
     }
+    const secret = find(docs, "Secret", "roomcast-nats-auth");
+    const password = Buffer.from(secret.data["backend-password"], "base64").toString();
+    assert.equal(
+      Buffer.from(secret.data["backend-url"], "base64").toString(),
+      `nats://backend:${password}@nats.messaging.svc.cluster.local:4222`,
+    );
   });
 
   test("the URL can come from a Secret, and the replicas from values", () => {
@@ -454,6 +558,10 @@ describe("external NATS (nats.external.url)", () => {
     const env = envOf(container(find(r, "Deployment", "roomcast-edge"), "edge"));
     assert.deepEqual(env.ROOMCAST_NATS_URL, { secretKeyRef: { name: "nats-url", key: "url" } });
     assert.equal(env.ROOMCAST_NATS_REPLICAS, "1");
+    // That URL carries the one identity every component uses: no role credentials beside it.
+    assert.equal(env.ROOMCAST_NATS_USER, undefined);
+    assert.equal(env.ROOMCAST_NATS_PASSWORD, undefined);
+    assert.equal(find(r, "Secret", "roomcast-nats-auth"), undefined);
   });
 });
 

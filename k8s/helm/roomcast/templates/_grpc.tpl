@@ -77,7 +77,7 @@ spec:
               valueFrom:
                 fieldRef:
                   fieldPath: metadata.name
-            {{- include "roomcast.natsEnv" $root | trim | nindent 12 }}
+            {{- include "roomcast.natsEnv" (dict "root" $root "role" .component) | trim | nindent 12 }}
             {{- include "roomcast.secretEnv" (dict "root" $root "jwt" .jwt) | trim | nindent 12 }}
             {{- with $v.extraEnv }}
             {{- toYaml . | nindent 12 }}
@@ -115,6 +115,9 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- with include "roomcast.natsTlsVolume" (dict "root" $root "part" "mount") }}
+            {{- . | trim | nindent 12 }}
+            {{- end }}
             {{- if .keys }}
             - name: keys
               mountPath: {{ $v.keys.mountPath }}
@@ -122,6 +125,9 @@ spec:
             {{- end }}
       volumes:
         {{- include "roomcast.tmpVolume" $root | trim | nindent 8 }}
+        {{- with include "roomcast.natsTlsVolume" (dict "root" $root "part" "volume") }}
+        {{- . | trim | nindent 8 }}
+        {{- end }}
         {{- if .keys }}
         # Mounted as a directory (no subPath), so an updated Secret reaches the pod and the
         # service picks up new keys without a restart.

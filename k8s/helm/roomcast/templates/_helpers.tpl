@@ -111,36 +111,100 @@ imagePullSecrets:
 {{- printf "%s-nats-headless" (include "roomcast.fullname" .) }}
 {{- end }}
 
-{{/* The in-chart NATS servers' addresses at a port: a list, one per pod. */}}
+{{/* The in-chart NATS servers' addresses at a port: a list, one per pod; (dict "root" $ "port"
+4222 "scheme" "nats"). */}}
 {{- define "roomcast.natsPodURLs" -}}
 {{- $root := .root }}
 {{- $urls := list }}
 {{- range $i := until (int $root.Values.nats.replicas) }}
-{{- $urls = append $urls (printf "nats://%s-%d.%s.%s.svc.%s:%d" (include "roomcast.natsName" $root) $i (include "roomcast.natsHeadlessName" $root) $root.Release.Namespace $root.Values.clusterDomain (int $.port)) }}
+{{- $urls = append $urls (printf "%s://%s-%d.%s.%s.svc.%s:%d" (get $ "scheme" | default "nats") (include "roomcast.natsName" $root) $i (include "roomcast.natsHeadlessName" $root) $root.Release.Namespace $root.Values.clusterDomain (int $.port)) }}
 {{- end }}
 {{- join "," $urls }}
 {{- end }}
 
-{{/* ROOMCAST_NATS_URL and ROOMCAST_NATS_REPLICAS, for every Roomcast container. */}}
+{{/* The roles of files/nats-roles.json (docs/operations.md, "NATS roles"), as JSON. */}}
+{{- define "roomcast.natsRoles" -}}
+{{- index (.Files.Get "files/nats-roles.json" | fromJson) "roles" | toJson }}
+{{- end }}
+
+{{/* The Secret holding each role's NATS password (<role>-password) and backend-url. */}}
+{{- define "roomcast.natsAuthSecretName" -}}
+{{- .Values.nats.auth.existingSecret | default (printf "%s-nats-auth" (include "roomcast.fullname" .)) }}
+{{- end }}
+
+{{/* True ("true") when the components connect as their roles: always, unless one URL with
+credentials is given for all of them (nats.external.urlSecret). */}}
+{{- define "roomcast.natsRoleCredentials" -}}
+{{- if not .Values.nats.external.urlSecret.name }}true{{ end }}
+{{- end }}
+
+{{/* The NATS environment variable (nats.conf `$NATS_PASSWORD_<ROLE>`) holding a role's
+password as a quoted configuration string. */}}
+{{- define "roomcast.natsPasswordVar" -}}
+{{- printf "NATS_PASSWORD_%s" (. | upper | replace "-" "_") }}
+{{- end }}
+
+{{/* The client side of nats.tls: the CA the components verify NATS with. */}}
+{{- define "roomcast.natsTlsCaPath" -}}
+/etc/roomcast/nats-tls/ca.crt
+{{- end }}
+
+{{/* ROOMCAST_NATS_URL, ROOMCAST_NATS_REPLICAS, the role's credentials and the NATS CA, for
+every Roomcast container: (dict "root" $ "role" "edge"). */}}
 {{- define "roomcast.natsEnv" -}}
-{{- if include "roomcast.natsInChart" . }}
+{{- $root := .root }}
+{{- $v := $root.Values.nats }}
+{{- if include "roomcast.natsInChart" $root }}
 - name: ROOMCAST_NATS_URL
-  value: {{ include "roomcast.natsPodURLs" (dict "root" . "port" .Values.nats.ports.client) | quote }}
+  value: {{ include "roomcast.natsPodURLs" (dict "root" $root "port" $v.ports.client "scheme" (ternary "tls" "nats" $v.tls.enabled)) | quote }}
 - name: ROOMCAST_NATS_REPLICAS
-  value: {{ min (int .Values.nats.replicas) 5 | quote }}
+  value: {{ min (int $v.replicas) 5 | quote }}
 {{- else }}
-{{- if .Values.nats.external.urlSecret.name }}
+{{- if $v.external.urlSecret.name }}
 - name: ROOMCAST_NATS_URL
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.nats.external.urlSecret.name }}
-      key: {{ required "nats.external.urlSecret.key is required with nats.external.urlSecret.name" .Values.nats.external.urlSecret.key }}
+      name: {{ $v.external.urlSecret.name }}
+      key: {{ required "nats.external.urlSecret.key is required with nats.external.urlSecret.name" $v.external.urlSecret.key }}
 {{- else }}
 - name: ROOMCAST_NATS_URL
-  value: {{ .Values.nats.external.url | quote }}
+  value: {{ $v.external.url | quote }}
 {{- end }}
 - name: ROOMCAST_NATS_REPLICAS
-  value: {{ .Values.nats.external.replicas | int | quote }}
+  value: {{ $v.external.replicas | int | quote }}
+{{- end }}
+{{- if include "roomcast.natsRoleCredentials" $root }}
+- name: ROOMCAST_NATS_USER
+  value: {{ .role | quote }}
+- name: ROOMCAST_NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "roomcast.natsAuthSecretName" $root }}
+      key: {{ printf "%s-password" .role }}
+{{- end }}
+{{- if $v.tls.enabled }}
+- name: ROOMCAST_NATS_TLS_CA
+  value: {{ include "roomcast.natsTlsCaPath" $root | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The volume and mount of the NATS CA (nats.tls) in a Roomcast pod: (dict "root" $ "part"
+"volume" | "mount"); nothing without TLS. */}}
+{{- define "roomcast.natsTlsVolume" -}}
+{{- $tls := .root.Values.nats.tls }}
+{{- if $tls.enabled }}
+{{- if eq .part "volume" }}
+- name: nats-tls
+  secret:
+    secretName: {{ required "nats.tls.secretName is required with nats.tls.enabled" $tls.secretName }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- else }}
+- name: nats-tls
+  mountPath: {{ include "roomcast.natsTlsCaPath" .root | dir }}
+  readOnly: true
+{{- end }}
 {{- end }}
 {{- end }}
 

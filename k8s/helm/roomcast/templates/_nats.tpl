@@ -10,6 +10,33 @@
 {{- mul $num $mult }}
 {{- end }}
 
+{{/* The `authorization` block: a user per role of files/nats-roles.json, whose password is the
+environment variable roomcast.natsPasswordVar. scripts/lib/nats-auth.mjs renders the same block
+for the local stack and the e2e harness; tests/k8s checks that the two agree. */}}
+{{- define "roomcast.natsAuthorization" -}}
+authorization {
+  users = [
+{{- range $role := include "roomcast.natsRoles" . | fromJsonArray }}
+    {
+      user: {{ $role.name | quote }}
+      password: ${{ include "roomcast.natsPasswordVar" $role.name }}
+      permissions: {
+{{- range $key := list "publish" "subscribe" }}
+        {{ $key }}: { allow: [
+{{- $subjects := index $role $key }}
+{{- range $i, $subject := $subjects }}
+          {{ $subject | quote }}{{ if lt (add1 $i) (len $subjects) }},{{ end }}
+{{- end }}
+        ] }
+{{- end }}
+        allow_responses: {{ $role.allow_responses }}
+      }
+    }
+{{- end }}
+  ]
+}
+{{- end }}
+
 {{/* The NATS server configuration (one file for every server of the StatefulSet). */}}
 {{- define "roomcast.natsConfig" -}}
 {{- $n := .Values.nats -}}
@@ -21,6 +48,18 @@ pid_file: /var/run/nats/nats.pid
 max_payload: {{ include "roomcast.bytes" $n.maxPayload }}
 lame_duck_duration: {{ $n.lameDuckDurationSeconds | int }}s
 lame_duck_grace_period: 10s
+{{- if $n.tls.enabled }}
+# Client connections over TLS (nats.tls.secretName, mounted at /etc/nats-tls).
+tls {
+  cert_file: /etc/nats-tls/tls.crt
+  key_file: /etc/nats-tls/tls.key
+  ca_file: /etc/nats-tls/ca.crt
+  timeout: 2
+}
+{{- end }}
+# One user per role, with the permissions of files/nats-roles.json (docs/operations.md, "NATS
+# roles"); each password comes from the Secret through the server's environment.
+{{ include "roomcast.natsAuthorization" . | trim }}
 jetstream {
   store_dir: /data/jetstream
   max_memory_store: {{ include "roomcast.bytes" $n.jetstream.memoryStore }}

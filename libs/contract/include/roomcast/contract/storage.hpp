@@ -7,14 +7,21 @@
 //
 //   ROOMCAST_ROOMS            stream of room events (subjects.hpp): created by edges, read by
 //                             edges and the rooms service
-//   roomcast_rooms            room registry and rights: rooms service, edges (cache, auto-create)
+//   roomcast_rooms            room registry and rights: the rooms service writes (auto-created
+//                             rooms too, on the edges' request), edges watch
 //   roomcast_sessions         recovery records: edges
-//   roomcast_edges            edge heartbeats: edges write, presence watches (both create it)
-//   roomcast_presence         presence entries: edges write, presence watches (both create it)
+//   roomcast_edges            edge heartbeats: edges write, presence watches
+//   roomcast_presence         presence entries: edges write, presence watches
 //   roomcast_presence_leader  presence leader election
-//   roomcast_config           the JWKS: auth writes, edges watch (both create it)
+//   roomcast_config           the JWKS: auth writes, edges watch
 //   roomcast_revocations      rights lost, for sessions away at the time: rooms service writes,
-//                             edges watch (both create it)
+//                             edges watch
+//
+// Each has one owner, its writer above: the owner opens it with natsbus::BucketRole::kOwner
+// (creating it, or applying these settings to it), the others with kUser (creating it when it is
+// missing, else binding to it as it is). The NATS roles (docs/operations.md, "NATS roles") give
+// only the owner the right to update a bucket's stream: a non-owner could otherwise shorten its
+// max age and erase what it may not write (room rights, revocations, the JWKS).
 //
 // Keys of each bucket: keys.hpp. TTLs: timing.hpp. Pure functions, thread-safe.
 

@@ -12,6 +12,9 @@
 //   roomcast.presence.query          PresenceQuery → PresenceQueryResult (request/reply, one
 //                                    presence replica of the queue group answers)
 //   roomcast.control                 Control: kicks and disconnects (rooms service → edges)
+//   roomcast.rooms.autocreate        AutoCreateRoom → AutoCreateRoomReply (request/reply: an edge
+//                                    asks for a room its auto-create prefixes allow; one rooms
+//                                    replica of the queue group creates it PUBLIC if absent)
 //   roomcast.edge.<edge>.http        ForwardedRequest → ForwardedResponse (edge to edge)
 //   roomcast.edge.<edge>.http.abort  ForwardedAbort (edge to edge)
 //
@@ -32,6 +35,10 @@ inline constexpr std::string_view kPresenceQuerySubject = "roomcast.presence.que
 // Presence replicas answer queries as one queue group: each query is answered once.
 inline constexpr std::string_view kPresenceQueryQueue = "presence";
 inline constexpr std::string_view kControlSubject = "roomcast.control";
+// Edges may not write room rights (docs/operations.md, "NATS roles"): they ask the rooms service
+// to auto-create a room, and its replicas answer as one queue group.
+inline constexpr std::string_view kRoomAutoCreateSubject = "roomcast.rooms.autocreate";
+inline constexpr std::string_view kRoomAutoCreateQueue = "rooms";
 
 // The wildcards are their prefix plus ">" (the stream's subjects, its RePublish mapping).
 static_assert(kRoomSubjects.substr(0, kRoomSubjectPrefix.size()) == kRoomSubjectPrefix &&

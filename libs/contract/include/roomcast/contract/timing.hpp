@@ -47,8 +47,8 @@ inline constexpr std::chrono::milliseconds kPresenceEntriesTtl{std::chrono::hour
 // session whose edge was killed before it could record the disconnect is recoverable while
 // "now - the edge's last heartbeat" is within the window, and a missing key reads as "dead for
 // longer than any window", so a key that expired earlier would refuse such sessions too soon.
-// One fixed value for every writer: the edges and the presence service both create the
-// bucket, and each start rewrites its TTL, so any per-process value would flip-flop. 24 h (the
+// One fixed value for every edge: each edge's start rewrites the bucket's TTL (the edges own it),
+// so any per-process value would flip-flop. 24 h (the
 // longest window) + 1 h for clock skew between the edges (which stamp heartbeats) and the NATS
 // server (which expires them). Its cost is one small key per edge id for a day after the edge
 // is gone, which presence replicas load (as dead edges) when they start.
@@ -59,5 +59,12 @@ static_assert(kEdgesTtl > kMaxRecoveryWindow);
 // as long as they may still be recovered; the same reasoning and margin as kEdgesTtl.
 inline constexpr std::chrono::milliseconds kRevocationsTtl = kMaxRecoveryWindow + std::chrono::hours(1);
 static_assert(kRevocationsTtl > kMaxRecoveryWindow);
+
+// --- rooms ---------------------------------------------------------------------------------
+
+// An edge waits this long for the rooms service to answer an auto-create request
+// (subjects.hpp, kRoomAutoCreateSubject); then the join is answered `unavailable`. One KV read
+// and one create on the rooms side, so a healthy service answers in milliseconds.
+inline constexpr std::chrono::milliseconds kRoomAutoCreateTimeout{5000};
 
 }  // namespace roomcast::contract

@@ -55,6 +55,7 @@ enum class Errc {
     kInvalidArgument,  // bad subject, bucket or key
     kNoResponders,     // request to a subject nobody serves
     kClosed,           // connection closed
+    kNotPermitted,     // the server refused the credentials (or the role lacks a permission)
     kOther,            // any other NATS error (message in the log)
 };
 const boost::system::error_category& natsbus_category() noexcept;
@@ -79,11 +80,20 @@ struct Message {
 enum class ConnectionState : std::uint8_t { kConnected, kDisconnected, kReconnected, kClosed };
 
 struct Options {
+    // nats:// or tls:// URLs; a URL may carry credentials (nats://user:password@host:4222),
+    // which cnats sends instead of `user` and `password`.
     std::vector<std::string> servers{"nats://127.0.0.1:4222"};
     std::string name;   // shown in NATS monitoring (connz)
     std::string token;  // optional auth token
-    std::string user;
+    std::string user;   // the role's user (docs/operations.md, "NATS roles")
     std::string password;
+    // TLS: on when `tls` is set, a CA file is given or a URL is tls://. The server's
+    // certificate is verified against `tls_ca_file`; `tls_cert_file` and `tls_key_file` are the
+    // client's certificate chain and key, for servers that require mutual TLS.
+    bool tls = false;
+    std::string tls_ca_file;
+    std::string tls_cert_file;
+    std::string tls_key_file;
     std::chrono::milliseconds connect_timeout{2000};
     // Initial connection: attempts until this deadline, backing off from 100 ms to 2 s with
     // jitter; zero means one attempt.
@@ -175,6 +185,13 @@ struct StoredBatch {
     std::vector<StoredMessage> messages;
     bool cut = false;  // the budget left messages out
 };
+
+// How a process opens a bucket (JetStream::key_value). Each bucket has one owner role, whose
+// settings are the contract's (libs/contract/storage.hpp); the NATS permissions
+// (docs/operations.md, "NATS roles") let only the owner update the bucket's stream. A process
+// that only uses another role's bucket creates it when it is missing (so start order does not
+// matter) and otherwise binds to it as it is, never rewriting its settings.
+enum class BucketRole : std::uint8_t { kOwner, kUser };
 
 struct KvConfig {
     std::string bucket;
@@ -302,8 +319,10 @@ public:
     void last_sequence_async(std::string stream, std::string subject,
                              std::function<void(Result<std::uint64_t>)> done);
 
-    // Creates (or binds to, updating ttl/history) a KV bucket.
-    Result<std::unique_ptr<KeyValue>> key_value(const KvConfig& config);
+    // Creates or binds to a KV bucket. As its owner (the default), applies `config`'s history,
+    // ttl and value size to an existing bucket; as a user, binds to an existing one as it is.
+    Result<std::unique_ptr<KeyValue>> key_value(const KvConfig& config,
+                                                BucketRole role = BucketRole::kOwner);
 
 private:
     Connection& conn_;
@@ -324,6 +343,7 @@ public:
     bool connected() const noexcept;
     // Reconnections since connect().
     std::uint64_t reconnects() const noexcept;
+    // The server's URL, without credentials (redact_urls): safe to log.
     std::string connected_url() const;
 
     Result<void> publish(std::string_view subject, std::string_view data,
@@ -361,6 +381,13 @@ private:
     std::unique_ptr<Impl> impl_;
     JetStream jetstream_{*this};
 };
+
+// `urls` (one URL or a comma-separated list) with the credentials of each URL masked:
+// nats://user:secret@host:4222 → nats://user:***@host:4222, nats://token@host → nats://***@host.
+// Everything that logs a NATS URL logs it through this.
+std::string redact_urls(std::string_view urls);
+// Whether a URL carries credentials (user:password@ or token@).
+bool url_has_credentials(std::string_view url) noexcept;
 
 // Subject-safe token check: non-empty, no whitespace or control characters, no '.', '*', '>'
 // (room ids and edge ids are validated with this before they become part of a subject).

@@ -21,8 +21,10 @@ using namespace std::chrono_literals;
 class NatsServer {
 public:
     // Starts `nats-server -js` on 127.0.0.1 with a free port and a fresh store directory and
-    // waits (bounded) until it accepts connections; nullptr when it does not come up.
-    static std::unique_ptr<NatsServer> start();
+    // waits (bounded) until it accepts connections; nullptr when it does not come up. A
+    // non-empty `config` (nats-server configuration text: users, permissions, TLS) is written
+    // to the directory and given with -c; the flags above override its listen address.
+    static std::unique_ptr<NatsServer> start(const std::string& config = {});
     ~NatsServer();  // kills the process by pid, reaps it, removes the store directory
     NatsServer(const NatsServer&) = delete;
     NatsServer& operator=(const NatsServer&) = delete;
@@ -39,6 +41,7 @@ private:
 
     int port_;
     std::string dir_;
+    std::string config_path_;  // empty: no -c
     pid_t pid_ = -1;
 };
 
