@@ -154,7 +154,8 @@ TEST(CommandLine, DefaultsEnvironmentAndFlagsInThatOrder) {
 
 TEST(CommandLine, TlsFlagsAndVariables) {
     {
-        const GlobalOptions& g = expect_line(parse({"rooms", "get", "x"})).global;
+        const auto outcome = parse({"rooms", "get", "x"});
+        const GlobalOptions& g = expect_line(outcome).global;
         EXPECT_FALSE(g.tls) << "plaintext unless asked, as the local stack serves";
     }
     {
