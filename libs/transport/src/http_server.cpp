@@ -15,7 +15,10 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
+#include <cstring>
+#include <ctime>
 #include <optional>
 #include <stdexcept>
 
@@ -25,6 +28,36 @@ namespace http = boost::beast::http;
 namespace asio = boost::asio;
 using asio::ip::tcp;
 namespace log = core::log;
+
+namespace {
+
+// When the bytes waiting on `fd` reached this host: the kernel's receive timestamp of the first
+// of them (SO_TIMESTAMPNS is set on every accepted socket; a peek does not consume them), else
+// now. CLOCK_REALTIME in ns, the clock the kernel stamps with.
+std::int64_t first_byte_arrival(int fd) noexcept {
+    char byte = 0;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+    iovec iov{&byte, 1};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    if (::recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT) > 0) {
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                timespec ts{};
+                std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+                return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+            }
+        }
+    }
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    return static_cast<std::int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
+
+}  // namespace
 
 // One HTTP/1.1 connection until it is closed or handed over as a WebSocket.
 // Owned by its pending operations and by outstanding Responders/WsUpgrades.
@@ -139,7 +172,8 @@ private:
     void wait_for_request() {
         timer_.arm(shard_.timers(server_.limits_.idle_timeout));
         if (buffer_.size() > 0) {
-            read_header();  // a pipelined request is already buffered
+            arrived_ns_ = 0;  // read with the one before: when it arrived is not known
+            read_header();    // a pipelined request is already buffered
             return;
         }
         socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this(), gen = ++wait_gen_](
@@ -151,6 +185,7 @@ private:
                 self->close();
                 return;
             }
+            self->arrived_ns_ = first_byte_arrival(self->socket_.native_handle());
             self->read_header();
         });
     }
@@ -259,6 +294,7 @@ private:
 
     HttpRequest to_request() {
         HttpRequest out = transport::to_request(parser_->get(), remote_address_);
+        out.arrived_ns = arrived_ns_;
         parser_.reset();
         return out;
     }
@@ -380,6 +416,7 @@ private:
     std::string remote_address_;
     std::function<void()> abort_callback_;
     std::shared_ptr<std::atomic<std::uint64_t>> open_connections_;
+    std::int64_t arrived_ns_ = 0;  // HttpRequest::arrived_ns of the request being read
     std::uint64_t seq_ = 0;
     std::uint64_t wait_gen_ = 0;
     bool awaiting_ = false;
@@ -590,6 +627,10 @@ void HttpServer::accept_next(const std::shared_ptr<Acceptor>& a) {
             }
             boost::system::error_code oec;
             socket.set_option(tcp::no_delay(true), oec);
+            // Receive timestamps, for HttpRequest::arrived_ns (best effort: without them a
+            // request is stamped when it is read).
+            const int one = 1;
+            ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
             std::make_shared<HttpConnection>(*this, a->shard, std::move(socket))->start();
             accept_next(a);
         });

@@ -94,6 +94,16 @@ HttpResponse limit_response(unsigned status) {
     return r;
 }
 
+// A polling POST's answer.
+HttpResponse ok_response(HeaderList cors) {
+    HttpResponse ok;
+    ok.status = 200;
+    ok.content_type = "text/html";
+    ok.headers = std::move(cors);
+    ok.body = "ok";
+    return ok;
+}
+
 HttpResponse with_cors(HttpResponse r, const HeaderList& cors) {
     r.headers.insert(r.headers.end(), cors.begin(), cors.end());
     return r;
@@ -155,7 +165,7 @@ HttpResponse error_response(int code, unsigned status) {
 EngineServer::EngineServer(transport::ShardPool& shards, Options options, OpenHandler on_open)
     : shards_(shards), options_(std::move(options)), on_open_(std::move(on_open)) {
     for (unsigned i = 0; i < shards_.size(); ++i) {
-        shard_states_.push_back(std::make_unique<ShardState>());
+        shard_states_.push_back(std::make_unique<ShardState>(options_, shards_.shard(i).ioc()));
     }
 }
 
@@ -263,6 +273,41 @@ HttpResponse EngineServer::refuse(int code, unsigned status) const {
 
 void EngineServer::remove(Session& session) {
     shard_states_[session.shard().index()]->sessions.erase(session.id());
+}
+
+bool EngineServer::can_hold_close(Session& session) const {
+    return !shard_states_[session.shard().index()]->closed_polls.full();
+}
+
+void EngineServer::hold_close(Session& session, transport::Responder post, HeaderList cors) {
+    const unsigned shard = session.shard().index();
+    shard_states_[shard]->closed_polls.add(session.id(),
+                                           HeldClose{std::move(post), std::move(cors)},
+                                           std::chrono::steady_clock::now());
+    arm_closed_timer(shard);
+}
+
+void EngineServer::arm_closed_timer(unsigned shard) {
+    ShardState& state = *shard_states_[shard];
+    const auto next = state.closed_polls.next_expiry();
+    if (state.closed_timer_armed || !next) {
+        return;  // one linger for all: an armed timer is due no later than any newer entry
+    }
+    state.closed_timer_armed = true;
+    state.closed_timer.expires_at(*next);
+    // Aborted only when the ShardState (and this server) is being destroyed: touch nothing then.
+    state.closed_timer.async_wait([this, shard](const boost::system::error_code& ec) {
+        if (ec) {
+            return;
+        }
+        ShardState& st = *shard_states_[shard];
+        st.closed_timer_armed = false;
+        // No GET came within the linger: the client had none in flight.
+        for (auto& held : st.closed_polls.take_expired(std::chrono::steady_clock::now())) {
+            held.post.respond(ok_response(std::move(held.cors)));
+        }
+        arm_closed_timer(shard);
+    });
 }
 
 void EngineServer::on_request(HttpRequest&& request, transport::Responder&& responder) {
@@ -383,6 +428,17 @@ void EngineServer::handle_owned_request(unsigned shard, std::string sid, HttpReq
                                         HeaderList cors, transport::Responder responder) {
     auto session = find(shard, sid);
     if (!session) {
+        if (request.method != "GET") {
+            responder.respond(with_cors(refuse(1), cors));
+            return;
+        }
+        if (auto held = shard_states_[shard]->closed_polls.take(sid)) {
+            // The long-poll the client had in flight when it closed the session, read after
+            // the close: the noop it would have got had it been read first. Then the close.
+            responder.respond(text_response("6", cors));
+            held->post.respond(ok_response(std::move(held->cors)));
+            return;
+        }
         responder.respond(with_cors(refuse(1), cors));
         return;
     }
@@ -732,7 +788,15 @@ void Session::respond_to_get(std::string body) {
 }
 
 bool Session::ping_overdue() const noexcept {
-    return awaiting_pong_ && transport::Timer::Clock::now() >= pong_deadline_;
+    // Judged by the heartbeat's schedule, not by when this shard ran its timers: a busy shard
+    // runs them late, and a request that comes after pingInterval + pingTimeout must find the
+    // session gone all the same.
+    const auto now = transport::Timer::Clock::now();
+    if (awaiting_pong_) {
+        return now >= pong_deadline_;
+    }
+    // The ping is due but its timer has not run yet, so no pong can have answered it.
+    return ping_timer_.armed() && now >= ping_timer_.deadline() + engine_.options().ping_timeout;
 }
 
 void Session::on_poll_request(HttpRequest&& request, HeaderList cors,
@@ -754,7 +818,7 @@ void Session::on_poll_request(HttpRequest&& request, HeaderList cors,
         return;
     }
     if (request.method == "GET") {
-        on_get(std::move(cors), std::move(responder));
+        on_get(request.arrived_ns, std::move(cors), std::move(responder));
     } else if (request.method == "POST") {
         on_post(std::move(request), std::move(cors), std::move(responder));
     } else {
@@ -762,12 +826,23 @@ void Session::on_poll_request(HttpRequest&& request, HeaderList cors,
     }
 }
 
-void Session::on_get(HeaderList&& cors, transport::Responder&& responder) {
+void Session::on_get(std::int64_t arrived_ns, HeaderList&& cors, transport::Responder&& responder) {
     if (pending_get_) {
-        // Two GETs at once: the client is broken or replaying. The waiting one gets a close
-        // packet, the new one an error, and the session ends.
-        respond_to_get("1");
-        responder.respond(with_cors(engine_.refuse(3), cors));
+        // Two GETs at once: the client is broken, replaying, or gave up on the first. The one
+        // that arrived first gets a close packet, the other an error, and the session ends.
+        // That is the waiting one unless the new one arrived earlier: two shards may read two
+        // connections in either order (a busy thread reads late), so arrival decides.
+        if (arrived_ns != 0 && pending_get_arrived_ns_ != 0 &&
+            arrived_ns < pending_get_arrived_ns_) {
+            auto later = std::move(pending_get_);
+            pending_get_ = transport::Responder();
+            later.respond(with_cors(engine_.refuse(3), pending_get_cors_));
+            pending_get_cors_.clear();
+            responder.respond(text_response("1", cors));
+        } else {
+            respond_to_get("1");
+            responder.respond(with_cors(engine_.refuse(3), cors));
+        }
         abort(CloseReason::kTransportError);
         return;
     }
@@ -778,6 +853,7 @@ void Session::on_get(HeaderList&& cors, transport::Responder&& responder) {
     if (!queue_.empty()) {
         pending_get_ = std::move(responder);
         pending_get_cors_ = std::move(cors);
+        pending_get_arrived_ns_ = arrived_ns;
         flush();
         return;
     }
@@ -788,6 +864,7 @@ void Session::on_get(HeaderList&& cors, transport::Responder&& responder) {
     }
     pending_get_ = std::move(responder);
     pending_get_cors_ = std::move(cors);
+    pending_get_arrived_ns_ = arrived_ns;
     const std::uint64_t generation = ++get_generation_;
     std::weak_ptr<Session> weak = weak_from_this();
     pending_get_.on_abort(shard_, [weak, generation] {
@@ -825,12 +902,16 @@ void Session::on_post(HttpRequest&& request, HeaderList&& cors, transport::Respo
         abort(CloseReason::kParseError);
         return;
     }
-    HttpResponse ok;
-    ok.status = 200;
-    ok.content_type = "text/html";
-    ok.headers = std::move(cors);
-    ok.body = "ok";
-    responder.respond(std::move(ok));
+    const bool closes = std::any_of(packets->begin(), packets->end(), [](const eio::Packet& p) {
+        return p.type == eio::PacketType::kClose;
+    });
+    if (closes && !pending_get_ && engine_.can_hold_close(*this)) {
+        // No GET is waiting to take the noop: the client's may be on its way, sent with this
+        // POST. The close happens now; its answer waits for that GET (see ClosedPolls).
+        engine_.hold_close(*this, std::move(responder), std::move(cors));
+    } else {
+        responder.respond(ok_response(std::move(cors)));
+    }
     auto& stats = engine_.stats(shard_.index());
     stats.bytes_in.add(request.body.size());
     for (const auto& p : *packets) {
@@ -883,7 +964,8 @@ void Session::on_ping_timer(void* self) {
     }
     s->awaiting_pong_ = true;
     const auto timeout = s->engine_.options().ping_timeout;
-    s->pong_deadline_ = transport::Timer::Clock::now() + timeout;
+    // From when the ping was due (the timer's deadline), not from now: see ping_overdue().
+    s->pong_deadline_ = s->ping_timer_.deadline() + timeout;
     s->pong_timer_.arm(s->shard_.timers(timeout));
     s->send(ping_message());
 }

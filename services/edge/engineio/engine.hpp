@@ -8,9 +8,12 @@
 // posted to the owner and the answer posted back; a WebSocket that upgrades a session moves its
 // socket to the owner's shard.
 
+#include "engineio/closed_polls.hpp"
 #include "roomcast/transport/http_server.hpp"
 #include "roomcast/transport/shard.hpp"
 #include "roomcast/transport/timer_list.hpp"
+
+#include <boost/asio/steady_timer.hpp>
 
 #include <array>
 #include <atomic>
@@ -48,6 +51,16 @@ struct Options {
     // How long a gracefully closing polling session waits for the GET that carries its last
     // packets before it is dropped.
     std::chrono::milliseconds close_timeout{10000};
+    // When a polling client closes (a close packet in a POST) while no GET is waiting, the GET
+    // it may have sent at the same time (on another connection, maybe read by another shard)
+    // is answered with a noop, as if it had been waiting, and the POST's "ok" is held until
+    // then, for at most this long (closed_polls.hpp says why). It bounds how late such a GET
+    // may come (a busy or unscheduled shard thread) and how long a close POST with no GET in
+    // flight waits for its answer.
+    std::chrono::milliseconds closed_poll_linger{500};
+    // Close POSTs held that way per shard: what a flood of handshakes and closes can hold. Over
+    // it a close is answered at once (a racing GET then gets 400). 0 holds none.
+    std::size_t max_closed_polls = 1024;
     // Largest HTTP body (polling POST) and WebSocket message, in bytes (maxHttpBufferSize).
     std::uint64_t max_payload = 1000000;
     // Packets in one polling POST body; more is a parse error.
@@ -148,14 +161,31 @@ public:
 
     // --- used by Session, on its shard ---
     void remove(Session& session);
+    // `session`'s client is closing it by a POST while no GET is waiting: whether that POST's
+    // answer can be held for the GET it may have in flight (Options::closed_poll_linger), and
+    // holding it (answered "ok" by the GET, or when the linger ends).
+    bool can_hold_close(Session& session) const;
+    void hold_close(Session& session, transport::Responder post, transport::HeaderList cors);
     // error_response(), counted in the calling shard's stats.
     transport::HttpResponse refuse(int code, unsigned status = 400) const;
 
 private:
+    // A close POST whose answer waits for the client's GET in flight (see ClosedPolls).
+    struct HeldClose {
+        transport::Responder post;
+        transport::HeaderList cors;
+    };
     struct ShardState {
+        ShardState(const Options& o, boost::asio::io_context& ioc)
+            : closed_polls(o.max_closed_polls, o.closed_poll_linger), closed_timer(ioc) {}
         std::unordered_map<std::string, std::shared_ptr<Session>> sessions;
+        ClosedPolls<HeldClose> closed_polls;
+        // Answers held closes whose linger ended; armed while closed_polls has any.
+        boost::asio::steady_timer closed_timer;
+        bool closed_timer_armed = false;
         std::unique_ptr<Stats> stats = std::make_unique<Stats>();
     };
+    void arm_closed_timer(unsigned shard);
 
     struct Cors {
         bool allowed = true;
@@ -263,7 +293,8 @@ private:
     // Arms the close timer for the short quiet before a WebSocket's close frame.
     void close_after_quiet();
 
-    void on_get(transport::HeaderList&& cors, transport::Responder&& responder);
+    void on_get(std::int64_t arrived_ns, transport::HeaderList&& cors,
+                transport::Responder&& responder);
     void on_post(transport::HttpRequest&& request, transport::HeaderList&& cors,
                  transport::Responder&& responder);
     void on_get_aborted(std::uint64_t generation);
@@ -307,6 +338,7 @@ private:
     // Long-polling: the GET waiting for data (at most one).
     transport::Responder pending_get_;
     transport::HeaderList pending_get_cors_;
+    std::int64_t pending_get_arrived_ns_ = 0;  // HttpRequest::arrived_ns
     std::uint64_t get_generation_ = 0;
 
     std::shared_ptr<transport::WsConnection> ws_;

@@ -22,7 +22,9 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <chrono>
+#include <optional>
 #include <thread>
 
 namespace roomcast::engineio {
@@ -240,6 +242,251 @@ TEST_F(EngineTest, PollingSessionsWorkFromAnyShard) {
                       "ok");
             ASSERT_EQ(http("GET", "/engine.io/?EIO=4&transport=polling&sid=" + sid).body, msg);
         }
+    }
+}
+
+// A keep-alive HTTP/1.1 connection whose requests are written and answered separately, so
+// that two connections can have a request in flight at once.
+struct KeepAliveConn {
+    tcp::socket sock;
+    std::string pending;  // bytes read past the last response
+
+    void send(const std::string& method, const std::string& target, const std::string& body = {}) {
+        const std::string req = method + " " + target + " HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                                std::to_string(body.size()) + "\r\n\r\n" + body;
+        asio::write(sock, asio::buffer(req));
+    }
+    // One response, read by its Content-Length (status 0: none within the socket's timeout).
+    struct Reply {
+        unsigned status = 0;
+        std::string body;
+    };
+    Reply receive() {
+        char buf[4096];
+        boost::system::error_code ec;
+        std::size_t head_end = std::string::npos;
+        while ((head_end = pending.find("\r\n\r\n")) == std::string::npos) {
+            const auto n = sock.read_some(asio::buffer(buf), ec);
+            if (ec) {
+                return {};
+            }
+            pending.append(buf, n);
+        }
+        const std::string head = pending.substr(0, head_end);
+        std::size_t length = 0;
+        if (const auto at = head.find("Content-Length: "); at != std::string::npos) {
+            length = std::stoul(head.substr(at + 16));
+        }
+        while (pending.size() < head_end + 4 + length) {
+            const auto n = sock.read_some(asio::buffer(buf), ec);
+            if (ec) {
+                return {};
+            }
+            pending.append(buf, n);
+        }
+        Reply r;
+        r.status = static_cast<unsigned>(std::stoi(head.substr(9, 3)));
+        r.body = pending.substr(head_end + 4, length);
+        pending.erase(0, head_end + 4 + length);
+        return r;
+    }
+};
+
+// One keep-alive connection on each of two shards: a handshake on a fresh connection opens a
+// session on the connection's shard, which the sid names ('A' + shard). The probing sessions
+// stay open (idle) until the test ends.
+std::array<std::optional<KeepAliveConn>, 2> keep_alive_on_each_shard(asio::io_context& ctx,
+                                                                     std::uint16_t port) {
+    std::array<std::optional<KeepAliveConn>, 2> conns;
+    for (int tries = 0; tries < 64 && (!conns[0] || !conns[1]); ++tries) {
+        KeepAliveConn c{edge::testing::connect_loopback(ctx, port), {}};
+        c.send("GET", "/engine.io/?EIO=4&transport=polling");
+        const auto hs = c.receive();
+        EXPECT_EQ(hs.status, 200u);
+        if (hs.status != 200) {
+            break;
+        }
+        const auto sid = std::string(boost::json::parse(hs.body.substr(1)).at("sid").as_string());
+        const auto shard = static_cast<std::size_t>(sid[0] - 'A');
+        if (shard < conns.size() && !conns[shard]) {
+            conns[shard].emplace(std::move(c));
+        }
+    }
+    EXPECT_TRUE(conns[0] && conns[1]) << "no connection landed on one of the shards";
+    return conns;
+}
+
+// The official suites' "polling GET and close POST at once" (Engine.IO v4 "HTTP long-polling /
+// close / forcefully closes the session", Socket.IO v5 likewise): the client sends a long-poll
+// GET and a POST carrying the close packet on two connections at the same time. Whichever
+// reaches the session first, the GET is answered with a noop and the session is gone after.
+//
+// Each connection's shard is known (a handshake on it names its shard in the sid), so every
+// run puts the two requests on different shards, the case where one is read directly on the
+// owner and the other posted to it. The runs cycle through the four combinations of which
+// request the owner reads and which is written first: the suite's client writes them in either
+// order (its two connects finish in either order), so neither order may be assumed.
+TEST_F(EngineTest, PollingGetAndClosePostAtOnceAnswerTheGetWithANoop) {
+    start(Options{}, 2);
+    auto conns = keep_alive_on_each_shard(client_ctx_, port_);
+    ASSERT_TRUE(conns[0] && conns[1]);
+    constexpr int kRuns = 200;
+    std::vector<std::string> failures;
+    for (int run = 0; run < kRuns; ++run) {
+        const unsigned owner = static_cast<unsigned>(run % 2);
+        const bool owner_reads_get = (run / 2) % 2 == 0;
+        const bool post_first = (run / 4) % 2 == 0;
+        KeepAliveConn& on_owner = *conns[owner];
+        KeepAliveConn& on_other = *conns[1 - owner];
+        on_owner.send("GET", "/engine.io/?EIO=4&transport=polling");
+        const auto hs = on_owner.receive();
+        ASSERT_EQ(hs.status, 200u);
+        const auto sid = std::string(boost::json::parse(hs.body.substr(1)).at("sid").as_string());
+        ASSERT_EQ(sid[0], static_cast<char>('A' + owner));
+        const std::string target = "/engine.io/?EIO=4&transport=polling&sid=" + sid;
+
+        KeepAliveConn& get_conn = owner_reads_get ? on_owner : on_other;
+        KeepAliveConn& post_conn = owner_reads_get ? on_other : on_owner;
+        if (post_first) {
+            post_conn.send("POST", target, "1");
+            get_conn.send("GET", target);
+        } else {
+            get_conn.send("GET", target);
+            post_conn.send("POST", target, "1");
+        }
+        const auto get = get_conn.receive();
+        const auto post = post_conn.receive();
+        // The next GET goes on the racing GET's connection, not the POST's: a GET that follows
+        // the close on the close's own connection is necessarily later, and must get 400
+        // whatever happens to the racing one.
+        get_conn.send("GET", target);
+        const auto after = get_conn.receive();
+        if (get.status != 200 || get.body != "6" || post.body != "ok" || after.status != 400) {
+            failures.push_back(
+                "run " + std::to_string(run) + " (owner shard " + std::to_string(owner) +
+                ", owner reads the " + (owner_reads_get ? "GET" : "POST") + ", " +
+                (post_first ? "POST" : "GET") + " written first): GET " +
+                std::to_string(get.status) + " '" + get.body.substr(0, 40) + "', POST '" +
+                post.body.substr(0, 40) + "', next GET " + std::to_string(after.status));
+        }
+    }
+    std::string shown;
+    for (std::size_t i = 0; i < failures.size() && i < 8; ++i) {
+        shown += "\n  " + failures[i];
+    }
+    EXPECT_TRUE(failures.empty()) << failures.size() << " of " << kRuns << " runs failed:" << shown;
+}
+
+// What the noop after a client's close is and is not. With no GET waiting, the close POST's
+// answer is held: a GET sent before it (the one in flight) gets the noop and releases it; a
+// GET sent after it finds the session unknown, whichever connection it comes on.
+TEST_F(EngineTest, AfterAClientCloseOnlyTheGetInFlightGetsTheNoop) {
+    Options o;
+    o.closed_poll_linger = 200ms;
+    start(o, 2);
+    const auto open_on = [&](KeepAliveConn& c) {
+        c.send("GET", "/engine.io/?EIO=4&transport=polling");
+        const auto hs = c.receive();
+        EXPECT_EQ(hs.status, 200u);
+        return "/engine.io/?EIO=4&transport=polling&sid=" +
+               std::string(boost::json::parse(hs.body.substr(1)).at("sid").as_string());
+    };
+    KeepAliveConn a{connect(), {}};
+    KeepAliveConn b{connect(), {}};
+    using Clock = std::chrono::steady_clock;
+
+    // The GET in flight takes the noop, then the close is answered; nothing is owed after.
+    auto target = open_on(a);
+    a.send("POST", target, "1");
+    std::this_thread::sleep_for(20ms);  // the close is handled first
+    b.send("GET", target);
+    const auto owed = b.receive();
+    EXPECT_EQ(owed.status, 200u);
+    EXPECT_EQ(owed.body, "6");
+    EXPECT_EQ(a.receive().body, "ok");
+    b.send("GET", target);
+    EXPECT_EQ(b.receive().status, 400u);
+
+    // No GET in flight: the close is answered when the linger ends, and a GET sent after that
+    // answer, on any connection, gets 400.
+    target = open_on(a);
+    const auto sent = Clock::now();
+    a.send("POST", target, "1");
+    EXPECT_EQ(a.receive().body, "ok");
+    const auto waited = Clock::now() - sent;
+    EXPECT_GE(waited, 200ms);
+    EXPECT_LT(waited, 2000ms);
+    b.send("GET", target);
+    EXPECT_EQ(b.receive().status, 400u);
+    a.send("GET", target);
+    EXPECT_EQ(a.receive().status, 400u);
+
+    // A GET waiting when the close arrives takes the noop itself, and the close is answered at
+    // once.
+    target = open_on(a);
+    b.send("GET", target);
+    std::this_thread::sleep_for(50ms);  // attached
+    const auto closed_at = Clock::now();
+    a.send("POST", target, "1");
+    EXPECT_EQ(a.receive().body, "ok");
+    EXPECT_LT(Clock::now() - closed_at, 150ms);
+    const auto waiting = b.receive();
+    EXPECT_EQ(waiting.status, 200u);
+    EXPECT_EQ(waiting.body, "6");
+    b.send("GET", target);
+    EXPECT_EQ(b.receive().status, 400u);
+}
+
+// Two GETs at once (the Engine.IO suite's "closes the session upon cancelled polling request"
+// and its overlap test send a second GET 5 ms after the first, on another connection): the
+// one that arrived first gets the close packet and the other 400, even when a busy shard reads
+// the first one after the owner has attached the second.
+TEST_F(EngineTest, TwoGetsAtOnceAreJudgedInArrivalOrderAcrossShards) {
+    start(Options{}, 2);
+    auto conns = keep_alive_on_each_shard(client_ctx_, port_);
+    ASSERT_TRUE(conns[0] && conns[1]);
+    for (int run = 0; run < 4; ++run) {
+        const unsigned owner = static_cast<unsigned>(run % 2);
+        KeepAliveConn& on_owner = *conns[owner];
+        KeepAliveConn& on_other = *conns[1 - owner];
+        on_owner.send("GET", "/engine.io/?EIO=4&transport=polling");
+        const auto hs = on_owner.receive();
+        ASSERT_EQ(hs.status, 200u);
+        const auto sid = std::string(boost::json::parse(hs.body.substr(1)).at("sid").as_string());
+        ASSERT_EQ(sid[0], static_cast<char>('A' + owner));
+        const std::string target = "/engine.io/?EIO=4&transport=polling&sid=" + sid;
+
+        // The other shard is busy: it reads the first GET only after the owner has read and
+        // attached the second.
+        asio::post(pool_->shard(1 - owner).ioc(), [] { std::this_thread::sleep_for(200ms); });
+        std::this_thread::sleep_for(10ms);
+        on_other.send("GET", target);
+        std::this_thread::sleep_for(20ms);
+        on_owner.send("GET", target + "&t=second");
+        const auto first = on_other.receive();
+        const auto second = on_owner.receive();
+        EXPECT_EQ(first.status, 200u) << "run " << run << ": " << first.body;
+        EXPECT_EQ(first.body, "1") << "run " << run;
+        EXPECT_EQ(second.status, 400u) << "run " << run << ": " << second.body;
+    }
+}
+
+// The official suite's "closes the session upon ping timeout" over polling: a GET sent
+// pingInterval + pingTimeout after the handshake must get 400. A shard busy past the ping's
+// time runs the ping timer late; the session still ends on the heartbeat's schedule, not on
+// its thread's.
+TEST_F(EngineTest, PollingPingTimeoutKeepsToTheScheduleOnABusyShard) {
+    Options o;
+    o.ping_interval = 100ms;
+    o.ping_timeout = 100ms;
+    start(o, 2);
+    for (int run = 0; run < 4; ++run) {
+        const auto sid = open_polling();
+        const auto owner = static_cast<unsigned>(sid[0] - 'A');
+        // The owner's thread is busy (or not scheduled) until after the ping and pong times.
+        asio::post(pool_->shard(owner).ioc(), [] { std::this_thread::sleep_for(300ms); });
+        const auto r = http("GET", "/engine.io/?EIO=4&transport=polling&sid=" + sid);
+        EXPECT_EQ(r.status, 400u) << "run " << run << ": " << r.body;
     }
 }
 

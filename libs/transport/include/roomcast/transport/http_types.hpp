@@ -24,6 +24,11 @@ struct HttpRequest {
     bool keep_alive = true;
     bool websocket_upgrade = false;  // Upgrade: websocket + Connection: upgrade
     std::string remote_address;
+    // When the request's first bytes reached this host: the kernel's receive timestamp
+    // (CLOCK_REALTIME, ns), so requests read by different shards, however late each thread ran,
+    // can be put in the order they arrived. 0 when unknown (pipelined behind another request,
+    // forwarded from another edge).
+    std::int64_t arrived_ns = 0;
 
     std::string_view path() const noexcept;
     std::string_view query() const noexcept;
