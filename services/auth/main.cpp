@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
         .add_duration("max-ttl", &max_ttl, "longest lifetime a token may be issued with",
                       milliseconds(1000), 365 * kDay);
     natsbus::bind_client_settings(config, nats_settings);
+    grpcutil::ServerTls grpc_tls;
+    grpcutil::bind_server_tls(config, grpc_tls);
     config.parse_or_exit(argc, argv);
 
     log::Level level = log::Level::kInfo;
@@ -101,6 +103,10 @@ int main(int argc, char** argv) {
         }
     }
     if (auto error = natsbus::resolve_client_settings(nats_settings); !error.empty()) {
+        std::cerr << "roomcast_auth: " << error << "\n";
+        return 2;
+    }
+    if (auto error = grpcutil::check_server_tls(grpc_tls); !error.empty()) {
         std::cerr << "roomcast_auth: " << error << "\n";
         return 2;
     }
@@ -130,6 +136,7 @@ int main(int argc, char** argv) {
 
     observability::Metrics metrics;
     grpcutil::Server server(grpc_address, &metrics.registry(), "auth");
+    server.set_tls(grpc_tls);
     auth::AuthGrpcService grpc_service(**service, admin_token);
     server.add_service(&grpc_service);
     auth::Readiness readiness([&server](bool ready) {
@@ -206,6 +213,7 @@ int main(int argc, char** argv) {
 
     log::info("listening", {{"grpc_address", grpc_address},
                             {"grpc_port", grpc_port},
+                            {"grpc_tls", grpcutil::tls_mode(grpc_tls)},
                             {"admin_port", admin_bound},
                             {"nats", nats->connected_url()}});
 

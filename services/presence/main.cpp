@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
         .add_string("replica-id", &replica_id,
                     "this replica's id in leader election (default: random)");
     natsbus::bind_client_settings(config, nats_settings);
+    grpcutil::ServerTls grpc_tls;
+    grpcutil::bind_server_tls(config, grpc_tls);
     config.parse_or_exit(argc, argv);
 
     log::Level level = log::Level::kInfo;
@@ -103,6 +105,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (auto error = natsbus::resolve_client_settings(nats_settings); !error.empty()) {
+        std::cerr << "roomcast_presence: " << error << "\n";
+        return 2;
+    }
+    if (auto error = grpcutil::check_server_tls(grpc_tls); !error.empty()) {
         std::cerr << "roomcast_presence: " << error << "\n";
         return 2;
     }
@@ -141,6 +147,7 @@ int main(int argc, char** argv) {
                                                       [&] { return (*nats)->reconnects(); });
     metrics.add(nats_metrics);
     grpcutil::Server server(grpc_address, &metrics.registry(), "presence");
+    server.set_tls(grpc_tls);
     // Guards the server against a health update racing its shutdown.
     std::mutex server_mu;
     bool server_running = false;
@@ -234,6 +241,7 @@ int main(int argc, char** argv) {
     log::info("listening", {{"replica", replica_id},
                             {"grpc", grpc_address},
                             {"grpc_port", grpc_port},
+                            {"grpc_tls", grpcutil::tls_mode(grpc_tls)},
                             {"admin_port", admin_bound},
                             {"nats", (*nats)->connected_url()},
                             {"grace_ms", grace.count()},

@@ -98,6 +98,8 @@ int main(int argc, char** argv) {
                       "how long calls in flight may finish after SIGTERM", milliseconds(0),
                       milliseconds(60000));
     natsbus::bind_client_settings(config, nats_settings);
+    grpcutil::ServerTls grpc_tls;
+    grpcutil::bind_server_tls(config, grpc_tls);
     config.parse_or_exit(argc, argv);
 
     log::Level level = log::Level::kInfo;
@@ -118,6 +120,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (auto error = natsbus::resolve_client_settings(nats_settings); !error.empty()) {
+        std::cerr << "roomcast_rooms: " << error << "\n";
+        return 2;
+    }
+    if (auto error = grpcutil::check_server_tls(grpc_tls); !error.empty()) {
         std::cerr << "roomcast_rooms: " << error << "\n";
         return 2;
     }
@@ -179,6 +185,7 @@ int main(int argc, char** argv) {
                                                       [&] { return (*nats)->reconnects(); });
     metrics.add(nats_metrics);
     grpcutil::Server server(grpc_address, &metrics.registry(), "rooms");
+    server.set_tls(grpc_tls);
     server.add_service(&grpc_service);
     observability::AdminServer admin([&health] { return health.ready(); }, &metrics);
     int grpc_port = 0;
@@ -194,6 +201,7 @@ int main(int argc, char** argv) {
     health.attach(&server);
     log::info("listening", {{"grpc", grpc_address},
                             {"grpc_port", grpc_port},
+                            {"grpc_tls", grpcutil::tls_mode(grpc_tls)},
                             {"admin_port", admin_bound},
                             {"nats", (*nats)->connected_url()},
                             {"bucket", contract::kRoomsBucket}});

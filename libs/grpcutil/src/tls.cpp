@@ -71,6 +71,13 @@ std::unique_ptr<EVP_PKEY, KeyFree> private_key(const std::string& pem) {
 
 }  // namespace
 
+const char* tls_mode(const ServerTls& tls) {
+    if (!tls.enabled()) {
+        return "off";
+    }
+    return tls.client_ca_file.empty() ? "on" : "mutual";
+}
+
 void bind_server_tls(core::Config& config, ServerTls& tls) {
     config
         .add_string("grpc-tls-cert", &tls.cert_file,

@@ -187,6 +187,9 @@ TEST_F(TlsTest, FlagsAndVariablesFillTheSettings) {
     EXPECT_EQ(tls.key_file, "/k.pem");
     EXPECT_EQ(tls.client_ca_file, "/ca.pem");
     EXPECT_EQ(tls.reload_interval, 5s);
+    EXPECT_STREQ(tls_mode(tls), "mutual");
+    EXPECT_STREQ(tls_mode(ServerTls{}), "off");
+    EXPECT_STREQ(tls_mode(ServerTls{.cert_file = "/c.pem", .key_file = "/k.pem"}), "on");
     EXPECT_TRUE(tls.enabled());
 }
 

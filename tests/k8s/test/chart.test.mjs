@@ -565,6 +565,69 @@ describe("external NATS (nats.external.url)", () => {
   });
 });
 
+describe("gRPC TLS (grpc.tls)", () => {
+  const { docs } = render(["--set", "grpc.tls.enabled=true,grpc.tls.secretName=roomcast-grpc-tls"]);
+  const mutual = render([
+    "--set", "grpc.tls.enabled=true,grpc.tls.secretName=roomcast-grpc-tls,grpc.tls.clientAuth=true",
+    "--set", "grpc.tls.reloadInterval=5m",
+  ]).docs;
+
+  test("valid; the edge is untouched", async () => {
+    await assertAllValid(docs);
+    await assertAllValid(mutual);
+    const edge = container(find(docs, "Deployment", "roomcast-edge"), "edge");
+    assert.ok(!edge.args.some((a) => a.startsWith("--grpc-tls")));
+    assert.ok(!(edge.volumeMounts ?? []).some((m) => m.name === "grpc-tls"));
+  });
+
+  for (const name of Object.keys(GRPC)) {
+    test(`${name}: certificate flags, the Secret mounted as a directory, /readyz probes, roomcastctl's variables`, () => {
+      const d = find(docs, "Deployment", `roomcast-${name}`);
+      const c = container(d, name);
+      const dir = "/etc/roomcast/grpc-tls";
+      for (const flag of [`--grpc-tls-cert=${dir}/tls.crt`, `--grpc-tls-key=${dir}/tls.key`, "--grpc-tls-reload-interval=60s"]) {
+        assert.ok(c.args.includes(flag), `${name} lacks ${flag}: ${c.args}`);
+      }
+      assert.ok(!c.args.some((a) => a.startsWith("--grpc-tls-client-ca")), "no client CA unless clientAuth");
+      const mount = c.volumeMounts.find((m) => m.name === "grpc-tls");
+      assert.deepEqual(mount, { name: "grpc-tls", mountPath: dir, readOnly: true }, "no subPath: renewals reach the pod");
+      const vol = d.spec.template.spec.volumes.find((v) => v.name === "grpc-tls");
+      assert.equal(vol.secret.secretName, "roomcast-grpc-tls");
+      // The kubelet's gRPC probe speaks no TLS.
+      for (const probe of [c.readinessProbe, c.startupProbe]) {
+        assert.equal(probe.grpc, undefined);
+        assert.deepEqual(probe.httpGet, { path: "/readyz", port: "admin" });
+      }
+      const env = envOf(c);
+      assert.equal(env.ROOMCAST_TLS_CA, `${dir}/ca.crt`);
+      assert.equal(env.ROOMCAST_TLS_SERVER_NAME, `roomcast-${name}`);
+      assert.equal(env.ROOMCAST_TLS_CERT, undefined);
+
+      const m = container(find(mutual, "Deployment", `roomcast-${name}`), name);
+      assert.ok(m.args.includes(`--grpc-tls-client-ca=${dir}/ca.crt`));
+      assert.ok(m.args.includes("--grpc-tls-reload-interval=5m"));
+      const menv = envOf(m);
+      assert.equal(menv.ROOMCAST_TLS_CERT, `${dir}/tls.crt`, "the pod's roomcastctl presents the pod's pair");
+      assert.equal(menv.ROOMCAST_TLS_KEY, `${dir}/tls.key`);
+    });
+  }
+
+  test("off by default: native gRPC probes and no TLS flags", () => {
+    const plain = render().docs;
+    for (const name of Object.keys(GRPC)) {
+      const c = container(find(plain, "Deployment", `roomcast-${name}`), name);
+      assert.ok(!c.args.some((a) => a.startsWith("--grpc-tls")));
+      assert.equal(envOf(c).ROOMCAST_TLS_CA, undefined);
+    }
+  });
+
+  test("refuses TLS without a Secret (the schema checks the rest: tests/values.test.mjs)", () => {
+    const r = runRender(["--set", "grpc.tls.enabled=true"]);
+    assert.equal(r.ok, false);
+    assert.match(r.stderr, /grpc.tls.secretName is required with grpc.tls.enabled/);
+  });
+});
+
 describe("chart rules", () => {
   test("refuses a grace period that does not cover preStop + drain", () => {
     const r = runRender(["--set", "edge.terminationGracePeriodSeconds=30"]);

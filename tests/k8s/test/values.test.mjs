@@ -60,6 +60,8 @@ describe("values.schema.json", () => {
     "a bad duration": ["presence:\n  config:\n    grace: 5 seconds\n", '/presence/config/grace must match pattern "^[0-9]+(ms|s|m|h)?$"'],
     "a bad NATS URL": ["nats:\n  external:\n    url: http://nats:4222\n", "/nats/external/url must match pattern"],
     "a bad storage size": ["nats:\n  jetstream:\n    fileStore:\n      size: ten gigs\n", "/nats/jetstream/fileStore/size must match pattern"],
+    "a bad gRPC TLS reload interval": ["grpc:\n  tls:\n    reloadInterval: soon\n", '/grpc/tls/reloadInterval must match pattern'],
+    "a misspelt gRPC TLS key": ["grpc:\n  tls:\n    secret: x\n", "/grpc/tls must NOT have additional properties"],
     "a bad kid": ["auth:\n  keys:\n    files:\n      .hidden: x\n", "/auth/keys/files must match pattern"],
   };
   for (const [what, [yaml, expected]] of Object.entries(invalid)) {

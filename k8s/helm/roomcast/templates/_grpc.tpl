@@ -3,14 +3,34 @@ A gRPC service (rooms, presence, auth): Deployment, Service, PodDisruptionBudget
 Call with (dict "root" $ "component" "rooms" "values" .Values.rooms
                 "args" (list ...) "jwt" false "keys" false).
 Probes: readiness and startup are native gRPC probes (grpc.health.v1: SERVING once NATS is
-connected and the service's buckets exist); liveness is HTTP /livez on the admin port, which
-answers while the process runs, so a NATS outage makes the replicas unready but never restarts
-them.
+connected and the service's buckets exist), or with grpc.tls.enabled HTTP /readyz on the admin
+port, which tells the same (the kubelet's gRPC probe speaks no TLS); liveness is HTTP /livez on
+the admin port, which answers while the process runs, so a NATS outage makes the replicas
+unready but never restarts them.
+gRPC TLS (grpc.tls): the Secret is mounted as a directory at /etc/roomcast/grpc-tls (no subPath,
+so renewals reach the pod); roomcastctl in the pod gets ROOMCAST_TLS_CA and
+ROOMCAST_TLS_SERVER_NAME (and with clientAuth the pod's own pair as its client certificate).
 */}}
+{{/* Readiness of a gRPC service: the native gRPC probe, or /readyz when it serves TLS. */}}
+{{- define "roomcast.grpcReadyProbe" -}}
+{{- if .tls -}}
+httpGet:
+  path: /readyz
+  port: admin
+{{- else -}}
+grpc:
+  port: {{ .port | int }}
+{{- end }}
+{{- end }}
+
 {{- define "roomcast.grpcService" -}}
 {{- $root := .root }}
 {{- $v := .values }}
 {{- $ctx := dict "root" .root "component" .component }}
+{{- $tls := .root.Values.grpc.tls }}
+{{- if $tls.enabled }}
+{{- $_ := required "grpc.tls.secretName is required with grpc.tls.enabled" $tls.secretName }}
+{{- end }}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -66,6 +86,14 @@ spec:
             {{- range .args }}
             - {{ . | quote }}
             {{- end }}
+            {{- if $tls.enabled }}
+            - "--grpc-tls-cert=/etc/roomcast/grpc-tls/tls.crt"
+            - "--grpc-tls-key=/etc/roomcast/grpc-tls/tls.key"
+            {{- if $tls.clientAuth }}
+            - "--grpc-tls-client-ca=/etc/roomcast/grpc-tls/ca.crt"
+            {{- end }}
+            - {{ printf "--grpc-tls-reload-interval=%s" $tls.reloadInterval | quote }}
+            {{- end }}
             {{- with include "roomcast.configArgs" $v.config }}
             {{- . | trim | nindent 12 }}
             {{- end }}
@@ -79,6 +107,20 @@ spec:
                   fieldPath: metadata.name
             {{- include "roomcast.natsEnv" (dict "root" $root "role" .component) | trim | nindent 12 }}
             {{- include "roomcast.secretEnv" (dict "root" $root "jwt" .jwt) | trim | nindent 12 }}
+            {{- if $tls.enabled }}
+            # For roomcastctl in the pod (kubectl exec): it dials 127.0.0.1, the certificate names
+            # the Service.
+            - name: ROOMCAST_TLS_CA
+              value: /etc/roomcast/grpc-tls/ca.crt
+            - name: ROOMCAST_TLS_SERVER_NAME
+              value: {{ include "roomcast.componentName" $ctx | quote }}
+            {{- if $tls.clientAuth }}
+            - name: ROOMCAST_TLS_CERT
+              value: /etc/roomcast/grpc-tls/tls.crt
+            - name: ROOMCAST_TLS_KEY
+              value: /etc/roomcast/grpc-tls/tls.key
+            {{- end }}
+            {{- end }}
             {{- with $v.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -90,14 +132,12 @@ spec:
               containerPort: {{ $v.adminPort | int }}
               protocol: TCP
           startupProbe:
-            grpc:
-              port: {{ $v.grpcPort | int }}
+            {{- include "roomcast.grpcReadyProbe" (dict "tls" $tls.enabled "port" $v.grpcPort) | nindent 12 }}
             {{- with include "roomcast.probeTimings" $v.startupProbe }}
             {{- . | trim | nindent 12 }}
             {{- end }}
           readinessProbe:
-            grpc:
-              port: {{ $v.grpcPort | int }}
+            {{- include "roomcast.grpcReadyProbe" (dict "tls" $tls.enabled "port" $v.grpcPort) | nindent 12 }}
             {{- with include "roomcast.probeTimings" $v.readinessProbe }}
             {{- . | trim | nindent 12 }}
             {{- end }}
@@ -123,6 +163,11 @@ spec:
               mountPath: {{ $v.keys.mountPath }}
               readOnly: true
             {{- end }}
+            {{- if $tls.enabled }}
+            - name: grpc-tls
+              mountPath: /etc/roomcast/grpc-tls
+              readOnly: true
+            {{- end }}
       volumes:
         {{- include "roomcast.tmpVolume" $root | trim | nindent 8 }}
         {{- with include "roomcast.natsTlsVolume" (dict "root" $root "part" "volume") }}
@@ -135,6 +180,12 @@ spec:
           secret:
             secretName: {{ $v.keys.existingSecret | default (printf "%s-keys" (include "roomcast.componentName" $ctx)) }}
             defaultMode: 288 # 0440: readable by the pod's group (fsGroup)
+        {{- end }}
+        {{- if $tls.enabled }}
+        - name: grpc-tls
+          secret:
+            secretName: {{ $tls.secretName }}
+            defaultMode: 288 # 0440
         {{- end }}
 ---
 apiVersion: v1

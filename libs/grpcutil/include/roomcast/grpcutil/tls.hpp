@@ -33,6 +33,9 @@ struct ServerTls {
     bool enabled() const { return !cert_file.empty() || !key_file.empty(); }
 };
 
+// "off", "on" or "mutual" (clients must present a certificate), for logs.
+const char* tls_mode(const ServerTls& tls);
+
 // Registers the --grpc-tls-* flags with `config`, writing into `tls`.
 void bind_server_tls(core::Config& config, ServerTls& tls);
 
