@@ -151,7 +151,11 @@ describe("default values", () => {
       const env = envOf(container(find(docs, "Deployment", `roomcast-${name}`), name));
       assert.equal(env.ROOMCAST_NATS_URL, NATS_URL, name);
       assert.equal(env.ROOMCAST_NATS_REPLICAS, "3", name);
-      assert.deepEqual(env.ROOMCAST_ADMIN_TOKEN, { secretKeyRef: { name: "roomcast-secrets", key: "admin-token" } });
+      if (name === "edge") {
+        assert.equal(env.ROOMCAST_ADMIN_TOKEN, undefined, "an edge serves no admin API: no admin token");
+      } else {
+        assert.deepEqual(env.ROOMCAST_ADMIN_TOKEN, { secretKeyRef: { name: "roomcast-secrets", key: "admin-token" } });
+      }
       const jwt = env.ROOMCAST_JWT_SECRET;
       if (name === "edge" || name === "auth") {
         assert.deepEqual(jwt, { secretKeyRef: { name: "roomcast-secrets", key: "jwt-secret" } }, name);
@@ -653,6 +657,18 @@ describe("chart rules", () => {
     const bad = runRender(["--set", "auth.keys.enabled=true", "--set-string", "auth.keys.files.bad\\ kid=x"]);
     assert.equal(bad.ok, false);
     assert.match(bad.stderr, /is not a kid/);
+  });
+
+  test("edges get the HS256 secret only when HS256 tokens are in use", () => {
+    const keys = ["--set", "auth.keys.enabled=true", "--set-string", "auth.keys.files.2026-01=-----BEGIN PRIVATE KEY-----"];
+    const edgeEnv = (args) => envOf(container(find(render(args).docs, "Deployment", "roomcast-edge"), "edge"));
+    assert.ok(edgeEnv([]).ROOMCAST_JWT_SECRET, "auth signs HS256: the edges verify with the secret");
+    const withKeys = edgeEnv(keys);
+    assert.equal(withKeys.ROOMCAST_JWT_SECRET, undefined, "auth signs with keys: the edges follow the JWKS only");
+    assert.equal(withKeys.ROOMCAST_ADMIN_TOKEN, undefined);
+    assert.deepEqual(edgeEnv([...keys, "--set", "edge.acceptHs256Tokens=true"]).ROOMCAST_JWT_SECRET, {
+      secretKeyRef: { name: "roomcast-secrets", key: "jwt-secret" },
+    });
   });
 
   test("auto-create prefixes: [*] allows every id", () => {

@@ -208,13 +208,16 @@ every Roomcast container: (dict "root" $ "role" "edge"). */}}
 {{- end }}
 {{- end }}
 
-{{/* The Secret's values as environment variables; (dict "root" $ "jwt" true). */}}
+{{/* The Secret's values as environment variables, each only where it is used;
+(dict "root" $ "admin" true "jwt" true). */}}
 {{- define "roomcast.secretEnv" -}}
+{{- if .admin }}
 - name: ROOMCAST_ADMIN_TOKEN
   valueFrom:
     secretKeyRef:
       name: {{ include "roomcast.secretName" .root }}
       key: {{ .root.Values.secret.adminTokenKey }}
+{{- end }}
 {{- if .jwt }}
 - name: ROOMCAST_JWT_SECRET
   valueFrom:
@@ -319,4 +322,11 @@ spec:
 - name: tmp
   emptyDir:
     sizeLimit: 64Mi
+{{- end }}
+
+{{/* Whether the edges get the HS256 secret: when auth signs with it (no auth.keys), or when
+edge.acceptHs256Tokens asks for it beside the keys. Otherwise an internet-facing edge holds no
+secret that could mint tokens. */}}
+{{- define "roomcast.edgeHs256" -}}
+{{- if or (not .Values.auth.keys.enabled) .Values.edge.acceptHs256Tokens }}true{{ end }}
 {{- end }}
