@@ -87,9 +87,12 @@ void Connections::on_connect(const sio::Handshake& hs, sio::ConnectCallback done
 void Connections::try_recover(SessionPtr session, std::string old_pid, std::string fresh_pid,
                               std::uint64_t offset, sio::ConnectCallback done) {
     auto fresh = [this](const SessionPtr& session, std::string pid, sio::ConnectCallback& done,
-                        std::string_view why) {
+                        RecoveryMiss why) {
         counters_.not_recovered.fetch_add(1, std::memory_order_relaxed);
-        log::debug("session not recovered", {{"why", why}});
+        counters_.recovery_misses[static_cast<std::size_t>(why)].fetch_add(
+            1, std::memory_order_relaxed);
+        log::debug("session not recovered",
+                   {{"why", kRecoveryMissNames[static_cast<std::size_t>(why)]}});
         sio::ConnectDecision d;
         session->pid = pid;
         d.pid = std::move(pid);
@@ -99,7 +102,7 @@ void Connections::try_recover(SessionPtr session, std::string old_pid, std::stri
     {
         std::lock_guard lock(recovering_mu_);
         if (!recovering_.insert(old_pid).second) {
-            fresh(session, fresh_pid, done, "a recovery of this session is in flight");
+            fresh(session, fresh_pid, done, RecoveryMiss::kInFlight);
             return;
         }
     }
@@ -119,12 +122,12 @@ void Connections::try_recover(SessionPtr session, std::string old_pid, std::stri
         [this, session, old_pid, fresh_pid, offset, fresh, in_flight, done = std::move(done)](
             std::optional<Recoverable> rec) mutable {
             if (!rec) {
-                fresh(session, fresh_pid, done, "no recoverable record (absent, another user's, or past the window)");
+                fresh(session, fresh_pid, done, RecoveryMiss::kNoRecord);
                 return;
             }
             auto plan = plan_recovery(rec->record, offset, rights_, revocations_);
             if (!plan.recover) {
-                fresh(session, fresh_pid, done, "disconnected by the admin API, or rights not loaded");
+                fresh(session, fresh_pid, done, RecoveryMiss::kRevoked);
                 return;
             }
             // The missed events are read before answering: when a room lost some of them (more
@@ -142,7 +145,7 @@ void Connections::try_recover(SessionPtr session, std::string old_pid, std::stri
                     std::shared_ptr<rooms::Fabric::Missed> missed) mutable {
                     if (missed->failed || missed->truncated) {
                         fresh(session, fresh_pid, done,
-                              missed->failed ? "reading what it missed failed" : "it missed more than a recovery replays");
+                              missed->failed ? RecoveryMiss::kReadFailed : RecoveryMiss::kTooMuchMissed);
                         return;
                     }
                     counters_.recovered.fetch_add(1, std::memory_order_relaxed);

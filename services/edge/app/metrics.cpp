@@ -103,6 +103,12 @@ std::shared_ptr<prometheus::Collectable> register_edge_metrics(
     c->counter("roomcast_edge_recoveries_total", "Reconnects that asked for recovery, by result",
                [&counters] { return static_cast<double>(counters.not_recovered.load()); },
                {{"result", "failed"}});
+    for (std::size_t i = 0; i < std::size(kRecoveryMissNames); ++i) {
+        c->counter("roomcast_edge_recovery_misses_total",
+                   "Reconnects that asked for recovery and started a new session, by reason",
+                   [&counters, i] { return static_cast<double>(counters.recovery_misses[i].load()); },
+                   {{"reason", kRecoveryMissNames[i]}});
+    }
     c->counter("roomcast_edge_kicks_total", "Sockets removed from rooms by control actions",
                [&counters] { return static_cast<double>(counters.kicks.load()); });
     c->counter("roomcast_edge_user_disconnects_total", "Sockets disconnected by control actions",

@@ -14,9 +14,21 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 
 namespace roomcast::edge {
+
+// Why a reconnect that asked for recovery started a new session instead.
+enum class RecoveryMiss : std::uint8_t {
+    kNoRecord,       // no record: never written, another user's, or past --recovery-window
+    kRevoked,        // DisconnectUser since, or the room rights were not loaded
+    kInFlight,       // another reconnect of the same session is being recovered
+    kReadFailed,     // reading the missed events from the stream failed
+    kTooMuchMissed,  // more was missed than a recovery replays (or the stream keeps)
+};
+inline constexpr const char* kRecoveryMissNames[] = {"no_record", "revoked", "in_flight",
+                                                     "read_failed", "too_much_missed"};
 
 struct EdgeCounters {
     // Connect refusals by code: token_missing, token_invalid, token_expired.
@@ -24,6 +36,9 @@ struct EdgeCounters {
     // Reconnects that asked for recovery (a pid): recovered or started anew.
     std::atomic<std::uint64_t> recovered{0};
     std::atomic<std::uint64_t> not_recovered{0};
+    // not_recovered by reason (RecoveryMiss), so an operator (and a failing test) can tell a
+    // client back too late from a store that failed.
+    std::array<std::atomic<std::uint64_t>, std::size(kRecoveryMissNames)> recovery_misses{};
     std::atomic<std::uint64_t> kicks{0};
     std::atomic<std::uint64_t> user_disconnects{0};
     // From a room event's arrival on the bus to its queueing on a shard's last local recipient.

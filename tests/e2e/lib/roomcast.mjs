@@ -156,3 +156,26 @@ export class Inbox {
         return this.items.map((i) => i.data);
     }
 }
+
+/**
+ * The value of one sample of `name` with exactly `labels` in a process's /metrics (`adminUrl`),
+ * 0 when absent. Read straight from the process, for before/after comparisons.
+ */
+export async function metricValue(adminUrl, name, labels = {}) {
+    const text = await (await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+    const want = Object.entries(labels)
+        .map(([k, v]) => `${k}="${v}"`)
+        .sort()
+        .join(",");
+    for (const line of text.split("\n")) {
+        const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)/.exec(line);
+        if (!m || m[1] !== name) {
+            continue;
+        }
+        const got = (m[2] ?? "").split(",").filter(Boolean).sort().join(",");
+        if (got === want) {
+            return Number(m[3]);
+        }
+    }
+    return 0;
+}

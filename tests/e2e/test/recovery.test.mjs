@@ -18,6 +18,7 @@ import {
     connectUser,
     edgeOf,
     joinRoom,
+    metricValue,
     publishOk,
     request,
     startEdgeStack,
@@ -328,7 +329,10 @@ describe("no recovery", () => {
         await dropAndWait(owner.socket, () => owner.socket.io.engine.close(), "owner disconnect");
         await publishRange(p, [room], 2, 4);
 
-        for (const [edge, url] of [["edge-1", stack.edges[0].url], ["edge-2", stack.edges[1].url]]) {
+        for (const [i, edge, url] of [[0, "edge-1", stack.edges[0].url], [1, "edge-2", stack.edges[1].url]]) {
+            const misses = () =>
+                metricValue(stack.edges[i].adminUrl, "roomcast_edge_recovery_misses_total", { reason: "no_record" });
+            const missesBefore = await misses();
             // A client that presents the stolen pid and offset exactly as socket.io-client would.
             const thief = clients.socket(url, {
                 transports: ["websocket"],
@@ -342,6 +346,7 @@ describe("no recovery", () => {
             thief.socket.connect();
             await waitConnected(thief.socket, { what: `thief connect on ${edge}` });
             assert.equal(thief.socket.recovered, false, `${edge}: another user's token must not recover the session`);
+            assert.equal(await misses(), missesBefore + 1, `${edge}: counted as a miss for want of a record of the thief's`);
             assert.notEqual(thief.socket.id, id, `${edge}: the thief must not get the owner's socket id`);
             assert.notEqual(thief.socket._pid, pid, `${edge}: the thief must get a fresh pid`);
             assertError(

@@ -30,6 +30,7 @@ import {
     connectUser,
     edgeOf,
     joinRoom,
+    metricValue,
     publishOk,
     request,
     startEdgeStack,
@@ -415,6 +416,10 @@ describe("B. rights lost while away; U recovers on the other edge", () => {
             action: (A, U) => rooms.call("DisconnectUser", { user_id: U, reason: "banned" }),
         });
         assert.equal(s.u.socket.recovered, false, "a DisconnectUser'ed session must not be recovered");
+        assert.ok(
+            (await metricValue(stack.edges[1].adminUrl, "roomcast_edge_recovery_misses_total", { reason: "revoked" })) >= 1,
+            "edge-2 counts the refusal as revoked",
+        );
         assert.notEqual(s.u.socket.id, s.socketId, "a new session gets a new socket id");
         assertError(
             await request(s.u.socket, "publish", { room: s.B, event: "ev", data: { room: s.B, seq: "u" } }),

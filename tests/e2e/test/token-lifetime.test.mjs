@@ -16,6 +16,7 @@ import {
     connectUser,
     edgeOf,
     joinRoom,
+    metricValue,
     nowSeconds,
     publishOk,
     request,
@@ -52,6 +53,19 @@ async function shortLived(sub, opts = {}) {
     const exp = nowSeconds() + kLifetimeSec;
     const c = await connectUser(clients, stack, stack.edges[0].url, { user: sub, token: token(sub, exp), ...opts });
     return { ...c, exp };
+}
+
+/** The edge's recovery misses by reason (why a recovery failed), for messages. */
+async function recoveryMisses(edge) {
+    const reasons = ["no_record", "revoked", "in_flight", "read_failed", "too_much_missed"];
+    try {
+        const values = await Promise.all(
+            reasons.map((reason) => metricValue(edge.adminUrl, "roomcast_edge_recovery_misses_total", { reason })),
+        );
+        return reasons.map((r, i) => `${r}=${values[i]}`).join(" ");
+    } catch (e) {
+        return `(metrics unavailable: ${e.message})`;
+    }
 }
 
 /**
@@ -191,7 +205,11 @@ describe("function-valued auth: a fresh token on the reconnection recovers the s
                 await expectExpiryClose(socket, exp, sub);
                 await reconnected;
                 assert.equal(calls, 2, "the auth function is called again for the reconnection");
-                assert.equal(socket.recovered, true, "the reconnection with a fresh token recovers the session");
+                assert.equal(
+                    socket.recovered,
+                    true,
+                    `the reconnection with a fresh token recovers the session; the edge's misses:\n${await recoveryMisses(stack.edges[0])}`,
+                );
                 await sleep(200); // a few more events published live after the reconnection
             } finally {
                 stop = true;
