@@ -790,7 +790,7 @@ void Session::respond_to_get(std::string body) {
 bool Session::ping_overdue() const noexcept {
     // Judged by the heartbeat's schedule, not by when this shard ran its timers: a busy shard
     // runs them late, and a request that comes after pingInterval + pingTimeout must find the
-    // session gone all the same.
+    // session gone all the same (unless the ping reached the client late: on_ping_timer).
     const auto now = transport::Timer::Clock::now();
     if (awaiting_pong_) {
         return now >= pong_deadline_;
@@ -964,8 +964,14 @@ void Session::on_ping_timer(void* self) {
     }
     s->awaiting_pong_ = true;
     const auto timeout = s->engine_.options().ping_timeout;
-    // From when the ping was due (the timer's deadline), not from now: see ping_overdue().
-    s->pong_deadline_ = s->ping_timer_.deadline() + timeout;
+    // A ping that reaches the client now (a WebSocket, or a long-poll waiting for it) is owed
+    // pingTimeout from now, as the reference server gives it, however late this shard ran the
+    // timer: the client cannot answer a ping before it has it. A ping that waits in the queue
+    // for the client's next GET is judged by the schedule (see ping_overdue()): whether the
+    // shard ran late changes nothing for that client.
+    const bool reaches_client_now = s->kind_ == TransportKind::kWebSocket || s->pending_get_;
+    s->pong_deadline_ =
+        (reaches_client_now ? transport::Timer::Clock::now() : s->ping_timer_.deadline()) + timeout;
     s->pong_timer_.arm(s->shard_.timers(timeout));
     s->send(ping_message());
 }

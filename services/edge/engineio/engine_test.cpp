@@ -490,6 +490,37 @@ TEST_F(EngineTest, PollingPingTimeoutKeepsToTheScheduleOnABusyShard) {
     }
 }
 
+// The other side of the same lateness: a client holding a long-poll gets the ping only when the
+// busy shard sends it, and is owed pingTimeout from then (the official suite's "should send
+// ping/pong packets" failed under load when the deadline counted from the schedule).
+TEST_F(EngineTest, APingSentLateOnAWaitingGetLeavesTheClientPingTimeoutToAnswer) {
+    Options o;
+    o.ping_interval = 100ms;
+    o.ping_timeout = 400ms;
+    start(o, 2);
+    for (int run = 0; run < 4; ++run) {
+        const auto sid = open_polling();
+        const auto owner = static_cast<unsigned>(sid[0] - 'A');
+        const std::string target = "/engine.io/?EIO=4&transport=polling&sid=" + sid;
+        auto get = connect();
+        asio::write(get, asio::buffer("GET " + target +
+                                      " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+        std::this_thread::sleep_for(30ms);  // the GET is waiting on the owner
+        // The owner is busy until about 300 ms after the handshake: the ping, due at 100 ms,
+        // goes out then. Its deadline by the schedule is 500 ms; by the send, about 700 ms.
+        asio::post(pool_->shard(owner).ioc(), [] { std::this_thread::sleep_for(265ms); });
+        const auto ping = read_reply(get);
+        ASSERT_EQ(ping.body, "2") << "run " << run;
+        // The client answers 300 ms after receiving the ping: at about 600 ms, late by the
+        // schedule, in time by the send.
+        std::this_thread::sleep_for(300ms);
+        const auto pong = http("POST", target, "3");
+        ASSERT_EQ(pong.status, 200u) << "run " << run << ": " << pong.body;
+        const auto next = http("GET", target);
+        EXPECT_EQ(next.body, "2") << "run " << run << ": the session lives on to its next ping";
+    }
+}
+
 TEST_F(EngineTest, MalformedHttpGets400AndTheServerKeepsServing) {
     start(Options{});
     auto s = connect();
