@@ -4,9 +4,11 @@
 
 #include "auto_create.hpp"
 #include "grpc_service.hpp"
+#include "idle_sweep.hpp"
 #include "rooms_service.hpp"
 
 #include "roomcast/contract/storage.hpp"
+#include "roomcast/contract/timing.hpp"
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
 #include "roomcast/grpcutil/grpcutil.hpp"
@@ -79,6 +81,7 @@ int main(int argc, char** argv) {
     std::string log_level = "info";
     milliseconds publish_timeout{5000};
     milliseconds shutdown_grace{5000};
+    rooms::SweepOptions sweep_options;
 
     core::Config config("roomcast_rooms",
                         "Roomcast rooms service: room registry, membership and server-side room "
@@ -96,7 +99,16 @@ int main(int argc, char** argv) {
                       milliseconds(100), milliseconds(60000))
         .add_duration("shutdown-grace", &shutdown_grace,
                       "how long calls in flight may finish after SIGTERM", milliseconds(0),
-                      milliseconds(60000));
+                      milliseconds(60000))
+        .add_duration("auto-room-idle-ttl", &sweep_options.idle_ttl,
+                      "delete an auto-created room after this long with no event and nobody "
+                      "present (0: never)",
+                      milliseconds(0), std::chrono::hours(24 * 365))
+        .add_duration("auto-room-sweep-interval", &sweep_options.interval,
+                      "how often to look for idle auto-created rooms", milliseconds(100),
+                      std::chrono::hours(24))
+        .add_int("auto-room-sweep-batch", &sweep_options.batch,
+                 "most rooms one look for idle auto-created rooms examines", 1, 1000000);
     natsbus::bind_client_settings(config, nats_settings);
     grpcutil::ServerTls grpc_tls;
     grpcutil::bind_server_tls(config, grpc_tls);
@@ -176,6 +188,9 @@ int main(int argc, char** argv) {
         log::error("cannot answer auto-create requests", {{"error", r.error().message()}});
         return 1;
     }
+    // Every replica sweeps: its deletes are compare-and-delete, so two replicas never remove
+    // more than one would (idle_sweep.hpp).
+    rooms::IdleRoomSweeper sweeper(**nats, **bucket, service, sweep_options);
     rooms::AdminOptions admin_options;
     admin_options.admin_token = admin_token;
     rooms::RoomAdminService grpc_service(service, **nats, admin_options);
@@ -184,6 +199,14 @@ int main(int argc, char** argv) {
     auto nats_metrics = observability::nats_collector([&] { return (*nats)->connected(); },
                                                       [&] { return (*nats)->reconnects(); });
     metrics.add(nats_metrics);
+    auto sweep_metrics = std::make_shared<observability::CallbackCollector>();
+    sweep_metrics->counter("roomcast_rooms_auto_rooms_swept_total",
+                           "idle auto-created rooms deleted by this replica",
+                           [&sweeper] { return static_cast<double>(sweeper.swept()); });
+    sweep_metrics->counter("roomcast_rooms_auto_room_sweep_errors_total",
+                           "failures while looking for or deleting idle auto-created rooms",
+                           [&sweeper] { return static_cast<double>(sweeper.errors()); });
+    metrics.add(sweep_metrics);
     grpcutil::Server server(grpc_address, &metrics.registry(), "rooms");
     server.set_tls(grpc_tls);
     server.add_service(&grpc_service);
@@ -199,12 +222,14 @@ int main(int argc, char** argv) {
     }
     health.set_nats_up((*nats)->connected());
     health.attach(&server);
+    sweeper.start();
     log::info("listening", {{"grpc", grpc_address},
                             {"grpc_port", grpc_port},
                             {"grpc_tls", grpcutil::tls_mode(grpc_tls)},
                             {"admin_port", admin_bound},
                             {"nats", (*nats)->connected_url()},
-                            {"bucket", contract::kRoomsBucket}});
+                            {"bucket", contract::kRoomsBucket},
+                            {"auto_room_idle_ttl_ms", sweep_options.idle_ttl.count()}});
 
     int sig = 0;
     sigwait(&signals, &sig);
@@ -213,6 +238,7 @@ int main(int argc, char** argv) {
     // in flight finish. The gRPC server goes before NATS: its calls run on the NATS workers.
     health.stop();
     auto_create.stop();
+    sweeper.stop();
     server.shutdown(shutdown_grace);
     admin.stop();
     (*nats)->drain(milliseconds(2000));

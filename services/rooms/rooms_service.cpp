@@ -404,16 +404,47 @@ Outcome<v1::DeleteRoomResponse> RoomsService::delete_room(const v1::DeleteRoomRe
     if (auto s = check_room_id(request.room_id()); !s.ok()) {
         return s;
     }
-    const std::string& id = request.room_id();
-    if (auto room = require_room(id, deadline); !room) {
+    if (auto s = remove_room(request.room_id(), std::nullopt, deadline); !s.ok()) {
+        return s;
+    }
+    return v1::DeleteRoomResponse();
+}
+
+grpc::Status RoomsService::delete_idle_room(const std::string& room_id, std::uint64_t revision,
+                                            Deadline deadline) {
+    if (auto s = check_room_id(room_id); !s.ok()) {
+        return s;
+    }
+    return remove_room(room_id, revision, deadline);
+}
+
+grpc::Status RoomsService::remove_room(const std::string& id,
+                                       std::optional<std::uint64_t> expected_revision,
+                                       Deadline deadline) {
+    const auto changed = [&id] {
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            "room '" + id + "' changed since it was read; not deleted");
+    };
+    auto room = require_room(id, deadline);
+    if (!room) {
         return room.error();
+    }
+    if (expected_revision && room->revision != *expected_revision) {
+        return changed();
     }
     // Members first: if this call stops half-way the room still exists and a retry finishes.
     if (auto s = erase_members(id, deadline, true); !s.ok()) {
         return s;
     }
-    if (auto r = kv_.erase(contract::room_key(id)); !r) {
-        return from_error(r.error(), "deleting the room");
+    // Compare-and-delete when a revision is expected: a room written since the check above
+    // (auto-created again after another replica's delete, updated) stays.
+    auto erased = expected_revision ? kv_.erase(contract::room_key(id), *expected_revision)
+                                    : kv_.erase(contract::room_key(id));
+    if (!erased) {
+        if (expected_revision && is(erased.error(), Errc::kWrongRevision)) {
+            return changed();
+        }
+        return from_error(erased.error(), "deleting the room");
     }
     // A member added between the sweep and the erase would outlive the room (and come back if
     // the room were created again): sweep once more, past the deadline if need be, since the
@@ -434,10 +465,7 @@ Outcome<v1::DeleteRoomResponse> RoomsService::delete_room(const v1::DeleteRoomRe
     if (!swept.ok()) {
         return swept;
     }
-    if (!kicked.ok()) {
-        return kicked;
-    }
-    return v1::DeleteRoomResponse();
+    return kicked;
 }
 
 // --- members -----------------------------------------------------------------------------------

@@ -85,6 +85,13 @@ public:
     // edge has checked its --auto-create-prefixes; edges may not write the bucket themselves.
     grpc::Status auto_create_room(const std::string& room_id, Deadline deadline);
 
+    // The idle sweep's delete (idle_sweep.hpp): DeleteRoom of `room_id` as it was at `revision`,
+    // the revision the sweep judged it idle at. FAILED_PRECONDITION when the room record changed
+    // since (UpdateRoom, or deleted and auto-created again), NOT_FOUND when it is gone already
+    // (another replica swept it): either way nothing is deleted.
+    grpc::Status delete_idle_room(const std::string& room_id, std::uint64_t revision,
+                                  Deadline deadline);
+
 private:
     template <class T>
     struct Stored {
@@ -101,6 +108,10 @@ private:
     // Erases every member key of the room. With `honour_deadline` false it finishes even past
     // the deadline (used once the room key is gone, when leftovers would be orphans).
     grpc::Status erase_members(const std::string& room_id, Deadline deadline, bool honour_deadline);
+    // DeleteRoom: members, the room, a revocation for sessions away, a kick of everyone
+    // present. With `expected_revision`, only the room as it was at that revision.
+    grpc::Status remove_room(const std::string& room_id,
+                             std::optional<std::uint64_t> expected_revision, Deadline deadline);
     // Publishes on roomcast.control and flushes, so the edges have it when the call returns.
     grpc::Status publish_control(const bus::v1::Control& control, Deadline deadline);
     // Records a lost right for sessions away at this moment (roomcast_revocations).

@@ -260,6 +260,32 @@ Result<std::uint64_t> last_sequence_impl(Core& core, std::string_view stream,
     return natsMsg_GetSequence(msg.get());
 }
 
+Result<std::optional<std::int64_t>> last_message_time_impl(Core& core, std::string_view stream,
+                                                           std::string_view subject,
+                                                           milliseconds timeout) {
+    if (!valid_stream_name(stream) || !detail::valid_subject(subject, false)) {
+        return make_error_code(Errc::kInvalidArgument);
+    }
+    if (core.closing) {
+        return make_error_code(Errc::kClosed);
+    }
+    const std::string stream_name(stream);
+    const std::string subj(subject);
+    jsOptions jo = api_options(std::max<std::int64_t>(timeout.count(), 1));
+    natsMsg* raw = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const natsStatus s =
+        js_GetLastMsg(&raw, core.js, stream_name.c_str(), subj.c_str(), &jo, &jerr);
+    const detail::MsgPtr msg(raw);
+    if (s == NATS_NOT_FOUND && jerr != JSStreamNotFoundErr) {
+        return std::optional<std::int64_t>();  // the subject has no message
+    }
+    if (s != NATS_OK) {
+        return detail::to_error(s, jerr, "last_message_time");
+    }
+    return std::optional<std::int64_t>(natsMsg_GetTime(msg.get()));
+}
+
 }  // namespace
 
 namespace detail {
@@ -562,6 +588,12 @@ Result<std::vector<StoredMessage>> JetStream::read_last(std::string_view stream,
 
 Result<std::uint64_t> JetStream::last_sequence(std::string_view stream, std::string_view subject) {
     return last_sequence_impl(*conn_.impl().core, stream, subject);
+}
+
+Result<std::optional<std::int64_t>> JetStream::last_message_time(std::string_view stream,
+                                                                 std::string_view subject,
+                                                                 milliseconds timeout) {
+    return last_message_time_impl(*conn_.impl().core, stream, subject, timeout);
 }
 
 void JetStream::read_subject_async(std::string stream, std::string subject,

@@ -353,6 +353,29 @@ TEST_F(JetStreamTest, LastSequence) {
               make_error_code(Errc::kNotFound));
 }
 
+TEST_F(JetStreamTest, LastMessageTime) {
+    make_stream();
+    auto none = js().last_message_time(name_, base_ + ".a", 2s);
+    ASSERT_TRUE(none) << none.error().message();
+    EXPECT_FALSE(none->has_value());
+    const auto before = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    publish(base_ + ".a", "1");
+    publish(base_ + ".b", "2");
+    const auto after = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+    auto last = js().last_message_time(name_, base_ + ".a", 2s);
+    ASSERT_TRUE(last) << last.error().message();
+    ASSERT_TRUE(last->has_value());
+    // The server's store time: within the publish, give or take a second of clock difference.
+    EXPECT_GE(**last, before - 1'000'000'000);
+    EXPECT_LE(**last, after + 1'000'000'000);
+    EXPECT_EQ(js().last_message_time("missing_" + name_, "x", 2s).error(),
+              make_error_code(Errc::kNotFound));
+}
+
 TEST_F(JetStreamTest, MaxMsgsPerSubjectKeepsTheNewest) {
     auto config = stream_config();
     config.max_msgs_per_subject = 3;

@@ -167,6 +167,35 @@ public:
         return {};
     }
 
+    // kvStore_Delete takes no expectation: the delete marker (the header kvStore_Delete writes)
+    // published with one, so a stale revision fails with the JetStream error code.
+    Result<void> erase_expecting(const std::string& key, std::uint64_t last_revision) const {
+        if (!valid_key(key) || last_revision == 0) {
+            return make_error_code(Errc::kInvalidArgument);
+        }
+        const std::string subject = prefix_ + key;
+        natsMsg* raw = nullptr;
+        natsStatus s = natsMsg_Create(&raw, subject.c_str(), nullptr, nullptr, 0);
+        const MsgPtr msg(raw);
+        if (s == NATS_OK) {
+            s = natsMsgHeader_Set(msg.get(), "KV-Operation", "DEL");
+        }
+        if (s != NATS_OK) {
+            return to_error(s, "kv erase");
+        }
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.ExpectLastSubjectSeq = last_revision;
+        jsPubAck* ack_raw = nullptr;
+        jsErrCode js_error = static_cast<jsErrCode>(0);
+        s = js_PublishMsg(&ack_raw, js_, msg.get(), &po, &js_error);
+        const PubAckPtr ack(ack_raw);
+        if (s != NATS_OK) {
+            return to_error(s, js_error, "kv erase");
+        }
+        return {};
+    }
+
     // The keys of the current (non-deleted) values matching `filter`, read from a headers-only
     // ordered consumer over the last message of each subject: the server filters, which cnats
     // 3.4's kvStore_Keys (all keys) cannot.
@@ -496,6 +525,13 @@ Result<void> KeyValue::erase(std::string_view key) {
         return make_error_code(Errc::kClosed);
     }
     return impl_->state->erase(std::string(key));
+}
+
+Result<void> KeyValue::erase(std::string_view key, std::uint64_t last_revision) {
+    if (impl_->core->closing) {
+        return make_error_code(Errc::kClosed);
+    }
+    return impl_->state->erase_expecting(std::string(key), last_revision);
 }
 
 Result<std::vector<std::string>> KeyValue::keys(std::string_view filter) {

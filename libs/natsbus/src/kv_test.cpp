@@ -133,6 +133,25 @@ TEST_F(KeyValueTest, UpdateIsCompareAndSet) {
     ASSERT_TRUE(fresh) << fresh.error().message();
 }
 
+TEST_F(KeyValueTest, EraseWithARevisionIsCompareAndDelete) {
+    auto r1 = kv_->put("k", "1");
+    ASSERT_TRUE(r1);
+    auto r2 = kv_->put("k", "2");
+    ASSERT_TRUE(r2);
+    // A delete decided on the first value must not remove the second.
+    EXPECT_EQ(kv_->erase("k", *r1).error(), make_error_code(Errc::kWrongRevision));
+    EXPECT_EQ(kv_->get("k").value()->value, "2");
+    ASSERT_TRUE(kv_->erase("k", *r2));
+    EXPECT_FALSE(kv_->get("k").value().has_value());
+    // Gone already: the marker is the last revision now, so the same delete fails again.
+    EXPECT_EQ(kv_->erase("k", *r2).error(), make_error_code(Errc::kWrongRevision));
+    EXPECT_EQ(kv_->erase("k", 0).error(), make_error_code(Errc::kInvalidArgument));
+    // A key created again over the marker can be read and deleted as usual.
+    auto r3 = kv_->create("k", "3");
+    ASSERT_TRUE(r3) << r3.error().message();
+    ASSERT_TRUE(kv_->erase("k", *r3));
+}
+
 TEST_F(KeyValueTest, EraseHidesTheKey) {
     ASSERT_TRUE(kv_->put("k", "1"));
     ASSERT_TRUE(kv_->erase("k"));

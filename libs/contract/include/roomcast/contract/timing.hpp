@@ -4,6 +4,7 @@
 // expose one of these as a flag; its default is the value here. Pure constants.
 
 #include <chrono>
+#include <cstdint>
 
 namespace roomcast::contract {
 
@@ -66,5 +67,17 @@ static_assert(kRevocationsTtl > kMaxRecoveryWindow);
 // (subjects.hpp, kRoomAutoCreateSubject); then the join is answered `unavailable`. One KV read
 // and one create on the rooms side, so a healthy service answers in milliseconds.
 inline constexpr std::chrono::milliseconds kRoomAutoCreateTimeout{5000};
+
+// An auto-created room with no event and nobody present for this long is deleted by the rooms
+// service (--auto-room-idle-ttl; 0 keeps auto-created rooms forever). Its last event is read
+// from the room stream, which drops events after the edges' --history-max-age (24 h by
+// default): with a longer TTL, a room whose events have all aged out is judged by its creation
+// time, so it may go after max-age of silence. Equal defaults, so the default never does.
+inline constexpr std::chrono::milliseconds kAutoRoomIdleTtl{std::chrono::hours(24)};
+// How often each rooms replica looks for idle auto-created rooms (--auto-room-sweep-interval),
+// and how many rooms one look examines at most (--auto-room-sweep-batch; the next resumes where
+// it stopped). A room goes at most about TTL + interval x (rooms / batch) after it fell idle.
+inline constexpr std::chrono::milliseconds kAutoRoomSweepInterval{std::chrono::minutes(1)};
+inline constexpr std::int64_t kAutoRoomSweepBatch = 1000;
 
 }  // namespace roomcast::contract

@@ -232,6 +232,10 @@ public:
     Result<std::uint64_t> update(std::string_view key, std::string_view value,
                                  std::uint64_t last_revision);
     Result<void> erase(std::string_view key);
+    // Compare-and-delete: writes the delete marker only while the key's revision is
+    // `last_revision` (> 0), else fails with kWrongRevision (also when the key is already gone).
+    // For deletes decided on a value read earlier, which must not remove a newer one.
+    Result<void> erase(std::string_view key, std::uint64_t last_revision);
     // Keys matching a NATS wildcard filter ("rooms.>"), or all keys for an empty filter. The
     // server filters (a headers-only read of the last message of each matching key).
     Result<std::vector<std::string>> keys(std::string_view filter = {});
@@ -309,6 +313,11 @@ public:
                                           std::chrono::milliseconds timeout);
     // Sequence of the last message on `subject`, 0 when it has none.
     Result<std::uint64_t> last_sequence(std::string_view stream, std::string_view subject);
+    // Store time (Unix epoch, ns) of the last message on `subject`, nullopt when it has none:
+    // one get-last request, whatever the subject holds. kNotFound when the stream is missing.
+    Result<std::optional<std::int64_t>> last_message_time(std::string_view stream,
+                                                          std::string_view subject,
+                                                          std::chrono::milliseconds timeout);
 
     void read_subject_async(std::string stream, std::string subject, std::uint64_t start_sequence,
                             std::size_t max, std::chrono::milliseconds timeout,
