@@ -409,6 +409,8 @@ Result<void> JetStream::ensure_stream(const StreamConfig& config) {
     sc.MaxAge = detail::to_nanos(config.max_age);
     sc.MaxMsgsPerSubject = config.max_msgs_per_subject;
     sc.MaxBytes = config.max_bytes;
+    // Set on create and on update alike: js_UpdateStream replaces the whole configuration.
+    sc.Discard = config.discard == Discard::kNew ? js_DiscardNew : js_DiscardOld;
     sc.MaxMsgSize = config.max_msg_size;
     sc.Duplicates = detail::to_nanos(config.duplicate_window);
     sc.AllowDirect = config.allow_direct;

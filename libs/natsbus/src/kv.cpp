@@ -115,13 +115,16 @@ public:
         if (value.size() > static_cast<std::size_t>(INT_MAX)) {
             return make_error_code(Errc::kInvalidArgument);
         }
-        std::uint64_t revision = 0;
-        const natsStatus s =
-            kvStore_Put(&revision, kv_, key.c_str(), value.data(), static_cast<int>(value.size()));
-        if (s != NATS_OK) {
-            return to_error(s, "kv put");
+        // Published here rather than with kvStore_Put, which drops the JetStream error code
+        // (the code tells a full bucket, kStorageFull, from any other failure).
+        if (!valid_key(key)) {
+            return make_error_code(Errc::kInvalidArgument);
         }
-        return revision;
+        const PublishOutcome out = publish_expecting(key, value, std::nullopt);
+        if (out.status != NATS_OK) {
+            return to_error(out.status, out.js_error, "kv put");
+        }
+        return out.revision;
     }
 
     // kvStore_Create/Update do not surface the JetStream error code, which is what tells a
@@ -288,9 +291,9 @@ public:
     }
 
 private:
-    // `last` 0 expects no message on the key's subject at all.
+    // `last` 0 expects no message on the key's subject at all; nullopt expects nothing (a put).
     PublishOutcome publish_expecting(const std::string& key, std::string_view value,
-                                     std::uint64_t last) const {
+                                     std::optional<std::uint64_t> last) const {
         PublishOutcome out;
         if (value.size() > static_cast<std::size_t>(INT_MAX)) {
             out.status = NATS_INVALID_ARG;
@@ -300,8 +303,8 @@ private:
         jsPubOptions_Init(&po);
         if (last == 0) {
             po.ExpectNoMessage = true;
-        } else {
-            po.ExpectLastSubjectSeq = last;
+        } else if (last) {
+            po.ExpectLastSubjectSeq = *last;
         }
         const std::string subject = prefix_ + key;
         jsPubAck* raw = nullptr;
@@ -528,7 +531,7 @@ std::function<void(Result<PubAck>)> to_revision(std::function<void(Result<std::u
 
 }  // namespace
 
-// The asynchronous writes publish to the key's subject themselves (as kvStore_Put and our
+// The asynchronous writes publish to the key's subject themselves (as put and
 // create/update do, synchronously) with an asynchronous JetStream publish: no pool thread waits
 // for the ack. On a connect + join the edge makes three of them.
 void KeyValue::put_async(std::string key, std::string value,

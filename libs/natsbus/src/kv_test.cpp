@@ -1,6 +1,7 @@
 // KeyValue against a real nats-server: CRUD, compare-and-set, keys, watches, ttl.
 #include "roomcast/natsbus/natsbus.hpp"
 
+#include "internal.hpp"
 #include "roomcast/natsbus/testing.hpp"
 
 #include <gtest/gtest.h>
@@ -55,6 +56,18 @@ struct WatchLog {
     }
 };
 
+// The asynchronous writes publish without blocking a pool thread; they must keep the
+// synchronous ones' semantics exactly.
+Result<std::uint64_t> wait_async(const std::function<void(std::function<void(Result<std::uint64_t>)>)>& op) {
+    std::promise<Result<std::uint64_t>> p;
+    op([&p](Result<std::uint64_t> r) { p.set_value(r); });
+    auto f = p.get_future();
+    if (f.wait_for(5s) != std::future_status::ready) {
+        return make_error_code(Errc::kTimeout);
+    }
+    return f.get();
+}
+
 TEST_F(KeyValueTest, GetOfAMissingKeyIsEmpty) {
     auto got = kv_->get("missing");
     ASSERT_TRUE(got) << got.error().message();
@@ -81,6 +94,16 @@ TEST_F(KeyValueTest, AFullBucketRefusesWritesAndKeepsWhatItHas) {
     EXPECT_TRUE(refused) << "a 4 KiB bucket cannot take 40 values of 500 bytes";
     EXPECT_GT(written, 0);
     EXPECT_LT(written, 9);
+    // Every kind of write of a new key tells a full bucket apart from any other failure. (A
+    // value replacing a key's only revision may still be taken: it does not grow the bucket.)
+    const auto full = make_error_code(Errc::kStorageFull);
+    EXPECT_EQ((*kv)->put("another", value).error(), full);
+    EXPECT_EQ((*kv)->create("another", value).error(), full);
+    EXPECT_EQ(wait_async([&](auto done) { (*kv)->put_async("another", value, done); }).error(),
+              full);
+    EXPECT_EQ(wait_async([&](auto done) { (*kv)->create_async("another", value, done); }).error(),
+              full);
+    EXPECT_EQ(full.message(), "storage full (JetStream maximum bytes exceeded)");
     auto first = (*kv)->get("k0");
     ASSERT_TRUE(first && *first) << "what was written stays (KV discards new, not old)";
     EXPECT_EQ((*first)->value, value);
@@ -90,6 +113,42 @@ TEST_F(KeyValueTest, AFullBucketRefusesWritesAndKeepsWhatItHas) {
     ASSERT_TRUE(bigger);
     EXPECT_TRUE((*bigger)->put("more", value));
     (void)conn_->jetstream().delete_stream("KV_" + name);
+}
+
+TEST_F(KeyValueTest, TheOwnerAppliesABudgetToABucketCreatedWithoutOne) {
+    // kv_ was created without a budget; it holds more than the budget the owner brings.
+    const std::string value(1000, 'v');
+    for (int i = 0; i < 8; ++i) {
+        ASSERT_TRUE(kv_->put("old" + std::to_string(i), value));
+    }
+    const auto stream_bytes = [&]() -> std::uint64_t {
+        auto& core = *conn_->impl().core;
+        jsStreamInfo* raw = nullptr;
+        const std::string stream = "KV_" + bucket_;
+        if (js_GetStreamInfo(&raw, core.js, stream.c_str(), nullptr, nullptr) != NATS_OK) {
+            return 0;
+        }
+        const detail::StreamInfoPtr info(raw);
+        EXPECT_EQ(info->Config->MaxBytes, 4096);
+        EXPECT_EQ(info->Config->Discard, js_DiscardNew);  // still a KV bucket
+        return info->State.Bytes;
+    };
+    // A user leaves the settings alone; the owner applies its budget.
+    ASSERT_TRUE(conn_->jetstream().key_value(
+        {.bucket = bucket_, .storage = Storage::kMemory, .max_bytes = 4096}, BucketRole::kUser));
+    EXPECT_TRUE(kv_->put("still", value)) << "a user does not impose its budget";
+    auto owner = conn_->jetstream().key_value(
+        {.bucket = bucket_, .storage = Storage::kMemory, .max_bytes = 4096});
+    ASSERT_TRUE(owner) << owner.error().message();
+    // The server trims a bucket already past the budget it gets (oldest first) and then refuses.
+    EXPECT_LE(stream_bytes(), 4096u);
+    const std::string big(3000, 'b');
+    bool refused = false;
+    for (int i = 0; i < 4 && !refused; ++i) {
+        auto r = (*owner)->put("new" + std::to_string(i), big);
+        refused = !r && r.error() == make_error_code(Errc::kStorageFull);
+    }
+    EXPECT_TRUE(refused);
 }
 
 TEST_F(KeyValueTest, PutThenGet) {
@@ -276,18 +335,6 @@ TEST_F(KeyValueTest, TtlExpiresEntries) {
     EXPECT_TRUE(eventually([&] { return !(*kv)->get("k").value().has_value(); }, 5s));
     kv->reset();
     (void)conn_->jetstream().delete_stream("KV_" + bucket_ + "_ttl");
-}
-
-// The asynchronous writes publish without blocking a pool thread; they must keep the
-// synchronous ones' semantics exactly.
-Result<std::uint64_t> wait_async(const std::function<void(std::function<void(Result<std::uint64_t>)>)>& op) {
-    std::promise<Result<std::uint64_t>> p;
-    op([&p](Result<std::uint64_t> r) { p.set_value(r); });
-    auto f = p.get_future();
-    if (f.wait_for(5s) != std::future_status::ready) {
-        return make_error_code(Errc::kTimeout);
-    }
-    return f.get();
 }
 
 TEST_F(KeyValueTest, AsyncCreateUpdateAndPutKeepTheirSemantics) {

@@ -56,6 +56,8 @@ enum class Errc {
     kNoResponders,     // request to a subject nobody serves
     kClosed,           // connection closed
     kNotPermitted,     // the server refused the credentials (or the role lacks a permission)
+    kStorageFull,      // a write past a stream's or bucket's byte budget (max_bytes), or past
+                       // the server's JetStream store: "maximum bytes exceeded"
     kOther,            // any other NATS error (message in the log)
 };
 const boost::system::error_category& natsbus_category() noexcept;
@@ -146,6 +148,9 @@ private:
 // JetStream
 
 enum class Storage : std::uint8_t { kFile, kMemory };
+// What a stream at one of its limits (max_bytes, max_msgs) does with a new message: drop its
+// oldest (kOld: the limit is retention) or refuse the new one with kStorageFull (kNew).
+enum class Discard : std::uint8_t { kOld, kNew };
 
 struct StreamConfig {
     std::string name;
@@ -154,7 +159,8 @@ struct StreamConfig {
     int replicas = 1;
     std::chrono::milliseconds max_age{0};    // 0: unlimited
     std::int64_t max_msgs_per_subject = -1;  // -1: unlimited
-    std::int64_t max_bytes = -1;
+    std::int64_t max_bytes = -1;  // -1: unlimited
+    Discard discard = Discard::kOld;
     std::int32_t max_msg_size = -1;
     std::chrono::milliseconds duplicate_window{0};  // 0: server default (2 min)
     bool allow_direct = true;
@@ -267,7 +273,8 @@ class JetStream {
 public:
     explicit JetStream(Connection& conn) : conn_(conn) {}
 
-    // Creates the stream, or updates it to `config` when it exists.
+    // Creates the stream, or updates it to `config` when it exists (limits, max_bytes and
+    // discard included; lowering max_bytes below what the stream holds drops its oldest).
     Result<void> ensure_stream(const StreamConfig& config);
     Result<void> delete_stream(std::string_view name);
 
@@ -320,7 +327,8 @@ public:
                              std::function<void(Result<std::uint64_t>)> done);
 
     // Creates or binds to a KV bucket. As its owner (the default), applies `config`'s history,
-    // ttl and value size to an existing bucket; as a user, binds to an existing one as it is.
+    // ttl, value size and max_bytes to an existing bucket; as a user, binds to an existing one
+    // as it is. A write to a full bucket fails with kStorageFull.
     Result<std::unique_ptr<KeyValue>> key_value(const KvConfig& config,
                                                 BucketRole role = BucketRole::kOwner);
 
