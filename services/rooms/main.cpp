@@ -98,6 +98,8 @@ int main(int argc, char** argv) {
                       "how long calls in flight may finish after SIGTERM", milliseconds(0),
                       milliseconds(60000));
     natsbus::bind_client_settings(config, nats_settings);
+    contract::StorageBudgets storage;
+    contract::bind_storage_budgets(config, storage);
     grpcutil::ServerTls grpc_tls;
     grpcutil::bind_server_tls(config, grpc_tls);
     config.parse_or_exit(argc, argv);
@@ -157,7 +159,7 @@ int main(int argc, char** argv) {
     rooms::RoomsOptions rooms_options;
     rooms_options.publish_timeout = publish_timeout;
     auto bucket =
-        (*nats)->jetstream().key_value(contract::rooms_bucket(static_cast<int>(nats_replicas)));
+        (*nats)->jetstream().key_value(contract::rooms_bucket(static_cast<int>(nats_replicas), storage));
     if (!bucket) {
         log::error("cannot create or bind the rooms bucket",
                    {{"bucket", contract::kRoomsBucket}, {"error", bucket.error().message()}});
@@ -165,7 +167,7 @@ int main(int argc, char** argv) {
     }
 
     auto revocations = (*nats)->jetstream().key_value(
-        contract::revocations_bucket(static_cast<int>(nats_replicas)));
+        contract::revocations_bucket(static_cast<int>(nats_replicas), storage));
     if (!revocations) {
         log::error("cannot create or bind the revocations bucket", {{"error", revocations.error().message()}});
         return 1;
