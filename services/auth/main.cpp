@@ -199,7 +199,8 @@ int main(int argc, char** argv) {
     metrics.add(nats_metrics);
     readiness.set_nats_connected(nats->connected());
 
-    auto kv = nats->jetstream().key_value(contract::config_bucket(static_cast<int>(nats_replicas), storage));
+    auto kv = nats->jetstream().key_value(
+        contract::config_bucket(static_cast<int>(nats_replicas), storage));
     if (!kv) {
         log::error("cannot open the config bucket",
                    {{"bucket", contract::kConfigBucket}, {"error", kv.error().message()}});

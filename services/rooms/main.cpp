@@ -158,8 +158,8 @@ int main(int argc, char** argv) {
 
     rooms::RoomsOptions rooms_options;
     rooms_options.publish_timeout = publish_timeout;
-    auto bucket =
-        (*nats)->jetstream().key_value(contract::rooms_bucket(static_cast<int>(nats_replicas), storage));
+    auto bucket = (*nats)->jetstream().key_value(
+        contract::rooms_bucket(static_cast<int>(nats_replicas), storage));
     if (!bucket) {
         log::error("cannot create or bind the rooms bucket",
                    {{"bucket", contract::kRoomsBucket}, {"error", bucket.error().message()}});

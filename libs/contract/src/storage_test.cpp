@@ -139,11 +139,10 @@ TEST(StorageBudgetFlags, DefaultsFlagsAndVariables) {
 }
 
 TEST(StorageBudgetFlags, RefusesBudgetsBelowOneWriteOrGarbage) {
-    for (const char* flag :
-         {"--storage-room-stream-max-bytes", "--storage-rooms-max-bytes",
-          "--storage-sessions-max-bytes", "--storage-presence-max-bytes",
-          "--storage-edges-max-bytes", "--storage-presence-leader-max-bytes",
-          "--storage-config-max-bytes", "--storage-revocations-max-bytes"}) {
+    for (const char* flag : {"--storage-room-stream-max-bytes", "--storage-rooms-max-bytes",
+                             "--storage-sessions-max-bytes", "--storage-presence-max-bytes",
+                             "--storage-edges-max-bytes", "--storage-presence-leader-max-bytes",
+                             "--storage-config-max-bytes", "--storage-revocations-max-bytes"}) {
         SCOPED_TRACE(flag);
         const auto small = parse({flag, "1023Ki"});
         EXPECT_THAT(small.error, HasSubstr(flag));

@@ -408,7 +408,8 @@ Config& Config::add_bytes(std::string name, std::uint64_t* target, std::string h
     check_range(name, *target, min, max);
     Option& option = push(std::move(name), std::move(help), std::to_string(*target));
     option.accepts =
-        "a byte count such as 1000000, 64k, 512Mi or 2g (k/m/g/t and Ki/Mi/Gi/Ti are powers of 1024)";
+        "a byte count such as 1000000, 64k, 512Mi or 2g (k/m/g/t and Ki/Mi/Gi/Ti are powers of "
+        "1024)";
     option.accepts += " from " + std::to_string(min) + " to " + std::to_string(max);
     option.set = [target, min, max](std::string_view text) -> std::optional<std::string> {
         const auto parsed = parse_bytes(text);

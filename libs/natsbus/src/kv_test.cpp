@@ -58,7 +58,8 @@ struct WatchLog {
 
 // The asynchronous writes publish without blocking a pool thread; they must keep the
 // synchronous ones' semantics exactly.
-Result<std::uint64_t> wait_async(const std::function<void(std::function<void(Result<std::uint64_t>)>)>& op) {
+Result<std::uint64_t> wait_async(
+    const std::function<void(std::function<void(Result<std::uint64_t>)>)>& op) {
     std::promise<Result<std::uint64_t>> p;
     op([&p](Result<std::uint64_t> r) { p.set_value(r); });
     auto f = p.get_future();

@@ -16,8 +16,8 @@ KeyRing::KeyRing(natsbus::Connection& nats, std::string hs256_secret, int replic
 
 natsbus::Result<void> KeyRing::start() {
     // The auth service owns the bucket (only it may change its settings): bind to it.
-    auto kv =
-        nats_.jetstream().key_value(contract::config_bucket(replicas_, budgets_), natsbus::BucketRole::kUser);
+    auto kv = nats_.jetstream().key_value(contract::config_bucket(replicas_, budgets_),
+                                          natsbus::BucketRole::kUser);
     if (!kv) {
         return kv.error();
     }

@@ -159,7 +159,7 @@ struct StreamConfig {
     int replicas = 1;
     std::chrono::milliseconds max_age{0};    // 0: unlimited
     std::int64_t max_msgs_per_subject = -1;  // -1: unlimited
-    std::int64_t max_bytes = -1;  // -1: unlimited
+    std::int64_t max_bytes = -1;             // -1: unlimited
     Discard discard = Discard::kOld;
     std::int32_t max_msg_size = -1;
     std::chrono::milliseconds duplicate_window{0};  // 0: server default (2 min)
