@@ -593,6 +593,30 @@ void JetStream::read_last_async(std::string stream, std::string subject, std::si
         });
 }
 
+Result<StreamState> JetStream::stream_state(std::string_view stream) {
+    if (!valid_stream_name(stream)) {
+        return make_error_code(Errc::kInvalidArgument);
+    }
+    auto& core = *conn_.impl().core;
+    if (core.closing) {
+        return make_error_code(Errc::kClosed);
+    }
+    const std::string name(stream);
+    jsStreamInfo* raw = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const natsStatus s = js_GetStreamInfo(&raw, core.js, name.c_str(), nullptr, &jerr);
+    const detail::StreamInfoPtr info(raw);
+    if (s != NATS_OK) {
+        return detail::to_error(s, jerr, "stream_state");
+    }
+    const jsStreamState& st = info->State;
+    return StreamState{.messages = st.Msgs,
+                       .bytes = st.Bytes,
+                       .first_sequence = st.FirstSeq,
+                       .first_time_ns = st.Msgs > 0 ? st.FirstTime : 0,
+                       .last_sequence = st.LastSeq};
+}
+
 void JetStream::last_sequence_async(std::string stream, std::string subject,
                                     std::function<void(Result<std::uint64_t>)> done) {
     auto core = conn_.impl().core;

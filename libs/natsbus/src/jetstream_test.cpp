@@ -109,6 +109,18 @@ TEST_F(JetStreamTest, AStreamAtItsBudgetDropsItsOldestAndKeepsAccepting) {
     EXPECT_EQ(facts.discard, js_DiscardOld);
     EXPECT_LE(facts.bytes, 8192u);
     EXPECT_GT(facts.first_sequence, 1u) << "the oldest messages made room";
+    auto state = js().stream_state(name_);
+    ASSERT_TRUE(state) << state.error().message();
+    EXPECT_EQ(state->first_sequence, facts.first_sequence);
+    EXPECT_EQ(state->last_sequence, last);
+    EXPECT_EQ(state->bytes, facts.bytes);
+    EXPECT_EQ(state->messages, last - state->first_sequence + 1);
+    const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    EXPECT_GT(state->first_time_ns, now_ns - 60'000'000'000LL);
+    EXPECT_LE(state->first_time_ns, now_ns + 60'000'000'000LL);
+    EXPECT_EQ(js().stream_state("nope_" + name_).error(), make_error_code(Errc::kNotFound));
     auto kept = js().read_last(name_, base_ + ".a", 100, 5s);
     ASSERT_TRUE(kept) << kept.error().message();
     ASSERT_FALSE(kept->empty());

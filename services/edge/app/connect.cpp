@@ -135,14 +135,18 @@ void Connections::try_recover(SessionPtr session, std::string old_pid, std::stri
                 reads.emplace_back(r.room, r.start);
             }
             std::string socket_id = rec->record.socket_id();
+            const std::int64_t started_ms = rec->record.started_ms();
             fabric_.read_missed(
-                std::move(reads), socket_id,
-                [this, session, old_pid, fresh_pid, fresh, socket_id, in_flight, rec = std::move(*rec),
-                 plan = std::move(plan), done = std::move(done)](
-                    std::shared_ptr<rooms::Fabric::Missed> missed) mutable {
-                    if (missed->failed || missed->truncated) {
+                std::move(reads), socket_id, started_ms,
+                [this, session, old_pid, fresh_pid, fresh, socket_id, in_flight,
+                 rec = std::move(*rec), plan = std::move(plan),
+                 done = std::move(done)](std::shared_ptr<rooms::Fabric::Missed> missed) mutable {
+                    if (missed->failed || missed->truncated || missed->gone) {
                         fresh(session, fresh_pid, done,
-                              missed->failed ? "reading what it missed failed" : "it missed more than a recovery replays");
+                              missed->failed      ? "reading what it missed failed"
+                              : missed->truncated ? "it missed more than a recovery replays"
+                                                  : "events it missed were dropped from the stream "
+                                                    "(its byte budget or max age)");
                         return;
                     }
                     counters_.recovered.fetch_add(1, std::memory_order_relaxed);

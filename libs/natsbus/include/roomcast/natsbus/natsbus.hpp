@@ -186,6 +186,17 @@ struct StoredMessage {
     std::int64_t time_ns = 0;  // store time, Unix epoch
 };
 
+// What a stream holds (stream_state). Limits that discard old messages (max_age, max_bytes)
+// remove them from the front: every stored message with a sequence >= first_sequence is still
+// there unless a per-subject limit or a delete removed it.
+struct StreamState {
+    std::uint64_t messages = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t first_sequence = 0;  // the oldest message kept (last_sequence + 1 when empty)
+    std::int64_t first_time_ns = 0;    // its store time, Unix epoch (0 when empty)
+    std::uint64_t last_sequence = 0;
+};
+
 // Messages read under a byte budget (read_subject_bounded, read_last_bounded).
 struct StoredBatch {
     std::vector<StoredMessage> messages;
@@ -316,6 +327,8 @@ public:
                                           std::chrono::milliseconds timeout);
     // Sequence of the last message on `subject`, 0 when it has none.
     Result<std::uint64_t> last_sequence(std::string_view stream, std::string_view subject);
+    // The stream's counts and its oldest kept message (one stream info request).
+    Result<StreamState> stream_state(std::string_view stream);
 
     void read_subject_async(std::string stream, std::string subject, std::uint64_t start_sequence,
                             std::size_t max, std::chrono::milliseconds timeout,
