@@ -195,7 +195,8 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<natsbus::Connection> nats = std::move(*connected);
     auto nats_metrics = observability::nats_collector([&] { return nats->connected(); },
-                                                      [&] { return nats->reconnects(); });
+                                                      [&] { return nats->reconnects(); },
+                                                      [&] { return nats->storage_full(); });
     metrics.add(nats_metrics);
     readiness.set_nats_connected(nats->connected());
 

@@ -184,7 +184,8 @@ int main(int argc, char** argv) {
 
     observability::Metrics metrics;
     auto nats_metrics = observability::nats_collector([&] { return (*nats)->connected(); },
-                                                      [&] { return (*nats)->reconnects(); });
+                                                      [&] { return (*nats)->reconnects(); },
+                                                      [&] { return (*nats)->storage_full(); });
     metrics.add(nats_metrics);
     grpcutil::Server server(grpc_address, &metrics.registry(), "rooms");
     server.set_tls(grpc_tls);

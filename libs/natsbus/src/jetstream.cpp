@@ -478,7 +478,7 @@ Result<PubAck> JetStream::publish(std::string_view subject, std::string_view dat
     const natsStatus s = js_PublishMsg(&raw, core.js, msg->get(), &po, &jerr);
     const detail::PubAckPtr ack(raw);
     if (s != NATS_OK) {
-        return detail::to_error(s, jerr, "jetstream publish");
+        return core.note(detail::to_error(s, jerr, "jetstream publish"));
     }
     return PubAck{ack->Stream != nullptr ? ack->Stream : "", ack->Sequence, ack->Duplicate};
 }

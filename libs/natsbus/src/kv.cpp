@@ -476,14 +476,14 @@ Result<std::uint64_t> KeyValue::put(std::string_view key, std::string_view value
     if (impl_->core->closing) {
         return make_error_code(Errc::kClosed);
     }
-    return impl_->state->put(std::string(key), value);
+    return impl_->core->note(impl_->state->put(std::string(key), value));
 }
 
 Result<std::uint64_t> KeyValue::create(std::string_view key, std::string_view value) {
     if (impl_->core->closing) {
         return make_error_code(Errc::kClosed);
     }
-    return impl_->state->create(std::string(key), value);
+    return impl_->core->note(impl_->state->create(std::string(key), value));
 }
 
 Result<std::uint64_t> KeyValue::update(std::string_view key, std::string_view value,
@@ -491,7 +491,7 @@ Result<std::uint64_t> KeyValue::update(std::string_view key, std::string_view va
     if (impl_->core->closing) {
         return make_error_code(Errc::kClosed);
     }
-    return impl_->state->update(std::string(key), value, last_revision);
+    return impl_->core->note(impl_->state->update(std::string(key), value, last_revision));
 }
 
 Result<void> KeyValue::erase(std::string_view key) {
@@ -565,10 +565,11 @@ void KeyValue::create_async(std::string key, std::string value,
                 done(ack.error());
                 return;
             }
-            core->run_op<std::uint64_t>(std::move(done),
-                                        [state, key = std::move(key), value = std::move(value)] {
-                                            return state->create(key, value);
-                                        });
+            core->run_op<std::uint64_t>(
+                std::move(done),
+                [c = core.get(), state, key = std::move(key), value = std::move(value)] {
+                    return c->note(state->create(key, value));
+                });
         },
         kKvTimeout);
 }

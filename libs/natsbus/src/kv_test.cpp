@@ -105,6 +105,8 @@ TEST_F(KeyValueTest, AFullBucketRefusesWritesAndKeepsWhatItHas) {
     EXPECT_EQ(wait_async([&](auto done) { (*kv)->create_async("another", value, done); }).error(),
               full);
     EXPECT_EQ(full.message(), "storage full (JetStream maximum bytes exceeded)");
+    // Each refusal is counted (the first, in the loop above, too).
+    EXPECT_EQ(conn_->storage_full(), 5u);
     auto first = (*kv)->get("k0");
     ASSERT_TRUE(first && *first) << "what was written stays (KV discards new, not old)";
     EXPECT_EQ((*first)->value, value);

@@ -364,6 +364,9 @@ public:
     bool connected() const noexcept;
     // Reconnections since connect().
     std::uint64_t reconnects() const noexcept;
+    // Writes (JetStream publishes, KV writes) refused with kStorageFull since connect(): a
+    // stream or bucket at its byte budget, or the JetStream store full.
+    std::uint64_t storage_full() const noexcept;
     // The server's URL, without credentials (redact_urls): safe to log.
     std::string connected_url() const;
 
