@@ -664,6 +664,16 @@ Result<std::unique_ptr<KeyValue>> JetStream::key_value(const KvConfig& config, B
             info->Config->MaxAge = kc.TTL;
             info->Config->MaxMsgSize = config.max_value_size;
             info->Config->MaxBytes = config.max_bytes;
+            // A budget below what the bucket holds would make the server drop its oldest
+            // entries (room rights, say): the bucket keeps what it has and is full until entries
+            // expire or are deleted; each later start applies the budget again.
+            const auto held = static_cast<std::int64_t>(info->State.Bytes);
+            if (config.max_bytes > 0 && held > config.max_bytes) {
+                log::warn(
+                    "kv bucket holds more than its byte budget: budget raised to what it holds",
+                    {{"bucket", config.bucket}, {"bytes", held}, {"budget", config.max_bytes}});
+                info->Config->MaxBytes = held;
+            }
             info->Config->Duplicates = 0;  // the server derives it from the (new) max age
             jsStreamInfo* updated = nullptr;
             s = js_UpdateStream(&updated, js, info->Config, nullptr, &jerr);

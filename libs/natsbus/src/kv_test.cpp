@@ -119,39 +119,55 @@ TEST_F(KeyValueTest, AFullBucketRefusesWritesAndKeepsWhatItHas) {
 }
 
 TEST_F(KeyValueTest, TheOwnerAppliesABudgetToABucketCreatedWithoutOne) {
-    // kv_ was created without a budget; it holds more than the budget the owner brings.
+    // kv_ was created without a budget.
     const std::string value(1000, 'v');
     for (int i = 0; i < 8; ++i) {
         ASSERT_TRUE(kv_->put("old" + std::to_string(i), value));
     }
-    const auto stream_bytes = [&]() -> std::uint64_t {
+    // The bucket's stream as the server has it: bytes held and budget.
+    const auto info = [&]() -> std::pair<std::uint64_t, std::int64_t> {
         auto& core = *conn_->impl().core;
         jsStreamInfo* raw = nullptr;
         const std::string stream = "KV_" + bucket_;
         if (js_GetStreamInfo(&raw, core.js, stream.c_str(), nullptr, nullptr) != NATS_OK) {
-            return 0;
+            ADD_FAILURE() << "no stream info";
+            return {0, 0};
         }
         const detail::StreamInfoPtr info(raw);
-        EXPECT_EQ(info->Config->MaxBytes, 4096);
         EXPECT_EQ(info->Config->Discard, js_DiscardNew);  // still a KV bucket
-        return info->State.Bytes;
+        return {info->State.Bytes, info->Config->MaxBytes};
     };
+    const auto stream_bytes = [&] { return info().first; };
+    const auto stream_max_bytes = [&] { return info().second; };
     // A user leaves the settings alone; the owner applies its budget.
     ASSERT_TRUE(conn_->jetstream().key_value(
         {.bucket = bucket_, .storage = Storage::kMemory, .max_bytes = 4096}, BucketRole::kUser));
-    EXPECT_TRUE(kv_->put("still", value)) << "a user does not impose its budget";
+    EXPECT_EQ(stream_max_bytes(), -1) << "a user does not impose its budget";
+    EXPECT_TRUE(kv_->put("still", value));
     auto owner = conn_->jetstream().key_value(
-        {.bucket = bucket_, .storage = Storage::kMemory, .max_bytes = 4096});
+        {.bucket = bucket_, .storage = Storage::kMemory, .max_bytes = 64 * 1024});
     ASSERT_TRUE(owner) << owner.error().message();
-    // The server trims a bucket already past the budget it gets (oldest first) and then refuses.
-    EXPECT_LE(stream_bytes(), 4096u);
+    EXPECT_EQ(stream_max_bytes(), 64 * 1024);
     const std::string big(3000, 'b');
     bool refused = false;
-    for (int i = 0; i < 4 && !refused; ++i) {
+    for (int i = 0; i < 40 && !refused; ++i) {
         auto r = (*owner)->put("new" + std::to_string(i), big);
         refused = !r && r.error() == make_error_code(Errc::kStorageFull);
     }
-    EXPECT_TRUE(refused);
+    EXPECT_TRUE(refused) << "40 values of 3000 bytes exceed 64 KiB";
+    EXPECT_LE(stream_bytes(), 64u * 1024);
+    EXPECT_EQ((*owner)->get("old0").value()->value, value) << "the oldest entries stay";
+
+    // A budget below what the bucket holds: raised to what it holds, so nothing is dropped, and
+    // the bucket is full.
+    const auto before = stream_bytes();
+    auto smaller = conn_->jetstream().key_value(
+        {.bucket = bucket_, .storage = Storage::kMemory, .max_bytes = 4096});
+    ASSERT_TRUE(smaller) << smaller.error().message();
+    EXPECT_EQ(stream_bytes(), before);
+    EXPECT_EQ(stream_max_bytes(), static_cast<std::int64_t>(before));
+    EXPECT_EQ((*smaller)->get("old0").value()->value, value);
+    EXPECT_EQ((*smaller)->put("more", big).error(), make_error_code(Errc::kStorageFull));
 }
 
 TEST_F(KeyValueTest, PutThenGet) {

@@ -341,7 +341,8 @@ public:
 
     // Creates or binds to a KV bucket. As its owner (the default), applies `config`'s history,
     // ttl, value size and max_bytes to an existing bucket; as a user, binds to an existing one
-    // as it is. A write to a full bucket fails with kStorageFull.
+    // as it is. A write to a full bucket fails with kStorageFull. A max_bytes below what the
+    // bucket holds is raised to that (logged) rather than letting the server drop entries.
     Result<std::unique_ptr<KeyValue>> key_value(const KvConfig& config,
                                                 BucketRole role = BucketRole::kOwner);
 
