@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
         .add_duration("max-ttl", &max_ttl, "longest lifetime a token may be issued with",
                       milliseconds(1000), 365 * kDay);
     natsbus::bind_client_settings(config, nats_settings);
+    contract::StorageBudgets storage;
+    contract::bind_storage_budgets(config, storage);
     grpcutil::ServerTls grpc_tls;
     grpcutil::bind_server_tls(config, grpc_tls);
     config.parse_or_exit(argc, argv);
@@ -193,11 +195,13 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<natsbus::Connection> nats = std::move(*connected);
     auto nats_metrics = observability::nats_collector([&] { return nats->connected(); },
-                                                      [&] { return nats->reconnects(); });
+                                                      [&] { return nats->reconnects(); },
+                                                      [&] { return nats->storage_full(); });
     metrics.add(nats_metrics);
     readiness.set_nats_connected(nats->connected());
 
-    auto kv = nats->jetstream().key_value(contract::config_bucket(static_cast<int>(nats_replicas)));
+    auto kv = nats->jetstream().key_value(
+        contract::config_bucket(static_cast<int>(nats_replicas), storage));
     if (!kv) {
         log::error("cannot open the config bucket",
                    {{"bucket", contract::kConfigBucket}, {"error", kv.error().message()}});

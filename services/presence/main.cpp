@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
         .add_string("replica-id", &replica_id,
                     "this replica's id in leader election (default: random)");
     natsbus::bind_client_settings(config, nats_settings);
+    contract::StorageBudgets storage;
+    contract::bind_storage_budgets(config, storage);
     grpcutil::ServerTls grpc_tls;
     grpcutil::bind_server_tls(config, grpc_tls);
     config.parse_or_exit(argc, argv);
@@ -144,7 +146,8 @@ int main(int argc, char** argv) {
 
     observability::Metrics metrics;
     auto nats_metrics = observability::nats_collector([&] { return (*nats)->connected(); },
-                                                      [&] { return (*nats)->reconnects(); });
+                                                      [&] { return (*nats)->reconnects(); },
+                                                      [&] { return (*nats)->storage_full(); });
     metrics.add(nats_metrics);
     grpcutil::Server server(grpc_address, &metrics.registry(), "presence");
     server.set_tls(grpc_tls);
@@ -155,6 +158,7 @@ int main(int argc, char** argv) {
     presence::ServiceOptions options;
     options.replica_id = replica_id;
     options.replicas = static_cast<int>(nats_replicas);
+    options.budgets = storage;
     options.grace = grace;
     options.edge_dead_after = edge_dead_after;
     options.batch_interval = batch_interval;

@@ -58,12 +58,14 @@ natsbus::Result<void> PresenceService::start() {
     // The contract's settings (the edges own the first two: this service binds to them as they
     // are; it owns the leader's); names and the leader's lease as configured (tests run under
     // names of their own, with a shorter lease).
-    natsbus::KvConfig presence = contract::presence_bucket(options_.replicas, options_.storage);
+    natsbus::KvConfig presence =
+        contract::presence_bucket(options_.replicas, options_.budgets, options_.storage);
     presence.bucket = options_.presence_bucket;
-    natsbus::KvConfig edges = contract::edges_bucket(options_.replicas, options_.storage);
+    natsbus::KvConfig edges =
+        contract::edges_bucket(options_.replicas, options_.budgets, options_.storage);
     edges.bucket = options_.edges_bucket;
     natsbus::KvConfig leader =
-        contract::presence_leader_bucket(options_.replicas, options_.storage);
+        contract::presence_leader_bucket(options_.replicas, options_.budgets, options_.storage);
     leader.bucket = options_.leader_bucket;
     leader.ttl = options_.leader_ttl;
     using natsbus::BucketRole;

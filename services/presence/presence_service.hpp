@@ -63,6 +63,8 @@ struct ServiceOptions {
     std::string query_queue{contract::kPresenceQueryQueue};
     int replicas = 1;
     natsbus::Storage storage = natsbus::Storage::kFile;
+    // Byte budgets of the buckets (--storage-*-max-bytes, the same in every process).
+    contract::StorageBudgets budgets;
 
     std::chrono::milliseconds grace = contract::kPresenceGrace;
     std::chrono::milliseconds edge_dead_after = contract::kEdgeDeadAfter;

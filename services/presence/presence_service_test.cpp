@@ -194,9 +194,10 @@ protected:
         options_.leader_ttl = 1500ms;
         options_.leader_refresh = 300ms;
         // The writers' handles, with the same configuration the service applies.
-        auto presence_config = contract::presence_bucket(1, natsbus::Storage::kMemory);
+        auto presence_config =
+            contract::presence_bucket(1, options_.budgets, natsbus::Storage::kMemory);
         presence_config.bucket = options_.presence_bucket;
-        auto edges_config = contract::edges_bucket(1, natsbus::Storage::kMemory);
+        auto edges_config = contract::edges_bucket(1, options_.budgets, natsbus::Storage::kMemory);
         edges_config.bucket = options_.edges_bucket;
         auto p = nats_->jetstream().key_value(presence_config);
         auto e = nats_->jetstream().key_value(edges_config);
@@ -502,7 +503,8 @@ TEST_F(PresenceServiceTest, ExactlyOneLeaderPublishesAndAnotherTakesOver) {
     // A graceful stop resigns: the key is gone at once.
     follower.service.resign();
     EXPECT_FALSE(follower.service.is_leader());
-    auto leader_config = contract::presence_leader_bucket(1, natsbus::Storage::kMemory);
+    auto leader_config =
+        contract::presence_leader_bucket(1, options_.budgets, natsbus::Storage::kMemory);
     leader_config.bucket = options_.leader_bucket;
     leader_config.ttl = options_.leader_ttl;
     auto kv = nats_->jetstream().key_value(leader_config);

@@ -21,6 +21,7 @@ std::string_view client_code(grpc::StatusCode code) {
             return "forbidden";
         case grpc::StatusCode::UNAVAILABLE:
         case grpc::StatusCode::DEADLINE_EXCEEDED:
+        case grpc::StatusCode::RESOURCE_EXHAUSTED:  // the rooms bucket full
             return "unavailable";
         default:
             return "internal";

@@ -3,6 +3,7 @@
 // for the presence service answering PresenceQuery.
 #include "idle_sweep.hpp"
 #include "rooms_service.hpp"
+#include "test_storage.hpp"
 
 #include "roomcast/bus/v1/bus.pb.h"
 #include "roomcast/contract/keys.hpp"
@@ -85,14 +86,10 @@ protected:
     void SetUp() override {
         nats_ = connect_or_fail(test_options(shared_server().url()));
         ASSERT_NE(nats_, nullptr);
-        auto created = nats_->jetstream().ensure_stream(contract::room_stream({}, 1));
-        ASSERT_TRUE(created) << created.error().message();
-        auto kv = nats_->jetstream().key_value(contract::rooms_bucket(1));
-        ASSERT_TRUE(kv) << kv.error().message();
-        kv_ = std::move(*kv);
-        auto revocations = nats_->jetstream().key_value(contract::revocations_bucket(1));
-        ASSERT_TRUE(revocations) << revocations.error().message();
-        revocations_ = std::move(*revocations);
+        testing::RoomsStorage storage;
+        ASSERT_NO_FATAL_FAILURE(testing::open_rooms_storage(*nats_, storage));
+        kv_ = std::move(storage.rooms);
+        revocations_ = std::move(storage.revocations);
         rooms_ = std::make_unique<RoomsService>(*nats_, *kv_, *revocations_);
 
         auto control = nats_->subscribe(contract::kControlSubject, [this](natsbus::Message&& m) {

@@ -110,6 +110,8 @@ int main(int argc, char** argv) {
         .add_int("auto-room-sweep-batch", &sweep_options.batch,
                  "most rooms one look for idle auto-created rooms examines", 1, 1000000);
     natsbus::bind_client_settings(config, nats_settings);
+    contract::StorageBudgets storage;
+    contract::bind_storage_budgets(config, storage);
     grpcutil::ServerTls grpc_tls;
     grpcutil::bind_server_tls(config, grpc_tls);
     config.parse_or_exit(argc, argv);
@@ -168,8 +170,8 @@ int main(int argc, char** argv) {
 
     rooms::RoomsOptions rooms_options;
     rooms_options.publish_timeout = publish_timeout;
-    auto bucket =
-        (*nats)->jetstream().key_value(contract::rooms_bucket(static_cast<int>(nats_replicas)));
+    auto bucket = (*nats)->jetstream().key_value(
+        contract::rooms_bucket(static_cast<int>(nats_replicas), storage));
     if (!bucket) {
         log::error("cannot create or bind the rooms bucket",
                    {{"bucket", contract::kRoomsBucket}, {"error", bucket.error().message()}});
@@ -177,7 +179,7 @@ int main(int argc, char** argv) {
     }
 
     auto revocations = (*nats)->jetstream().key_value(
-        contract::revocations_bucket(static_cast<int>(nats_replicas)));
+        contract::revocations_bucket(static_cast<int>(nats_replicas), storage));
     if (!revocations) {
         log::error("cannot create or bind the revocations bucket", {{"error", revocations.error().message()}});
         return 1;
@@ -197,7 +199,8 @@ int main(int argc, char** argv) {
 
     observability::Metrics metrics;
     auto nats_metrics = observability::nats_collector([&] { return (*nats)->connected(); },
-                                                      [&] { return (*nats)->reconnects(); });
+                                                      [&] { return (*nats)->reconnects(); },
+                                                      [&] { return (*nats)->storage_full(); });
     metrics.add(nats_metrics);
     auto sweep_metrics = std::make_shared<observability::CallbackCollector>();
     sweep_metrics->counter("roomcast_rooms_auto_rooms_swept_total",

@@ -5,6 +5,7 @@
 #include "auto_create.hpp"
 #include "grpc_service.hpp"
 #include "validation.hpp"
+#include "test_storage.hpp"
 
 #include "roomcast/contract/keys.hpp"
 #include "roomcast/contract/storage.hpp"
@@ -41,15 +42,10 @@ protected:
     void SetUp() override {
         nats_ = connect_or_fail(test_options(shared_server().url()));
         ASSERT_NE(nats_, nullptr);
-        // The stream exactly as the edges create it (default flags).
-        auto created = nats_->jetstream().ensure_stream(contract::room_stream({}, 1));
-        ASSERT_TRUE(created) << created.error().message();
-        auto kv = nats_->jetstream().key_value(contract::rooms_bucket(1));
-        ASSERT_TRUE(kv) << kv.error().message();
-        kv_ = std::move(*kv);
-        auto revocations = nats_->jetstream().key_value(contract::revocations_bucket(1));
-        ASSERT_TRUE(revocations) << revocations.error().message();
-        revocations_ = std::move(*revocations);
+        testing::RoomsStorage storage;
+        ASSERT_NO_FATAL_FAILURE(testing::open_rooms_storage(*nats_, storage));
+        kv_ = std::move(storage.rooms);
+        revocations_ = std::move(storage.revocations);
 
         rooms_ = std::make_unique<RoomsService>(*nats_, *kv_, *revocations_);
         AdminOptions options;
@@ -310,6 +306,39 @@ TEST_F(RoomsServiceTest, CreateAndGet) {
     EXPECT_EQ(got.visibility(), v1::VISIBILITY_PRIVATE);
 
     EXPECT_CODE(get_room("missing"), NOT_FOUND);
+}
+
+// A rooms bucket at its byte budget refuses new rooms with RESOURCE_EXHAUSTED (the gRPC code
+// of natsbus::Errc::kStorageFull), not INTERNAL, and keeps the rooms it has.
+TEST_F(RoomsServiceTest, AFullRoomsBucketIsResourceExhausted) {
+    auto config = contract::rooms_bucket(1, {});
+    config.bucket = natsbus::testing::unique_name("rooms_full");
+    config.storage = natsbus::Storage::kMemory;
+    config.max_bytes = 4096;
+    auto small = nats_->jetstream().key_value(config);
+    ASSERT_TRUE(small) << small.error().message();
+    RoomsService rooms(*nats_, **small, *revocations_);
+    grpc::Status refused;
+    int created = 0;
+    for (int i = 0; i < 100 && refused.ok(); ++i) {
+        v1::CreateRoomRequest request;
+        request.set_room_id("full:" + std::to_string(i));
+        (*request.mutable_labels())["pad"] = std::string(200, 'p');
+        auto r = rooms.create_room(request, std::chrono::steady_clock::now() + 5s);
+        if (r) {
+            ++created;
+        } else {
+            refused = r.error();
+        }
+    }
+    EXPECT_GT(created, 0);
+    EXPECT_CODE(refused, RESOURCE_EXHAUSTED);
+    EXPECT_NE(refused.error_message().find("storage full"), std::string::npos)
+        << refused.error_message();
+    v1::GetRoomRequest get;
+    get.set_room_id("full:0");
+    EXPECT_TRUE(rooms.get_room(get, std::chrono::steady_clock::now() + 5s));
+    (void)nats_->jetstream().delete_stream("KV_" + config.bucket);
 }
 
 TEST_F(RoomsServiceTest, CreateOfAnExistingRoomIsAlreadyExists) {

@@ -121,6 +121,12 @@ ParseResult<milliseconds> parse_duration(std::string_view text) {
 
 ParseResult<std::uint64_t> parse_bytes(std::string_view text) {
     unsigned shift = 0;
+    // Kubernetes' binary suffixes (Ki, Mi, Gi, Ti) mean the same as k, m, g, t here, so a Helm
+    // value such as 512Mi passes through to a flag unchanged.
+    const bool binary_suffix = text.size() >= 2 && ascii_lower(text.back()) == 'i';
+    if (binary_suffix) {
+        text.remove_suffix(1);
+    }
     if (!text.empty()) {
         switch (ascii_lower(text.back())) {
             case 'k':
@@ -132,12 +138,17 @@ ParseResult<std::uint64_t> parse_bytes(std::string_view text) {
             case 'g':
                 shift = 30;
                 break;
+            case 't':
+                shift = 40;
+                break;
             default:
                 break;
         }
     }
     if (shift != 0) {
         text.remove_suffix(1);
+    } else if (binary_suffix) {
+        return {std::nullopt, "not a byte size"};
     }
     const auto count = parse_digits(text, "not a byte size");
     if (!count.value) {
@@ -396,7 +407,9 @@ Config& Config::add_bytes(std::string name, std::uint64_t* target, std::string h
     }
     check_range(name, *target, min, max);
     Option& option = push(std::move(name), std::move(help), std::to_string(*target));
-    option.accepts = "a byte count such as 1000000, 64k, 1m or 2g (k/m/g are powers of 1024)";
+    option.accepts =
+        "a byte count such as 1000000, 64k, 512Mi or 2g (k/m/g/t and Ki/Mi/Gi/Ti are powers of "
+        "1024)";
     option.accepts += " from " + std::to_string(min) + " to " + std::to_string(max);
     option.set = [target, min, max](std::string_view text) -> std::optional<std::string> {
         const auto parsed = parse_bytes(text);

@@ -363,6 +363,12 @@ TEST(ConfigBytesTest, AcceptsBareAndSuffixedValuesCaseInsensitively) {
              {"1M", 1ull << 20},
              {"2g", 2ull << 30},
              {"2G", 2ull << 30},
+             {"3t", 3ull << 40},
+             {"64Ki", 64ull << 10},
+             {"512Mi", 512ull << 20},
+             {"512mi", 512ull << 20},
+             {"1Gi", 1ull << 30},
+             {"2Ti", 2ull << 40},
              {"18446744073709551615", kMax},
              {"17179869183g", 17179869183ull << 30}}) {
         SCOPED_TRACE(text);
@@ -379,19 +385,24 @@ TEST(ConfigBytesTest, RejectsGarbageAndOverflow) {
          std::vector<std::pair<std::string, std::string>>{{"-1", "not a byte size"},
                                                           {"1.5k", "not a byte size"},
                                                           {"1kb", "not a byte size"},
-                                                          {"1t", "not a byte size"},
+                                                          {"1p", "not a byte size"},
+                                                          {"1i", "not a byte size"},
+                                                          {"Gi", "not a byte size"},
+                                                          {"1GiB", "not a byte size"},
+                                                          {"1G i", "not a byte size"},
                                                           {"k", "not a byte size"},
                                                           {"", "not a byte size"},
                                                           {"12x", "not a byte size"},
                                                           {"1 k", "not a byte size"},
                                                           {"18446744073709551616", "too large"},
                                                           {"17179869184g", "too large"},
-                                                          {"18014398509481984k", "too large"}}) {
+                                                          {"18014398509481984k", "too large"},
+                                                          {"16777216Ti", "too large"}}) {
         SCOPED_TRACE(text);
         const std::string error = parse_one(add, text);
         EXPECT_THAT(error, HasSubstr("--opt"));
         EXPECT_THAT(error, HasSubstr(problem));
-        EXPECT_THAT(error, HasSubstr("k/m/g are powers of 1024"));
+        EXPECT_THAT(error, HasSubstr("Ki/Mi/Gi/Ti are powers of 1024"));
         EXPECT_EQ(value, 9u);
     }
 }

@@ -64,6 +64,10 @@ grpc::Status from_error(const boost::system::error_code& ec, std::string_view wh
             case Errc::kAlreadyExists: return {grpc::StatusCode::ALREADY_EXISTS, message};
             case Errc::kWrongRevision: return {grpc::StatusCode::ABORTED, message};
             case Errc::kInvalidArgument: return {grpc::StatusCode::INVALID_ARGUMENT, message};
+            // A bucket at its byte budget (or the JetStream store full): no retry helps until an
+            // operator raises the budget or deletes something.
+            case Errc::kStorageFull:
+                return {grpc::StatusCode::RESOURCE_EXHAUSTED, message};
             default: break;
         }
     }

@@ -110,7 +110,7 @@ void on_pub_ack(jsCtx*, natsMsg* msg, jsPubAck* ack, jsPubAckErr* err, void* clo
                        {"js_code", static_cast<std::int64_t>(code)},
                        {"error", err != nullptr && err->ErrText != nullptr ? err->ErrText : ""}});
         }
-        done(make_error_code(detail::errc_from(status, code)));
+        done(core->note(make_error_code(detail::errc_from(status, code))));
     });
 }
 
@@ -566,6 +566,10 @@ bool Connection::connected() const noexcept {
     const auto* core = impl_->core.get();
     return core->nc != nullptr && !core->closing &&
            natsConnection_Status(core->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+std::uint64_t Connection::storage_full() const noexcept {
+    return impl_->core->storage_full.load(std::memory_order_relaxed);
 }
 
 std::uint64_t Connection::reconnects() const noexcept {

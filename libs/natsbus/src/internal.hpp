@@ -290,6 +290,22 @@ public:
 
     std::atomic<bool> closing{false};
     std::atomic<std::uint64_t> reconnects{0};
+    // Writes refused with kStorageFull (Connection::storage_full).
+    std::atomic<std::uint64_t> storage_full{0};
+    // Counts `error` when it is kStorageFull; returns it.
+    const boost::system::error_code& note(const boost::system::error_code& error) noexcept {
+        if (error == Errc::kStorageFull) {
+            storage_full.fetch_add(1, std::memory_order_relaxed);
+        }
+        return error;
+    }
+    template <class T>
+    Result<T> note(Result<T> r) noexcept {
+        if (!r) {
+            note(r.error());
+        }
+        return r;
+    }
 
     std::shared_ptr<WorkerPool> pool;
     RequestRouter requests;

@@ -435,6 +435,8 @@ Result<void> JetStream::ensure_stream(const StreamConfig& config) {
     sc.MaxAge = detail::to_nanos(config.max_age);
     sc.MaxMsgsPerSubject = config.max_msgs_per_subject;
     sc.MaxBytes = config.max_bytes;
+    // Set on create and on update alike: js_UpdateStream replaces the whole configuration.
+    sc.Discard = config.discard == Discard::kNew ? js_DiscardNew : js_DiscardOld;
     sc.MaxMsgSize = config.max_msg_size;
     sc.Duplicates = detail::to_nanos(config.duplicate_window);
     sc.AllowDirect = config.allow_direct;
@@ -502,7 +504,7 @@ Result<PubAck> JetStream::publish(std::string_view subject, std::string_view dat
     const natsStatus s = js_PublishMsg(&raw, core.js, msg->get(), &po, &jerr);
     const detail::PubAckPtr ack(raw);
     if (s != NATS_OK) {
-        return detail::to_error(s, jerr, "jetstream publish");
+        return core.note(detail::to_error(s, jerr, "jetstream publish"));
     }
     return PubAck{ack->Stream != nullptr ? ack->Stream : "", ack->Sequence, ack->Duplicate};
 }
@@ -621,6 +623,30 @@ void JetStream::read_last_async(std::string stream, std::string subject, std::si
             return r ? Result<std::vector<StoredMessage>>(std::move(r->messages))
                      : Result<std::vector<StoredMessage>>(r.error());
         });
+}
+
+Result<StreamState> JetStream::stream_state(std::string_view stream) {
+    if (!valid_stream_name(stream)) {
+        return make_error_code(Errc::kInvalidArgument);
+    }
+    auto& core = *conn_.impl().core;
+    if (core.closing) {
+        return make_error_code(Errc::kClosed);
+    }
+    const std::string name(stream);
+    jsStreamInfo* raw = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const natsStatus s = js_GetStreamInfo(&raw, core.js, name.c_str(), nullptr, &jerr);
+    const detail::StreamInfoPtr info(raw);
+    if (s != NATS_OK) {
+        return detail::to_error(s, jerr, "stream_state");
+    }
+    const jsStreamState& st = info->State;
+    return StreamState{.messages = st.Msgs,
+                       .bytes = st.Bytes,
+                       .first_sequence = st.FirstSeq,
+                       .first_time_ns = st.Msgs > 0 ? st.FirstTime : 0,
+                       .last_sequence = st.LastSeq};
 }
 
 void JetStream::last_sequence_async(std::string stream, std::string subject,

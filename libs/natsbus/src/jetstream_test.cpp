@@ -72,6 +72,94 @@ TEST_F(JetStreamTest, EnsureStreamCreatesThenUpdates) {
     EXPECT_EQ(datas(*msgs), (std::vector<std::string>{"4", "5"}));
 }
 
+// What the server holds for the stream: its configured budget, discard policy and bytes.
+struct StreamFacts {
+    std::int64_t max_bytes = 0;
+    jsDiscardPolicy discard = js_DiscardOld;
+    std::uint64_t bytes = 0;
+    std::uint64_t first_sequence = 0;
+};
+StreamFacts stream_facts(Connection& conn, const std::string& name) {
+    jsStreamInfo* raw = nullptr;
+    StreamFacts out;
+    if (js_GetStreamInfo(&raw, conn.impl().core->js, name.c_str(), nullptr, nullptr) != NATS_OK) {
+        ADD_FAILURE() << "no stream info for " << name;
+        return out;
+    }
+    const detail::StreamInfoPtr info(raw);
+    out.max_bytes = info->Config->MaxBytes;
+    out.discard = info->Config->Discard;
+    out.bytes = info->State.Bytes;
+    out.first_sequence = info->State.FirstSeq;
+    return out;
+}
+
+TEST_F(JetStreamTest, AStreamAtItsBudgetDropsItsOldestAndKeepsAccepting) {
+    auto config = stream_config();
+    config.max_bytes = 8192;
+    ASSERT_TRUE(js().ensure_stream(config));
+    const std::string data(1000, 'd');
+    std::uint64_t last = 0;
+    for (int i = 0; i < 40; ++i) {
+        last = publish(base_ + ".a", data + std::to_string(i));  // every publish is acked
+        ASSERT_NE(last, 0u) << "publish " << i;
+    }
+    const auto facts = stream_facts(*conn_, name_);
+    EXPECT_EQ(facts.max_bytes, 8192);
+    EXPECT_EQ(facts.discard, js_DiscardOld);
+    EXPECT_LE(facts.bytes, 8192u);
+    EXPECT_GT(facts.first_sequence, 1u) << "the oldest messages made room";
+    auto state = js().stream_state(name_);
+    ASSERT_TRUE(state) << state.error().message();
+    EXPECT_EQ(state->first_sequence, facts.first_sequence);
+    EXPECT_EQ(state->last_sequence, last);
+    EXPECT_EQ(state->bytes, facts.bytes);
+    EXPECT_EQ(state->messages, last - state->first_sequence + 1);
+    const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    EXPECT_GT(state->first_time_ns, now_ns - 60'000'000'000LL);
+    EXPECT_LE(state->first_time_ns, now_ns + 60'000'000'000LL);
+    EXPECT_EQ(js().stream_state("nope_" + name_).error(), make_error_code(Errc::kNotFound));
+    auto kept = js().read_last(name_, base_ + ".a", 100, 5s);
+    ASSERT_TRUE(kept) << kept.error().message();
+    ASSERT_FALSE(kept->empty());
+    EXPECT_LT(kept->size(), 40u);
+    EXPECT_EQ(kept->back().sequence, last);
+    EXPECT_EQ(kept->back().data, data + "39");
+}
+
+TEST_F(JetStreamTest, EnsureStreamAppliesABudgetToAStreamCreatedWithoutOne) {
+    auto config = stream_config();
+    ASSERT_TRUE(js().ensure_stream(config));
+    const std::string data(1000, 'd');
+    for (int i = 0; i < 20; ++i) {
+        publish(base_ + ".a", data);
+    }
+    EXPECT_EQ(stream_facts(*conn_, name_).max_bytes, -1);
+    config.max_bytes = 8192;
+    ASSERT_TRUE(js().ensure_stream(config));
+    auto facts = stream_facts(*conn_, name_);
+    EXPECT_EQ(facts.max_bytes, 8192);
+    EXPECT_EQ(facts.discard, js_DiscardOld);
+    EXPECT_LE(facts.bytes, 8192u) << "the update trims what is past the new budget";
+    // And the discard policy is applied on update too: discard-new refuses past the budget.
+    config.discard = Discard::kNew;
+    ASSERT_TRUE(js().ensure_stream(config));
+    EXPECT_EQ(stream_facts(*conn_, name_).discard, js_DiscardNew);
+    Result<PubAck> refused = PubAck{};
+    for (int i = 0; i < 20 && refused; ++i) {
+        refused = js().publish(base_ + ".a", data);
+    }
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error(), make_error_code(Errc::kStorageFull));
+    std::promise<Result<PubAck>> async;
+    js().publish_async(base_ + ".a", data, {}, [&](Result<PubAck> r) { async.set_value(r); });
+    auto f = async.get_future();
+    ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(f.get().error(), make_error_code(Errc::kStorageFull));
+}
+
 TEST_F(JetStreamTest, EnsureStreamRejectsBadConfigs) {
     auto config = stream_config();
     config.name = "bad.name";

@@ -115,13 +115,16 @@ public:
         if (value.size() > static_cast<std::size_t>(INT_MAX)) {
             return make_error_code(Errc::kInvalidArgument);
         }
-        std::uint64_t revision = 0;
-        const natsStatus s =
-            kvStore_Put(&revision, kv_, key.c_str(), value.data(), static_cast<int>(value.size()));
-        if (s != NATS_OK) {
-            return to_error(s, "kv put");
+        // Published here rather than with kvStore_Put, which drops the JetStream error code
+        // (the code tells a full bucket, kStorageFull, from any other failure).
+        if (!valid_key(key)) {
+            return make_error_code(Errc::kInvalidArgument);
         }
-        return revision;
+        const PublishOutcome out = publish_expecting(key, value, std::nullopt);
+        if (out.status != NATS_OK) {
+            return to_error(out.status, out.js_error, "kv put");
+        }
+        return out.revision;
     }
 
     // kvStore_Create/Update do not surface the JetStream error code, which is what tells a
@@ -317,9 +320,9 @@ public:
     }
 
 private:
-    // `last` 0 expects no message on the key's subject at all.
+    // `last` 0 expects no message on the key's subject at all; nullopt expects nothing (a put).
     PublishOutcome publish_expecting(const std::string& key, std::string_view value,
-                                     std::uint64_t last) const {
+                                     std::optional<std::uint64_t> last) const {
         PublishOutcome out;
         if (value.size() > static_cast<std::size_t>(INT_MAX)) {
             out.status = NATS_INVALID_ARG;
@@ -329,8 +332,8 @@ private:
         jsPubOptions_Init(&po);
         if (last == 0) {
             po.ExpectNoMessage = true;
-        } else {
-            po.ExpectLastSubjectSeq = last;
+        } else if (last) {
+            po.ExpectLastSubjectSeq = *last;
         }
         const std::string subject = prefix_ + key;
         jsPubAck* raw = nullptr;
@@ -502,14 +505,14 @@ Result<std::uint64_t> KeyValue::put(std::string_view key, std::string_view value
     if (impl_->core->closing) {
         return make_error_code(Errc::kClosed);
     }
-    return impl_->state->put(std::string(key), value);
+    return impl_->core->note(impl_->state->put(std::string(key), value));
 }
 
 Result<std::uint64_t> KeyValue::create(std::string_view key, std::string_view value) {
     if (impl_->core->closing) {
         return make_error_code(Errc::kClosed);
     }
-    return impl_->state->create(std::string(key), value);
+    return impl_->core->note(impl_->state->create(std::string(key), value));
 }
 
 Result<std::uint64_t> KeyValue::update(std::string_view key, std::string_view value,
@@ -517,7 +520,7 @@ Result<std::uint64_t> KeyValue::update(std::string_view key, std::string_view va
     if (impl_->core->closing) {
         return make_error_code(Errc::kClosed);
     }
-    return impl_->state->update(std::string(key), value, last_revision);
+    return impl_->core->note(impl_->state->update(std::string(key), value, last_revision));
 }
 
 Result<void> KeyValue::erase(std::string_view key) {
@@ -564,7 +567,7 @@ std::function<void(Result<PubAck>)> to_revision(std::function<void(Result<std::u
 
 }  // namespace
 
-// The asynchronous writes publish to the key's subject themselves (as kvStore_Put and our
+// The asynchronous writes publish to the key's subject themselves (as put and
 // create/update do, synchronously) with an asynchronous JetStream publish: no pool thread waits
 // for the ack. On a connect + join the edge makes three of them.
 void KeyValue::put_async(std::string key, std::string value,
@@ -598,10 +601,11 @@ void KeyValue::create_async(std::string key, std::string value,
                 done(ack.error());
                 return;
             }
-            core->run_op<std::uint64_t>(std::move(done),
-                                        [state, key = std::move(key), value = std::move(value)] {
-                                            return state->create(key, value);
-                                        });
+            core->run_op<std::uint64_t>(
+                std::move(done),
+                [c = core.get(), state, key = std::move(key), value = std::move(value)] {
+                    return c->note(state->create(key, value));
+                });
         },
         kKvTimeout);
 }
@@ -696,6 +700,16 @@ Result<std::unique_ptr<KeyValue>> JetStream::key_value(const KvConfig& config, B
             info->Config->MaxAge = kc.TTL;
             info->Config->MaxMsgSize = config.max_value_size;
             info->Config->MaxBytes = config.max_bytes;
+            // A budget below what the bucket holds would make the server drop its oldest
+            // entries (room rights, say): the bucket keeps what it has and is full until entries
+            // expire or are deleted; each later start applies the budget again.
+            const auto held = static_cast<std::int64_t>(info->State.Bytes);
+            if (config.max_bytes > 0 && held > config.max_bytes) {
+                log::warn(
+                    "kv bucket holds more than its byte budget: budget raised to what it holds",
+                    {{"bucket", config.bucket}, {"bytes", held}, {"budget", config.max_bytes}});
+                info->Config->MaxBytes = held;
+            }
             info->Config->Duplicates = 0;  // the server derives it from the (new) max age
             jsStreamInfo* updated = nullptr;
             s = js_UpdateStream(&updated, js, info->Config, nullptr, &jerr);

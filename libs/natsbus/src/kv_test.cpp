@@ -1,6 +1,7 @@
 // KeyValue against a real nats-server: CRUD, compare-and-set, keys, watches, ttl.
 #include "roomcast/natsbus/natsbus.hpp"
 
+#include "internal.hpp"
 #include "roomcast/natsbus/testing.hpp"
 
 #include <gtest/gtest.h>
@@ -55,6 +56,19 @@ struct WatchLog {
     }
 };
 
+// The asynchronous writes publish without blocking a pool thread; they must keep the
+// synchronous ones' semantics exactly.
+Result<std::uint64_t> wait_async(
+    const std::function<void(std::function<void(Result<std::uint64_t>)>)>& op) {
+    std::promise<Result<std::uint64_t>> p;
+    op([&p](Result<std::uint64_t> r) { p.set_value(r); });
+    auto f = p.get_future();
+    if (f.wait_for(5s) != std::future_status::ready) {
+        return make_error_code(Errc::kTimeout);
+    }
+    return f.get();
+}
+
 TEST_F(KeyValueTest, GetOfAMissingKeyIsEmpty) {
     auto got = kv_->get("missing");
     ASSERT_TRUE(got) << got.error().message();
@@ -81,6 +95,18 @@ TEST_F(KeyValueTest, AFullBucketRefusesWritesAndKeepsWhatItHas) {
     EXPECT_TRUE(refused) << "a 4 KiB bucket cannot take 40 values of 500 bytes";
     EXPECT_GT(written, 0);
     EXPECT_LT(written, 9);
+    // Every kind of write of a new key tells a full bucket apart from any other failure. (A
+    // value replacing a key's only revision may still be taken: it does not grow the bucket.)
+    const auto full = make_error_code(Errc::kStorageFull);
+    EXPECT_EQ((*kv)->put("another", value).error(), full);
+    EXPECT_EQ((*kv)->create("another", value).error(), full);
+    EXPECT_EQ(wait_async([&](auto done) { (*kv)->put_async("another", value, done); }).error(),
+              full);
+    EXPECT_EQ(wait_async([&](auto done) { (*kv)->create_async("another", value, done); }).error(),
+              full);
+    EXPECT_EQ(full.message(), "storage full (JetStream maximum bytes exceeded)");
+    // Each refusal is counted (the first, in the loop above, too).
+    EXPECT_EQ(conn_->storage_full(), 5u);
     auto first = (*kv)->get("k0");
     ASSERT_TRUE(first && *first) << "what was written stays (KV discards new, not old)";
     EXPECT_EQ((*first)->value, value);
@@ -90,6 +116,58 @@ TEST_F(KeyValueTest, AFullBucketRefusesWritesAndKeepsWhatItHas) {
     ASSERT_TRUE(bigger);
     EXPECT_TRUE((*bigger)->put("more", value));
     (void)conn_->jetstream().delete_stream("KV_" + name);
+}
+
+TEST_F(KeyValueTest, TheOwnerAppliesABudgetToABucketCreatedWithoutOne) {
+    // kv_ was created without a budget.
+    const std::string value(1000, 'v');
+    for (int i = 0; i < 8; ++i) {
+        ASSERT_TRUE(kv_->put("old" + std::to_string(i), value));
+    }
+    // The bucket's stream as the server has it: bytes held and budget.
+    const auto info = [&]() -> std::pair<std::uint64_t, std::int64_t> {
+        auto& core = *conn_->impl().core;
+        jsStreamInfo* raw = nullptr;
+        const std::string stream = "KV_" + bucket_;
+        if (js_GetStreamInfo(&raw, core.js, stream.c_str(), nullptr, nullptr) != NATS_OK) {
+            ADD_FAILURE() << "no stream info";
+            return {0, 0};
+        }
+        const detail::StreamInfoPtr info(raw);
+        EXPECT_EQ(info->Config->Discard, js_DiscardNew);  // still a KV bucket
+        return {info->State.Bytes, info->Config->MaxBytes};
+    };
+    const auto stream_bytes = [&] { return info().first; };
+    const auto stream_max_bytes = [&] { return info().second; };
+    // A user leaves the settings alone; the owner applies its budget.
+    ASSERT_TRUE(conn_->jetstream().key_value(
+        {.bucket = bucket_, .storage = Storage::kMemory, .max_bytes = 4096}, BucketRole::kUser));
+    EXPECT_EQ(stream_max_bytes(), -1) << "a user does not impose its budget";
+    EXPECT_TRUE(kv_->put("still", value));
+    auto owner = conn_->jetstream().key_value(
+        {.bucket = bucket_, .storage = Storage::kMemory, .max_bytes = 64 * 1024});
+    ASSERT_TRUE(owner) << owner.error().message();
+    EXPECT_EQ(stream_max_bytes(), 64 * 1024);
+    const std::string big(3000, 'b');
+    bool refused = false;
+    for (int i = 0; i < 40 && !refused; ++i) {
+        auto r = (*owner)->put("new" + std::to_string(i), big);
+        refused = !r && r.error() == make_error_code(Errc::kStorageFull);
+    }
+    EXPECT_TRUE(refused) << "40 values of 3000 bytes exceed 64 KiB";
+    EXPECT_LE(stream_bytes(), 64u * 1024);
+    EXPECT_EQ((*owner)->get("old0").value()->value, value) << "the oldest entries stay";
+
+    // A budget below what the bucket holds: raised to what it holds, so nothing is dropped, and
+    // the bucket is full.
+    const auto before = stream_bytes();
+    auto smaller = conn_->jetstream().key_value(
+        {.bucket = bucket_, .storage = Storage::kMemory, .max_bytes = 4096});
+    ASSERT_TRUE(smaller) << smaller.error().message();
+    EXPECT_EQ(stream_bytes(), before);
+    EXPECT_EQ(stream_max_bytes(), static_cast<std::int64_t>(before));
+    EXPECT_EQ((*smaller)->get("old0").value()->value, value);
+    EXPECT_EQ((*smaller)->put("more", big).error(), make_error_code(Errc::kStorageFull));
 }
 
 TEST_F(KeyValueTest, PutThenGet) {
@@ -295,18 +373,6 @@ TEST_F(KeyValueTest, TtlExpiresEntries) {
     EXPECT_TRUE(eventually([&] { return !(*kv)->get("k").value().has_value(); }, 5s));
     kv->reset();
     (void)conn_->jetstream().delete_stream("KV_" + bucket_ + "_ttl");
-}
-
-// The asynchronous writes publish without blocking a pool thread; they must keep the
-// synchronous ones' semantics exactly.
-Result<std::uint64_t> wait_async(const std::function<void(std::function<void(Result<std::uint64_t>)>)>& op) {
-    std::promise<Result<std::uint64_t>> p;
-    op([&p](Result<std::uint64_t> r) { p.set_value(r); });
-    auto f = p.get_future();
-    if (f.wait_for(5s) != std::future_status::ready) {
-        return make_error_code(Errc::kTimeout);
-    }
-    return f.get();
 }
 
 TEST_F(KeyValueTest, AsyncCreateUpdateAndPutKeepTheirSemantics) {

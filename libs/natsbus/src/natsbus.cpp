@@ -39,6 +39,8 @@ public:
                 return "connection closed";
             case Errc::kNotPermitted:
                 return "not permitted (NATS credentials or permissions)";
+            case Errc::kStorageFull:
+                return "storage full (JetStream maximum bytes exceeded)";
             case Errc::kOther:
                 return "NATS error";
         }
@@ -240,6 +242,15 @@ Errc errc_from(natsStatus status, jsErrCode js_error) noexcept {
             return Errc::kNotFound;
         case JSStreamWrongLastSequenceErr:
             return Errc::kWrongRevision;
+        // A stream or bucket at its max_bytes with discard-new answers "maximum bytes exceeded"
+        // as a store failure (10077, whose other causes are the store's limits or its disk, full
+        // as well); the server's or the account's store, full, answers with the others.
+        case JSStreamStoreFailedErr:
+        case JSStorageResourcesExceededErr:
+        case JSMemoryResourcesExceededErr:
+        case JSInsufficientResourcesErr:
+        case JSAccountResourcesExceededErr:
+            return Errc::kStorageFull;
         case JSStreamInvalidConfig:
         case JSBadRequestErr:
         case JSStreamMessageExceedsMaximumErr:

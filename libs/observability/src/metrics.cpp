@@ -139,12 +139,18 @@ std::vector<prometheus::MetricFamily> CallbackCollector::Collect() const {
 }
 
 std::shared_ptr<CallbackCollector> nats_collector(std::function<bool()> connected,
-                                                  std::function<std::uint64_t()> reconnects) {
+                                                  std::function<std::uint64_t()> reconnects,
+                                                  std::function<std::uint64_t()> storage_full) {
     auto c = std::make_shared<CallbackCollector>();
     c->gauge("roomcast_nats_connected", "1 while the NATS connection is up",
              [connected = std::move(connected)] { return connected() ? 1.0 : 0.0; });
     c->counter("roomcast_nats_reconnects_total", "NATS reconnections since start",
                [reconnects = std::move(reconnects)] { return static_cast<double>(reconnects()); });
+    c->counter(
+        "roomcast_nats_storage_full_total",
+        "JetStream writes refused because a stream or KV bucket was at its byte budget (or the "
+        "store was full)",
+        [storage_full = std::move(storage_full)] { return static_cast<double>(storage_full()); });
     return c;
 }
 

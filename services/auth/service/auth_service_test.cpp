@@ -183,7 +183,7 @@ protected:
     void SetUp() override {
         nats_ = connect_or_fail(test_options(shared_server().url()));
         ASSERT_NE(nats_, nullptr);
-        auto kv = nats_->jetstream().key_value(contract::config_bucket(1));
+        auto kv = nats_->jetstream().key_value(contract::config_bucket(1, {}));
         ASSERT_TRUE(kv) << kv.error().message();
         kv_ = std::move(*kv);
         // The bucket outlives each test in the shared server: start from no document.

@@ -15,14 +15,17 @@ namespace roomcast::edge {
 namespace log = core::log;
 
 AclCache::AclCache(natsbus::Connection& nats, std::vector<std::string> auto_create_prefixes,
-                   int replicas)
-    : nats_(nats), prefixes_(std::move(auto_create_prefixes)), replicas_(replicas) {}
+                   int replicas, contract::StorageBudgets budgets)
+    : nats_(nats),
+      prefixes_(std::move(auto_create_prefixes)),
+      replicas_(replicas),
+      budgets_(budgets) {}
 
 natsbus::Result<void> AclCache::start(std::function<void(const std::string& room)> on_change) {
     on_change_ = std::move(on_change);
     // The rooms service owns the bucket (only it may change its settings): bind to it.
-    auto kv =
-        nats_.jetstream().key_value(contract::rooms_bucket(replicas_), natsbus::BucketRole::kUser);
+    auto kv = nats_.jetstream().key_value(contract::rooms_bucket(replicas_, budgets_),
+                                          natsbus::BucketRole::kUser);
     if (!kv) {
         return kv.error();
     }

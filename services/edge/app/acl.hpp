@@ -12,6 +12,7 @@
 
 #include "app/ports.hpp"
 
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 #include "roomcast/rooms/v1/rooms.pb.h"
 
@@ -29,7 +30,8 @@ namespace roomcast::edge {
 
 class AclCache final : public RightsPort {
 public:
-    AclCache(natsbus::Connection& nats, std::vector<std::string> auto_create_prefixes, int replicas);
+    AclCache(natsbus::Connection& nats, std::vector<std::string> auto_create_prefixes, int replicas,
+             contract::StorageBudgets budgets);
 
     // Binds the bucket and starts the watch. `on_change(room)` runs on the watch thread after a
     // room's record changed or was deleted.
@@ -65,6 +67,7 @@ private:
     natsbus::Connection& nats_;
     std::vector<std::string> prefixes_;
     int replicas_;
+    contract::StorageBudgets budgets_;
     std::unique_ptr<natsbus::KeyValue> kv_;
     natsbus::Subscription watch_;
     std::function<void(const std::string&)> on_change_;

@@ -138,14 +138,17 @@ void Connections::try_recover(SessionPtr session, std::string old_pid, std::stri
                 reads.emplace_back(r.room, r.start);
             }
             std::string socket_id = rec->record.socket_id();
+            const std::int64_t started_ms = rec->record.started_ms();
             fabric_.read_missed(
-                std::move(reads), socket_id,
-                [this, session, old_pid, fresh_pid, fresh, socket_id, in_flight, rec = std::move(*rec),
-                 plan = std::move(plan), done = std::move(done)](
-                    std::shared_ptr<rooms::Fabric::Missed> missed) mutable {
-                    if (missed->failed || missed->truncated) {
+                std::move(reads), socket_id, started_ms,
+                [this, session, old_pid, fresh_pid, fresh, socket_id, in_flight,
+                 rec = std::move(*rec), plan = std::move(plan),
+                 done = std::move(done)](std::shared_ptr<rooms::Fabric::Missed> missed) mutable {
+                    if (missed->failed || missed->truncated || missed->gone) {
                         fresh(session, fresh_pid, done,
-                              missed->failed ? RecoveryMiss::kReadFailed : RecoveryMiss::kTooMuchMissed);
+                              missed->failed      ? RecoveryMiss::kReadFailed
+                              : missed->truncated ? RecoveryMiss::kTooMuchMissed
+                                                  : RecoveryMiss::kEventsDropped);
                         return;
                     }
                     counters_.recovered.fetch_add(1, std::memory_order_relaxed);

@@ -13,6 +13,14 @@ namespace psio = protocol::sio;
 
 namespace {
 
+// A failed bus operation as a client sees it. The protocol's codes are a closed list
+// (docs/protocol.md), so a full JetStream store or bucket is `unavailable` too, told apart by
+// its message: retrying soon will not help, unlike after a lost connection.
+std::string_view bus_failure(const boost::system::error_code& error) {
+    return error == natsbus::Errc::kStorageFull ? "the message bus's storage is full"
+                                                : "the message bus is unavailable";
+}
+
 // Parses a request with `parse`; on error answers it and returns nullopt.
 template <class Parse>
 auto parsed_or_reply(Reply& reply, Parse&& parse)
@@ -118,7 +126,7 @@ void RoomHandlers::admit(const Caller& caller, const std::string& room, std::sha
                 // Without the bus the join cannot be honoured: undone.
                 records_.rooms_changed(caller);
             }
-            reply->error(error_code::kUnavailable, "the message bus is unavailable");
+            reply->error(error_code::kUnavailable, bus_failure(offset.error()));
             return;
         }
         if (!already) {
@@ -197,7 +205,7 @@ void RoomHandlers::publish(const Caller& caller, sio::Args&& args, Reply reply) 
     rooms_.publish(room, ev, [caller, shared](natsbus::Result<std::uint64_t> r) {
         caller.post([shared, r] {
             if (!r) {
-                shared->error(error_code::kUnavailable, "the message bus is unavailable");
+                shared->error(error_code::kUnavailable, bus_failure(r.error()));
                 return;
             }
             json::object body;

@@ -210,6 +210,12 @@ TEST_F(Handlers, JoinWithoutTheBusIsUndone) {
     rooms_.offset = make_error_code(natsbus::Errc::kTimeout);
     EXPECT_EQ(code(call(&RoomHandlers::join, R"({"room":"lobby"})")), "unavailable");
     EXPECT_FALSE(rooms_.in_room(caller_, "lobby"));
+    // A full JetStream store (kStorageFull from the bus) is `unavailable` too, saying why.
+    rooms_.offset = make_error_code(natsbus::Errc::kStorageFull);
+    const auto a = call(&RoomHandlers::join, R"({"room":"lobby"})");
+    EXPECT_EQ(code(a), "unavailable");
+    EXPECT_EQ(a.at("error").at("message").as_string(), "the message bus's storage is full");
+    EXPECT_FALSE(rooms_.in_room(caller_, "lobby"));
 }
 
 TEST_F(Handlers, JoinBeyondTheRoomCapIsRefusedAndPresenceIsOptional) {
@@ -253,7 +259,14 @@ TEST_F(Handlers, PublishSendsTheEnvelopeAndAnswersTheOffset) {
     EXPECT_EQ(ev.from(), "alice");
     EXPECT_NE(ev.published_at_ms(), 0);
     rooms_.publish_result = make_error_code(natsbus::Errc::kTimeout);
-    EXPECT_EQ(code(call(&RoomHandlers::publish, R"({"room":"b","event":"msg"})")), "unavailable");
+    auto failed = call(&RoomHandlers::publish, R"({"room":"b","event":"msg"})");
+    EXPECT_EQ(code(failed), "unavailable");
+    EXPECT_EQ(failed.at("error").at("message").as_string(), "the message bus is unavailable");
+    // The JetStream store full: the protocol's `unavailable`, with a message that says so.
+    rooms_.publish_result = make_error_code(natsbus::Errc::kStorageFull);
+    failed = call(&RoomHandlers::publish, R"({"room":"b","event":"msg"})");
+    EXPECT_EQ(code(failed), "unavailable");
+    EXPECT_EQ(failed.at("error").at("message").as_string(), "the message bus's storage is full");
     EXPECT_EQ(code(call(&RoomHandlers::publish,
                         R"({"room":"b","event":"msg","data":"0123456789012345678901234567890123456789012345678901234567890123"})")),
               "payload_too_large");

@@ -8,15 +8,16 @@ namespace roomcast::edge {
 
 namespace log = core::log;
 
-KeyRing::KeyRing(natsbus::Connection& nats, std::string hs256_secret, int replicas)
-    : nats_(nats), secret_(std::move(hs256_secret)), replicas_(replicas) {
+KeyRing::KeyRing(natsbus::Connection& nats, std::string hs256_secret, int replicas,
+                 contract::StorageBudgets budgets)
+    : nats_(nats), secret_(std::move(hs256_secret)), replicas_(replicas), budgets_(budgets) {
     install(nullptr);
 }
 
 natsbus::Result<void> KeyRing::start() {
     // The auth service owns the bucket (only it may change its settings): bind to it.
-    auto kv =
-        nats_.jetstream().key_value(contract::config_bucket(replicas_), natsbus::BucketRole::kUser);
+    auto kv = nats_.jetstream().key_value(contract::config_bucket(replicas_, budgets_),
+                                          natsbus::BucketRole::kUser);
     if (!kv) {
         return kv.error();
     }

@@ -5,6 +5,7 @@
 //
 // Thread-safety: current() is a lock-free atomic load, callable from any shard.
 
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/jwt/jwt.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 
@@ -16,7 +17,8 @@ namespace roomcast::edge {
 
 class KeyRing {
 public:
-    KeyRing(natsbus::Connection& nats, std::string hs256_secret, int replicas);
+    KeyRing(natsbus::Connection& nats, std::string hs256_secret, int replicas,
+            contract::StorageBudgets budgets);
 
     // Binds the bucket and starts the watch (start-up, blocking).
     natsbus::Result<void> start();
@@ -35,6 +37,7 @@ private:
     natsbus::Connection& nats_;
     std::string secret_;
     int replicas_;
+    contract::StorageBudgets budgets_;
     std::unique_ptr<natsbus::KeyValue> kv_;
     natsbus::Subscription watch_;
     std::atomic<std::shared_ptr<const jwt::KeySet>> keys_;

@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
-    edge::KeyRing keyring(**nats, o.jwt_secret, replicas);
+    edge::KeyRing keyring(**nats, o.jwt_secret, replicas, o.storage);
     if (auto r = keyring.start(); !r) {
         log::error("cannot watch the token keys", {{"error", r.error().message()}});
         return 1;
@@ -147,19 +147,19 @@ int main(int argc, char** argv) {
     if (o.jwt_secret.empty()) {
         log::warn("no --jwt-secret: only tokens signed with the auth service's published keys are accepted");
     }
-    edge::AclCache acl(**nats, o.auto_create_prefixes, replicas);
+    edge::AclCache acl(**nats, o.auto_create_prefixes, replicas, o.storage);
     if (auto r = acl.start(); !r) {
         log::error("cannot watch the room registry", {{"error", r.error().message()}});
         return 1;
     }
-    edge::PresenceTracker presence(**nats, o.edge_id, replicas);
+    edge::PresenceTracker presence(**nats, o.edge_id, replicas, o.storage);
     if (auto r = presence.start(); !r) {
         log::error("cannot open the presence bucket", {{"error", r.error().message()}});
         return 1;
     }
     // Revocations matter for as long as a session can be recovered (plus clock skew).
     edge::Revocations revocations(o.recovery_window + milliseconds(60000), 100000);
-    edge::RevocationFeed revocation_feed(**nats, revocations, replicas);
+    edge::RevocationFeed revocation_feed(**nats, revocations, replicas, o.storage);
     if (auto r = revocation_feed.start(); !r) {
         log::error("cannot watch the revocations", {{"error", r.error().message()}});
         return 1;

@@ -131,6 +131,10 @@ std::shared_ptr<prometheus::Collectable> register_edge_metrics(
              [&nats] { return nats.connected() ? 1.0 : 0.0; });
     c->counter("roomcast_nats_reconnects_total", "NATS reconnections since start",
                [&nats] { return static_cast<double>(nats.reconnects()); });
+    c->counter("roomcast_nats_storage_full_total",
+               "JetStream writes refused because a stream or KV bucket was at its byte budget (or "
+               "the store was full)",
+               [&nats] { return static_cast<double>(nats.storage_full()); });
     metrics.add(c);
     return c;
 }

@@ -25,10 +25,11 @@ enum class RecoveryMiss : std::uint8_t {
     kRevoked,        // DisconnectUser since, or the room rights were not loaded
     kInFlight,       // another reconnect of the same session is being recovered
     kReadFailed,     // reading the missed events from the stream failed
-    kTooMuchMissed,  // more was missed than a recovery replays (or the stream keeps)
+    kTooMuchMissed,  // more was missed than a recovery replays (--recovery-max-bytes)
+    kEventsDropped,  // events it missed were dropped from the stream (byte budget or max age)
 };
-inline constexpr const char* kRecoveryMissNames[] = {"no_record", "revoked", "in_flight",
-                                                     "read_failed", "too_much_missed"};
+inline constexpr const char* kRecoveryMissNames[] = {
+    "no_record", "revoked", "in_flight", "read_failed", "too_much_missed", "events_dropped"};
 
 struct EdgeCounters {
     // Connect refusals by code: token_missing, token_invalid, token_expired.

@@ -31,6 +31,12 @@ std::string random_edge_id() {
 
 }  // namespace
 
+contract::RoomStreamLimits room_stream_limits(const EdgeOptions& o) {
+    return {.history_max = o.history_max,
+            .history_max_age = o.history_max_age,
+            .max_publish_bytes = o.max_publish_bytes};
+}
+
 void bind(core::Config& config, EdgeOptions& o) {
     config.add_string("host", &o.host, "client address to listen on")
         .add_int("port", &o.port, "client port (Socket.IO at /socket.io/)", 0, 65535)
@@ -112,6 +118,7 @@ void bind(core::Config& config, EdgeOptions& o) {
         .add_int("threads", &o.threads, "I/O threads (shards; 0: one per core)", 0, 64)
         .add_string("log-level", &o.log_level, "debug | info | warn | error");
     natsbus::bind_client_settings(config, o.nats);
+    contract::bind_storage_budgets(config, o.storage);
 }
 
 std::string validate(EdgeOptions& o) {
@@ -135,6 +142,10 @@ std::string validate(EdgeOptions& o) {
     if (o.user_publish_bytes_rate > 0 && o.user_publish_bytes_burst < o.max_publish_bytes) {
         return "--user-publish-bytes-burst must be at least --max-publish-bytes (or a publish could never pass)";
     }
+    if (auto error = contract::check_room_stream_budget(room_stream_limits(o), o.storage);
+        !error.empty()) {
+        return error;
+    }
     if (auto error = natsbus::resolve_client_settings(o.nats); !error.empty()) {
         return error;
     }
@@ -151,16 +162,15 @@ natsbus::Options nats_options(const EdgeOptions& o) {
 }
 
 natsbus::StreamConfig room_stream(const EdgeOptions& o) {
-    return contract::room_stream({.history_max = o.history_max,
-                                  .history_max_age = o.history_max_age,
-                                  .max_publish_bytes = o.max_publish_bytes},
-                                 static_cast<int>(o.nats_replicas));
+    return contract::room_stream(room_stream_limits(o), static_cast<int>(o.nats_replicas),
+                                 o.storage);
 }
 
 SessionStoreOptions session_options(const EdgeOptions& o) {
     SessionStoreOptions s;
     s.recovery_window = o.recovery_window;
     s.replicas = static_cast<int>(o.nats_replicas);
+    s.budgets = o.storage;
     return s;
 }
 

@@ -45,6 +45,8 @@ struct EdgeOptions {
     std::uint64_t recovery_max_bytes = 4 * 1024 * 1024;
     std::int64_t max_rooms_per_socket = 100;
     std::int64_t nats_replicas = 1;
+    // Byte budgets of the stream and buckets (--storage-*-max-bytes, the same in every process).
+    contract::StorageBudgets storage;
     std::vector<std::string> auto_create_prefixes;
     std::int64_t events_per_second = 100;
     std::int64_t event_burst = 200;
@@ -79,6 +81,8 @@ std::string validate(EdgeOptions& options);
 
 // The parts' options.
 natsbus::Options nats_options(const EdgeOptions& o);
+// The room stream's limits from the flags (checked against the stream budget in validate()).
+contract::RoomStreamLimits room_stream_limits(const EdgeOptions& o);
 natsbus::StreamConfig room_stream(const EdgeOptions& o);
 SessionStoreOptions session_options(const EdgeOptions& o);
 sio::ServerOptions server_options(const EdgeOptions& o);

@@ -11,11 +11,12 @@ namespace roomcast::edge {
 
 namespace log = core::log;
 
-PresenceTracker::PresenceTracker(natsbus::Connection& nats, std::string edge_id, int replicas)
-    : nats_(nats), edge_id_(std::move(edge_id)), replicas_(replicas) {}
+PresenceTracker::PresenceTracker(natsbus::Connection& nats, std::string edge_id, int replicas,
+                                 contract::StorageBudgets budgets)
+    : nats_(nats), edge_id_(std::move(edge_id)), replicas_(replicas), budgets_(budgets) {}
 
 natsbus::Result<void> PresenceTracker::start() {
-    auto kv = nats_.jetstream().key_value(contract::presence_bucket(replicas_));
+    auto kv = nats_.jetstream().key_value(contract::presence_bucket(replicas_, budgets_));
     if (!kv) {
         return kv.error();
     }

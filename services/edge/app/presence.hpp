@@ -11,6 +11,7 @@
 #include "app/ports.hpp"
 
 #include "roomcast/bus/v1/bus.pb.h"
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 
 #include <chrono>
@@ -25,7 +26,8 @@ namespace roomcast::edge {
 
 class PresenceTracker final : public PresencePort {
 public:
-    PresenceTracker(natsbus::Connection& nats, std::string edge_id, int replicas);
+    PresenceTracker(natsbus::Connection& nats, std::string edge_id, int replicas,
+                    contract::StorageBudgets budgets);
 
     // Binds the bucket and zeroes what a previous run of this edge id left behind. Start-up
     // only (blocking).
@@ -58,6 +60,7 @@ private:
     natsbus::Connection& nats_;
     std::string edge_id_;
     int replicas_;
+    contract::StorageBudgets budgets_;
     std::unique_ptr<natsbus::KeyValue> kv_;
     std::mutex mu_;
     std::unordered_map<std::string, Entry> entries_;  // KV key → entry

@@ -117,12 +117,13 @@ std::size_t Revocations::size() const {
     return entries_.size();
 }
 
-RevocationFeed::RevocationFeed(natsbus::Connection& nats, Revocations& revocations, int replicas)
-    : nats_(nats), revocations_(revocations), replicas_(replicas) {}
+RevocationFeed::RevocationFeed(natsbus::Connection& nats, Revocations& revocations, int replicas,
+                               contract::StorageBudgets budgets)
+    : nats_(nats), revocations_(revocations), replicas_(replicas), budgets_(budgets) {}
 
 natsbus::Result<void> RevocationFeed::start() {
     // The rooms service owns the bucket (only it may change its settings): bind to it.
-    auto kv = nats_.jetstream().key_value(contract::revocations_bucket(replicas_),
+    auto kv = nats_.jetstream().key_value(contract::revocations_bucket(replicas_, budgets_),
                                           natsbus::BucketRole::kUser);
     if (!kv) {
         return kv.error();

@@ -18,6 +18,7 @@
 // Thread-safety: thread-safe (a mutex; reads at connect and recovery, writes per revocation).
 
 #include "roomcast/bus/v1/bus.pb.h"
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 
 #include <chrono>
@@ -78,7 +79,8 @@ private:
 // watched into a Revocations.
 class RevocationFeed {
 public:
-    RevocationFeed(natsbus::Connection& nats, Revocations& revocations, int replicas);
+    RevocationFeed(natsbus::Connection& nats, Revocations& revocations, int replicas,
+                   contract::StorageBudgets budgets);
 
     // Binds the bucket and starts the watch (start-up, blocking).
     natsbus::Result<void> start();
@@ -88,6 +90,7 @@ private:
     natsbus::Connection& nats_;
     Revocations& revocations_;
     int replicas_;
+    contract::StorageBudgets budgets_;
     std::unique_ptr<natsbus::KeyValue> kv_;
     natsbus::Subscription watch_;
 };

@@ -17,14 +17,16 @@ SessionStore::SessionStore(natsbus::Connection& nats, std::string edge_id, Sessi
     : nats_(nats), edge_id_(std::move(edge_id)), options_(std::move(options)) {}
 
 natsbus::Result<void> SessionStore::open() {
-    auto s = nats_.jetstream().key_value(contract::sessions_bucket(options_.replicas));
+    auto s =
+        nats_.jetstream().key_value(contract::sessions_bucket(options_.replicas, options_.budgets));
     if (!s) {
         return s.error();
     }
     sessions_ = std::move(*s);
     // Its TTL outlives the longest recovery window, so a missing heartbeat means "dead for
     // longer than the window" (contract::kEdgesTtl).
-    auto e = nats_.jetstream().key_value(contract::edges_bucket(options_.replicas));
+    auto e =
+        nats_.jetstream().key_value(contract::edges_bucket(options_.replicas, options_.budgets));
     if (!e) {
         return e.error();
     }

@@ -14,6 +14,7 @@
 // (libs/contract): the presence service watches the same heartbeats.
 
 #include "roomcast/bus/v1/bus.pb.h"
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/contract/timing.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 
@@ -36,6 +37,7 @@ struct SessionStoreOptions {
     // An edge whose heartbeat is older than this is considered dead.
     std::chrono::milliseconds edge_dead_after = contract::kEdgeDeadAfter;
     int replicas = 1;
+    contract::StorageBudgets budgets;
 };
 
 struct Recoverable {

@@ -308,8 +308,20 @@ void Fabric::read_last(const std::string& room, std::size_t count, std::uint64_t
     stream_.read_last(room, count, max_bytes, std::move(done));
 }
 
+bool events_may_be_gone(const natsbus::StreamState& state, std::uint64_t after,
+                        std::int64_t session_started_ms) {
+    if (state.first_sequence <= after + 1) {
+        return false;
+    }
+    if (state.messages == 0) {
+        return true;  // everything went: no store time to compare with the session's start
+    }
+    const std::int64_t first_ms = state.first_time_ns / 1'000'000;
+    return first_ms > session_started_ms - kRecoveryClockSkew.count();
+}
+
 void Fabric::read_missed(std::vector<std::pair<std::string, std::uint64_t>> rooms,
-                         std::string exclude_socket,
+                         std::string exclude_socket, std::int64_t session_started_ms,
                          std::function<void(std::shared_ptr<Missed>)> done) {
     struct Gather {
         std::mutex mu;
@@ -318,12 +330,34 @@ void Fabric::read_missed(std::vector<std::pair<std::string, std::uint64_t>> room
         std::function<void(std::shared_ptr<Missed>)> done;
     };
     auto gather = std::make_shared<Gather>();
+    gather->result->session_started_ms = session_started_ms;
     if (rooms.empty()) {
         done(gather->result);
         return;
     }
     gather->left = rooms.size();
-    gather->done = std::move(done);
+    // Once every room is read, the stream's state (read after the reads, so an event dropped
+    // while they ran shows too) tells whether any of them may have lost events.
+    gather->done = [this, rooms, session_started_ms,
+                    done = std::move(done)](std::shared_ptr<Missed> missed) mutable {
+        if (missed->failed) {
+            done(std::move(missed));
+            return;
+        }
+        stream_.state([rooms = std::move(rooms), session_started_ms, missed,
+                       done = std::move(done)](natsbus::Result<natsbus::StreamState> state) {
+            if (!state) {
+                log::warn("recovery read failed", {{"error", state.error().message()}});
+                missed->failed = true;
+            } else {
+                for (const auto& [room, after] : rooms) {
+                    missed->gone =
+                        missed->gone || events_may_be_gone(*state, after, session_started_ms);
+                }
+            }
+            done(missed);
+        });
+    };
     const std::size_t cap = options_.read_max;
     // The budget is shared: each room gets its part (at least one event, as a read returns).
     const std::uint64_t budget = std::max<std::uint64_t>(1, options_.recovery_max_bytes / rooms.size());
@@ -399,8 +433,9 @@ void Fabric::recover(const sio::SocketPtr& socket, std::vector<Resume> rooms,
         for (const auto& r : entered) {
             starts.emplace(r.room, r.start);
         }
-        read_missed(std::move(catch_up), exclude,
-                    [this, weak, home, missed, starts = std::move(starts)](std::shared_ptr<Missed> more) {
+        read_missed(std::move(catch_up), exclude, missed->session_started_ms,
+                    [this, weak, home, missed,
+                     starts = std::move(starts)](std::shared_ptr<Missed> more) {
                         asio::post(home->ioc(), [this, weak, missed, more, starts] {
                             auto s = weak.lock();
                             if (!s) {
@@ -412,7 +447,7 @@ void Fabric::recover(const sio::SocketPtr& socket, std::vector<Resume> rooms,
                             }
                             auto& shard = shard_of(*s);
                             Held held = shard.release(*m);
-                            if (held.overflowed || more->truncated || more->failed) {
+                            if (held.overflowed || more->truncated || more->failed || more->gone) {
                                 // More arrived than its queue may hold, or the catch-up could not
                                 // read everything: the client reconnects, and recovery decides anew.
                                 s->close_transport();

@@ -82,6 +82,18 @@ struct FabricHooks {
         delivered;
 };
 
+// How far the session's and the NATS server's clocks may disagree: events stored up to this
+// long before a session's start still count as possibly its own.
+inline constexpr std::chrono::milliseconds kRecoveryClockSkew{5000};
+
+// Whether events of a room after offset `after` may have been dropped from the stream, as
+// `state` shows it: the budget and the max age drop the stream's oldest events, so nothing
+// after `after` is gone while the oldest kept is at or before `after` + 1, nor while the oldest
+// kept was stored before the session began (`session_started_ms`, less kRecoveryClockSkew).
+// Conservative: another room's dropped events count too.
+bool events_may_be_gone(const natsbus::StreamState& state, std::uint64_t after,
+                        std::int64_t session_started_ms);
+
 class Fabric;
 
 // The fabric's record of a socket, in the socket's adapter slot.
@@ -166,9 +178,17 @@ public:
         // A room had as many events as a read returns (some may be gone from the stream), or
         // more than the budget: the session cannot get everything it missed.
         bool truncated = false;
+        // The stream dropped events (its byte budget or max age) that a room may have had
+        // after its offset: events_may_be_gone.
+        bool gone = false;
+        // The session's start (read_missed's `session_started_ms`), for the catch-up read.
+        std::int64_t session_started_ms = 0;
     };
+    // `session_started_ms`: when the session began (its record's started_ms): events stored
+    // before it are none of its business, so the stream having dropped only those is no loss.
     void read_missed(std::vector<std::pair<std::string, std::uint64_t>> rooms,
-                     std::string exclude_socket, std::function<void(std::shared_ptr<Missed>)> done);
+                     std::string exclude_socket, std::int64_t session_started_ms,
+                     std::function<void(std::shared_ptr<Missed>)> done);
 
     // --- recovery (the socket's shard) ---------------------------------------------------------
 

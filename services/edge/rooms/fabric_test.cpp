@@ -137,6 +137,42 @@ protected:
     Collector<natsbus::Result<std::uint64_t>> joined_;
 };
 
+// Recovery refuses a session whose events the stream may have dropped (its byte budget or
+// max age drop from the front) and accepts it when the drops are older than what it needs.
+TEST(EventsMayBeGone, FromTheOffsetsAndTheSessionsStart) {
+    constexpr std::int64_t kStart = 1'700'000'000'000;  // the session's start, ms
+    constexpr std::int64_t kMs = 1'000'000;             // ns per ms
+    const natsbus::StreamState untouched{.messages = 100,
+                                         .first_sequence = 1,
+                                         .first_time_ns = (kStart - 3'600'000) * kMs,
+                                         .last_sequence = 100};
+    EXPECT_FALSE(events_may_be_gone(untouched, 0, kStart));
+    EXPECT_FALSE(events_may_be_gone(untouched, 50, kStart));
+
+    // Events 1..40 dropped, the oldest kept stored after the session began.
+    const natsbus::StreamState dropped{.messages = 60,
+                                       .first_sequence = 41,
+                                       .first_time_ns = (kStart + 10'000) * kMs,
+                                       .last_sequence = 100};
+    EXPECT_TRUE(events_may_be_gone(dropped, 0, kStart));
+    EXPECT_TRUE(events_may_be_gone(dropped, 20, kStart));
+    EXPECT_TRUE(events_may_be_gone(dropped, 39, kStart));
+    EXPECT_FALSE(events_may_be_gone(dropped, 40, kStart)) << "it needs 41 on: all kept";
+    EXPECT_FALSE(events_may_be_gone(dropped, 90, kStart));
+
+    // The same drops, but all of them older than the session (less the clock allowance).
+    auto older = dropped;
+    older.first_time_ns = (kStart - kRecoveryClockSkew.count() - 1) * kMs;
+    EXPECT_FALSE(events_may_be_gone(older, 0, kStart));
+    older.first_time_ns = (kStart - kRecoveryClockSkew.count() + 1) * kMs;
+    EXPECT_TRUE(events_may_be_gone(older, 0, kStart)) << "within the clock allowance: in doubt";
+
+    // Everything dropped: no time to compare with.
+    const natsbus::StreamState empty{.messages = 0, .first_sequence = 101, .last_sequence = 100};
+    EXPECT_TRUE(events_may_be_gone(empty, 50, kStart));
+    EXPECT_FALSE(events_may_be_gone(empty, 100, kStart));
+}
+
 TEST_F(FabricTest, EventsReachEveryMemberOnEveryShardOnceButThePublisher) {
     std::vector<std::pair<WsClient, std::string>> clients;
     for (int i = 0; i < 4; ++i) {

@@ -208,6 +208,12 @@ void RoomStream::read_last(const std::string& room, std::size_t count, std::uint
     });
 }
 
+void RoomStream::state(std::function<void(natsbus::Result<natsbus::StreamState>)> done) {
+    nats_.run_async([js = &nats_.jetstream(), stream = options_.stream, done = std::move(done)] {
+        done(js->stream_state(stream));
+    });
+}
+
 void RoomStream::last_offset(const std::string& room,
                              std::function<void(natsbus::Result<std::uint64_t>)> done) {
     nats_.jetstream().last_sequence_async(options_.stream, options_.room_prefix + room,

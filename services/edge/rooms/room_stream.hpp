@@ -93,6 +93,9 @@ public:
     // The room's latest offset in the stream (0: none).
     void last_offset(const std::string& room,
                      std::function<void(natsbus::Result<std::uint64_t>)> done);
+    // The stream's oldest kept event (its offset and store time): the stream's byte budget and
+    // max age drop events from the front, so an event older than it may be gone.
+    void state(std::function<void(natsbus::Result<natsbus::StreamState>)> done);
 
     const RoomStreamOptions& options() const noexcept { return options_; }
 

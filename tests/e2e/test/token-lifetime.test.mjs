@@ -57,7 +57,7 @@ async function shortLived(sub, opts = {}) {
 
 /** The edge's recovery misses by reason (why a recovery failed), for messages. */
 async function recoveryMisses(edge) {
-    const reasons = ["no_record", "revoked", "in_flight", "read_failed", "too_much_missed"];
+    const reasons = ["no_record", "revoked", "in_flight", "read_failed", "too_much_missed", "events_dropped"];
     try {
         const values = await Promise.all(
             reasons.map((reason) => metricValue(edge.adminUrl, "roomcast_edge_recovery_misses_total", { reason })),

@@ -1,12 +1,13 @@
 // Files derived from others, kept in step: the chart's alert rules (a copy of
 // k8s/monitoring/alerts.yaml), the kubectl manifest (the rendered chart), the kustomize files,
-// the NATS roles table of docs/operations.md (files/nats-roles.json).
+// the NATS roles table of docs/operations.md (files/nats-roles.json), the storage budgets table
+// of docs/operations.md (the chart's storage values).
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
-import { CHART, MANIFEST, ROOT, find, findAll, kubectl, kustomize, parseManifests } from "../lib/chart.mjs";
+import { CHART, MANIFEST, ROOT, container, envOf, find, findAll, kubectl, kustomize, parseManifests, render } from "../lib/chart.mjs";
 import { assertAllValid, assertConsistent } from "../lib/checks.mjs";
 import { manifestText } from "../lib/manifest.mjs";
 import { loadRoles } from "../../../scripts/lib/nats-auth.mjs";
@@ -28,6 +29,27 @@ describe("NATS roles", () => {
     }));
     const roles = loadRoles().map(({ name, publish, subscribe }) => ({ name, publish, subscribe }));
     assert.deepEqual(documented, roles);
+  });
+});
+
+describe("storage budgets", () => {
+  test("docs/operations.md's table has every budget the chart passes, with the chart's default", () => {
+    const doc = readFileSync(path.join(ROOT, "docs/operations.md"), "utf8");
+    const start = doc.indexOf("## Storage budgets");
+    assert.ok(start >= 0, 'docs/operations.md has a "## Storage budgets" section');
+    const section = doc.slice(start, doc.indexOf("\n## ", start + 1));
+    // | stream or bucket | `--flag` | `VARIABLE` | `storage.key` | default | when full |
+    const rows = [...section.matchAll(/^\| [^|]+ \| `(--[a-z-]+)` \| `(ROOMCAST_[A-Z_]+)` \| `storage\.(\w+)` \| (\w+) \|/gm)];
+    const documented = Object.fromEntries(rows.map((m) => [m[2], { flag: m[1], key: m[3], size: m[4] }]));
+    const values = parseYaml(readFileSync(path.join(CHART, "values.yaml"), "utf8")).storage;
+    const env = envOf(container(find(render().docs, "Deployment", "roomcast-edge"), "edge"));
+    const rendered = Object.keys(env).filter((k) => k.startsWith("ROOMCAST_STORAGE_")).sort();
+    assert.equal(rendered.length, 8);
+    assert.deepEqual(Object.keys(documented).sort(), rendered);
+    for (const [variable, { flag, key, size }] of Object.entries(documented)) {
+      assert.equal(flag, `--${variable.slice("ROOMCAST_".length).toLowerCase().replaceAll("_", "-")}`, variable);
+      assert.equal(values[key], size, `storage.${key}`);
+    }
   });
 });
 

@@ -165,6 +165,25 @@ describe("default values", () => {
     }
   });
 
+  test("every component gets the same storage budgets, in bytes (docs/operations.md, Storage budgets)", () => {
+    const MiB = 1024 * 1024;
+    const expected = {
+      ROOMCAST_STORAGE_ROOM_STREAM_MAX_BYTES: String(1024 * MiB),
+      ROOMCAST_STORAGE_ROOMS_MAX_BYTES: String(256 * MiB),
+      ROOMCAST_STORAGE_SESSIONS_MAX_BYTES: String(256 * MiB),
+      ROOMCAST_STORAGE_PRESENCE_MAX_BYTES: String(128 * MiB),
+      ROOMCAST_STORAGE_EDGES_MAX_BYTES: String(8 * MiB),
+      ROOMCAST_STORAGE_PRESENCE_LEADER_MAX_BYTES: String(MiB),
+      ROOMCAST_STORAGE_CONFIG_MAX_BYTES: String(8 * MiB),
+      ROOMCAST_STORAGE_REVOCATIONS_MAX_BYTES: String(64 * MiB),
+    };
+    for (const name of ["edge", "rooms", "presence", "auth"]) {
+      const env = envOf(container(find(docs, "Deployment", `roomcast-${name}`), name));
+      const storage = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith("ROOMCAST_STORAGE_")));
+      assert.deepEqual(storage, expected, name);
+    }
+  });
+
   test("securityContext: non-root uid 10001, read-only root, no capabilities, RuntimeDefault seccomp", () => {
     for (const { w, c } of containers(docs)) {
       const pod = w.spec.template.spec.securityContext;
@@ -633,6 +652,32 @@ describe("gRPC TLS (grpc.tls)", () => {
 });
 
 describe("chart rules", () => {
+  test("storage budgets: sizes as bytes for every component, decimal units as Kubernetes reads them", () => {
+    const docs = render(["--set", "storage.roomStream=2Gi,storage.rooms=300M,storage.presenceLeader=1048576"]).docs;
+    for (const name of ["edge", "rooms", "presence", "auth"]) {
+      const env = envOf(container(find(docs, "Deployment", `roomcast-${name}`), name));
+      assert.equal(env.ROOMCAST_STORAGE_ROOM_STREAM_MAX_BYTES, String(2 * 1024 ** 3), name);
+      assert.equal(env.ROOMCAST_STORAGE_ROOMS_MAX_BYTES, "300000000", name);
+      assert.equal(env.ROOMCAST_STORAGE_PRESENCE_LEADER_MAX_BYTES, "1048576", name);
+    }
+  });
+
+  test("storage budgets: refuses one below 1Mi, and a sum beyond the in-chart NATS file store", () => {
+    const small = runRender(["--set", "storage.edges=1000Ki"]);
+    assert.equal(small.ok, false);
+    assert.match(small.stderr, /storage.edges \(1000Ki\) is below 1Mi/);
+    // Defaults: 1745Mi of budgets. A 1Gi store cannot hold them; 2Gi can.
+    const tight = runRender(["--set", "nats.jetstream.fileStore.size=1Gi"]);
+    assert.equal(tight.ok, false);
+    assert.match(tight.stderr, /storage budgets \(storage\.\*: 1829765120 bytes in all\) do not fit .*nats\.jetstream\.fileStore\.size 1Gi: 1073741824 bytes/);
+    assert.ok(runRender(["--set", "nats.jetstream.fileStore.size=2Gi"]).ok);
+    const bigStream = runRender(["--set", "storage.roomStream=10Gi"]);
+    assert.equal(bigStream.ok, false, "10Gi + 721Mi exceeds the default 10Gi store");
+    assert.ok(runRender(["--set", "storage.roomStream=10Gi,nats.jetstream.fileStore.size=11Gi"]).ok);
+    // An external NATS: the chart does not know its store; the servers check their own.
+    assert.ok(runRender(["--set", "storage.roomStream=50Gi,nats.external.url=nats://nats.example:4222"]).ok);
+  });
+
   test("refuses a grace period that does not cover preStop + drain", () => {
     const r = runRender(["--set", "edge.terminationGracePeriodSeconds=30"]);
     assert.equal(r.ok, false);

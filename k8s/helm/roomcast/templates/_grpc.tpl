@@ -106,6 +106,7 @@ spec:
                 fieldRef:
                   fieldPath: metadata.name
             {{- include "roomcast.natsEnv" (dict "root" $root "role" .component) | trim | nindent 12 }}
+            {{- include "roomcast.storageEnv" $root | trim | nindent 12 }}
             {{- include "roomcast.secretEnv" (dict "root" $root "admin" true "jwt" .jwt) | trim | nindent 12 }}
             {{- if $tls.enabled }}
             # For roomcastctl in the pod (kubectl exec): it dials 127.0.0.1, the certificate names

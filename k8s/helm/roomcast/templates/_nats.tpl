@@ -10,6 +10,35 @@
 {{- mul $num $mult }}
 {{- end }}
 
+{{/* The storage budgets (values `storage`; docs/operations.md, "Storage budgets") as the
+ROOMCAST_STORAGE_*_MAX_BYTES of every Roomcast container, in bytes: the chart reads k, M, G, T
+as powers of 1000 like Kubernetes, the services as powers of 1024, so the number is what both
+agree on. A budget below 1Mi is refused here, as the services would refuse it at start. */}}
+{{- define "roomcast.storageEnv" -}}
+{{- range $key, $size := .Values.storage }}
+{{- $bytes := include "roomcast.bytes" $size | int64 }}
+{{- if lt $bytes 1048576 }}
+{{- fail (printf "storage.%s (%s) is below 1Mi, the smallest budget the services accept (one NATS message)" $key (toString $size)) }}
+{{- end }}
+- name: {{ printf "ROOMCAST_STORAGE_%s_MAX_BYTES" (snakecase $key | upper) }}
+  value: {{ $bytes | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Fails unless the storage budgets fit the in-chart NATS file store of each server: the
+servers reserve each stream's budget from max_file_store when it is created and refuse one that
+does not fit. Each server holds at most one replica of each stream, so the sum is per server. */}}
+{{- define "roomcast.checkStorageFits" -}}
+{{- $sum := 0 }}
+{{- range $key, $size := .Values.storage }}
+{{- $sum = add $sum (include "roomcast.bytes" $size | int64) }}
+{{- end }}
+{{- $store := include "roomcast.bytes" .Values.nats.jetstream.fileStore.size | int64 }}
+{{- if gt (int64 $sum) $store }}
+{{- fail (printf "the storage budgets (storage.*: %d bytes in all) do not fit the JetStream file store of each NATS server (nats.jetstream.fileStore.size %s: %d bytes): raise the file store or lower the budgets" (int64 $sum) (toString .Values.nats.jetstream.fileStore.size) $store) }}
+{{- end }}
+{{- end }}
+
 {{/* The `authorization` block: a user per role of files/nats-roles.json, whose password is the
 environment variable roomcast.natsPasswordVar. scripts/lib/nats-auth.mjs renders the same block
 for the local stack and the e2e harness; tests/k8s checks that the two agree. */}}

@@ -32,8 +32,8 @@ grpc::Status not_found(std::string message);
 grpc::Status already_exists(std::string message);
 // natsbus errors: kTimeout → DEADLINE_EXCEEDED (or UNAVAILABLE), kNotConnected / kClosed /
 // kNoResponders → UNAVAILABLE, kNotFound → NOT_FOUND, kAlreadyExists → ALREADY_EXISTS,
-// kWrongRevision → ABORTED (a concurrent change: retry), others → INTERNAL. `what` prefixes the
-// message.
+// kWrongRevision → ABORTED (a concurrent change: retry), kStorageFull → RESOURCE_EXHAUSTED (a
+// full bucket), others → INTERNAL. `what` prefixes the message.
 grpc::Status from_error(const boost::system::error_code& ec, std::string_view what);
 
 // A started gRPC server with grpc.health.v1.Health and server reflection. With a metrics

@@ -56,6 +56,8 @@ enum class Errc {
     kNoResponders,     // request to a subject nobody serves
     kClosed,           // connection closed
     kNotPermitted,     // the server refused the credentials (or the role lacks a permission)
+    kStorageFull,      // a write past a stream's or bucket's byte budget (max_bytes), or past
+                       // the server's JetStream store: "maximum bytes exceeded"
     kOther,            // any other NATS error (message in the log)
 };
 const boost::system::error_category& natsbus_category() noexcept;
@@ -146,6 +148,9 @@ private:
 // JetStream
 
 enum class Storage : std::uint8_t { kFile, kMemory };
+// What a stream at one of its limits (max_bytes, max_msgs) does with a new message: drop its
+// oldest (kOld: the limit is retention) or refuse the new one with kStorageFull (kNew).
+enum class Discard : std::uint8_t { kOld, kNew };
 
 struct StreamConfig {
     std::string name;
@@ -154,7 +159,8 @@ struct StreamConfig {
     int replicas = 1;
     std::chrono::milliseconds max_age{0};    // 0: unlimited
     std::int64_t max_msgs_per_subject = -1;  // -1: unlimited
-    std::int64_t max_bytes = -1;
+    std::int64_t max_bytes = -1;             // -1: unlimited
+    Discard discard = Discard::kOld;
     std::int32_t max_msg_size = -1;
     std::chrono::milliseconds duplicate_window{0};  // 0: server default (2 min)
     bool allow_direct = true;
@@ -178,6 +184,17 @@ struct StoredMessage {
     std::string data;
     Headers headers;
     std::int64_t time_ns = 0;  // store time, Unix epoch
+};
+
+// What a stream holds (stream_state). Limits that discard old messages (max_age, max_bytes)
+// remove them from the front: every stored message with a sequence >= first_sequence is still
+// there unless a per-subject limit or a delete removed it.
+struct StreamState {
+    std::uint64_t messages = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t first_sequence = 0;  // the oldest message kept (last_sequence + 1 when empty)
+    std::int64_t first_time_ns = 0;    // its store time, Unix epoch (0 when empty)
+    std::uint64_t last_sequence = 0;
 };
 
 // Messages read under a byte budget (read_subject_bounded, read_last_bounded).
@@ -271,7 +288,8 @@ class JetStream {
 public:
     explicit JetStream(Connection& conn) : conn_(conn) {}
 
-    // Creates the stream, or updates it to `config` when it exists.
+    // Creates the stream, or updates it to `config` when it exists (limits, max_bytes and
+    // discard included; lowering max_bytes below what the stream holds drops its oldest).
     Result<void> ensure_stream(const StreamConfig& config);
     Result<void> delete_stream(std::string_view name);
 
@@ -318,6 +336,8 @@ public:
     Result<std::optional<std::int64_t>> last_message_time(std::string_view stream,
                                                           std::string_view subject,
                                                           std::chrono::milliseconds timeout);
+    // The stream's counts and its oldest kept message (one stream info request).
+    Result<StreamState> stream_state(std::string_view stream);
 
     void read_subject_async(std::string stream, std::string subject, std::uint64_t start_sequence,
                             std::size_t max, std::chrono::milliseconds timeout,
@@ -329,7 +349,9 @@ public:
                              std::function<void(Result<std::uint64_t>)> done);
 
     // Creates or binds to a KV bucket. As its owner (the default), applies `config`'s history,
-    // ttl and value size to an existing bucket; as a user, binds to an existing one as it is.
+    // ttl, value size and max_bytes to an existing bucket; as a user, binds to an existing one
+    // as it is. A write to a full bucket fails with kStorageFull. A max_bytes below what the
+    // bucket holds is raised to that (logged) rather than letting the server drop entries.
     Result<std::unique_ptr<KeyValue>> key_value(const KvConfig& config,
                                                 BucketRole role = BucketRole::kOwner);
 
@@ -352,6 +374,9 @@ public:
     bool connected() const noexcept;
     // Reconnections since connect().
     std::uint64_t reconnects() const noexcept;
+    // Writes (JetStream publishes, KV writes) refused with kStorageFull since connect(): a
+    // stream or bucket at its byte budget, or the JetStream store full.
+    std::uint64_t storage_full() const noexcept;
     // The server's URL, without credentials (redact_urls): safe to log.
     std::string connected_url() const;
 

@@ -75,9 +75,12 @@ private:
     std::vector<Family> families_;
 };
 
-// roomcast_nats_connected (0/1) and roomcast_nats_reconnects_total, read from callbacks.
+// roomcast_nats_connected (0/1), roomcast_nats_reconnects_total and
+// roomcast_nats_storage_full_total (writes refused by a full stream or bucket), read from
+// callbacks.
 std::shared_ptr<CallbackCollector> nats_collector(std::function<bool()> connected,
-                                                  std::function<std::uint64_t()> reconnects);
+                                                  std::function<std::uint64_t()> reconnects,
+                                                  std::function<std::uint64_t()> storage_full);
 
 // Helpers to build MetricFamily values in custom collectables.
 prometheus::MetricFamily gauge_family(std::string name, std::string help);
