@@ -1,4 +1,6 @@
 #include "roomcast/transport/http_server.hpp"
+
+#include "roomcast/transport/arrival.hpp"
 #include "roomcast/transport/http_parse.hpp"
 
 #include "roomcast/core/log.hpp"
@@ -15,10 +17,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <sys/socket.h>
-#include <sys/uio.h>
 
-#include <cstring>
-#include <ctime>
 #include <optional>
 #include <stdexcept>
 
@@ -29,35 +28,6 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 namespace log = core::log;
 
-namespace {
-
-// When the bytes waiting on `fd` reached this host: the kernel's receive timestamp of the first
-// of them (SO_TIMESTAMPNS is set on every accepted socket; a peek does not consume them), else
-// now. CLOCK_REALTIME in ns, the clock the kernel stamps with.
-std::int64_t first_byte_arrival(int fd) noexcept {
-    char byte = 0;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
-    iovec iov{&byte, 1};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    if (::recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT) > 0) {
-        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-                timespec ts{};
-                std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-                return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-            }
-        }
-    }
-    timespec now{};
-    ::clock_gettime(CLOCK_REALTIME, &now);
-    return static_cast<std::int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
-}
-
-}  // namespace
 
 // One HTTP/1.1 connection until it is closed or handed over as a WebSocket.
 // Owned by its pending operations and by outstanding Responders/WsUpgrades.
@@ -185,7 +155,10 @@ private:
                 self->close();
                 return;
             }
-            self->arrived_ns_ = first_byte_arrival(self->socket_.native_handle());
+            self->arrived_ns_ = unread_arrival_ns(self->socket_.native_handle());
+            if (self->arrived_ns_ == 0) {
+                self->arrived_ns_ = now_realtime_ns();  // no timestamp: when it is read
+            }
             self->read_header();
         });
     }
@@ -627,10 +600,9 @@ void HttpServer::accept_next(const std::shared_ptr<Acceptor>& a) {
             }
             boost::system::error_code oec;
             socket.set_option(tcp::no_delay(true), oec);
-            // Receive timestamps, for HttpRequest::arrived_ns (best effort: without them a
-            // request is stamped when it is read).
-            const int one = 1;
-            ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+            // Receive timestamps, for HttpRequest::arrived_ns and a WebSocket's
+            // unread_arrival_ns (best effort: without them a request is stamped when read).
+            enable_arrival_timestamps(socket.native_handle());
             std::make_shared<HttpConnection>(*this, a->shard, std::move(socket))->start();
             accept_next(a);
         });

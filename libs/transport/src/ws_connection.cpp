@@ -1,5 +1,7 @@
 #include "roomcast/transport/ws_connection.hpp"
 
+#include "roomcast/transport/arrival.hpp"
+
 #include <boost/asio/write.hpp>
 
 namespace roomcast::transport {
@@ -60,6 +62,13 @@ bool WsConnection::write(std::vector<OutMessagePtr>&& batch) {
 void WsConnection::close(std::uint16_t code, std::string_view reason) {
     handler_ = nullptr;
     begin_close(code, reason);
+}
+
+std::int64_t WsConnection::unread_arrival_ns() noexcept {
+    if (state_ == State::kClosed || !socket_.is_open()) {
+        return 0;
+    }
+    return transport::unread_arrival_ns(socket_.native_handle());
 }
 
 void WsConnection::abort() {

@@ -847,6 +847,14 @@ void Session::on_get(std::int64_t arrived_ns, HeaderList&& cors, transport::Resp
         return;
     }
     if (upgrading_) {
+        // The client may have sent the upgrade ("5") on the probe before this GET, its frame still
+        // unread on the probe's socket (the two connections are read in either order): then the
+        // GET comes after the upgrade and gets what any polling request after it gets.
+        if (const std::int64_t first = probe_ ? probe_->unread_arrival_ns() : 0;
+            first != 0 && arrived_ns != 0 && first < arrived_ns) {
+            responder.respond(with_cors(engine_.refuse(3), cors));
+            return;
+        }
         responder.respond(text_response("6", cors));
         return;
     }

@@ -521,6 +521,51 @@ TEST_F(EngineTest, APingSentLateOnAWaitingGetLeavesTheClientPingTimeoutToAnswer)
     }
 }
 
+// The official suites' "should ignore HTTP requests with same sid after upgrade": the client
+// sends "5" on the probe and then a polling GET on another connection; the GET must get 400
+// whichever the owner reads first. The owner is kept busy while both arrive, so both wait
+// unread, and the GET goes in turn on each shard's connection.
+TEST_F(EngineTest, AGetSentAfterTheUpgradeIsRefusedWhicheverIsReadFirst) {
+    start(Options{}, 2);
+    auto conns = keep_alive_on_each_shard(client_ctx_, port_);
+    ASSERT_TRUE(conns[0] && conns[1]);
+    for (int run = 0; run < 20; ++run) {
+        // The session opens on the handshake's shard; the GET is read by either shard.
+        KeepAliveConn& hs_conn = *conns[static_cast<std::size_t>(run % 2)];
+        const auto get_shard = static_cast<std::size_t>((run / 2) % 2);
+        KeepAliveConn& get_conn = *conns[get_shard];
+        hs_conn.send("GET", "/engine.io/?EIO=4&transport=polling");
+        const auto hs = hs_conn.receive();
+        ASSERT_EQ(hs.status, 200u);
+        const auto sid = std::string(boost::json::parse(hs.body.substr(1)).at("sid").as_string());
+        const auto owner = static_cast<unsigned>(sid[0] - 'A');
+        auto s = edge::testing::connect_loopback(client_ctx_, port_);
+        asio::write(s, asio::buffer("GET /engine.io/?EIO=4&transport=websocket&sid=" + sid +
+                                    " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                                    "Connection: Upgrade\r\nSec-WebSocket-Key: "
+                                    "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+        std::string head;
+        char c = 0;
+        while (head.find("\r\n\r\n") == std::string::npos) {
+            asio::read(s, asio::buffer(&c, 1));
+            head += c;
+        }
+        ASSERT_EQ(head.substr(0, 12), "HTTP/1.1 101");
+        edge::testing::WsClient probe(std::move(s));
+        probe.send_text("2probe");
+        ASSERT_TRUE(probe.read_until(1));
+        ASSERT_EQ(probe.texts.at(0), "3probe");
+
+        asio::post(pool_->shard(owner).ioc(), [] { std::this_thread::sleep_for(50ms); });
+        std::this_thread::sleep_for(5ms);
+        probe.send_text("5");
+        get_conn.send("GET", "/engine.io/?EIO=4&transport=polling&sid=" + sid);
+        const auto after = get_conn.receive();
+        EXPECT_EQ(after.status, 400u) << "run " << run << " (GET read by shard " << get_shard
+                                      << ", owner " << owner << "): " << after.body;
+    }
+}
+
 TEST_F(EngineTest, MalformedHttpGets400AndTheServerKeepsServing) {
     start(Options{});
     auto s = connect();

@@ -78,6 +78,9 @@ public:
     void abort();
 
     const std::string& remote_address() const noexcept { return remote_address_; }
+    // When the first byte the peer sent and this connection has not read yet reached this host
+    // (transport/arrival.hpp); 0 when nothing is waiting. Call on the connection's shard.
+    std::int64_t unread_arrival_ns() noexcept;
 
 private:
     enum class State : std::uint8_t { kOpen, kClosing, kClosed };
