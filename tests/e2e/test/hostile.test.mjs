@@ -900,3 +900,118 @@ describe("edge with per-user quotas, byte budgets and pre-CONNECT caps (--user-p
         await witness.check("after the CONNECT storm");
     });
 });
+
+/** Bytes of JetStream stream `name` and of the whole JetStream store, from nats-server's /jsz. */
+async function jetStreamBytes(natsMonitorUrl, name) {
+    const res = await fetch(`${natsMonitorUrl}/jsz?accounts=true&streams=true`, { signal: AbortSignal.timeout(5_000) });
+    const jsz = await res.json();
+    let stream;
+    for (const account of jsz.account_details ?? []) {
+        for (const s of account.stream_detail ?? []) {
+            if (s.name === name) {
+                stream = s.state.bytes;
+            }
+        }
+    }
+    assert.notEqual(stream, undefined, `no stream ${name} in /jsz`);
+    return { stream, store: jsz.storage };
+}
+
+/** VmRSS of `pid` in bytes. */
+async function rssBytes(pid) {
+    const { readFile } = await import("node:fs/promises");
+    const status = await readFile(`/proc/${pid}/status`, "utf8");
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) * 1024;
+}
+
+describe("a publisher flooding many auto-created rooms (--storage-room-stream-max-bytes 4Mi, per-user quotas)", () => {
+    const kStreamBudget = 4 * 1024 * 1024;
+    const kPayload = "x".repeat(32 * 1024);
+    let stack;
+    let witness;
+    const clients = new ClientPool();
+
+    before(async () => {
+        stack = await startEdgeStack({
+            edges: ["edge-1"],
+            nginx: false,
+            // The harness lifts the quotas for every other test; these flags come last and win.
+            edgeArgs: ["--storage-room-stream-max-bytes", String(kStreamBudget),
+                "--user-publish-rate", "200", "--user-publish-burst", "200", "--user-publish-bytes-rate", String(1024 * 1024),
+                "--user-auto-create-per-minute", "30", "--user-auto-create-burst", "10"],
+        });
+        witness = await Witness.start(clients, stack, stack.edges[0]);
+        await witness.check("at start");
+    });
+    after(async () => {
+        clients.closeAll();
+        await stack?.stop();
+    });
+
+    test("joins of new rooms and publishes past the quotas are rate_limited; the stream stays within its budget, the edge's memory bounded, the witnesses unaffected", async () => {
+        const edge = stack.edges[0];
+        const rssBefore = await rssBytes(edge.pid);
+        const users = ["flood-a", "flood-b", "flood-c"];
+        const joinCodes = [];
+        const floods = await Promise.all(users.map(async (user) => {
+            const sockets = [
+                await connectUser(clients, stack, edge.url, { transports: ["websocket"], user }),
+                await connectUser(clients, stack, edge.url, { transports: ["polling"], user }),
+            ];
+            const rooms = [];
+            for (let i = 0; i < 20; i++) {
+                const room = uniqueRoom(`flood-${user}`);
+                const ack = await request(sockets[i % 2].socket, "join", { room });
+                joinCodes.push(ack.ok ? "ok" : ack.error.code);
+                if (ack.ok) {
+                    rooms.push({ room, socket: sockets[i % 2].socket });
+                }
+            }
+            return { user, sockets, rooms };
+        }));
+        const okJoins = joinCodes.filter((c) => c === "ok").length;
+        assert.deepEqual([...new Set(joinCodes.filter((c) => c !== "ok"))], ["rate_limited"], `join codes: ${joinCodes}`);
+        assert.ok(okJoins >= 30 && okJoins <= 36, `each user's burst of 10 (plus what refills) creates rooms: ${okJoins} of 60`);
+
+        // Every user publishes 32 KiB events round the rooms it got, 8 in flight, for 6 s: about
+        // 3 × 1 MiB/s pass the quota, several times the stream's budget.
+        const codes = new Map();
+        const deadline = Date.now() + 6_000;
+        await Promise.all(floods.flatMap(({ rooms }) => Array.from({ length: 8 }, async (_, lane) => {
+            for (let i = lane; Date.now() < deadline; i += 8) {
+                const { room, socket } = rooms[i % rooms.length];
+                const ack = await request(socket, "publish", { room, event: "flood", data: kPayload });
+                const code = ack.ok ? "ok" : ack.error.code;
+                codes.set(code, (codes.get(code) ?? 0) + 1);
+                if (!ack.ok) {
+                    await sleep(20);
+                }
+            }
+        })));
+        const okBytes = (codes.get("ok") ?? 0) * kPayload.length;
+        console.log(`# hostile: flood of 32 KiB publishes → ${JSON.stringify(Object.fromEntries(codes))} (${(okBytes / 2 ** 20).toFixed(1)} MiB stored)`);
+        assert.deepEqual([...codes.keys()].filter((c) => c !== "ok"), ["rate_limited"], "refused with rate_limited only");
+        assert.ok(okBytes > 2 * kStreamBudget, `the flood must outgrow the stream's budget to test it (${okBytes} bytes)`);
+
+        const { stream, store } = await jetStreamBytes(stack.natsMonitorUrl, "ROOMCAST_ROOMS");
+        console.log(`# hostile: stream ROOMCAST_ROOMS ${(stream / 2 ** 20).toFixed(2)} MiB (budget 4 MiB), JetStream store ${(store / 2 ** 20).toFixed(2)} MiB`);
+        assert.ok(stream <= kStreamBudget, `the stream holds ${stream} bytes, over its ${kStreamBudget}-byte budget`);
+        // Besides the stream: the KV buckets' few records of this test.
+        assert.ok(store <= kStreamBudget + 2 * 2 ** 20, `the JetStream store holds ${store} bytes`);
+
+        const rssAfter = await rssBytes(edge.pid);
+        console.log(`# hostile: edge RSS ${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssAfter / 2 ** 20).toFixed(1)} MiB`);
+        assert.ok(rssAfter - rssBefore < 64 * 2 ** 20, `the edge grew by ${rssAfter - rssBefore} bytes`);
+
+        // The newest events of a flooded room are still read back.
+        const { rooms } = floods[0];
+        const history = await request(rooms[0].socket, "history", { room: rooms[0].room, limit: 5 });
+        assert.equal(history.ok, true, JSON.stringify(history));
+        await witness.check("after the flood");
+        for (const { sockets } of floods) {
+            for (const s of sockets) {
+                assert.equal(s.socket.connected, true, "a flooder is refused, not disconnected");
+            }
+        }
+    });
+});
