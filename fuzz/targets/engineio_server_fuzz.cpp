@@ -216,6 +216,9 @@ void finish(const std::shared_ptr<Run>& run) {
         }
     }
     h.engine.set_draining(false);
+    // A close POST may still wait for the GET sent with it (up to closed_poll_linger): answer it
+    // now, as the linger would.
+    h.engine.release_held_closes();
     // Once what the aborts posted has run, every session must be gone.
     asio::post(h.pool.shard(0).ioc(), [run] {
         Harness& hh = harness();

@@ -84,6 +84,18 @@ public:
         return order_.front().first;
     }
 
+    // Removes and returns every payload still kept (a GET could still have taken them).
+    std::vector<Payload> take_all() {
+        std::vector<Payload> out;
+        out.reserve(by_sid_.size());
+        for (auto& [sid, entry] : by_sid_) {
+            out.push_back(std::move(entry.payload));
+        }
+        by_sid_.clear();
+        order_.clear();
+        return out;
+    }
+
     // Entries that a GET can still take.
     std::size_t size() const noexcept { return by_sid_.size(); }
 

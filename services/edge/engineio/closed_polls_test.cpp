@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 namespace roomcast::engineio {
 namespace {
@@ -43,6 +45,21 @@ TEST(ClosedPollsTest, UntakenClosesExpireAfterTheLingerOldestFirst) {
     EXPECT_EQ(closed.take_expired(t0 + 5000ms), (std::vector<int>{3}));
     EXPECT_FALSE(closed.next_expiry());
     EXPECT_EQ(closed.size(), 0u);
+}
+
+TEST(ClosedPollsTest, TakeAllEmptiesTheStore) {
+    Closed closed(2, 1000ms);
+    const Clock::time_point t0{};
+    closed.add("a", 1, t0);
+    closed.add("b", 2, t0);
+    EXPECT_TRUE(closed.full());
+    auto all = closed.take_all();
+    std::sort(all.begin(), all.end());
+    EXPECT_EQ(all, (std::vector<int>{1, 2}));
+    EXPECT_EQ(closed.size(), 0u);
+    EXPECT_FALSE(closed.full()) << "what was released frees its place";
+    EXPECT_FALSE(closed.take("a"));
+    EXPECT_TRUE(closed.take_expired(t0 + 1000ms).empty());
 }
 
 TEST(ClosedPollsTest, TheCapacityBoundsEverythingKept) {

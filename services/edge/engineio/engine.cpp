@@ -287,6 +287,16 @@ void EngineServer::hold_close(Session& session, transport::Responder post, Heade
     arm_closed_timer(shard);
 }
 
+void EngineServer::release_held_closes() {
+    const transport::Shard* shard = transport::Shard::current();
+    if (shard == nullptr) {
+        return;
+    }
+    for (auto& held : shard_states_[shard->index()]->closed_polls.take_all()) {
+        held.post.respond(ok_response(std::move(held.cors)));
+    }
+}
+
 void EngineServer::arm_closed_timer(unsigned shard) {
     ShardState& state = *shard_states_[shard];
     const auto next = state.closed_polls.next_expiry();
