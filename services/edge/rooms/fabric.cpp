@@ -464,9 +464,23 @@ void Fabric::recover(const sio::SocketPtr& socket, std::vector<Resume> rooms,
                                 const auto it = starts.find(std::string(room));
                                 return it == starts.end() ? std::optional<std::uint64_t>(0) : it->second;
                             };
+                            // What the merge covers per room: the catch-up read's end, or a held
+                            // event beyond it. Live events up to there may still be on their way.
+                            std::vector<std::pair<std::string, std::uint64_t>> covered;
+                            for (const auto& [room, from] : starts) {
+                                const auto it = more->last.find(room);
+                                std::uint64_t through = it != more->last.end() ? it->second : from;
+                                for (const auto& h : held.events) {
+                                    if (h.room == room) {
+                                        through = std::max(through, h.seq);
+                                    }
+                                }
+                                covered.emplace_back(room, through);
+                            }
                             for (const auto& msg : merge_recovery(std::move(events), std::move(held.events), start)) {
                                 s->send_now(msg);
                             }
+                            shard.watch(*m, std::move(covered));
                         });
                     });
     });

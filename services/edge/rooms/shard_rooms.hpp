@@ -27,6 +27,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace roomcast::edge::rooms {
@@ -44,9 +45,30 @@ struct RoomMessage {
 };
 
 // What a recovering member holds: live room events (arrival order), at most `cap` of them.
+// After the merge (`merged`), what is left is a watch: per room, the offset the merge covered.
+// A recovery's catch-up read can return an event before that event's live delivery reaches
+// this shard (the read and the live path are different NATS deliveries), so live events at or
+// below it were sent already and are dropped; the room's first live event above it ends the
+// watch for that room (a room's live events reach a shard in offset order).
 struct Held {
     std::vector<RoomMessage> events;
     bool overflowed = false;  // more than the cap arrived: the member is a slow consumer
+    bool merged = false;
+    std::vector<std::pair<std::string, std::uint64_t>> covered;  // room, offset (merged only)
+
+    // Merged only: whether a live event of `room` at `seq` is new to the member.
+    bool fresh(std::string_view room, std::uint64_t seq) {
+        const auto it = std::find_if(covered.begin(), covered.end(),
+                                     [&](const auto& c) { return c.first == room; });
+        if (it == covered.end()) {
+            return true;
+        }
+        if (seq <= it->second) {
+            return false;
+        }
+        covered.erase(it);
+        return true;
+    }
 };
 
 template <class Member>
@@ -145,7 +167,14 @@ public:
             if (m == except) {
                 continue;
             }
-            if (m->recovery) {
+            if (m->recovery && m->recovery->merged) {
+                if (!m->recovery->fresh(room, seq)) {
+                    continue;
+                }
+                if (m->recovery->covered.empty()) {
+                    m->recovery.reset();
+                }
+            } else if (m->recovery) {
                 auto& held = *m->recovery;
                 if (held.events.size() >= held_cap_) {
                     held.overflowed = true;
@@ -169,6 +198,17 @@ public:
         Held out = m.recovery ? std::move(*m.recovery) : Held{};
         m.recovery.reset();
         return out;
+    }
+    // After the merge was sent: live events of each room at or below its offset in `covered`
+    // are dropped for `m` (see Held).
+    void watch(Member& m, std::vector<std::pair<std::string, std::uint64_t>> covered) {
+        if (covered.empty()) {
+            m.recovery.reset();
+            return;
+        }
+        Held& h = m.recovery.emplace();
+        h.merged = true;
+        h.covered = std::move(covered);
     }
 
 private:

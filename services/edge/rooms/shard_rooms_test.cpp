@@ -129,6 +129,46 @@ TEST(ShardRooms, DeliverSkipsThePublisherAndHoldsForRecoveringMembers) {
     EXPECT_EQ(s.deliver("empty", 5, msg("x"), nullptr, sender()), 0u);
 }
 
+TEST(ShardRooms, LiveEventsTheMergeCoveredAreNotSentAgain) {
+    // Found by the edge-kill fault test (a recovered client got one event twice): the catch-up
+    // read returned r:11 and r:12 before their live deliveries reached the shard, so they were
+    // merged and sent, and then arrived live.
+    ShardRooms<FakeMember> s;
+    FakeMember a("alice");
+    FakeMember b("bob");
+    s.attach(a);
+    s.attach(b);
+    s.join(a, "r", {});
+    s.join(a, "q", {});
+    s.join(b, "r", {});
+    s.hold(a);
+    s.deliver("r", 10, msg("r10"), nullptr, sender());  // held: merged below
+    s.release(a);
+    s.watch(a, {{"r", 12}, {"q", 5}});
+    s.deliver("r", 11, msg("r11"), nullptr, sender());
+    s.deliver("r", 12, msg("r12"), nullptr, sender());
+    EXPECT_TRUE(a.received.empty()) << "covered by the merge";
+    ASSERT_TRUE(a.recovery) << "q is still watched";
+    s.deliver("r", 13, msg("r13"), nullptr, sender());
+    s.deliver("r", 12, msg("r12 again"), nullptr, sender());  // cannot happen: the watch is over
+    s.deliver("q", 6, msg("q6"), nullptr, sender());
+    EXPECT_EQ(a.received, (std::vector<std::string>{"r13", "r12 again", "q6"}));
+    EXPECT_FALSE(a.recovery) << "every room's watch ended with its first newer event";
+    EXPECT_EQ(b.received, (std::vector<std::string>{"r10", "r11", "r12", "r13", "r12 again"}));
+
+    // Nothing covered: no watch at all.
+    s.hold(b);
+    s.release(b);
+    s.watch(b, {});
+    EXPECT_FALSE(b.recovery);
+    // A watched member that recovers again holds again.
+    s.watch(a, {{"r", 20}});
+    s.hold(a);
+    s.deliver("r", 15, msg("r15"), nullptr, sender());
+    ASSERT_TRUE(a.recovery);
+    EXPECT_EQ(a.recovery->events.size(), 1u);
+}
+
 TEST(ShardRooms, ASocketThatLeavesWhileRecoveringTakesNothingWithIt) {
     // A recovering socket is kicked from one room and then disconnects before its merge runs.
     ShardRooms<FakeMember> s;
