@@ -56,4 +56,14 @@ bool valid_event_name(std::string_view name) noexcept {
     return !name.empty() && name.size() <= kMaxEventNameBytes && !reserved_event(name);
 }
 
+bool valid_namespace(std::string_view nsp) noexcept {
+    if (nsp.empty() || nsp.size() > kMaxNamespaceBytes || nsp.front() != '/') {
+        return false;
+    }
+    return std::all_of(nsp.begin(), nsp.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return c > 0x20 && c < 0x7F;
+    });
+}
+
 }  // namespace roomcast::contract

@@ -72,4 +72,12 @@ bool reserved_event(std::string_view name) noexcept;
 inline constexpr std::size_t kMaxEventNameBytes = 128;
 bool valid_event_name(std::string_view name) noexcept;
 
+// --- namespaces -------------------------------------------------------------------------------
+
+// Socket.IO namespace names an edge serves: "/" or "/" followed by 1 to 127 bytes of printable
+// ASCII other than space (the edge's --namespaces configures them; clients name them in
+// CONNECT). Each is one subject token once encoded (subjects.hpp, subject_token).
+inline constexpr std::size_t kMaxNamespaceBytes = 128;
+bool valid_namespace(std::string_view nsp) noexcept;
+
 }  // namespace roomcast::contract

@@ -18,6 +18,14 @@
 //   roomcast.edge.<edge>.http        ForwardedRequest → ForwardedResponse (edge to edge)
 //   roomcast.edge.<edge>.http.abort  ForwardedAbort (edge to edge)
 //
+// Application backends (proto/roomcast/backend/v1/backend.proto, docs/backends.md):
+//   roomcast.rpc.<event>                 CustomEvent → CustomEventReply (namespace "/")
+//   roomcast.ns.<namespace>.rpc.<event>  CustomEvent → CustomEventReply (other namespaces)
+//   roomcast.hook.connect|join|publish   hook requests (edge → one backend of a queue group)
+//   roomcast.lifecycle.<edge>            LifecycleBatch (edge → backends)
+//   roomcast.emit                        Emit (backends, rooms service → every edge)
+// <event> and <namespace> are subject_token()s.
+//
 // Pure, thread-safe.
 
 #include <cstdint>
@@ -40,6 +48,14 @@ inline constexpr std::string_view kControlSubject = "roomcast.control";
 inline constexpr std::string_view kRoomAutoCreateSubject = "roomcast.rooms.autocreate";
 inline constexpr std::string_view kRoomAutoCreateQueue = "rooms";
 
+inline constexpr std::string_view kRpcSubjectPrefix = "roomcast.rpc.";
+inline constexpr std::string_view kNamespaceSubjectPrefix = "roomcast.ns.";
+inline constexpr std::string_view kHookConnectSubject = "roomcast.hook.connect";
+inline constexpr std::string_view kHookJoinSubject = "roomcast.hook.join";
+inline constexpr std::string_view kHookPublishSubject = "roomcast.hook.publish";
+inline constexpr std::string_view kLifecycleSubjectPrefix = "roomcast.lifecycle.";
+inline constexpr std::string_view kEmitSubject = "roomcast.emit";
+
 // The wildcards are their prefix plus ">" (the stream's subjects, its RePublish mapping).
 static_assert(kRoomSubjects.substr(0, kRoomSubjectPrefix.size()) == kRoomSubjectPrefix &&
               kRoomSubjects.size() == kRoomSubjectPrefix.size() + 1);
@@ -56,5 +72,15 @@ std::string fanout_subject(std::string_view room);
 std::string presence_room_subject(std::string_view room);
 std::string edge_http_subject(std::string_view edge);
 std::string edge_http_abort_subject(std::string_view edge);
+
+// A name as one subject token: bytes in [A-Za-z0-9_:@-] as they are, every other byte as %XX
+// (upper-case hex), so any event or namespace name is exactly one token and two names never
+// share one ("chat message" → "chat%20message", "a.b" → "a%2Eb"). "" for "".
+std::string subject_token(std::string_view name);
+// The subject of a custom event of `nsp` ("/" or "/name…"; valid_namespace()) named `event`
+// (1..kMaxEventNameBytes bytes): roomcast.rpc.<event> for "/", roomcast.ns.<nsp without its
+// leading "/">.rpc.<event> otherwise.
+std::string rpc_subject(std::string_view nsp, std::string_view event);
+std::string lifecycle_subject(std::string_view edge);
 
 }  // namespace roomcast::contract
