@@ -16,6 +16,7 @@
 #include "app/revocations.hpp"
 #include "app/sessions.hpp"
 #include "app/tokens.hpp"
+#include "backends/backend_port.hpp"
 #include "rooms/fabric.hpp"
 #include "socketio/server.hpp"
 #include "roomcast/transport/http_server.hpp"
@@ -191,6 +192,12 @@ int main(int argc, char** argv) {
     std::atomic<bool> draining{false};
     edge::Quotas quotas(edge::quota_options(o));
     auto edge_metrics = edge::register_edge_metrics(metrics, io, fabric, quotas, **nats, counters, draining);
+    // Application backends (docs/backends.md): every request and publish to them goes through
+    // this port, counted and timed per kind.
+    edge::backends::BackendMetrics backend_metrics;
+    auto backend_collector = backend_metrics.attach(metrics);
+    metrics.add(backend_collector);
+    edge::backends::NatsBackend backend(**nats, backend_metrics);
     edge::SessionRecorder records(sessions, fabric);
     const auto connect_options = edge::connect_options(o);
     edge::TokenLifetime tokens(
