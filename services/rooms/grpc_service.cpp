@@ -120,4 +120,11 @@ grpc::ServerUnaryReactor* RoomAdminService::History(grpc::CallbackServerContext*
     return run(context, request, response, &RoomsService::history, options_.operation_timeout);
 }
 
+grpc::ServerUnaryReactor* RoomAdminService::PublishToUser(
+    grpc::CallbackServerContext* context, const v1::PublishToUserRequest* request,
+    v1::PublishToUserResponse* response) {
+    return run(context, request, response, &RoomsService::publish_to_user,
+               options_.operation_timeout);
+}
+
 }  // namespace roomcast::rooms

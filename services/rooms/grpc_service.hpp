@@ -72,6 +72,9 @@ public:
     grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* context,
                                       const v1::HistoryRequest* request,
                                       v1::HistoryResponse* response) override;
+    grpc::ServerUnaryReactor* PublishToUser(grpc::CallbackServerContext* context,
+                                            const v1::PublishToUserRequest* request,
+                                            v1::PublishToUserResponse* response) override;
 
 private:
     template <class Request, class Response>

@@ -3,6 +3,7 @@
 #include "history.hpp"
 #include "validation.hpp"
 
+#include "roomcast/backend/v1/backend.pb.h"
 #include "roomcast/contract/keys.hpp"
 #include "roomcast/contract/storage.hpp"
 #include "roomcast/contract/subjects.hpp"
@@ -741,6 +742,52 @@ Outcome<v1::PublishResponse> RoomsService::publish(const v1::PublishRequest& req
     v1::PublishResponse response;
     response.set_offset(std::to_string(ack->sequence));
     return response;
+}
+
+Outcome<v1::PublishToUserResponse> RoomsService::publish_to_user(
+    const v1::PublishToUserRequest& request, Deadline deadline) {
+    backend::v1::Emit emit;
+    switch (request.target_case()) {
+        case v1::PublishToUserRequest::kUserId:
+            if (auto s = check_user_id(request.user_id()); !s.ok()) {
+                return s;
+            }
+            emit.set_user_id(request.user_id());
+            break;
+        case v1::PublishToUserRequest::kSocketId:
+            if (auto s = check_socket_id(request.socket_id()); !s.ok()) {
+                return s;
+            }
+            emit.set_socket_id(request.socket_id());
+            break;
+        default:
+            return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                "one of user_id and socket_id is required");
+    }
+    if (auto s = check_event(request.event()); !s.ok()) {
+        return s;
+    }
+    if (auto s = check_namespace(request.namespace_()); !s.ok()) {
+        return s;
+    }
+    std::string data_json;
+    if (auto s = normalize_data_json(request.data_json(), data_json); !s.ok()) {
+        return s;
+    }
+    if (auto s = check_deadline(deadline); !s.ok()) {
+        return s;
+    }
+    emit.set_namespace_(request.namespace_().empty() ? "/" : request.namespace_());
+    emit.set_event(request.event());
+    emit.set_args_json("[" + data_json + "]");
+    if (auto r = nats_.publish(contract::kEmitSubject, serialize(emit)); !r) {
+        return from_error(r.error(), "publishing the emit");
+    }
+    // Flushed so that OK means the NATS server has it (edges connected then receive it).
+    if (auto r = nats_.flush(time_until(deadline)); !r) {
+        return from_error(r.error(), "flushing the emit");
+    }
+    return v1::PublishToUserResponse();
 }
 
 Outcome<v1::HistoryResponse> RoomsService::history(const v1::HistoryRequest& request,

@@ -77,6 +77,10 @@ public:
     Outcome<v1::DisconnectUserResponse> disconnect_user(const v1::DisconnectUserRequest& request,
                                                         Deadline deadline);
     Outcome<v1::PublishResponse> publish(const v1::PublishRequest& request, Deadline deadline);
+    // Emits to every socket of a user, or to one socket, on every edge (roomcast.emit): not
+    // stored, so a socket not connected at that moment never receives it.
+    Outcome<v1::PublishToUserResponse> publish_to_user(const v1::PublishToUserRequest& request,
+                                                       Deadline deadline);
     Outcome<v1::HistoryResponse> history(const v1::HistoryRequest& request, Deadline deadline);
 
     // An edge's auto-create request (auto_create.hpp): creates `room_id` PUBLIC with

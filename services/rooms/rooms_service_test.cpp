@@ -7,6 +7,7 @@
 #include "validation.hpp"
 #include "test_storage.hpp"
 
+#include "roomcast/backend/v1/backend.pb.h"
 #include "roomcast/contract/keys.hpp"
 #include "roomcast/contract/storage.hpp"
 #include "roomcast/contract/subjects.hpp"
@@ -270,6 +271,10 @@ TEST_F(RoomsServiceTest, EveryMethodRefusesAMissingOrWrongToken) {
     v1::HistoryRequest hist;
     hist.set_room_id("r");
     refused(&v1::RoomAdmin::Stub::History, hist, v1::HistoryResponse());
+    v1::PublishToUserRequest emit;
+    emit.set_user_id("u");
+    emit.set_event("e");
+    refused(&v1::RoomAdmin::Stub::PublishToUser, emit, v1::PublishToUserResponse());
 
     // Nothing happened: the room was never created, no control message went out.
     EXPECT_CODE(get_room("r"), NOT_FOUND);
@@ -700,6 +705,61 @@ TEST_F(RoomsServiceTest, KickAndDisconnectPublishControlMessages) {
     EXPECT_EQ(control.disconnect().reason(), "banned");
     std::this_thread::sleep_for(100ms);
     EXPECT_EQ(controls_.size(), 3U);  // nothing for the refused kick
+}
+
+TEST_F(RoomsServiceTest, PublishToUserEmitsToAUserOrASocketOnRoomcastEmit) {
+    Collector<backend::v1::Emit> emits;
+    auto sub = nats_->subscribe(contract::kEmitSubject, [&emits](natsbus::Message&& m) {
+        backend::v1::Emit emit;
+        if (emit.ParseFromString(m.data)) {
+            emits.push(std::move(emit));
+        }
+    });
+    ASSERT_TRUE(sub) << sub.error().message();
+    ASSERT_TRUE(nats_->flush(2s));
+
+    v1::PublishToUserRequest request;
+    request.set_user_id("ü1");
+    request.set_event("notice");
+    request.set_data_json(R"({ "text": "hi" })");
+    v1::PublishToUserResponse response;
+    ASSERT_OK(call(&v1::RoomAdmin::Stub::PublishToUser, request, &response));
+    request.set_socket_id("AbCdEfGhIjKlMnOpQr-_");
+    request.set_data_json("");
+    request.set_namespace_("/chat");
+    ASSERT_OK(call(&v1::RoomAdmin::Stub::PublishToUser, request, &response));
+
+    ASSERT_TRUE(emits.wait_for(2));
+    const auto got = emits.items();
+    EXPECT_EQ(got[0].user_id(), "ü1");
+    EXPECT_EQ(got[0].namespace_(), "/");  // "" is the default namespace, sent as "/"
+    EXPECT_EQ(got[0].event(), "notice");
+    EXPECT_EQ(got[0].args_json(), R"([{"text":"hi"}])");  // the one argument, compacted
+    EXPECT_EQ(got[1].target_case(), backend::v1::Emit::kSocketId);
+    EXPECT_EQ(got[1].socket_id(), "AbCdEfGhIjKlMnOpQr-_");
+    EXPECT_EQ(got[1].namespace_(), "/chat");
+    EXPECT_EQ(got[1].args_json(), "[null]");
+
+    // Refused before anything is sent.
+    const auto refused = [&](v1::PublishToUserRequest bad) {
+        return call(&v1::RoomAdmin::Stub::PublishToUser, bad, &response);
+    };
+    v1::PublishToUserRequest bad;
+    bad.set_event("notice");
+    EXPECT_CODE(refused(bad), INVALID_ARGUMENT);  // no target
+    bad.set_socket_id("a.b");
+    EXPECT_CODE(refused(bad), INVALID_ARGUMENT);
+    bad.set_user_id("u1");
+    bad.set_event("kicked");  // reserved: would impersonate the edge
+    EXPECT_CODE(refused(bad), INVALID_ARGUMENT);
+    bad.set_event("notice");
+    bad.set_namespace_("chat");  // no leading slash
+    EXPECT_CODE(refused(bad), INVALID_ARGUMENT);
+    bad.set_namespace_("/");
+    bad.set_data_json("{");
+    EXPECT_CODE(refused(bad), INVALID_ARGUMENT);
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(emits.items().size(), 2U);
 }
 
 TEST_F(RoomsServiceTest, RightsLostAreRecordedForAwaySessionsThenAnnounced) {

@@ -32,6 +32,23 @@ grpc::Status check_user_id(std::string_view user_id) {
     return grpc::Status::OK;
 }
 
+grpc::Status check_socket_id(std::string_view socket_id) {
+    if (!contract::valid_socket_id(socket_id)) {
+        return invalid_argument("socket_id must be 1 to " +
+                                std::to_string(contract::kMaxSocketIdBytes) +
+                                " characters of [A-Za-z0-9_-]");
+    }
+    return grpc::Status::OK;
+}
+
+grpc::Status check_namespace(std::string_view nsp) {
+    if (!nsp.empty() && !contract::valid_namespace(nsp)) {
+        return invalid_argument("namespace must be \"/\" or \"/\" followed by 1 to 127 printable "
+                                "ASCII characters other than space");
+    }
+    return grpc::Status::OK;
+}
+
 grpc::Status check_room_prefix(std::string_view prefix) {
     if (!contract::valid_room_id_prefix(prefix)) {
         return invalid_argument("prefix must match ^[A-Za-z0-9_:@-]{0,128}$");

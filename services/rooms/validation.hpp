@@ -44,6 +44,9 @@ grpc::Status check_role(int role);
 grpc::Status check_labels(const google::protobuf::Map<std::string, std::string>& labels);
 grpc::Status check_reason(std::string_view reason);
 grpc::Status check_event(std::string_view event);
+// A socket id (contract::valid_socket_id) and a namespace ("" means "/"; contract::valid_namespace).
+grpc::Status check_socket_id(std::string_view socket_id);
+grpc::Status check_namespace(std::string_view nsp);
 // "visibility" and "labels" only.
 grpc::Status check_update_mask(const google::protobuf::RepeatedPtrField<std::string>& mask);
 // limit 0..1000; returns the effective limit (0 means kDefaultHistoryLimit).

@@ -47,6 +47,16 @@ bool valid_pid(std::string_view pid) noexcept {
     return !pid.empty() && pid.size() <= kMaxPidBytes;
 }
 
+bool valid_socket_id(std::string_view socket_id) noexcept {
+    if (socket_id.empty() || socket_id.size() > kMaxSocketIdBytes) {
+        return false;
+    }
+    return std::all_of(socket_id.begin(), socket_id.end(), [](unsigned char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '-';
+    });
+}
+
 bool reserved_event(std::string_view name) noexcept {
     return protocol::sio::is_reserved_event(name) ||
            std::find(kProtocolEvents.begin(), kProtocolEvents.end(), name) != kProtocolEvents.end();

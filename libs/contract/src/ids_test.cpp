@@ -99,6 +99,16 @@ TEST(Pids, From1To64Bytes) {
     EXPECT_TRUE(valid_pid("AbCdEfGhIjKlMnOpQrSt-_"));  // what edges issue: 22 URL-safe characters
 }
 
+TEST(Sessions, SocketIdRule) {
+    EXPECT_FALSE(valid_socket_id(""));
+    EXPECT_TRUE(valid_socket_id("AbCdEfGhIjKlMnOpQr-_"));  // what edges issue: 20 URL-safe characters
+    EXPECT_TRUE(valid_socket_id(std::string(64, 's')));
+    EXPECT_FALSE(valid_socket_id(std::string(65, 's')));
+    for (const char* bad : {"a.b", "a*", ">", "a b", "a/b", "a%2F", "\xc3\xa9"}) {
+        EXPECT_FALSE(valid_socket_id(bad)) << bad;
+    }
+}
+
 TEST(Events, ReservedNames) {
     for (const char* reserved :
          {"connect", "connect_error", "disconnect", "disconnecting", "newListener",

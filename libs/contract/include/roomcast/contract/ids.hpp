@@ -58,6 +58,12 @@ bool valid_edge_id(std::string_view edge) noexcept;
 inline constexpr std::size_t kMaxPidBytes = 64;
 bool valid_pid(std::string_view pid) noexcept;
 
+// A Socket.IO socket id as a backend or an operator names it (Emit, PublishToUser): edges
+// issue 20 characters of the URL-safe alphabet; accepted are 1 to 64 of [A-Za-z0-9_-], so a
+// socket id is one subject token and one log field whatever sends it.
+inline constexpr std::size_t kMaxSocketIdBytes = 64;
+bool valid_socket_id(std::string_view socket_id) noexcept;
+
 // --- events ----------------------------------------------------------------------------------
 
 // The collaboration protocol's own events (PRODUCT.md §2): requests clients send and events
