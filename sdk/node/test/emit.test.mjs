@@ -136,3 +136,9 @@ test('connect: servers required; URL credentials parsed, never logged; wrong one
   const ok = await connect({ servers: wrong, user: 'backend', pass: PASS, logger });
   await ok.close();
 });
+
+test('the SDK runs as the closed bus backend role: everything above passed under it', async () => {
+  // The role (k8s/helm/roomcast/files/nats-roles.json) is in force: what it does not allow fails.
+  const err = await rc.nats.request('roomcast.control', new Uint8Array(), { timeout: 2000 }).catch((e) => e);
+  assert.match(String(err?.message), /Permissions Violation for Publish to "roomcast.control"/);
+});

@@ -6,7 +6,7 @@ import { decode, encode, types } from '../../src/proto.mjs';
 export const T = types();
 
 export async function edgeConnection(server) {
-  return connect({ servers: server.url, user: server.auth.user, pass: server.auth.pass, name: 'test-edge' });
+  return connect({ ...server.edgeAuth, name: 'test-edge' });
 }
 
 export function client(overrides = {}) {

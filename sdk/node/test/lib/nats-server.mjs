@@ -1,12 +1,19 @@
 // A real nats-server per test file: JetStream on in a temp store dir, a random port on
-// 127.0.0.1, a user with a password (so URL credentials are exercised). Killed by its PID.
+// 127.0.0.1, and the closed bus's users: the SDK connects as the `backend` role with exactly the
+// permissions scripts/up and the chart give it (k8s/helm/roomcast/files/nats-roles.json, rendered
+// by scripts/lib/nats-auth.mjs) and a password (so URL credentials are exercised); the test's
+// edge side connects as an unrestricted user. Killed by its PID.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { loadRoles, quote, renderAuthorization } from '../../../../scripts/lib/nats-auth.mjs';
+
 export const USER = 'backend';
 export const PASS = 'p@ss:w/rd secret';
+export const EDGE_USER = 'test-edge';
+export const EDGE_PASS = 'edge-secret';
 
 export async function startNatsServer({ timeoutMs = 15000 } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'roomcast-sdk-nats-'));
@@ -16,7 +23,11 @@ export async function startNatsServer({ timeoutMs = 15000 } = {}) {
     [
       'listen: "127.0.0.1:-1"',
       `jetstream { store_dir: ${JSON.stringify(path.join(dir, 'js'))} }`,
-      `authorization { users = [ { user: ${JSON.stringify(USER)}, password: ${JSON.stringify(PASS)} } ] }`,
+      renderAuthorization(
+        loadRoles().filter((r) => r.name === USER),
+        () => quote(PASS),
+        [{ user: EDGE_USER, password: quote(EDGE_PASS), comment: 'plays the edges and the operator' }],
+      ),
       '',
     ].join('\n'),
   );
@@ -46,6 +57,7 @@ export async function startNatsServer({ timeoutMs = 15000 } = {}) {
     // The URL form ROOMCAST_BACKEND_NATS_URL has (scripts/up): credentials inside.
     urlWithCredentials: `nats://${encodeURIComponent(USER)}:${encodeURIComponent(PASS)}@127.0.0.1:${port}`,
     auth: { servers: url, user: USER, pass: PASS },
+    edgeAuth: { servers: url, user: EDGE_USER, pass: EDGE_PASS },
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) {
         const exited = new Promise((resolve) => proc.once('exit', resolve));
