@@ -142,3 +142,10 @@ test('the SDK runs as the closed bus backend role: everything above passed under
   const err = await rc.nats.request('roomcast.control', new Uint8Array(), { timeout: 2000 }).catch((e) => e);
   assert.match(String(err?.message), /Permissions Violation for Publish to "roomcast.control"/);
 });
+
+test('a payload over the server max_payload is payload_too_large; the connection stays usable', async () => {
+  const big = Buffer.alloc(2 * 1024 * 1024);
+  await assert.rejects(rc.to('post:1').emit('x', big), (e) => e.code === 'payload_too_large');
+  await assert.rejects(rc.toUser('alice').emit('x', big), (e) => e.code === 'payload_too_large');
+  assert.match(await rc.to('post:1').emit('x', 'small'), /^\d+$/);
+});
