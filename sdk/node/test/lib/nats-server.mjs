@@ -32,6 +32,11 @@ export async function startNatsServer({ timeoutMs = 15000 } = {}) {
     ].join('\n'),
   );
   const proc = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // A test process that dies before its after() hook must not leave the server behind.
+  const killOnExit = () => {
+    if (proc.exitCode === null && proc.signalCode === null) process.kill(proc.pid, 'SIGKILL');
+  };
+  process.once('exit', killOnExit);
   let log = '';
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`nats-server not ready in ${timeoutMs} ms:\n${log}`)), timeoutMs);
@@ -66,6 +71,7 @@ export async function startNatsServer({ timeoutMs = 15000 } = {}) {
         await exited;
         clearTimeout(timer);
       }
+      process.removeListener('exit', killOnExit);
       rmSync(dir, { recursive: true, force: true });
     },
   };
