@@ -1,5 +1,7 @@
 #include "app/control.hpp"
 
+#include "app/handlers.hpp"
+
 #include "roomcast/contract/subjects.hpp"
 #include "roomcast/core/log.hpp"
 
@@ -109,6 +111,9 @@ void ControlHandler::kicked(const sio::SocketPtr& socket, const std::string& roo
     socket->emit("kicked", sio::Args().add(std::move(body)));
     if (auto session = session_of(*socket)) {
         records_.write(*socket, session, socket->shard());
+        if (lifecycle_ != nullptr) {
+            lifecycle_->kicked(lifecycle_socket(Caller::of(socket)), room, reason);
+        }
     }
 }
 

@@ -19,6 +19,7 @@
 #include "app/metrics.hpp"
 #include "app/records.hpp"
 #include "app/revocations.hpp"
+#include "backends/lifecycle.hpp"
 #include "rooms/fabric.hpp"
 
 #include "roomcast/natsbus/natsbus.hpp"
@@ -32,6 +33,9 @@ public:
     ControlHandler(natsbus::Connection& nats, sio::Server& io, rooms::Fabric& fabric, AclCache& acl,
                    Revocations& revocations, SessionRecorder& records, EdgeCounters& counters,
                    std::chrono::milliseconds rights_wait = std::chrono::milliseconds(2000));
+
+    // Kicks are reported as lifecycle events (call before start()).
+    void report_to(backends::Lifecycle& lifecycle) { lifecycle_ = &lifecycle; }
 
     natsbus::Result<void> start();
     void stop();
@@ -54,6 +58,7 @@ private:
     EdgeCounters& counters_;
     std::chrono::milliseconds rights_wait_;
     natsbus::Subscription subscription_;
+    backends::Lifecycle* lifecycle_ = nullptr;
 };
 
 }  // namespace roomcast::edge

@@ -41,21 +41,32 @@ void FabricRooms::read_last(const std::string& room, std::size_t count, std::uin
 
 EdgeApp::EdgeApp(sio::Server& io, rooms::Fabric& fabric, RightsPort& rights, PresencePort& presence,
                  SessionRecorder& records, Connections& connections, TokenLifetime& tokens,
-                 Quotas& quotas, HandlerOptions options)
+                 Quotas& quotas, HandlerOptions options, HandlerBackends backends)
     : io_(io),
       connections_(connections),
       tokens_(tokens),
       rooms_(fabric),
-      handlers_(rooms_, rights, presence, records, quotas, options) {}
+      backends_(backends),
+      handlers_(rooms_, rights, presence, records, quotas, options, backends) {}
 
 void EdgeApp::install() {
     auto& root = io_.of("/");
     root.use([this](const sio::Handshake& hs, sio::ConnectCallback done) {
         connections_.on_connect(hs, std::move(done));
     });
-    root.on_connection([this](const sio::SocketPtr& s) { connections_.on_connection(s); });
+    root.on_connection([this](const sio::SocketPtr& s) {
+        // Reported first: connecting may already disconnect it (a recovery revoked meanwhile),
+        // and backends see connect before disconnect.
+        if (auto caller = Caller::of(s); caller.session && backends_.lifecycle != nullptr) {
+            backends_.lifecycle->connect(lifecycle_socket(caller), s->recovered());
+        }
+        connections_.on_connection(s);
+    });
     root.on_disconnect([this](const sio::SocketPtr& s, sio::DisconnectReason r) {
         connections_.on_disconnect(s, r);
+        if (auto caller = Caller::of(s); caller.session && backends_.lifecycle != nullptr) {
+            backends_.lifecycle->disconnect(lifecycle_socket(caller), sio::to_string(r));
+        }
     });
     // A request from a socket without a session (the hook always sets one) is ignored.
     auto route = [this](void (RoomHandlers::*handler)(const Caller&, sio::Args&&, Reply)) {

@@ -41,7 +41,7 @@ class EdgeApp {
 public:
     EdgeApp(sio::Server& io, rooms::Fabric& fabric, RightsPort& rights, PresencePort& presence,
             SessionRecorder& records, Connections& connections, TokenLifetime& tokens, Quotas& quotas,
-            HandlerOptions options);
+            HandlerOptions options, HandlerBackends backends = {});
 
     void install();
 
@@ -50,6 +50,7 @@ private:
     Connections& connections_;
     TokenLifetime& tokens_;
     FabricRooms rooms_;
+    HandlerBackends backends_;
     RoomHandlers handlers_;
 };
 

@@ -52,16 +52,55 @@ void renumber_placeholders(json::value& v, std::uint32_t base) {
 
 constexpr std::string_view kPrivate = "this room is private and you are not a member";
 
+const std::string& display_name(const Caller& caller) {
+    const auto& id = *caller.session->identity;
+    return id.name.empty() ? id.user_id : id.name;
+}
+
 }  // namespace
 
+backends::LifecycleSocket lifecycle_socket(const Caller& caller) {
+    backends::LifecycleSocket s;
+    s.user_id = caller.user();
+    s.user_name = display_name(caller);
+    if (caller.socket) {
+        s.socket_id = caller.socket->id();
+        s.nsp = caller.socket->nsp().name();
+    } else {
+        s.nsp = "/";
+    }
+    return s;
+}
+
+backend::v1::Client backend_client(const Caller& caller) {
+    backend::v1::Client c;
+    c.set_user_id(caller.user());
+    c.set_user_name(display_name(caller));
+    // The session keeps no claims beyond the user's id and name (docs/backends.md).
+    c.set_claims_json("{}");
+    if (caller.socket) {
+        c.set_socket_id(caller.socket->id());
+        c.set_namespace_(caller.socket->nsp().name());
+        for (auto& room : caller.socket->rooms()) {
+            c.add_rooms(std::move(room));
+        }
+        c.set_remote_address(caller.socket->handshake().remote_address);
+    } else {
+        c.set_namespace_("/");
+    }
+    return c;
+}
+
 RoomHandlers::RoomHandlers(RoomsPort& rooms, RightsPort& rights, PresencePort& presence,
-                           RecordsPort& records, Quotas& quotas, HandlerOptions options)
+                           RecordsPort& records, Quotas& quotas, HandlerOptions options,
+                           HandlerBackends backends)
     : rooms_(rooms),
       rights_(rights),
       presence_(presence),
       records_(records),
       quotas_(quotas),
-      options_(options) {}
+      options_(options),
+      backends_(backends) {}
 
 void RoomHandlers::join(const Caller& caller, sio::Args&& args, Reply reply) {
     auto req = parsed_or_reply(reply, [&] { return requests::parse_room(args); });
@@ -89,23 +128,48 @@ void RoomHandlers::join(const Caller& caller, sio::Args&& args, Reply reply) {
                 shared->error(error_code::kRateLimited, "too many new rooms from this user: slow down");
                 return;
             }
-            rights_.create(room, [this, caller, room, shared](bool ok) {
-                caller.post([this, caller, room, shared, ok] {
-                    if (!caller.alive()) {
-                        return;
-                    }
-                    if (!ok) {
-                        shared->error(error_code::kUnavailable, "the room could not be created");
-                        return;
-                    }
-                    admit(caller, room, shared);
+            // The hook first: a join it refuses creates no room.
+            ask_join(caller, room, shared, [this, caller, room, shared] {
+                rights_.create(room, [this, caller, room, shared](bool ok) {
+                    caller.post([this, caller, room, shared, ok] {
+                        if (!caller.alive()) {
+                            return;
+                        }
+                        if (!ok) {
+                            shared->error(error_code::kUnavailable, "the room could not be created");
+                            return;
+                        }
+                        admit(caller, room, shared);
+                    });
                 });
             });
             return;
         case Verdict::kAllow:
-            admit(caller, room, std::move(shared));
+            ask_join(caller, room, shared, [this, caller, room, shared] { admit(caller, room, shared); });
             return;
     }
+}
+
+void RoomHandlers::ask_join(const Caller& caller, const std::string& room, std::shared_ptr<Reply> reply,
+                            std::function<void()> then) {
+    auto* hooks = backends_.hooks;
+    if (hooks == nullptr || !hooks->asks_join(room)) {
+        then();
+        return;
+    }
+    hooks->join(backend_client(caller), room,
+                [caller, reply, then = std::move(then)](backends::JoinVerdict verdict) mutable {
+                    caller.post([caller, reply, then = std::move(then), verdict = std::move(verdict)] {
+                        if (!caller.alive()) {
+                            return;  // gone while the backend decided
+                        }
+                        if (verdict.refusal) {
+                            reply->error(verdict.refusal->code, verdict.refusal->message);
+                            return;
+                        }
+                        then();
+                    });
+                });
 }
 
 void RoomHandlers::admit(const Caller& caller, const std::string& room, std::shared_ptr<Reply> reply) {
@@ -131,6 +195,9 @@ void RoomHandlers::admit(const Caller& caller, const std::string& room, std::sha
         }
         if (!already) {
             records_.rooms_changed(caller);
+            if (backends_.lifecycle != nullptr) {
+                backends_.lifecycle->join(lifecycle_socket(caller), room);
+            }
         }
         presence_.query(room, 0, [caller, room, reply, offset = *offset](
                                      natsbus::Result<bus::v1::PresenceQueryResult> counts) {
@@ -160,6 +227,9 @@ void RoomHandlers::leave(const Caller& caller, sio::Args&& args, Reply reply) {
     }
     if (rooms_.exit(caller, req->room)) {
         records_.rooms_changed(caller);
+        if (backends_.lifecycle != nullptr) {
+            backends_.lifecycle->leave(lifecycle_socket(caller), req->room);
+        }
     }
     reply.ok();
 }
@@ -189,20 +259,56 @@ void RoomHandlers::publish(const Caller& caller, sio::Args&& args, Reply reply) 
             reply.error(error_code::kRateLimited, "too many publishes from this user: slow down");
             return;
     }
-    bus::v1::RoomEvent ev;
-    ev.set_room(room);
-    ev.set_event(std::move(req->event));
-    ev.set_data_json(std::move(req->data_json));
+    auto ev = std::make_shared<bus::v1::RoomEvent>();
+    ev->set_room(room);
+    ev->set_event(std::move(req->event));
+    ev->set_data_json(std::move(req->data_json));
     for (auto& a : args.attachments()) {
-        ev.add_attachments(std::move(a));
+        ev->add_attachments(std::move(a));
     }
-    ev.set_from(caller.user());
+    ev->set_from(caller.user());
     if (!req->echo && caller.socket) {
-        ev.set_exclude_socket(caller.socket->id());
+        ev->set_exclude_socket(caller.socket->id());
     }
-    ev.set_published_at_ms(core::unix_ms());
     auto shared = std::make_shared<Reply>(std::move(reply));
-    rooms_.publish(room, ev, [caller, shared](natsbus::Result<std::uint64_t> r) {
+    auto* hooks = backends_.hooks;
+    if (hooks == nullptr || !hooks->asks_publish(room)) {
+        store(caller, *ev, std::move(shared));
+        return;
+    }
+    std::vector<std::string> attachments(ev->attachments().begin(), ev->attachments().end());
+    hooks->publish(backend_client(caller), room, ev->event(), ev->data_json(), std::move(attachments),
+                   [this, caller, shared, ev](backends::PublishVerdict verdict) {
+                       caller.post([this, caller, shared, ev, verdict = std::move(verdict)]() mutable {
+                           // Gone while the backend decided: nobody could be told it was
+                           // stored, so it is not (the client's retry, if any, asks again).
+                           if (!caller.alive()) {
+                               return;
+                           }
+                           if (verdict.refusal) {
+                               shared->error(verdict.refusal->code, verdict.refusal->message);
+                               return;
+                           }
+                           if (!rooms_.in_room(caller, ev->room())) {
+                               shared->error(error_code::kNotJoined, "join the room before publishing to it");
+                               return;
+                           }
+                           if (verdict.replacement) {
+                               ev->set_data_json(std::move(verdict.replacement->data_json));
+                               ev->clear_attachments();
+                               for (auto& a : verdict.replacement->attachments) {
+                                   ev->add_attachments(std::move(a));
+                               }
+                           }
+                           store(caller, *ev, shared);
+                       });
+                   });
+}
+
+void RoomHandlers::store(const Caller& caller, bus::v1::RoomEvent& ev, std::shared_ptr<Reply> reply) {
+    ev.set_published_at_ms(core::unix_ms());
+    auto shared = std::move(reply);
+    rooms_.publish(ev.room(), ev, [caller, shared](natsbus::Result<std::uint64_t> r) {
         caller.post([shared, r] {
             if (!r) {
                 shared->error(error_code::kUnavailable, bus_failure(r.error()));

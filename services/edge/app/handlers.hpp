@@ -6,12 +6,20 @@
 // auto-created rooms). Answers go through Reply; work that waits for NATS continues on the
 // caller's shard.
 //
+// Application backends (docs/backends.md): for rooms under the hook prefixes, the join hook is
+// asked once Roomcast's rights allowed a join (before an auto-created room is created and before
+// the fabric enter), the publish hook after the rights and quotas (before the event is stored).
+// A socket that left while a hook was pending gets nothing and changes nothing. Joins and
+// leaves are reported as lifecycle events.
+//
 // Thread-safety: call on the caller's shard. Holds references to its ports, which outlive it.
 
 #include "app/ports.hpp"
 #include "app/quotas.hpp"
 #include "app/reply.hpp"
 #include "app/requests.hpp"
+#include "backends/hooks.hpp"
+#include "backends/lifecycle.hpp"
 
 namespace roomcast::edge {
 
@@ -25,10 +33,21 @@ struct HandlerOptions {
     std::uint64_t history_max_bytes = 1024 * 1024;
 };
 
+// The application-backend parts the handlers use; either may be null (not configured).
+struct HandlerBackends {
+    backends::Hooks* hooks = nullptr;
+    backends::Lifecycle* lifecycle = nullptr;
+};
+
+// Who the caller is, as lifecycle events and hook requests name it (the `name` claim, else the
+// user id; the socket's id and namespace when it has a socket).
+backends::LifecycleSocket lifecycle_socket(const Caller& caller);
+backend::v1::Client backend_client(const Caller& caller);
+
 class RoomHandlers {
 public:
     RoomHandlers(RoomsPort& rooms, RightsPort& rights, PresencePort& presence, RecordsPort& records,
-                 Quotas& quotas, HandlerOptions options);
+                 Quotas& quotas, HandlerOptions options, HandlerBackends backends = {});
 
     void join(const Caller& caller, sio::Args&& args, Reply reply);
     void leave(const Caller& caller, sio::Args&& args, Reply reply);
@@ -43,6 +62,12 @@ private:
                   std::string_view not_joined);
     // Enters a room whose rights allowed the join.
     void admit(const Caller& caller, const std::string& room, std::shared_ptr<Reply> reply);
+    // Asks the join hook when `room` is under its prefixes; runs `then` on the caller's shard
+    // when the join may go on (the socket still connected), answers the refusal otherwise.
+    void ask_join(const Caller& caller, const std::string& room, std::shared_ptr<Reply> reply,
+                  std::function<void()> then);
+    // Stores a publish that passed every check (and the hook); answers the offset.
+    void store(const Caller& caller, bus::v1::RoomEvent& event, std::shared_ptr<Reply> reply);
 
     RoomsPort& rooms_;
     RightsPort& rights_;
@@ -50,6 +75,7 @@ private:
     RecordsPort& records_;
     Quotas& quotas_;
     HandlerOptions options_;
+    HandlerBackends backends_;
 };
 
 }  // namespace roomcast::edge

@@ -2,6 +2,7 @@
 // documented error order (bad_request → forbidden → not_joined / not_found), each request's
 // answer, and what each one asks of the fabric. Continuations run inline (no shard).
 #include "app/handlers.hpp"
+#include "backends/testing_port.hpp"
 
 #include "roomcast/protocol/json.hpp"
 
@@ -341,6 +342,256 @@ TEST_F(Handlers, PresenceListsUsersOfAJoinedRoom) {
     EXPECT_EQ(presence_.queries.back(), std::make_pair(std::string("b"), std::uint32_t{100}));
     presence_.up = false;
     EXPECT_EQ(code(call(&RoomHandlers::presence, R"({"room":"b"})")), "unavailable");
+}
+
+// The join and publish hooks in the handlers: where they are asked (after rights, quotas;
+// before the fabric and the store), what their verdicts do, the fail modes, and a socket that
+// leaves while a hook is pending. Joins and leaves as lifecycle events.
+class HookedHandlers : public Handlers {
+protected:
+    HookedHandlers()
+        : hooks_(port_, hook_options(), "edge-1"),
+          lifecycle_(port_, "edge-1", backends::LifecycleOptions{}),
+          hooked_(rooms_, rights_, presence_, records_, quotas_, options(),
+                  HandlerBackends{&hooks_, &lifecycle_}) {
+        caller_.test_connected = connected_;
+    }
+    static backends::HookOptions hook_options() {
+        backends::HookOptions o;
+        o.join_prefixes = {"team:", "auto:"};
+        o.publish_prefixes = {"mod:"};
+        o.join_fail = backends::FailMode::kClosed;
+        o.publish_fail = backends::FailMode::kOpen;
+        o.max_publish_bytes = 64;
+        return o;
+    }
+    // Sends `body` to the hooked handlers; the answer lands in the returned slot (maybe later).
+    template <class Handler>
+    std::shared_ptr<std::optional<json::value>> start(Handler handler, std::string_view body) {
+        auto slot = std::make_shared<std::optional<json::value>>();
+        sio::Args args;
+        args.add(*protocol::parse_json(body));
+        (hooked_.*handler)(caller_, std::move(args),
+                           Reply(std::function<void(const sio::Args&)>([slot](const sio::Args& a) { *slot = a[0]; })));
+        return slot;
+    }
+    template <class Handler>
+    json::value answered(Handler handler, std::string_view body) {
+        auto slot = start(handler, body);
+        EXPECT_TRUE(*slot) << "no answer to " << body;
+        return *slot ? **slot : json::value(nullptr);
+    }
+    static std::string join_reply(bool allow, std::string code = {}, std::string message = {}) {
+        backend::v1::JoinHookReply r;
+        r.set_allow(allow);
+        r.mutable_error()->set_code(std::move(code));
+        r.mutable_error()->set_message(std::move(message));
+        return r.SerializeAsString();
+    }
+    std::vector<backend::v1::LifecycleEvent> lifecycle_events() {
+        lifecycle_.flush();
+        std::vector<backend::v1::LifecycleEvent> out;
+        for (const auto& [subject, payload] : port_.published) {
+            backend::v1::LifecycleBatch b;
+            EXPECT_TRUE(b.ParseFromString(payload));
+            out.insert(out.end(), b.events().begin(), b.events().end());
+        }
+        port_.published.clear();
+        return out;
+    }
+
+    backends::testing::FakePort port_;
+    backends::Hooks hooks_;
+    backends::Lifecycle lifecycle_;
+    RoomHandlers hooked_;
+    std::shared_ptr<bool> connected_ = std::make_shared<bool>(true);
+};
+
+TEST_F(HookedHandlers, JoinAsksTheHookAfterTheRightsAndEntersOnAllow) {
+    rights_.join["team:priv"] = Verdict::kForbidden;
+    EXPECT_EQ(code(answered(&RoomHandlers::join, R"({"room":"team:priv"})")), "forbidden");
+    EXPECT_TRUE(port_.sent.empty()) << "Roomcast's own rights refuse before the hook is asked";
+
+    auto slot = start(&RoomHandlers::join, R"({"room":"team:a"})");
+    ASSERT_EQ(port_.pending.size(), 1u);
+    EXPECT_FALSE(*slot) << "no answer while the hook decides";
+    EXPECT_FALSE(rooms_.in_room(caller_, "team:a")) << "not entered before the hook allowed it";
+    backend::v1::JoinHook req;
+    ASSERT_TRUE(req.ParseFromString(port_.pending[0].payload));
+    EXPECT_EQ(req.room(), "team:a");
+    EXPECT_EQ(req.client().user_id(), "alice");
+    EXPECT_EQ(req.client().user_name(), "Alice");
+    EXPECT_EQ(req.client().claims_json(), "{}");
+    EXPECT_EQ(req.client().namespace_(), "/");
+    port_.answer(join_reply(true));
+    ASSERT_TRUE(*slot);
+    EXPECT_EQ(code(**slot), "ok");
+    EXPECT_EQ((**slot).at("offset"), "42");
+    EXPECT_TRUE(rooms_.in_room(caller_, "team:a"));
+
+    // Already in: no new question. Outside the prefixes: never asked.
+    EXPECT_EQ(code(answered(&RoomHandlers::join, R"({"room":"team:a"})")), "ok");
+    EXPECT_EQ(code(answered(&RoomHandlers::join, R"({"room":"lobby"})")), "ok");
+    EXPECT_EQ(port_.sent.size(), 1u);
+
+    const auto events = lifecycle_events();
+    ASSERT_EQ(events.size(), 2u) << "one join per room entered, none for the idempotent join";
+    EXPECT_EQ(events[0].kind(), backend::v1::LifecycleEvent::KIND_JOIN);
+    EXPECT_EQ(events[0].room(), "team:a");
+    EXPECT_EQ(events[0].user_id(), "alice");
+    EXPECT_EQ(events[1].room(), "lobby");
+}
+
+TEST_F(HookedHandlers, ARefusedJoinCarriesTheHooksCodeAndMessage) {
+    port_.auto_reply = join_reply(false, "not_member", "ask an owner of team a");
+    auto a = answered(&RoomHandlers::join, R"({"room":"team:a"})");
+    EXPECT_EQ(code(a), "not_member");
+    EXPECT_EQ(a.at("error").at("message"), "ask an owner of team a");
+    EXPECT_FALSE(rooms_.in_room(caller_, "team:a"));
+    port_.auto_reply = join_reply(false);
+    EXPECT_EQ(code(answered(&RoomHandlers::join, R"({"room":"team:a"})")), "forbidden");
+    EXPECT_EQ(records_.writes, 0);
+    EXPECT_TRUE(lifecycle_events().empty());
+}
+
+TEST_F(HookedHandlers, ARefusedJoinCreatesNoRoom) {
+    rights_.join["auto:x"] = Verdict::kCreate;
+    port_.auto_reply = join_reply(false);
+    EXPECT_EQ(code(answered(&RoomHandlers::join, R"({"room":"auto:x"})")), "forbidden");
+    EXPECT_TRUE(rights_.created.empty());
+    port_.auto_reply = join_reply(true);
+    EXPECT_EQ(code(answered(&RoomHandlers::join, R"({"room":"auto:x"})")), "ok");
+    EXPECT_EQ(rights_.created, std::vector<std::string>{"auto:x"});
+}
+
+TEST_F(HookedHandlers, JoinFailsClosedWithoutABackend) {
+    port_.auto_reply = natsbus::Result<std::string>(make_error_code(natsbus::Errc::kTimeout));
+    EXPECT_EQ(code(answered(&RoomHandlers::join, R"({"room":"team:a"})")), "unavailable");
+    port_.auto_reply = natsbus::Result<std::string>(make_error_code(natsbus::Errc::kNoResponders));
+    EXPECT_EQ(code(answered(&RoomHandlers::join, R"({"room":"team:a"})")), "unavailable");
+    port_.auto_reply = std::string("\xff\xff");
+    EXPECT_EQ(code(answered(&RoomHandlers::join, R"({"room":"team:a"})")), "unavailable");
+    EXPECT_FALSE(rooms_.in_room(caller_, "team:a"));
+}
+
+TEST_F(HookedHandlers, ASocketGoneWhileTheJoinHookDecidesIsLeftAlone) {
+    auto slot = start(&RoomHandlers::join, R"({"room":"team:a"})");
+    *connected_ = false;
+    port_.answer(join_reply(true));
+    EXPECT_FALSE(*slot);
+    EXPECT_FALSE(rooms_.in_room(caller_, "team:a")) << "a gone socket is not entered";
+    EXPECT_EQ(records_.writes, 0);
+    EXPECT_TRUE(lifecycle_events().empty());
+}
+
+TEST_F(HookedHandlers, PublishAsksAfterRightsAndQuotasAndStoresWhatTheHookSays) {
+    rights_.publish["mod:ro"] = Verdict::kForbidden;
+    EXPECT_EQ(code(answered(&RoomHandlers::publish, R"({"room":"mod:ro","event":"e","data":1})")), "forbidden");
+    EXPECT_EQ(code(answered(&RoomHandlers::publish, R"({"room":"mod:a","event":"e","data":1})")), "not_joined");
+    EXPECT_TRUE(port_.sent.empty());
+    call(&RoomHandlers::join, R"({"room":"mod:a"})");
+
+    // allow: the client's data.
+    auto slot = start(&RoomHandlers::publish, R"({"room":"mod:a","event":"msg","data":{"t":"hi"}})");
+    ASSERT_EQ(port_.pending.size(), 1u);
+    EXPECT_TRUE(rooms_.published.empty()) << "nothing stored before the hook answers";
+    backend::v1::PublishHook req;
+    ASSERT_TRUE(req.ParseFromString(port_.pending[0].payload));
+    EXPECT_EQ(req.room(), "mod:a");
+    EXPECT_EQ(req.event(), "msg");
+    EXPECT_EQ(req.data_json(), R"({"t":"hi"})");
+    backend::v1::PublishHookReply allow;
+    allow.set_allow(true);
+    port_.answer(allow.SerializeAsString());
+    ASSERT_TRUE(*slot);
+    EXPECT_EQ((**slot).at("offset"), "77");
+    ASSERT_EQ(rooms_.published.size(), 1u);
+    EXPECT_EQ(rooms_.published[0].data_json(), R"({"t":"hi"})");
+
+    // replace: the hook's data is stored instead.
+    backend::v1::PublishHookReply replace;
+    replace.set_allow(true);
+    replace.set_replace(true);
+    replace.set_data_json(R"({"t":"***"})");
+    port_.auto_reply = replace.SerializeAsString();
+    EXPECT_EQ(code(answered(&RoomHandlers::publish, R"({"room":"mod:a","event":"msg","data":{"t":"darn"}})")), "ok");
+    ASSERT_EQ(rooms_.published.size(), 2u);
+    EXPECT_EQ(rooms_.published[1].data_json(), R"({"t":"***"})");
+    EXPECT_EQ(rooms_.published[1].event(), "msg");
+    EXPECT_EQ(rooms_.published[1].from(), "alice");
+
+    now_ += std::chrono::seconds(10);  // the quota refills
+    // deny: the hook's code and message, nothing stored.
+    backend::v1::PublishHookReply deny;
+    deny.mutable_error()->set_code("moderated");
+    deny.mutable_error()->set_message("no swearing");
+    port_.auto_reply = deny.SerializeAsString();
+    auto d = answered(&RoomHandlers::publish, R"({"room":"mod:a","event":"msg","data":1})");
+    EXPECT_EQ(code(d), "moderated");
+    EXPECT_EQ(d.at("error").at("message"), "no swearing");
+    EXPECT_EQ(rooms_.published.size(), 2u);
+
+    now_ += std::chrono::seconds(10);  // the quota refills
+    // A replacement over the publish cap is a bad reply: fail open keeps the client's data.
+    replace.set_data_json("\"" + std::string(100, 'x') + "\"");
+    port_.auto_reply = replace.SerializeAsString();
+    EXPECT_EQ(code(answered(&RoomHandlers::publish, R"({"room":"mod:a","event":"msg","data":2})")), "ok");
+    ASSERT_EQ(rooms_.published.size(), 3u);
+    EXPECT_EQ(rooms_.published[2].data_json(), "2");
+
+    now_ += std::chrono::seconds(10);  // the quota refills
+    // Fail open with no backend: stored as sent.
+    port_.auto_reply = natsbus::Result<std::string>(make_error_code(natsbus::Errc::kNoResponders));
+    EXPECT_EQ(code(answered(&RoomHandlers::publish, R"({"room":"mod:a","event":"msg","data":3})")), "ok");
+    EXPECT_EQ(rooms_.published.size(), 4u);
+
+    now_ += std::chrono::seconds(10);  // the quota refills
+    // Outside the prefixes: never asked.
+    const auto asked = port_.sent.size();
+    call(&RoomHandlers::join, R"({"room":"lobby"})");
+    EXPECT_EQ(code(answered(&RoomHandlers::publish, R"({"room":"lobby","event":"msg","data":3})")), "ok");
+    EXPECT_EQ(port_.sent.size(), asked);
+}
+
+TEST_F(HookedHandlers, APublishIsNotAskedWhenTheQuotaRefusesIt) {
+    call(&RoomHandlers::join, R"({"room":"mod:a"})");
+    backend::v1::PublishHookReply allow;
+    allow.set_allow(true);
+    port_.auto_reply = allow.SerializeAsString();
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(code(answered(&RoomHandlers::publish, R"({"room":"mod:a","event":"e","data":1})")), "ok");
+    }
+    EXPECT_EQ(code(answered(&RoomHandlers::publish, R"({"room":"mod:a","event":"e","data":1})")), "rate_limited");
+    EXPECT_EQ(port_.sent.size(), 3u);
+}
+
+TEST_F(HookedHandlers, APublishWhoseSocketLeftOrWhoseRoomWasLeftIsNotStored) {
+    call(&RoomHandlers::join, R"({"room":"mod:a"})");
+    backend::v1::PublishHookReply allow;
+    allow.set_allow(true);
+    auto gone = start(&RoomHandlers::publish, R"({"room":"mod:a","event":"e","data":1})");
+    *connected_ = false;
+    port_.answer(allow.SerializeAsString());
+    EXPECT_FALSE(*gone);
+    EXPECT_TRUE(rooms_.published.empty());
+
+    *connected_ = true;
+    auto left = start(&RoomHandlers::publish, R"({"room":"mod:a","event":"e","data":1})");
+    call(&RoomHandlers::leave, R"({"room":"mod:a"})");
+    port_.answer(allow.SerializeAsString());
+    ASSERT_TRUE(*left);
+    EXPECT_EQ(code(**left), "not_joined");
+    EXPECT_TRUE(rooms_.published.empty());
+}
+
+TEST_F(HookedHandlers, LeaveIsALifecycleEventOnlyWhenTheSocketWasIn) {
+    answered(&RoomHandlers::join, R"({"room":"lobby"})");
+    answered(&RoomHandlers::leave, R"({"room":"lobby"})");
+    answered(&RoomHandlers::leave, R"({"room":"lobby"})");
+    const auto events = lifecycle_events();
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(events[1].kind(), backend::v1::LifecycleEvent::KIND_LEAVE);
+    EXPECT_EQ(events[1].room(), "lobby");
 }
 
 }  // namespace

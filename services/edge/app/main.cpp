@@ -17,6 +17,8 @@
 #include "app/sessions.hpp"
 #include "app/tokens.hpp"
 #include "backends/backend_port.hpp"
+#include "backends/hooks.hpp"
+#include "backends/lifecycle.hpp"
 #include "rooms/fabric.hpp"
 #include "socketio/server.hpp"
 #include "roomcast/transport/http_server.hpp"
@@ -198,6 +200,10 @@ int main(int argc, char** argv) {
     auto backend_collector = backend_metrics.attach(metrics);
     metrics.add(backend_collector);
     edge::backends::NatsBackend backend(**nats, backend_metrics);
+    edge::backends::Hooks backend_hooks(backend, edge::hook_options(o), o.edge_id);
+    edge::backends::Lifecycle lifecycle(backend, o.edge_id, edge::lifecycle_options(o));
+    auto lifecycle_collector = lifecycle.attach(metrics);
+    metrics.add(lifecycle_collector);
     edge::SessionRecorder records(sessions, fabric);
     const auto connect_options = edge::connect_options(o);
     edge::TokenLifetime tokens(
@@ -209,9 +215,10 @@ int main(int argc, char** argv) {
     edge::Connections connections(keyring, sessions, fabric, acl, revocations, records, tokens, counters,
                                   connect_options);
     edge::EdgeApp app(io, fabric, acl, presence, records, connections, tokens, quotas,
-                      edge::handler_options(o));
+                      edge::handler_options(o), edge::HandlerBackends{&backend_hooks, &lifecycle});
     app.install();
     edge::ControlHandler control(**nats, io, fabric, acl, revocations, records, counters);
+    control.report_to(lifecycle);
     if (auto r = control.start(); !r) {
         log::error("cannot subscribe to control actions", {{"error", r.error().message()}});
         return 1;
@@ -248,6 +255,7 @@ int main(int argc, char** argv) {
     fabric.start();
     Housekeeping housekeeping(fabric.executor(), revocations, quotas);
     housekeeping.start();
+    lifecycle.start(fabric.executor());
     if (o.recovery) {
         sessions.start_heartbeat(fabric.executor(), [&] {
             std::uint64_t n = 0;
@@ -295,6 +303,7 @@ int main(int argc, char** argv) {
     boost::asio::post(fabric.executor(), [&] {
         housekeeping.stop();
         sessions.stop_heartbeat();
+        lifecycle.stop();  // sends what waits (the drain's disconnects)
     });
     fabric.stop();
     stream.stop();

@@ -114,6 +114,28 @@ void bind(core::Config& config, EdgeOptions& o) {
                  1000000)
         .add_list("auto-create-prefixes", &o.auto_create_prefixes,
                   "room id prefixes created as PUBLIC on first join ('*' for every id; empty: none)")
+        .add_list("hook-join-prefixes", &o.hook_join_prefixes,
+                  "room id prefixes whose joins an application backend's join hook decides ('*' for "
+                  "every room; empty: none)")
+        .add_list("hook-publish-prefixes", &o.hook_publish_prefixes,
+                  "room id prefixes whose client publishes the publish hook decides before they are "
+                  "stored ('*' for every room; empty: none)")
+        .add_duration("hook-timeout", &o.hook_timeout, "how long the edge waits for a hook's answer",
+                      milliseconds(10), milliseconds(60000))
+        .add_string("hook-join-fail", &o.hook_join_fail,
+                    "join hook without an answer: open (join) or closed (refuse: unavailable)")
+        .add_string("hook-publish-fail", &o.hook_publish_fail,
+                    "publish hook without an answer: open (store the client's data) or closed (refuse: "
+                    "unavailable)")
+        .add_bool("lifecycle", &o.lifecycle,
+                  "publish lifecycle events (connect, disconnect, join, leave, kicked) on "
+                  "roomcast.lifecycle.<edge>")
+        .add_int("lifecycle-queue", &o.lifecycle_queue,
+                 "lifecycle events waiting at most; more are dropped and counted", 1, 10000000)
+        .add_int("lifecycle-batch", &o.lifecycle_batch,
+                 "lifecycle events per batch at most; this many waiting are sent at once", 1, 100000)
+        .add_duration("lifecycle-interval", &o.lifecycle_interval, "how often waiting lifecycle events are sent",
+                      milliseconds(1), milliseconds(60000))
         .add_int("nats-replicas", &o.nats_replicas, "JetStream replicas of the room stream and KV buckets", 1, 5)
         .add_int("threads", &o.threads, "I/O threads (shards; 0: one per core)", 0, 64)
         .add_string("log-level", &o.log_level, "debug | info | warn | error");
@@ -141,6 +163,9 @@ std::string validate(EdgeOptions& o) {
     }
     if (o.user_publish_bytes_rate > 0 && o.user_publish_bytes_burst < o.max_publish_bytes) {
         return "--user-publish-bytes-burst must be at least --max-publish-bytes (or a publish could never pass)";
+    }
+    if (!backends::parse_fail_mode(o.hook_join_fail) || !backends::parse_fail_mode(o.hook_publish_fail)) {
+        return "--hook-join-fail and --hook-publish-fail must be open or closed";
     }
     if (auto error = contract::check_room_stream_budget(room_stream_limits(o), o.storage);
         !error.empty()) {
@@ -230,6 +255,27 @@ QuotaOptions quota_options(const EdgeOptions& o) {
     q.auto_create_per_minute = static_cast<double>(o.user_auto_create_per_minute);
     q.auto_create_burst = static_cast<double>(o.user_auto_create_burst);
     return q;
+}
+
+backends::HookOptions hook_options(const EdgeOptions& o) {
+    backends::HookOptions h;
+    h.join_prefixes = o.hook_join_prefixes;
+    h.publish_prefixes = o.hook_publish_prefixes;
+    h.timeout = o.hook_timeout;
+    h.join_fail = backends::parse_fail_mode(o.hook_join_fail).value_or(backends::FailMode::kClosed);
+    h.publish_fail = backends::parse_fail_mode(o.hook_publish_fail).value_or(backends::FailMode::kClosed);
+    h.max_publish_bytes = o.max_publish_bytes;
+    h.max_attachments = static_cast<std::size_t>(o.max_attachments);
+    return h;
+}
+
+backends::LifecycleOptions lifecycle_options(const EdgeOptions& o) {
+    backends::LifecycleOptions l;
+    l.enabled = o.lifecycle;
+    l.queue = static_cast<std::size_t>(o.lifecycle_queue);
+    l.batch = static_cast<std::size_t>(o.lifecycle_batch);
+    l.interval = o.lifecycle_interval;
+    return l;
 }
 
 }  // namespace roomcast::edge

@@ -7,6 +7,8 @@
 #include "app/handlers.hpp"
 #include "app/quotas.hpp"
 #include "app/sessions.hpp"
+#include "backends/hooks.hpp"
+#include "backends/lifecycle.hpp"
 #include "rooms/fabric.hpp"
 #include "socketio/server.hpp"
 
@@ -69,6 +71,16 @@ struct EdgeOptions {
     std::uint64_t user_publish_bytes_burst = 4 * 1024 * 1024;
     std::int64_t user_auto_create_per_minute = 10;
     std::int64_t user_auto_create_burst = 20;
+    // Application backends (docs/backends.md): the join and publish hooks, lifecycle events.
+    std::vector<std::string> hook_join_prefixes;
+    std::vector<std::string> hook_publish_prefixes;
+    std::chrono::milliseconds hook_timeout{2000};
+    std::string hook_join_fail = "closed";
+    std::string hook_publish_fail = "closed";
+    bool lifecycle = true;
+    std::int64_t lifecycle_queue = 10000;
+    std::int64_t lifecycle_batch = 500;
+    std::chrono::milliseconds lifecycle_interval{100};
     std::int64_t threads = 0;  // 0: one per core
     std::string log_level = "info";
 };
@@ -90,5 +102,7 @@ rooms::FabricOptions fabric_options(const EdgeOptions& o);
 HandlerOptions handler_options(const EdgeOptions& o);
 ConnectOptions connect_options(const EdgeOptions& o);
 QuotaOptions quota_options(const EdgeOptions& o);
+backends::HookOptions hook_options(const EdgeOptions& o);
+backends::LifecycleOptions lifecycle_options(const EdgeOptions& o);
 
 }  // namespace roomcast::edge

@@ -70,12 +70,17 @@ struct Caller {
     sio::SocketPtr socket;
     SessionPtr session;
     transport::Shard* shard = nullptr;
+    // Unit tests only (no socket): stands for the socket's connection state, so a test can
+    // have the socket leave while a request waits (null: connected).
+    std::shared_ptr<const bool> test_connected;
 
     static Caller of(const sio::SocketPtr& s) { return Caller{s, session_of(*s), &s->shard()}; }
 
     const std::string& user() const noexcept { return session->user_id(); }
     // False once the socket has left (a late answer is then dropped).
-    bool alive() const noexcept { return !socket || socket->connected(); }
+    bool alive() const noexcept {
+        return socket ? socket->connected() : (!test_connected || *test_connected);
+    }
     // Runs `fn` on the socket's shard (from any thread).
     template <class F>
     void post(F&& fn) const {

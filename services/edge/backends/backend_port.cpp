@@ -11,6 +11,9 @@ std::shared_ptr<prometheus::Collectable> BackendMetrics::attach(observability::M
                              "request to its reply, by kind (rpc, connect, join, publish)")
                        .Register(metrics.registry());
     for (std::size_t k = 0; k < kKinds; ++k) {
+        if (k == static_cast<std::size_t>(Kind::kLifecycle)) {
+            continue;  // publishes only: nothing is answered, so there is no latency to time
+        }
         latency_[k] = &family.Add({{"kind", kKindNames[k]}}, observability::Metrics::latency_buckets());
     }
     auto c = std::make_shared<observability::CallbackCollector>();

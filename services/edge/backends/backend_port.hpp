@@ -28,8 +28,9 @@ class Histogram;
 
 namespace roomcast::edge::backends {
 
-enum class Kind : std::uint8_t { kRpc, kConnect, kJoin, kPublish, kCount };
-inline constexpr const char* kKindNames[] = {"rpc", "connect", "join", "publish"};
+// kLifecycle: the lifecycle batches' publishes (only ever `failed`; lifecycle.hpp counts events).
+enum class Kind : std::uint8_t { kRpc, kConnect, kJoin, kPublish, kLifecycle, kCount };
+inline constexpr const char* kKindNames[] = {"rpc", "connect", "join", "publish", "lifecycle"};
 
 enum class Result : std::uint8_t { kOk, kError, kTimeout, kNoResponders, kBadReply, kFailed, kCount };
 inline constexpr const char* kResultNames[] = {"ok",           "error",     "timeout",
