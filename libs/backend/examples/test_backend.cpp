@@ -3,7 +3,7 @@
 //   echo      → its arguments
 //   add       → the sum of its arguments (bad_request unless all are numbers)
 //   slow      → {slept: N} after N ms (its first argument, at most 30 s)
-//   whoami    → the caller's user, socket, edge, namespace and rooms
+//   whoami    → the caller's user, socket, edge, namespace and rooms, and this replica's name
 //   notify    → emits `notice` (its first argument, or {text: "hello"}) to the calling user
 // a join hook for rooms "cpp-private:*" (users whose id starts with "ok-" only), a publish hook
 // for rooms "cpp-mod:*" ("darn" in data.text becomes "****"; "forbidden-word" is refused with
@@ -12,6 +12,8 @@
 //
 //   --nats-url  URL   ROOMCAST_BACKEND_NATS_URL (nats://backend:<password>@host:4222)
 //   --queue     NAME  the queue group (default roomcast-backend)
+//   --replica   NAME  this process's name in whoami (default test-backend-<pid>), so tests can
+//                     see which replica of a queue group answered
 
 #include "roomcast/backend/backend.hpp"
 #include "roomcast/core/config.hpp"
@@ -20,6 +22,7 @@
 #include <boost/json.hpp>
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
@@ -58,7 +61,7 @@ std::string replace_all(std::string text, std::string_view from, std::string_vie
     return text;
 }
 
-void register_handlers(Backend& rc) {
+void register_handlers(Backend& rc, const std::string& replica) {
     rc.handle("echo", [](const Context&, const boost::json::array& args,
                          const std::vector<std::string>& attachments) -> Result {
         // Binary arguments come back as they came: the placeholders with their attachments.
@@ -84,13 +87,14 @@ void register_handlers(Backend& rc) {
         (void)ctx;
         return boost::json::object{{"slept", ms}};
     });
-    rc.handle("whoami", [](const Context& ctx, const boost::json::array&) -> Result {
+    rc.handle("whoami", [replica](const Context& ctx, const boost::json::array&) -> Result {
         return boost::json::object{
             {"user", {{"id", ctx.user_id}, {"name", ctx.user_name}, {"claims", ctx.claims}}},
             {"socket", ctx.socket_id},
             {"edge", ctx.edge},
             {"nsp", ctx.nsp},
-            {"rooms", rooms_of(ctx)}};
+            {"rooms", rooms_of(ctx)},
+            {"replica", replica}};
     });
     rc.handle("notify", [&rc](const Context& ctx, const boost::json::array& args) -> Result {
         const boost::json::value data =
@@ -154,6 +158,8 @@ int main(int argc, char** argv) {
                       "NATS server URL with the backend role's credentials "
                       "[ROOMCAST_BACKEND_NATS_URL]");
     config.add_string("queue", &queue, "The queue group shared by this backend's replicas");
+    std::string replica = "test-backend-" + std::to_string(::getpid());
+    config.add_string("replica", &replica, "This replica's name, as whoami reports it");
     config.parse_or_exit(argc, argv);
     log::init("test-backend", log::Level::kInfo);
     if (nats_url.empty()) {
@@ -179,7 +185,7 @@ int main(int argc, char** argv) {
         log::error("cannot connect", {{"error", rc.error().message}});
         return 1;
     }
-    register_handlers(**rc);
+    register_handlers(**rc, replica);
     if (auto started = (*rc)->start(); !started) {
         log::error("cannot subscribe", {{"error", started.error().message}});
         return 1;
