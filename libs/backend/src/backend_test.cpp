@@ -12,6 +12,8 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <stdexcept>
@@ -436,6 +438,53 @@ TEST_F(BackendTest, LifecycleEventsAreDispatchedByKindInOrder) {
     EXPECT_EQ(seen[2].kind, LifecycleKind::kConnect);
     EXPECT_EQ(seen[2].socket_id, "s2");
     EXPECT_TRUE(natsbus::testing::eventually([&] { return backend().stats().lifecycle_events == 4; }));
+}
+
+TEST_F(BackendTest, ReplicasInOneQueueGroupAnswerEachRequestOnce) {
+    const std::string event = unique_name("shared");
+    std::atomic<int> calls_a{0};
+    std::atomic<int> calls_b{0};
+    backend().handle(event, [&](const Context&, const boost::json::array&) { return ++calls_a; });
+    start();
+    Backend replica(*backend_conn_, options_);
+    replica.handle(event, [&](const Context&, const boost::json::array&) { return ++calls_b; });
+    ASSERT_TRUE(replica.start());
+    constexpr int kCalls = 40;
+    for (int i = 0; i < kCalls; ++i) {
+        ASSERT_TRUE(call("/", event, "[]").ok());
+    }
+    EXPECT_EQ(calls_a + calls_b, kCalls);
+    // NATS picks a member at random: 40 in a row on one of two has odds of 2^-39.
+    EXPECT_GT(calls_a.load(), 0);
+    EXPECT_GT(calls_b.load(), 0);
+}
+
+TEST_F(BackendTest, UnsharedLifecycleReachesEveryReplica) {
+    options_.share_lifecycle = false;
+    Collector<std::string> seen;
+    backend().on(LifecycleKind::kJoin, [&](const LifecycleEvent& e) { seen.push("a:" + e.room); });
+    start();
+    Backend replica(*backend_conn_, options_);
+    replica.on(LifecycleKind::kJoin, [&](const LifecycleEvent& e) { seen.push("b:" + e.room); });
+    ASSERT_TRUE(replica.start());
+    pb::LifecycleBatch batch;
+    batch.set_edge_id("edge-x");
+    auto* e = batch.add_events();
+    e->set_kind(pb::LifecycleEvent::KIND_JOIN);
+    e->set_room("r1");
+    ASSERT_TRUE(edge_->publish(contract::lifecycle_subject("edge-x"), batch.SerializeAsString()));
+    ASSERT_TRUE(seen.wait_for(2));
+    auto items = seen.items();
+    std::sort(items.begin(), items.end());
+    EXPECT_EQ(items, (std::vector<std::string>{"a:r1", "b:r1"}));
+}
+
+TEST_F(BackendTest, ConnectFailsAsAValue) {
+    natsbus::Options nats = test_options("nats://127.0.0.1:1");
+    nats.initial_connect_deadline = 0ms;
+    auto backend = Backend::connect(nats);
+    ASSERT_FALSE(backend);
+    EXPECT_EQ(backend.error().code, "unavailable");
 }
 
 TEST(LifecycleKindTest, NamesRoundTrip) {

@@ -245,6 +245,9 @@ struct Stats {
 
 class Backend;
 
+// Targets are small values that refer to their Backend: use them at once
+// (rc.to(room).emit(...)); one must not outlive the Backend that made it.
+
 // to(room): a room event, stored in the room stream (history, recovery) with "server" as sender.
 class RoomTarget {
 public:
