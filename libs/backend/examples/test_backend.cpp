@@ -55,18 +55,21 @@ boost::json::value rooms_of(const Context& ctx) {
 }
 
 std::string replace_all(std::string text, std::string_view from, std::string_view to) {
-    for (auto pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size())) {
+    for (auto pos = text.find(from); pos != std::string::npos;
+         pos = text.find(from, pos + to.size())) {
         text.replace(pos, from.size(), to);
     }
     return text;
 }
 
 void register_handlers(Backend& rc, const std::string& replica) {
-    rc.handle("echo", [](const Context&, const boost::json::array& args,
-                         const std::vector<std::string>& attachments) -> Result {
-        // Binary arguments come back as they came: the placeholders with their attachments.
-        return Result(args, attachments);
-    });
+    rc.handle("echo",
+              [](const Context&, const boost::json::array& args,
+                 const std::vector<std::string>& attachments) -> Result {
+                  // Binary arguments come back as they came: the placeholders with their
+                  // attachments.
+                  return Result(args, attachments);
+              });
     rc.handle("add", [](const Context&, const boost::json::array& args) -> Result {
         double sum = 0;
         for (const auto& v : args) {
@@ -129,17 +132,16 @@ void register_handlers(Backend& rc, const std::string& replica) {
     for (auto kind : {LifecycleKind::kConnect, LifecycleKind::kDisconnect, LifecycleKind::kJoin,
                       LifecycleKind::kLeave, LifecycleKind::kKicked}) {
         rc.on(kind, [](const LifecycleEvent& e) {
-            print_line(boost::json::serialize(boost::json::object{
-                {"lifecycle", to_string(e.kind)},
-                {"edge", e.edge},
-                {"at_ms", e.at_ms},
-                {"user", e.user_id},
-                {"name", e.user_name},
-                {"socket", e.socket_id},
-                {"nsp", e.nsp},
-                {"room", e.room},
-                {"reason", e.reason},
-                {"recovered", e.recovered}}));
+            print_line(boost::json::serialize(boost::json::object{{"lifecycle", to_string(e.kind)},
+                                                                  {"edge", e.edge},
+                                                                  {"at_ms", e.at_ms},
+                                                                  {"user", e.user_id},
+                                                                  {"name", e.user_name},
+                                                                  {"socket", e.socket_id},
+                                                                  {"nsp", e.nsp},
+                                                                  {"room", e.room},
+                                                                  {"reason", e.reason},
+                                                                  {"recovered", e.recovered}}));
         });
     }
 }
@@ -190,8 +192,7 @@ int main(int argc, char** argv) {
         log::error("cannot subscribe", {{"error", started.error().message}});
         return 1;
     }
-    log::info("serving", {{"queue", queue},
-                          {"nats", roomcast::natsbus::redact_urls(nats_url)}});
+    log::info("serving", {{"queue", queue}, {"nats", roomcast::natsbus::redact_urls(nats_url)}});
     print_line("ready");
 
     int sig = 0;

@@ -225,8 +225,7 @@ Backend::Backend(std::unique_ptr<natsbus::Connection> owned, Options options)
       options_(std::move(options)),
       impl_(std::make_unique<Impl>(options_)) {}
 
-Expected<std::unique_ptr<Backend>> Backend::connect(const natsbus::Options& nats,
-                                                    Options options) {
+Expected<std::unique_ptr<Backend>> Backend::connect(const natsbus::Options& nats, Options options) {
     auto conn = natsbus::Connection::connect(nats);
     if (!conn) {
         return Error{"unavailable", "connecting to NATS: " + conn.error().message()};
@@ -234,7 +233,9 @@ Expected<std::unique_ptr<Backend>> Backend::connect(const natsbus::Options& nats
     return std::unique_ptr<Backend>(new Backend(std::move(*conn), std::move(options)));
 }
 
-Backend::~Backend() { stop(); }
+Backend::~Backend() {
+    stop();
+}
 
 void Backend::stop() {
     std::lock_guard lock(impl_->stop_mu);
@@ -253,9 +254,10 @@ void Backend::add_event(const std::string& nsp, std::string_view event, EventHan
     }
     // On "/" Roomcast's own events never reach a backend; on other namespaces only Socket.IO's
     // reserved names are taken.
-    const bool valid = nsp == "/" ? contract::valid_event_name(event)
-                                  : !event.empty() && event.size() <= contract::kMaxEventNameBytes &&
-                                        !protocol::sio::is_reserved_event(event);
+    const bool valid = nsp == "/"
+                           ? contract::valid_event_name(event)
+                           : !event.empty() && event.size() <= contract::kMaxEventNameBytes &&
+                                 !protocol::sio::is_reserved_event(event);
     if (!valid) {
         throw std::invalid_argument("roomcast::backend: invalid custom event name '" +
                                     std::string(event) + "'");
@@ -276,7 +278,9 @@ Backend& Backend::handle(std::string_view event, EventHandler handler) {
     return *this;
 }
 
-NamespaceScope Backend::of(std::string nsp) { return NamespaceScope(*this, std::move(nsp)); }
+NamespaceScope Backend::of(std::string nsp) {
+    return NamespaceScope(*this, std::move(nsp));
+}
 
 NamespaceScope& NamespaceScope::handle(std::string_view event, EventHandler handler) {
     backend_.add_event(nsp_, event, std::move(handler));
@@ -323,9 +327,9 @@ Backend& Backend::on(LifecycleKind kind, LifecycleHandler handler) {
 }
 
 Stats Backend::stats() const {
-    return Stats{impl_->n_requests.load(),        impl_->n_overloaded.load(),
-                 impl_->n_expired.load(),         impl_->n_handler_errors.load(),
-                 impl_->n_malformed.load(),       impl_->n_lifecycle_events.load(),
+    return Stats{impl_->n_requests.load(),         impl_->n_overloaded.load(),
+                 impl_->n_expired.load(),          impl_->n_handler_errors.load(),
+                 impl_->n_malformed.load(),        impl_->n_lifecycle_events.load(),
                  impl_->n_lifecycle_dropped.load()};
 }
 
@@ -453,9 +457,8 @@ struct Dispatch {
             [this, request, reply_to = msg.reply, handler] {
                 pb::JoinHookReply out;
                 try {
-                    const JoinDecision d =
-                        (*handler)(context_of(request->client(), request->deadline_ms()),
-                                   request->room());
+                    const JoinDecision d = (*handler)(
+                        context_of(request->client(), request->deadline_ms()), request->room());
                     out.set_allow(d.allow);
                     if (!d.allow) {
                         set_error(out.mutable_error(), d.error);
@@ -491,7 +494,9 @@ struct Dispatch {
         }
         post(
             request->deadline_ms(),
-            [this, request, reply_to = msg.reply, handler] { run_publish(*request, reply_to, *handler); },
+            [this, request, reply_to = msg.reply, handler] {
+                run_publish(*request, reply_to, *handler);
+            },
             nullptr);
     }
 
@@ -505,7 +510,9 @@ struct Dispatch {
             reply(reply_to, out);
             return;
         }
-        PublishRequest publish{request.room(), request.event(), std::move(*data),
+        PublishRequest publish{request.room(),
+                               request.event(),
+                               std::move(*data),
                                {request.attachments().begin(), request.attachments().end()}};
         try {
             const PublishDecision d =
@@ -615,18 +622,24 @@ struct Dispatch {
             if (handlers.empty()) {
                 continue;
             }
-            const LifecycleEvent event{*kind,        batch.edge_id(), e.at_ms(),
-                                       e.user_id(),  e.user_name(),   e.socket_id(),
+            const LifecycleEvent event{*kind,
+                                       batch.edge_id(),
+                                       e.at_ms(),
+                                       e.user_id(),
+                                       e.user_name(),
+                                       e.socket_id(),
                                        e.namespace_().empty() ? "/" : e.namespace_(),
-                                       e.room(),     e.reason(),      e.recovered()};
+                                       e.room(),
+                                       e.reason(),
+                                       e.recovered()};
             for (const auto& handler : handlers) {
                 try {
                     handler(event);
                 } catch (...) {
                     ++impl.n_handler_errors;
-                    log::error("lifecycle handler threw",
-                               {{"kind", to_string(*kind)},
-                                {"error", what_of(std::current_exception())}});
+                    log::error(
+                        "lifecycle handler threw",
+                        {{"kind", to_string(*kind)}, {"error", what_of(std::current_exception())}});
                 }
             }
         }
@@ -654,32 +667,34 @@ Expected<void> Backend::start() {
     };
     for (const auto& [subject, handler] : impl_->events) {
         const EventHandler* h = &handler;
-        if (auto r = add(subject, [dispatch, h](natsbus::Message&& m) {
-                dispatch->on_event(std::move(m), *h);
-            }, queue); !r) {
+        if (auto r = add(
+                subject,
+                [dispatch, h](natsbus::Message&& m) { dispatch->on_event(std::move(m), *h); },
+                queue);
+            !r) {
             return r;
         }
     }
     if (impl_->connect) {
-        if (auto r = add(contract::kHookConnectSubject,
-                         [dispatch](natsbus::Message&& m) { dispatch->on_connect(std::move(m)); },
-                         queue);
+        if (auto r = add(
+                contract::kHookConnectSubject,
+                [dispatch](natsbus::Message&& m) { dispatch->on_connect(std::move(m)); }, queue);
             !r) {
             return r;
         }
     }
     if (!impl_->joins.empty()) {
-        if (auto r = add(contract::kHookJoinSubject,
-                         [dispatch](natsbus::Message&& m) { dispatch->on_join(std::move(m)); },
-                         queue);
+        if (auto r = add(
+                contract::kHookJoinSubject,
+                [dispatch](natsbus::Message&& m) { dispatch->on_join(std::move(m)); }, queue);
             !r) {
             return r;
         }
     }
     if (!impl_->publishes.empty()) {
-        if (auto r = add(contract::kHookPublishSubject,
-                         [dispatch](natsbus::Message&& m) { dispatch->on_publish(std::move(m)); },
-                         queue);
+        if (auto r = add(
+                contract::kHookPublishSubject,
+                [dispatch](natsbus::Message&& m) { dispatch->on_publish(std::move(m)); }, queue);
             !r) {
             return r;
         }
@@ -690,9 +705,9 @@ Expected<void> Backend::start() {
     }
     if (any_lifecycle) {
         const std::string subject = std::string(contract::kLifecycleSubjectPrefix) + ">";
-        if (auto r = add(subject,
-                         [dispatch](natsbus::Message&& m) { dispatch->on_lifecycle(std::move(m)); },
-                         options_.share_lifecycle ? std::string_view(queue) : std::string_view());
+        if (auto r = add(
+                subject, [dispatch](natsbus::Message&& m) { dispatch->on_lifecycle(std::move(m)); },
+                options_.share_lifecycle ? std::string_view(queue) : std::string_view());
             !r) {
             return r;
         }
@@ -724,7 +739,8 @@ Error from_bus_error(const boost::system::error_code& ec, std::string_view what)
 Expected<std::uint64_t> RoomTarget::emit(std::string_view event, const boost::json::value& data,
                                          const std::vector<std::string>& attachments) const {
     if (!contract::valid_room_id(room_)) {
-        return Error{"bad_request", "invalid room id (" + std::string(contract::kRoomIdPattern) + ")"};
+        return Error{"bad_request",
+                     "invalid room id (" + std::string(contract::kRoomIdPattern) + ")"};
     }
     if (!contract::valid_event_name(event)) {
         return Error{"bad_request", "invalid or reserved event name"};

@@ -42,7 +42,9 @@ pb::Client client(std::string user = "alice") {
     return c;
 }
 
-std::int64_t in_ms(std::int64_t ms) { return core::unix_ms() + ms; }
+std::int64_t in_ms(std::int64_t ms) {
+    return core::unix_ms() + ms;
+}
 
 class BackendTest : public ::testing::Test {
 protected:
@@ -76,7 +78,8 @@ protected:
             request.add_attachments(a);
         }
         request.set_deadline_ms(in_ms(5000));
-        auto reply = edge_->request(contract::rpc_subject(nsp, event), request.SerializeAsString(), 5s);
+        auto reply =
+            edge_->request(contract::rpc_subject(nsp, event), request.SerializeAsString(), 5s);
         pb::CustomEventReply out;
         EXPECT_TRUE(reply) << reply.error().message();
         if (reply) {
@@ -185,11 +188,12 @@ TEST_F(BackendTest, ArgumentsThatAreNotAnArrayAreABadRequest) {
 
 TEST_F(BackendTest, BinaryAttachmentsGoBothWays) {
     const std::string event = unique_name("bin");
-    backend().handle(event, [](const Context&, const boost::json::array& args,
-                               const std::vector<std::string>& attachments) -> Result {
-        std::string reversed(attachments.at(0).rbegin(), attachments.at(0).rend());
-        return Result(boost::json::object{{"echo", args.at(0)}}, {reversed});
-    });
+    backend().handle(event,
+                     [](const Context&, const boost::json::array& args,
+                        const std::vector<std::string>& attachments) -> Result {
+                         std::string reversed(attachments.at(0).rbegin(), attachments.at(0).rend());
+                         return Result(boost::json::object{{"echo", args.at(0)}}, {reversed});
+                     });
     start();
     const std::string bytes("\x00\x01\xff", 3);
     const auto reply = call("/", event, R"([{"_placeholder":true,"num":0}])", {bytes});
@@ -235,8 +239,9 @@ TEST_F(BackendTest, NamespacesHaveTheirOwnSubjects) {
 }
 
 TEST_F(BackendTest, RegistrationRulesAreEnforced) {
-    EXPECT_THROW(backend().handle("join", [](const Context&, const boost::json::array&) { return 1; }),
-                 std::invalid_argument);
+    EXPECT_THROW(
+        backend().handle("join", [](const Context&, const boost::json::array&) { return 1; }),
+        std::invalid_argument);
     EXPECT_THROW(backend().handle("", [](const Context&, const boost::json::array&) { return 1; }),
                  std::invalid_argument);
     // On another namespace only Socket.IO's reserved names are taken.
@@ -246,11 +251,13 @@ TEST_F(BackendTest, RegistrationRulesAreEnforced) {
                      "disconnect", [](const Context&, const boost::json::array&) { return 1; }),
                  std::invalid_argument);
     backend().handle("once", [](const Context&, const boost::json::array&) { return 1; });
-    EXPECT_THROW(backend().handle("once", [](const Context&, const boost::json::array&) { return 1; }),
-                 std::logic_error);
+    EXPECT_THROW(
+        backend().handle("once", [](const Context&, const boost::json::array&) { return 1; }),
+        std::logic_error);
     start();
-    EXPECT_THROW(backend().handle("late", [](const Context&, const boost::json::array&) { return 1; }),
-                 std::logic_error);
+    EXPECT_THROW(
+        backend().handle("late", [](const Context&, const boost::json::array&) { return 1; }),
+        std::logic_error);
 }
 
 TEST_F(BackendTest, FullPoolAnswersUnavailableAtOnce) {
@@ -312,12 +319,10 @@ TEST_F(BackendTest, JoinHookLongestPrefixWinsAndUnmatchedRoomsAreAllowed) {
         return ctx.user_id.starts_with("staff-") ? JoinDecision::accept()
                                                  : JoinDecision::deny("forbidden", "staff only");
     });
-    backend().on_join("team:open-", [](const Context&, const std::string&) {
-        return JoinDecision::accept();
-    });
-    backend().on_join("team:void-", [](const Context&, const std::string&) {
-        return JoinDecision::deny("");
-    });
+    backend().on_join("team:open-",
+                      [](const Context&, const std::string&) { return JoinDecision::accept(); });
+    backend().on_join("team:void-",
+                      [](const Context&, const std::string&) { return JoinDecision::deny(""); });
     start();
     EXPECT_TRUE(join("team:1", "staff-bob").allow());
     auto reply = join("team:1", "alice");
@@ -338,7 +343,8 @@ TEST_F(BackendTest, PublishHookAllowsDeniesAndReplaces) {
             return PublishDecision::deny("forbidden", "no");
         }
         if (text == "edit") {
-            return PublishDecision::replace(boost::json::object{{"text", "edited"}, {"room", p.room}});
+            return PublishDecision::replace(
+                boost::json::object{{"text", "edited"}, {"room", p.room}});
         }
         return PublishDecision::accept();
     });
@@ -437,7 +443,8 @@ TEST_F(BackendTest, LifecycleEventsAreDispatchedByKindInOrder) {
     EXPECT_EQ(seen[1].reason, "transport close");
     EXPECT_EQ(seen[2].kind, LifecycleKind::kConnect);
     EXPECT_EQ(seen[2].socket_id, "s2");
-    EXPECT_TRUE(natsbus::testing::eventually([&] { return backend().stats().lifecycle_events == 4; }));
+    EXPECT_TRUE(
+        natsbus::testing::eventually([&] { return backend().stats().lifecycle_events == 4; }));
 }
 
 TEST_F(BackendTest, ReplicasInOneQueueGroupAnswerEachRequestOnce) {
@@ -543,7 +550,8 @@ TEST_F(BackendTest, RoomEmitsAreStoredWithIncreasingOffsets) {
         EXPECT_GT(*offset, last);
         last = *offset;
     }
-    auto stored = edge_->jetstream().read_subject(stream.name, contract::room_subject(room), 1, 10, 5s);
+    auto stored =
+        edge_->jetstream().read_subject(stream.name, contract::room_subject(room), 1, 10, 5s);
     ASSERT_TRUE(stored);
     ASSERT_EQ(stored->size(), 3u);
     bus::v1::RoomEvent event;

@@ -4,7 +4,8 @@
 
 namespace roomcast::backend::detail {
 
-WorkPool::WorkPool(unsigned threads, std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 1)) {
+WorkPool::WorkPool(unsigned threads, std::size_t capacity)
+    : capacity_(std::max<std::size_t>(capacity, 1)) {
     threads = std::max(threads, 1u);
     threads_.reserve(threads);
     for (unsigned i = 0; i < threads; ++i) {
@@ -12,7 +13,9 @@ WorkPool::WorkPool(unsigned threads, std::size_t capacity) : capacity_(std::max<
     }
 }
 
-WorkPool::~WorkPool() { stop(); }
+WorkPool::~WorkPool() {
+    stop();
+}
 
 bool WorkPool::try_post(std::function<void()> work) {
     {

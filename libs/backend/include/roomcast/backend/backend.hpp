@@ -80,8 +80,8 @@ public:
     template <class T>
     requires(std::constructible_from<boost::json::value, T&&> &&
              !std::same_as<std::remove_cvref_t<T>, Error> &&
-             !std::same_as<std::remove_cvref_t<T>, Result>)
-    Result(T&& value) : value_(std::forward<T>(value)) {}  // NOLINT(google-explicit-constructor)
+             !std::same_as<std::remove_cvref_t<T>, Result>) Result(T&& value)
+        : value_(std::forward<T>(value)) {}  // NOLINT(google-explicit-constructor)
     Result(Error error) : ok_(false), error_(std::move(error)) {}  // NOLINT
     Result(boost::json::value value, std::vector<std::string> attachments)
         : value_(std::move(value)), attachments_(std::move(attachments)) {}
@@ -118,7 +118,9 @@ struct Context {
     // The custom event's name (empty for hooks).
     std::string event;
 
-    bool expects_reply() const noexcept { return deadline != std::chrono::system_clock::time_point{}; }
+    bool expects_reply() const noexcept {
+        return deadline != std::chrono::system_clock::time_point{};
+    }
 };
 
 // --- hooks ---------------------------------------------------------------------------------
@@ -234,13 +236,13 @@ struct Options {
 
 // Counters since construction; thread-safe snapshots.
 struct Stats {
-    std::uint64_t requests = 0;          // custom events and hooks received
-    std::uint64_t overloaded = 0;        // refused: max_in_flight reached
-    std::uint64_t expired = 0;           // dropped: deadline passed before a worker took them
-    std::uint64_t handler_errors = 0;    // exceptions caught around handlers
-    std::uint64_t malformed = 0;         // messages that did not decode
-    std::uint64_t lifecycle_events = 0;  // dispatched to a handler or not
-    std::uint64_t lifecycle_dropped = 0; // batches dropped: max_lifecycle_batches reached
+    std::uint64_t requests = 0;           // custom events and hooks received
+    std::uint64_t overloaded = 0;         // refused: max_in_flight reached
+    std::uint64_t expired = 0;            // dropped: deadline passed before a worker took them
+    std::uint64_t handler_errors = 0;     // exceptions caught around handlers
+    std::uint64_t malformed = 0;          // messages that did not decode
+    std::uint64_t lifecycle_events = 0;   // dispatched to a handler or not
+    std::uint64_t lifecycle_dropped = 0;  // batches dropped: max_lifecycle_batches reached
 };
 
 class Backend;
@@ -287,13 +289,13 @@ class NamespaceScope {
 public:
     NamespaceScope& handle(std::string_view event, EventHandler handler);
     template <class F>
-    requires std::invocable<F, const Context&, const boost::json::array&>
-    NamespaceScope& handle(std::string_view event, F fn) {
-        return handle(event, EventHandler([fn = std::move(fn)](const Context& c,
-                                                               const boost::json::array& a,
-                                                               const std::vector<std::string>&) {
-                          return Result(fn(c, a));
-                      }));
+    requires std::invocable<F, const Context&, const boost::json::array&> NamespaceScope& handle(
+        std::string_view event, F fn) {
+        return handle(
+            event, EventHandler([fn = std::move(fn)](const Context& c, const boost::json::array& a,
+                                                     const std::vector<std::string>&) {
+                return Result(fn(c, a));
+            }));
     }
 
 private:
@@ -318,8 +320,8 @@ public:
     // std::invalid_argument, as registering twice does.
     Backend& handle(std::string_view event, EventHandler handler);
     template <class F>
-    requires std::invocable<F, const Context&, const boost::json::array&>
-    Backend& handle(std::string_view event, F fn) {
+    requires std::invocable<F, const Context&, const boost::json::array&> Backend& handle(
+        std::string_view event, F fn) {
         of("/").handle(event, std::move(fn));
         return *this;
     }
