@@ -664,6 +664,65 @@ int users_disconnect(Session& s) {
         [&](const rpb::DisconnectUserResponse&) { return request.user_id() + " disconnected\n"; });
 }
 
+int users_emit(Session& s) {
+    rpb::PublishToUserRequest request;
+    const auto socket = s.line().value("socket");
+    const auto& args = s.line().args;
+    // <user> <event> [<data>], or with --socket: <event> [<data>].
+    const std::size_t first = socket ? 0 : 1;
+    if (args.size() < first + 1) {
+        return s.usage(socket ? "missing <event>" : "missing <event> (after <user>)");
+    }
+    if (args.size() > first + 2) {
+        return s.usage(socket ? "too many arguments: --socket replaces <user>"
+                              : "too many arguments");
+    }
+    if (socket) {
+        request.set_socket_id(*socket);
+    } else {
+        request.set_user_id(args[0]);
+    }
+    request.set_event(args[first]);
+    request.set_namespace_(s.line().value("namespace").value_or(""));
+    const auto file = s.line().value("data-file");
+    const bool has_arg = args.size() > first + 1;
+    if (file && has_arg) {
+        return s.usage("give the data either as an argument or with --data-file, not both");
+    }
+    Checked<std::string> data = ok(has_arg ? args[first + 1] : std::string());
+    if ((has_arg && args[first + 1] == "-") || (file && *file == "-")) {
+        data = read_capped(s.io().in, "stdin");
+    } else if (file) {
+        std::ifstream in(*file, std::ios::binary);
+        if (!in) {
+            return s.usage("cannot open --data-file " + *file);
+        }
+        data = read_capped(in, "--data-file " + *file);
+    }
+    if (!data) {
+        return s.usage(data.error().what);
+    }
+    // Absent data is sent as "" (null); given data is checked here, like `rooms publish`.
+    if (has_arg || file) {
+        if (auto parsed = protocol::parse_json(*data); !parsed) {
+            return s.usage("the data is not JSON (" + parsed.error().message() +
+                           "); quote it for the shell, e.g. '{\"text\":\"hi\"}'");
+        }
+    }
+    request.set_data_json(std::move(*data));
+    const auto stub = rooms_stub(s);
+    return s.unary<rpb::PublishToUserResponse>(
+        Target::kRooms,
+        [&](grpc::ClientContext* c, rpb::PublishToUserResponse* r) {
+            return stub->PublishToUser(c, request, r);
+        },
+        [&](const rpb::PublishToUserResponse&) {
+            const std::string target = request.has_socket_id() ? "socket " + request.socket_id()
+                                                               : "user " + request.user_id();
+            return "emitted " + request.event() + " to " + target + "\n";
+        });
+}
+
 int presence_get(Session& s) {
     ppb::GetPresenceRequest request;
     request.set_room_id(s.arg(0));
@@ -910,6 +969,8 @@ int dispatch(Session& s) {
             return rooms_history(s);
         case CommandId::kUsersDisconnect:
             return users_disconnect(s);
+        case CommandId::kUsersEmit:
+            return users_emit(s);
         case CommandId::kPresenceGet:
             return presence_get(s);
         case CommandId::kPresenceStats:

@@ -153,6 +153,10 @@ public:
                          rpb::HistoryResponse* r) override {
         return recorder_.handle("History", *c, *q, r);
     }
+    grpc::Status PublishToUser(grpc::ServerContext* c, const rpb::PublishToUserRequest* q,
+                               rpb::PublishToUserResponse* r) override {
+        return recorder_.handle("PublishToUser", *c, *q, r);
+    }
 
 private:
     Recorder& recorder_;
@@ -374,6 +378,12 @@ TEST_F(CliTest, EveryCommandSendsItsRequestWithTheBearerToken) {
         {{"users", "disconnect", "alice", "--reason", "banned"},
          "DisconnectUser",
          R"(user_id: "alice" reason: "banned")"},
+        {{"users", "emit", "alice", "notice", R"({"text":"mail"})"},
+         "PublishToUser",
+         R"(user_id: "alice" event: "notice" data_json: "{\"text\":\"mail\"}")"},
+        {{"users", "emit", "--socket", "s-1", "ping", "--namespace", "/admin"},
+         "PublishToUser",
+         R"(socket_id: "s-1" event: "ping" namespace: "/admin")"},
         {{"presence", "get", "lobby", "--page-size", "50"},
          "GetPresence",
          R"(room_id: "lobby" page_size: 50)"},
@@ -451,6 +461,31 @@ TEST_F(CliTest, PublishPrintsTheOffset) {
     EXPECT_EQ(json.out, "{\"offset\":\"18446744073709551615\"}\n");
 }
 
+TEST_F(CliTest, UsersEmitSendsNullWithoutDataAndSaysWhereItWent) {
+    const Outcome user = run_cli({"users", "emit", "alice", "notice"});
+    EXPECT_EQ(user.code, kExitOk) << user.err;
+    EXPECT_EQ(user.out, "emitted notice to user alice\n");
+    const Outcome socket = run_cli({"users", "emit", "--socket", "s1", "notice", "-"}, "[1]");
+    EXPECT_EQ(socket.code, kExitOk) << socket.err;
+    EXPECT_EQ(socket.out, "emitted notice to socket s1\n");
+    recorder_.on<rpb::PublishToUserRequest, rpb::PublishToUserResponse>(
+        "PublishToUser", [](const auto&, rpb::PublishToUserResponse*) {
+            return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "event: reserved");
+        });
+    const Outcome refused = run_cli({"users", "emit", "alice", "publish"});
+    EXPECT_EQ(refused.code, kExitRpcError);
+    EXPECT_NE(refused.err.find("PublishToUser: INVALID_ARGUMENT: event: reserved"),
+              std::string::npos)
+        << refused.err;
+    const auto calls = recorder_.calls();
+    ASSERT_EQ(calls.size(), 3U);
+    const auto& first = dynamic_cast<const rpb::PublishToUserRequest&>(*calls[0].request);
+    EXPECT_EQ(first.data_json(), "");
+    const auto& second = dynamic_cast<const rpb::PublishToUserRequest&>(*calls[1].request);
+    EXPECT_EQ(second.socket_id(), "s1");
+    EXPECT_EQ(second.data_json(), "[1]");
+}
+
 TEST_F(CliTest, UsageErrorsExitTwoWithAHintAndSendNothing) {
     struct Case {
         std::vector<std::string> args;
@@ -506,6 +541,15 @@ TEST_F(CliTest, UsageErrorsExitTwoWithAHintAndSendNothing) {
         {{"rooms", "publish", "a", "e", "--data-file", "/nonexistent/data.json"},
          "cannot open --data-file /nonexistent/data.json",
          "Try 'roomcastctl rooms publish --help'."},
+        {{"users", "emit", "alice"},
+         "missing <event> (after <user>)",
+         "Try 'roomcastctl users emit --help'."},
+        {{"users", "emit", "--socket", "s1", "ev", "{}", "extra"},
+         "--socket replaces <user>",
+         "Try 'roomcastctl users emit --help'."},
+        {{"users", "emit", "alice", "ev", "{oops}"},
+         "the data is not JSON",
+         "Try 'roomcastctl users emit --help'."},
         {{"token", "issue", "alice", "--ttl", "1500ms"},
          "a token lives whole seconds",
          "Try 'roomcastctl token issue --help'."},

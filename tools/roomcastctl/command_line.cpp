@@ -73,6 +73,13 @@ const std::vector<CommandSpec>& table() {
         {CommandId::kUsersDisconnect, "users", "disconnect", "<user>", 1, 1,
          "roomcast.rooms.v1.RoomAdmin/DisconnectUser",
          "Disconnect every socket of a user on every edge (no auto-reconnect)", {kReason}},
+        {CommandId::kUsersEmit, "users", "emit", "<user>|--socket <socket> <event> [<json data>]", 1, 3,
+         "roomcast.rooms.v1.RoomAdmin/PublishToUser",
+         "Emit an event to a user's sockets (or one socket) on every edge, not stored; data is "
+         "JSON ('-' reads stdin)",
+         {{"socket", "ID", "Emit to this socket id instead of a user (then: <event> [<json data>])"},
+          {"namespace", "NSP", "The sockets' namespace (default /)"},
+          {"data-file", "F", "Read the JSON data from file F ('-' for stdin)"}}},
         {CommandId::kPresenceGet, "presence", "get", "<room>", 1, 1,
          "roomcast.presence.v1.Presence/GetPresence", "Who is online in a room, by user id",
          {kPageSize, kPageToken, kAll}},

@@ -86,6 +86,7 @@ enum class CommandId {
     kRoomsPublish,
     kRoomsHistory,
     kUsersDisconnect,
+    kUsersEmit,
     kPresenceGet,
     kPresenceStats,
     kPresenceWatch,

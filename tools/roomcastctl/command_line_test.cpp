@@ -60,6 +60,8 @@ TEST(CommandLine, EveryCommandParsesWithItsArguments) {
          CommandId::kRoomsHistory,
          1},
         {{"users", "disconnect", "alice", "--reason", "banned"}, CommandId::kUsersDisconnect, 1},
+        {{"users", "emit", "alice", "notice", "{}", "--namespace", "/x"}, CommandId::kUsersEmit, 3},
+        {{"users", "emit", "--socket", "s1", "notice"}, CommandId::kUsersEmit, 1},
         {{"presence", "get", "lobby", "--page-size", "50", "--all"}, CommandId::kPresenceGet, 1},
         {{"presence", "stats", "lobby"}, CommandId::kPresenceStats, 1},
         {{"presence", "watch", "lobby"}, CommandId::kPresenceWatch, 1},
@@ -91,7 +93,7 @@ TEST(CommandLine, EveryCommandIsInTheTableOnce) {
     }
     std::sort(names.begin(), names.end());
     EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
-    EXPECT_EQ(names.size(), 20U);
+    EXPECT_EQ(names.size(), 21U);
 }
 
 TEST(CommandLine, FlagValuesAndRepeats) {

@@ -6,9 +6,10 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { after, afterEach, before, test } from "node:test";
-import { ClientPool, EventLog } from "../lib/clients.mjs";
+import { connect as natsConnect } from "nats";
+import { ClientPool, EventLog, withTimeout } from "../lib/clients.mjs";
 import { Inbox, connectUser, joinRoom, startEdgeStack, uniqueRoom } from "../lib/roomcast.mjs";
-import { repoDir } from "../lib/stack.mjs";
+import { kNatsAdminUser, repoDir } from "../lib/stack.mjs";
 
 let stack;
 const clients = new ClientPool();
@@ -98,6 +99,40 @@ test("roomcastctl drives a room end to end: create, members, publish, history, p
     const list = await ctl(["rooms", "list", "--prefix", "ops:"]);
     assert.equal(list.code, 0, list.stderr);
     assert.doesNotMatch(list.stdout, new RegExp(room));
+});
+
+test("roomcastctl users emit publishes an Emit for the user on roomcast.emit; an invalid event exits 1 with the server's error", async () => {
+    // Watches the bus as every edge does (delivery to sockets is the edges' part, tested there).
+    const nc = await natsConnect({ ...stack.natsOptions(kNatsAdminUser), name: "roomcastctl-test" });
+    try {
+        const sub = nc.subscribe("roomcast.emit");
+        await nc.flush();
+        const firstEmit = (async () => {
+            for await (const m of sub) {
+                return Buffer.from(m.data);
+            }
+            return null;
+        })();
+        const sent = await ctl(["users", "emit", "emit-user", "ops-notice", '{"text":"you have mail"}']);
+        assert.equal(sent.code, 0, sent.stderr);
+        assert.equal(sent.stdout, "emitted ops-notice to user emit-user\n");
+        const emit = await withTimeout(firstEmit, 5_000, "the Emit on roomcast.emit");
+        // Protobuf strings are their bytes: the user, the event and the arguments as a JSON array.
+        for (const part of ["emit-user", "ops-notice", '[{"text":"you have mail"}]']) {
+            assert.ok(emit.includes(Buffer.from(part)), `the Emit carries ${part}: ${emit.toString("hex")}`);
+        }
+    } finally {
+        await nc.close();
+    }
+
+    const reserved = await ctl(["users", "emit", "emit-user", "publish", "{}"]);
+    assert.equal(reserved.code, 1);
+    assert.match(reserved.stderr, /PublishToUser: INVALID_ARGUMENT/);
+    const badSocket = await ctl(["users", "emit", "--socket", "not a socket", "ops-notice"]);
+    assert.equal(badSocket.code, 1);
+    assert.match(badSocket.stderr, /INVALID_ARGUMENT/);
+    const usage = await ctl(["users", "emit", "emit-user"]);
+    assert.equal(usage.code, 2, "a missing event is a usage error; nothing is sent");
 });
 
 test("without the admin token every admin command fails with UNAUTHENTICATED (exit 1); token jwks needs none", async () => {
