@@ -4,6 +4,11 @@
 //   publish  {room, event, data}   → {ok, offset}; others get event(data, meta, offset)
 //   presence {room}                → {ok, clients, users: [{id, name}]}; "presence" events
 //   history  {room, since, limit}  → {ok, messages: [{offset, event, data, from}]}
+// and the demo backend's (examples/demo-backend, over NATS; docs/backends.md):
+//   roll     {room, dice}          → {ok, result: {rolls, total}} (custom event; the roll is
+//                                    posted to the room as a "message" from the server)
+//   notice   {text}                ← emitted to this user (a welcome when joining a room)
+// A publish the backend's moderation refuses comes back as {ok: false, error}.
 // The presence and history answers are optional here: the page keeps working without them.
 
 import { io } from "socket.io-client";
@@ -39,7 +44,12 @@ const ui = {
     presenceSummary: $("presence-summary"),
     presenceList: $("presence-list"),
     presenceNote: $("presence-note"),
+    notifications: $("notifications"),
+    notificationList: $("notification-list"),
 };
+// "/roll 2d6", "/roll d20", "/roll" (one six-sided die).
+const kRollCommand = /^\/roll(?:\s+(\S+))?\s*$/i;
+const kMaxNotifications = 20;
 
 const state = {
     user: null, // {id, name}
@@ -109,7 +119,7 @@ function nameOf(id) {
         return `${state.user.name} (you)`;
     }
     if (id === "server") {
-        return "server";
+        return "demo backend";
     }
     return state.members.get(id) ?? state.names.get(id) ?? id;
 }
@@ -352,6 +362,25 @@ async function leaveRoom() {
     }
 }
 
+/** "/roll NdM": the demo backend's custom event; the roll reaches the room as a message. */
+async function roll(dice) {
+    const reply = await request("roll", { room: state.room, dice: dice ?? "1d6" });
+    if (!reply?.ok) {
+        const why = reply?.error?.code === "unavailable" ? "the demo backend is not running" : describeError(reply);
+        throw new Error(`roll failed: ${why}`);
+    }
+}
+
+function addNotification(text) {
+    const item = document.createElement("li");
+    item.textContent = text;
+    ui.notificationList.prepend(item);
+    while (ui.notificationList.children.length > kMaxNotifications) {
+        ui.notificationList.lastElementChild.remove();
+    }
+    ui.notifications.hidden = false;
+}
+
 async function publish(text) {
     const room = state.room;
     const data = { text };
@@ -417,6 +446,11 @@ function connect() {
         addMessage({ from: meta.from, data, offset: offset ?? meta.offset });
     });
     socket.on("presence", onPresenceEvent);
+    socket.on("notice", (data) => {
+        if (data && typeof data.text === "string") {
+            addNotification(data.text);
+        }
+    });
     socket.on("kicked", ({ room, reason } = {}) => {
         if (room === state.room) {
             leaveRoom();
@@ -471,6 +505,8 @@ function signOut(message = "") {
     ui.roomView.hidden = true;
     ui.leave.hidden = true;
     ui.session.hidden = true;
+    ui.notificationList.replaceChildren();
+    ui.notifications.hidden = true;
     ui.signin.hidden = false;
     setConnection("offline");
     showNotice(message);
@@ -521,7 +557,12 @@ onSubmit(ui.publishForm, async () => {
     if (!text || !state.room) {
         return;
     }
-    await publish(text);
+    const command = kRollCommand.exec(text);
+    if (command) {
+        await roll(command[1]);
+    } else {
+        await publish(text);
+    }
     ui.message.value = "";
     ui.message.focus();
 });
