@@ -7,6 +7,8 @@
 #include "app/handlers.hpp"
 #include "app/quotas.hpp"
 #include "app/sessions.hpp"
+#include "backends/custom_events.hpp"
+#include "backends/emits.hpp"
 #include "rooms/fabric.hpp"
 #include "socketio/server.hpp"
 
@@ -69,6 +71,13 @@ struct EdgeOptions {
     std::uint64_t user_publish_bytes_burst = 4 * 1024 * 1024;
     std::int64_t user_auto_create_per_minute = 10;
     std::int64_t user_auto_create_burst = 20;
+    // Application backends (docs/backends.md): custom events, extra namespaces, connect hook.
+    std::chrono::milliseconds rpc_timeout{5000};
+    std::int64_t rpc_max_in_flight = 16;
+    std::vector<std::string> namespaces;
+    std::string hook_connect = "off";  // off | tokenless | all
+    std::chrono::milliseconds hook_timeout{2000};
+    std::string hook_connect_fail = "closed";  // open | closed
     std::int64_t threads = 0;  // 0: one per core
     std::string log_level = "info";
 };
@@ -90,5 +99,8 @@ rooms::FabricOptions fabric_options(const EdgeOptions& o);
 HandlerOptions handler_options(const EdgeOptions& o);
 ConnectOptions connect_options(const EdgeOptions& o);
 QuotaOptions quota_options(const EdgeOptions& o);
+backends::RpcOptions rpc_options(const EdgeOptions& o);
+backends::EmitLimits emit_limits(const EdgeOptions& o);
+backends::ConnectHookOptions connect_hook_options(const EdgeOptions& o);
 
 }  // namespace roomcast::edge
