@@ -400,3 +400,56 @@ describe("emit to a user or a socket", () => {
         assert.ok((await metricValue(stack.edges[0].adminUrl, "roomcast_edge_emits_total", { result: "delivered" })) >= 1);
     });
 });
+
+describe("connect hook (all, fail open)", () => {
+    let stack2;
+    let nc3;
+    before(async () => {
+        stack2 = await startStack({
+            edges: ["edge-a"],
+            edgeArgs: ["--hook-connect", "all", "--hook-connect-fail", "open", "--hook-timeout", "300ms"],
+        });
+        nc3 = await natsConnect({ ...stack2.natsOptions("backend"), name: "e2e-backend-all" });
+    });
+    after(async () => {
+        await nc3?.close();
+        await stack2?.stop();
+    });
+
+    test("token holders are asked with their user, and the reply may rename them", async () => {
+        const asked = [];
+        const hookSub = nc3.subscribe("roomcast.hook.connect", {
+            callback: (err, msg) => {
+                const req = decode(pb.ConnectHook, msg.data);
+                asked.push(req);
+                msg.respond(encode(pb.ConnectHookReply, req.client?.userId === "erin"
+                    ? { allow: true, userId: "erin-mapped" }
+                    : { allow: false, error: { code: "", message: "" } }));
+            },
+        });
+        subs.push(hookSub);
+        await handle("roomcast.rpc.whoami", (ev) => ({ ok: true, resultJson: JSON.stringify(ev.client.userId) }),
+            { conn: nc3 });
+        const erin = await connectUser(clients, stack2, stack2.edges[0].url, { user: "erin", transports: ["websocket"] });
+        assert.equal(asked.length, 1);
+        assert.equal(asked[0].client.userId, "erin");
+        assert.equal(JSON.parse(asked[0].client.claimsJson).sub, "erin");
+        assert.deepEqual(await emitWithAck(erin.socket, "whoami", []), [{ ok: true, result: "erin-mapped" }]);
+
+        const other = clients.socket(stack2.edges[0].url, {
+            forceNew: true, auth: { token: tokenFor(stack2, "frank") }, reconnection: false,
+        });
+        const err = await waitConnectError(other.socket, { what: "denied token holder" });
+        assert.equal(err.message, "unauthorized");
+        assert.equal(err.data.code, "forbidden", "an empty code is forbidden");
+    });
+
+    test("no hook backend: token holders get in (open), tokenless connections do not", async () => {
+        const start = Date.now();
+        await connectUser(clients, stack2, stack2.edges[0].url, { user: "gina", transports: ["websocket"] });
+        assert.ok(Date.now() - start < 3_000);
+        const anon = clients.socket(stack2.edges[0].url, { forceNew: true, auth: { session: "x" }, reconnection: false });
+        const err = await waitConnectError(anon.socket, { what: "tokenless, fail open" });
+        assert.equal(err.data?.code, "unavailable");
+    });
+});
