@@ -32,7 +32,7 @@ jwt::Result<jwt::Claims> Connections::verify(std::string_view token) const {
     return jwt::verify(token, *keys, options_.verify);
 }
 
-void Connections::on_connect(const sio::Handshake& hs, sio::ConnectCallback done) {
+void Connections::on_connect(const sio::Handshake& hs, sio::ConnectCallback done, const std::string& nsp) {
     auto refuse = [this, &done](std::string_view code) {
         const std::size_t i = code == "token_missing" ? 0 : code == "token_expired" ? 2 : 1;
         counters_.auth_failures[i].fetch_add(1, std::memory_order_relaxed);
@@ -42,9 +42,18 @@ void Connections::on_connect(const sio::Handshake& hs, sio::ConnectCallback done
         d.error = sio::ConnectError{"unauthorized", json::value(std::move(data))};
         done(std::move(d));
     };
+    // Connection state recovery is for "/" (the rooms); other namespaces start anew each time.
+    const bool recoverable = options_.recovery && nsp == "/";
+    // A fresh private session id, used unless the session is recovered (drawn here, on the
+    // shard: a connect hook's answer continues on a library thread).
+    std::string fresh_pid = recoverable ? transport::Shard::current()->random_id(22) : std::string();
     const json::object* auth = hs.auth.is_object() ? &hs.auth.as_object() : nullptr;
     const json::value* token = auth != nullptr ? auth->if_contains("token") : nullptr;
     if (token == nullptr || !token->is_string() || token->get_string().empty()) {
+        if (hook_ != nullptr && hook_->asks(false)) {
+            ask_hook(hs, nsp, nullptr, std::move(fresh_pid), std::move(done));
+            return;
+        }
         refuse("token_missing");
         return;
     }
@@ -58,16 +67,75 @@ void Connections::on_connect(const sio::Handshake& hs, sio::ConnectCallback done
         rooms::Identity{std::move(claims->sub), std::move(claims->name)});
     session->exp = claims->exp;
     session->started_ms = core::unix_ms();
-    if (!options_.recovery) {
+    if (auto text = json::serialize(claims->all); text.size() <= kMaxClaimsJsonBytes) {
+        session->claims_json = std::move(text);
+    }
+    if (hook_ != nullptr && hook_->asks(true)) {
+        ask_hook(hs, nsp, std::move(session), std::move(fresh_pid), std::move(done));
+        return;
+    }
+    admit(std::move(session), hs.auth, std::move(fresh_pid), std::move(done));
+}
+
+void Connections::ask_hook(const sio::Handshake& hs, const std::string& nsp, SessionPtr session,
+                           std::string fresh_pid, sio::ConnectCallback done) {
+    std::optional<backends::v1::Client> client;
+    if (session) {
+        client.emplace();
+        client->set_user_id(session->user_id());
+        client->set_user_name(session->identity->name);
+        client->set_claims_json(session->claims_json);
+        client->set_namespace_(nsp);
+        client->set_remote_address(hs.remote_address);
+    }
+    hook_->ask(nsp, hs, client ? &*client : nullptr,
+               [this, session = std::move(session), auth = hs.auth, fresh_pid = std::move(fresh_pid),
+                done = std::move(done)](backends::ConnectVerdict v) mutable {
+                   // Library thread.
+                   using K = backends::ConnectVerdict::Kind;
+                   if (v.kind == K::kUnavailable && hook_->options().fail_open && session) {
+                       admit(std::move(session), auth, std::move(fresh_pid), std::move(done));
+                       return;
+                   }
+                   if (v.kind != K::kAllow) {
+                       sio::ConnectDecision d;
+                       json::object data;
+                       data["code"] = v.code;
+                       data["message"] = v.message;
+                       d.error = sio::ConnectError{"unauthorized", json::value(std::move(data))};
+                       done(std::move(d));
+                       return;
+                   }
+                   if (!session) {
+                       session = std::make_shared<SocketSession>();
+                       session->started_ms = core::unix_ms();
+                   }
+                   if (!v.user_id.empty() || !session->identity) {
+                       std::string name = v.user_name.empty() ? v.user_id : v.user_name;
+                       session->identity = std::make_shared<const rooms::Identity>(
+                           rooms::Identity{std::move(v.user_id), std::move(name)});
+                   } else if (!v.user_name.empty()) {
+                       session->identity = std::make_shared<const rooms::Identity>(
+                           rooms::Identity{session->identity->user_id, std::move(v.user_name)});
+                   }
+                   if (!v.claims_json.empty()) {
+                       session->claims_json = std::move(v.claims_json);
+                   }
+                   admit(std::move(session), auth, std::move(fresh_pid), std::move(done));
+               });
+}
+
+void Connections::admit(SessionPtr session, const json::value& auth_value, std::string fresh_pid,
+                        sio::ConnectCallback done) {
+    if (fresh_pid.empty()) {  // no recovery here
         sio::ConnectDecision d;
         d.data = session;
         done(std::move(d));
         return;
     }
-    // A fresh private session id, used unless the session is recovered.
-    std::string fresh_pid = transport::Shard::current()->random_id(22);
-    const json::value* pid = auth->if_contains("pid");
-    const json::value* offset = auth->if_contains("offset");
+    const json::object* auth = auth_value.is_object() ? &auth_value.as_object() : nullptr;
+    const json::value* pid = auth != nullptr ? auth->if_contains("pid") : nullptr;
+    const json::value* offset = auth != nullptr ? auth->if_contains("offset") : nullptr;
     if (pid == nullptr || !pid->is_string() || !contract::valid_pid(pid->get_string()) ||
         (offset != nullptr && !parse_offset(*offset))) {
         sio::ConnectDecision d;

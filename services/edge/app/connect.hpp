@@ -14,6 +14,7 @@
 #include "app/revocations.hpp"
 #include "app/sessions.hpp"
 #include "app/tokens.hpp"
+#include "backends/connect_hook.hpp"
 #include "rooms/fabric.hpp"
 
 #include <mutex>
@@ -33,7 +34,10 @@ public:
                 Revocations& revocations, SessionRecorder& records, TokenLifetime& tokens,
                 EdgeCounters& counters, ConnectOptions options);
 
-    void on_connect(const sio::Handshake& handshake, sio::ConnectCallback done);
+    // A CONNECT to `nsp` ("/" or one of --namespaces; only "/" recovers sessions).
+    void on_connect(const sio::Handshake& handshake, sio::ConnectCallback done, const std::string& nsp = "/");
+    // The connect hook (docs/backends.md), asked per its mode; null: off. Before start.
+    void set_connect_hook(backends::ConnectHook* hook) noexcept { hook_ = hook; }
     void on_connection(const sio::SocketPtr& socket);
     void on_disconnect(const sio::SocketPtr& socket, sio::DisconnectReason reason);
 
@@ -41,6 +45,13 @@ public:
     jwt::Result<jwt::Claims> verify(std::string_view token) const;
 
 private:
+    // Asks the connect hook; `session` is null for a tokenless CONNECT.
+    void ask_hook(const sio::Handshake& hs, const std::string& nsp, SessionPtr session, std::string fresh_pid,
+                  sio::ConnectCallback done);
+    // Accepts an authenticated CONNECT: fresh, or recovering the session its `pid` names.
+    // `fresh_pid` empty: no recovery (off, or not "/"). Any thread.
+    void admit(SessionPtr session, const boost::json::value& auth, std::string fresh_pid,
+               sio::ConnectCallback done);
     // Looks the session up and decides (library thread).
     void try_recover(SessionPtr session, std::string old_pid, std::string fresh_pid,
                      std::uint64_t offset, sio::ConnectCallback done);
@@ -61,6 +72,7 @@ private:
     TokenLifetime& tokens_;
     EdgeCounters& counters_;
     ConnectOptions options_;
+    backends::ConnectHook* hook_ = nullptr;
 };
 
 }  // namespace roomcast::edge

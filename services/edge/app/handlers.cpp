@@ -1,5 +1,7 @@
 #include "app/handlers.hpp"
 
+#include "app/backend_routes.hpp"
+
 #include "roomcast/core/clock.hpp"
 #include "roomcast/protocol/json.hpp"
 #include "roomcast/protocol/socketio.hpp"
@@ -72,22 +74,19 @@ backends::LifecycleSocket lifecycle_socket(const Caller& caller) {
     return s;
 }
 
-backend::v1::Client backend_client(const Caller& caller) {
+backend::v1::Client backend_client(const Caller& caller, std::string_view edge_id) {
+    if (caller.socket && caller.session) {
+        // One description of a socket for every backend request (custom events build theirs
+        // with the same function): claims, edge, rooms.
+        return edge::backend_client(*caller.socket, *caller.session, edge_id);
+    }
+    // Unit tests without a socket.
     backend::v1::Client c;
     c.set_user_id(caller.user());
     c.set_user_name(display_name(caller));
-    // The session keeps no claims beyond the user's id and name (docs/backends.md).
-    c.set_claims_json("{}");
-    if (caller.socket) {
-        c.set_socket_id(caller.socket->id());
-        c.set_namespace_(caller.socket->nsp().name());
-        for (auto& room : caller.socket->rooms()) {
-            c.add_rooms(std::move(room));
-        }
-        c.set_remote_address(caller.socket->handshake().remote_address);
-    } else {
-        c.set_namespace_("/");
-    }
+    c.set_claims_json(caller.session && !caller.session->claims_json.empty() ? caller.session->claims_json : "{}");
+    c.set_edge_id(std::string(edge_id));
+    c.set_namespace_("/");
     return c;
 }
 
@@ -157,7 +156,7 @@ void RoomHandlers::ask_join(const Caller& caller, const std::string& room, std::
         then();
         return;
     }
-    hooks->join(backend_client(caller), room,
+    hooks->join(backend_client(caller, backends_.edge_id), room,
                 [caller, reply, then = std::move(then)](backends::JoinVerdict verdict) mutable {
                     caller.post([caller, reply, then = std::move(then), verdict = std::move(verdict)] {
                         if (!caller.alive()) {
@@ -277,7 +276,7 @@ void RoomHandlers::publish(const Caller& caller, sio::Args&& args, Reply reply) 
         return;
     }
     std::vector<std::string> attachments(ev->attachments().begin(), ev->attachments().end());
-    hooks->publish(backend_client(caller), room, ev->event(), ev->data_json(), std::move(attachments),
+    hooks->publish(backend_client(caller, backends_.edge_id), room, ev->event(), ev->data_json(), std::move(attachments),
                    [this, caller, shared, ev](backends::PublishVerdict verdict) {
                        caller.post([this, caller, shared, ev, verdict = std::move(verdict)]() mutable {
                            // Gone while the backend decided: nobody could be told it was

@@ -37,12 +37,14 @@ struct HandlerOptions {
 struct HandlerBackends {
     backends::Hooks* hooks = nullptr;
     backends::Lifecycle* lifecycle = nullptr;
+    // This edge's id, as hook requests name it (Client.edge_id).
+    std::string edge_id;
 };
 
 // Who the caller is, as lifecycle events and hook requests name it (the `name` claim, else the
 // user id; the socket's id and namespace when it has a socket).
 backends::LifecycleSocket lifecycle_socket(const Caller& caller);
-backend::v1::Client backend_client(const Caller& caller);
+backend::v1::Client backend_client(const Caller& caller, std::string_view edge_id);
 
 class RoomHandlers {
 public:

@@ -3,6 +3,7 @@
 // protocol itself (EdgeApp), control actions, forwarding, health, then the drain on SIGTERM.
 
 #include "app/acl.hpp"
+#include "app/backend_routes.hpp"
 #include "app/connect.hpp"
 #include "app/control.hpp"
 #include "app/edge_app.hpp"
@@ -214,9 +215,32 @@ int main(int argc, char** argv) {
         connect_options.verify.leeway);
     edge::Connections connections(keyring, sessions, fabric, acl, revocations, records, tokens, counters,
                                   connect_options);
+    edge::backends::ConnectHook connect_hook(backend, edge::connect_hook_options(o));
+    if (connect_hook.options().mode != edge::backends::ConnectHookMode::kOff) {
+        connections.set_connect_hook(&connect_hook);
+    }
     edge::EdgeApp app(io, fabric, acl, presence, records, connections, tokens, quotas,
-                      edge::handler_options(o), edge::HandlerBackends{&backend_hooks, &lifecycle});
+                      edge::handler_options(o), edge::HandlerBackends{&backend_hooks, &lifecycle, o.edge_id});
     app.install();
+    // Custom events on "/" and on --namespaces, and emits to users and sockets
+    // (docs/backends.md).
+    edge::backends::RpcMetrics rpc_metrics;
+    rpc_metrics.attach(metrics);
+    edge::backends::CustomEvents custom_events(backend, edge::rpc_options(o), rpc_metrics);
+    edge::route_custom_events(io.of("/"), custom_events, o.edge_id);
+    edge::backends::UserIndex namespace_users(shards.size());
+    edge::ExtraNamespaces extra_namespaces(io, connections, custom_events, namespace_users, o.edge_id);
+    extra_namespaces.install(o.namespaces);
+    edge::backends::EmitDelivery emits(
+        **nats, io, edge::emit_limits(o), [&](std::string_view nsp) { return extra_namespaces.serves(nsp); },
+        [&](unsigned shard, sio::Namespace& nsp, const std::string& user) {
+            return nsp.name() == "/" ? fabric.sockets_of(shard, user) : namespace_users.sockets(shard, nsp, user);
+        });
+    auto emit_collector = emits.attach(metrics);
+    if (auto r = emits.start(); !r) {
+        log::error("cannot subscribe to emits", {{"error", r.error().message()}});
+        return 1;
+    }
     edge::ControlHandler control(**nats, io, fabric, acl, revocations, records, counters);
     control.report_to(lifecycle);
     if (auto r = control.start(); !r) {
@@ -295,6 +319,7 @@ int main(int argc, char** argv) {
                                                                           drain_start)
                                      .count()}});
     forwarder.stop();
+    emits.stop();
     control.stop();
     revocation_feed.stop();
     acl.stop();

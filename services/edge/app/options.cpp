@@ -1,5 +1,7 @@
 #include "app/options.hpp"
 
+#include "app/backend_routes.hpp"
+
 #include "roomcast/contract/ids.hpp"
 #include "roomcast/contract/timing.hpp"
 #include "roomcast/core/config.hpp"
@@ -137,6 +139,17 @@ void bind(core::Config& config, EdgeOptions& o) {
         .add_duration("lifecycle-interval", &o.lifecycle_interval, "how often waiting lifecycle events are sent",
                       milliseconds(1), milliseconds(60000))
         .add_int("nats-replicas", &o.nats_replicas, "JetStream replicas of the room stream and KV buckets", 1, 5)
+        .add_duration("rpc-timeout", &o.rpc_timeout,
+                      "how long a custom event with an ack waits for its backend's reply",
+                      milliseconds(10), milliseconds(300000))
+        .add_int("rpc-max-in-flight", &o.rpc_max_in_flight,
+                 "custom events one socket may have waiting for a backend (more: rate_limited)", 1, 100000)
+        .add_list("namespaces", &o.namespaces,
+                  "Socket.IO namespaces served besides \"/\" for custom events (\"/admin\", or a prefix \"/team-*\")")
+        .add_string("hook-connect", &o.hook_connect,
+                    "ask backends before a socket connects: off | tokenless | all")
+        .add_string("hook-connect-fail", &o.hook_connect_fail,
+                    "when no backend answers the connect hook: closed (refuse) | open (allow token holders)")
         .add_int("threads", &o.threads, "I/O threads (shards; 0: one per core)", 0, 64)
         .add_string("log-level", &o.log_level, "debug | info | warn | error");
     natsbus::bind_client_settings(config, o.nats);
@@ -172,6 +185,15 @@ std::string validate(EdgeOptions& o) {
         return error;
     }
     if (auto error = natsbus::resolve_client_settings(o.nats); !error.empty()) {
+        return error;
+    }
+    if (o.hook_connect != "off" && o.hook_connect != "tokenless" && o.hook_connect != "all") {
+        return "--hook-connect must be off, tokenless or all";
+    }
+    if (o.hook_connect_fail != "open" && o.hook_connect_fail != "closed") {
+        return "--hook-connect-fail must be open or closed";
+    }
+    if (auto error = ExtraNamespaces::check(o.namespaces); !error.empty()) {
         return error;
     }
     if (o.threads == 0) {
@@ -216,6 +238,9 @@ sio::ServerOptions server_options(const EdgeOptions& o) {
     s.event_burst = static_cast<double>(o.event_burst);
     s.decoder.max_attachments = static_cast<std::uint32_t>(o.max_attachments);
     s.max_connect_failures = static_cast<std::uint32_t>(o.max_connect_failures);
+    if (o.hook_connect != "off") {
+        s.handshake_headers.assign(std::begin(backends::kConnectHookHeaders), std::end(backends::kConnectHookHeaders));
+    }
     return s;
 }
 
@@ -276,6 +301,30 @@ backends::LifecycleOptions lifecycle_options(const EdgeOptions& o) {
     l.batch = static_cast<std::size_t>(o.lifecycle_batch);
     l.interval = o.lifecycle_interval;
     return l;
+}
+
+backends::RpcOptions rpc_options(const EdgeOptions& o) {
+    backends::RpcOptions r;
+    r.timeout = o.rpc_timeout;
+    r.max_in_flight = static_cast<std::uint32_t>(o.rpc_max_in_flight);
+    r.max_bytes = o.max_payload;
+    r.max_attachments = static_cast<std::size_t>(o.max_attachments);
+    return r;
+}
+
+backends::EmitLimits emit_limits(const EdgeOptions& o) {
+    return backends::EmitLimits{.max_bytes = o.max_payload,
+                                .max_attachments = static_cast<std::size_t>(o.max_attachments)};
+}
+
+backends::ConnectHookOptions connect_hook_options(const EdgeOptions& o) {
+    backends::ConnectHookOptions h;
+    h.mode = o.hook_connect == "all"         ? backends::ConnectHookMode::kAll
+             : o.hook_connect == "tokenless" ? backends::ConnectHookMode::kTokenless
+                                             : backends::ConnectHookMode::kOff;
+    h.timeout = o.hook_timeout;
+    h.fail_open = o.hook_connect_fail == "open";
+    return h;
 }
 
 }  // namespace roomcast::edge

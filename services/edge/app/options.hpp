@@ -9,6 +9,8 @@
 #include "app/sessions.hpp"
 #include "backends/hooks.hpp"
 #include "backends/lifecycle.hpp"
+#include "backends/custom_events.hpp"
+#include "backends/emits.hpp"
 #include "rooms/fabric.hpp"
 #include "socketio/server.hpp"
 
@@ -81,6 +83,12 @@ struct EdgeOptions {
     std::int64_t lifecycle_queue = 10000;
     std::int64_t lifecycle_batch = 500;
     std::chrono::milliseconds lifecycle_interval{100};
+    // Custom events, extra namespaces, the connect hook (hook_timeout above is every hook's).
+    std::chrono::milliseconds rpc_timeout{5000};
+    std::int64_t rpc_max_in_flight = 16;
+    std::vector<std::string> namespaces;
+    std::string hook_connect = "off";  // off | tokenless | all
+    std::string hook_connect_fail = "closed";  // open | closed
     std::int64_t threads = 0;  // 0: one per core
     std::string log_level = "info";
 };
@@ -104,5 +112,8 @@ ConnectOptions connect_options(const EdgeOptions& o);
 QuotaOptions quota_options(const EdgeOptions& o);
 backends::HookOptions hook_options(const EdgeOptions& o);
 backends::LifecycleOptions lifecycle_options(const EdgeOptions& o);
+backends::RpcOptions rpc_options(const EdgeOptions& o);
+backends::EmitLimits emit_limits(const EdgeOptions& o);
+backends::ConnectHookOptions connect_hook_options(const EdgeOptions& o);
 
 }  // namespace roomcast::edge

@@ -53,10 +53,17 @@ struct SocketSession {
     std::int64_t disconnected_at_ms = 0;
     std::unique_ptr<PendingRecovery> recovery;
     RecordChain record;
+    // The token's claims (or the connect hook's) as compact JSON for application backends
+    // (backend.v1.Client.claims_json): "{}" when none, or when they exceed kMaxClaimsJsonBytes.
+    std::string claims_json = "{}";
+    // Custom events of this socket waiting for a backend (backends::CustomEvents' cap).
+    std::uint32_t rpc_in_flight = 0;
 
     const std::string& user_id() const noexcept { return identity->user_id; }
 };
 using SessionPtr = std::shared_ptr<SocketSession>;
+// Claims are kept per socket for its whole life: larger ones are not passed on.
+inline constexpr std::size_t kMaxClaimsJsonBytes = 8192;
 
 // The session of a socket (nullptr when the connect hook did not set one).
 inline SessionPtr session_of(const sio::Socket& socket) {

@@ -137,8 +137,10 @@ OutMessagePtr encode_event(std::string_view nsp, std::string_view event, const A
 
 class Client : public std::enable_shared_from_this<Client> {
 public:
-    Client(Server& server, engineio::Session& session)
+    Client(Server& server, engineio::Session& session,
+           std::vector<std::pair<std::string, std::string>> headers = {})
         : server_(server),
+          headers_(std::move(headers)),
           session_(&session),
           shard_(session.shard()),
           decoder_(server.options().decoder),
@@ -310,7 +312,7 @@ private:
         if (closed_) {
             return;
         }
-        Namespace* nsp = server_.find(name);
+        Namespace* nsp = server_.find(name, /*create=*/true);
         if (nsp == nullptr) {
             send_connect_error(name, ConnectError{"Invalid namespace", std::nullopt});
             return;
@@ -323,6 +325,7 @@ private:
         hs.auth = auth ? std::move(*auth) : json::value(json::object());
         hs.remote_address = session_->remote_address();
         hs.engine_id = session_->id();
+        hs.headers = headers_;
         if (!nsp->hook()) {
             accept(*nsp, std::move(hs), ConnectDecision{});
             return;
@@ -394,6 +397,7 @@ private:
     }
 
     Server& server_;
+    std::vector<std::pair<std::string, std::string>> headers_;  // ServerOptions::handshake_headers
     engineio::Session* session_;  // null once the session closed
     transport::Shard& shard_;
     psio::Decoder decoder_;
@@ -585,6 +589,10 @@ void Socket::dispatch_event(Args&& args, std::string_view event,
     }
     if (const EventHandler* h = nsp_->handler(event)) {
         (*h)(self, std::move(args), std::move(ack));
+        return;
+    }
+    if (const auto& any = nsp_->any_handler()) {
+        any(self, event, std::move(args), std::move(ack));
     }
 }
 
@@ -709,9 +717,17 @@ Server::Server(transport::ShardPool& shards, ServerOptions options)
     of("/");
     engine_ = std::make_unique<engineio::EngineServer>(
         shards_, options_.engine,
-        [this](engineio::Session& session, const transport::HttpRequest& /*request*/)
+        [this](engineio::Session& session, const transport::HttpRequest& request)
             -> std::unique_ptr<engineio::SessionHandler> {
-            return std::make_unique<ClientHandler>(std::make_shared<Client>(*this, session));
+            std::vector<std::pair<std::string, std::string>> headers;
+            for (const auto& name : options_.handshake_headers) {
+                if (auto value = request.header(name)) {
+                    headers.emplace_back(name, std::string(value->substr(
+                                                   0, options_.handshake_header_bytes)));
+                }
+            }
+            return std::make_unique<ClientHandler>(
+                std::make_shared<Client>(*this, session, std::move(headers)));
         });
 }
 
@@ -725,9 +741,43 @@ Namespace& Server::of(const std::string& name) {
     return *it->second;
 }
 
-Namespace* Server::find(std::string_view name) noexcept {
-    const auto it = namespaces_.find(std::string(name));
-    return it == namespaces_.end() ? nullptr : it->second.get();
+void Server::of_prefix(std::string prefix, std::function<bool(std::string_view)> valid,
+                       std::function<void(Namespace&)> setup) {
+    prefixes_.push_back(PrefixNamespaces{std::move(prefix), std::move(valid), std::move(setup)});
+}
+
+Namespace* Server::find(std::string_view name, bool create) {
+    const std::string key(name);
+    {
+        std::shared_lock lock(namespaces_mu_);
+        if (const auto it = namespaces_.find(key); it != namespaces_.end()) {
+            return it->second.get();
+        }
+    }
+    if (!create) {
+        return nullptr;
+    }
+    // prefixes_ is fixed before start; only the map changes at run time.
+    for (const auto& p : prefixes_) {
+        if (name.size() <= p.prefix.size() || name.substr(0, p.prefix.size()) != p.prefix ||
+            (p.valid && !p.valid(name))) {
+            continue;
+        }
+        std::unique_lock lock(namespaces_mu_);
+        if (const auto it = namespaces_.find(key); it != namespaces_.end()) {
+            return it->second.get();  // created meanwhile by another shard
+        }
+        if (dynamic_namespaces_ >= options_.max_dynamic_namespaces) {
+            core::log::warn("dynamic namespace refused: too many", {{"namespace", key}});
+            return nullptr;
+        }
+        // Set up before it is visible: no shard sees it without its handlers.
+        auto nsp = std::make_unique<Namespace>(*this, key);
+        p.setup(*nsp);
+        ++dynamic_namespaces_;
+        return namespaces_.emplace(key, std::move(nsp)).first->second.get();
+    }
+    return nullptr;
 }
 
 }  // namespace roomcast::sio

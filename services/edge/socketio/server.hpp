@@ -32,9 +32,11 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace roomcast::sio {
@@ -106,6 +108,10 @@ struct Handshake {
     boost::json::value auth;  // the CONNECT payload, {} when absent
     std::string remote_address;
     std::string engine_id;
+    // The headers of the request that opened the Engine.IO session that ServerOptions::
+    // handshake_headers names (lower-case name, value), each value cut at
+    // handshake_header_bytes. Empty unless the application asked for some.
+    std::vector<std::pair<std::string, std::string>> headers;
 };
 
 class Socket;
@@ -140,6 +146,9 @@ using ConnectCallback = std::function<void(ConnectDecision)>;
 using ConnectHook = std::function<void(const Handshake&, ConnectCallback)>;
 using ConnectionHandler = std::function<void(const SocketPtr&)>;
 using EventHandler = std::function<void(const SocketPtr&, Args&&, Ack&&)>;
+// Every event without a handler of its own (socket.io's `onAny` on the server side, for events
+// only known at run time).
+using AnyEventHandler = std::function<void(const SocketPtr&, std::string_view event, Args&&, Ack&&)>;
 using DisconnectHandler = std::function<void(const SocketPtr&, DisconnectReason)>;
 // An event refused by the rate limit (`ack` set when the client asked for one).
 using RateLimitedHandler = std::function<void(const SocketPtr&, std::string_view event, Ack&&)>;
@@ -276,6 +285,8 @@ public:
     void on(std::string event, EventHandler handler) {
         handlers_[std::move(event)] = std::move(handler);
     }
+    // Events that neither the socket nor the namespace has a handler for (after the rate limit).
+    void on_any(AnyEventHandler handler) { on_any_ = std::move(handler); }
     void on_disconnect(DisconnectHandler handler) { on_disconnect_ = std::move(handler); }
     void on_rate_limited(RateLimitedHandler handler) { on_rate_limited_ = std::move(handler); }
 
@@ -305,6 +316,7 @@ public:
     const ConnectHook& hook() const noexcept { return hook_; }
     const ConnectionHandler& connection_handler() const noexcept { return on_connection_; }
     const EventHandler* handler(std::string_view event) const noexcept;
+    const AnyEventHandler& any_handler() const noexcept { return on_any_; }
     const DisconnectHandler& disconnect_handler() const noexcept { return on_disconnect_; }
     const RateLimitedHandler& rate_limited_handler() const noexcept { return on_rate_limited_; }
     std::uint64_t deliveries(unsigned shard) const noexcept { return shards_[shard]->deliveries.get(); }
@@ -315,6 +327,7 @@ private:
     ConnectHook hook_;
     ConnectionHandler on_connection_;
     std::unordered_map<std::string, EventHandler> handlers_;
+    AnyEventHandler on_any_;
     DisconnectHandler on_disconnect_;
     RateLimitedHandler on_rate_limited_;
     std::vector<std::unique_ptr<ShardState>> shards_;
@@ -337,6 +350,14 @@ struct ServerOptions {
     // Refused CONNECTs (an invalid namespace, a connect hook's refusal) after which the
     // connection is closed; 0: no limit. Each refusal may have cost a token check.
     std::uint32_t max_connect_failures = 5;
+    // Request headers (lower-case names) kept in every Handshake, each value cut at
+    // handshake_header_bytes: a connect hook that authenticates by cookie needs them, nothing
+    // else does, so none are kept by default (each costs memory until the CONNECT).
+    std::vector<std::string> handshake_headers;
+    std::size_t handshake_header_bytes = 4096;
+    // Namespaces created on demand by of_prefix(): at most this many, so clients naming new
+    // ones cannot grow the server without bound.
+    std::size_t max_dynamic_namespaces = 1024;
 };
 
 class Server {
@@ -348,7 +369,13 @@ public:
 
     // The namespace `name`, created on first use ("/" always exists). Before start only.
     Namespace& of(const std::string& name);
-    Namespace* find(std::string_view name) noexcept;
+    // Namespaces named `prefix` + anything (the whole name a valid namespace per `valid`),
+    // created when a client first connects to one and set up by `setup` (its handlers, hook,
+    // adapter) before any socket uses it; they are never removed. Before start only.
+    void of_prefix(std::string prefix, std::function<bool(std::string_view name)> valid,
+                   std::function<void(Namespace&)> setup);
+    // The namespace `name` (thread-safe); with `create`, one of_prefix() serves is created.
+    Namespace* find(std::string_view name, bool create = false);
 
     BroadcastOperator to(std::string room) { return of("/").to(std::move(room)); }
     engineio::EngineServer& engine() noexcept { return *engine_; }
@@ -358,7 +385,16 @@ public:
 private:
     transport::ShardPool& shards_;
     ServerOptions options_;
+    // Guards namespaces_ once dynamic namespaces may be added by shards.
+    mutable std::shared_mutex namespaces_mu_;
     std::unordered_map<std::string, std::unique_ptr<Namespace>> namespaces_;
+    std::size_t dynamic_namespaces_ = 0;
+    struct PrefixNamespaces {
+        std::string prefix;
+        std::function<bool(std::string_view)> valid;
+        std::function<void(Namespace&)> setup;
+    };
+    std::vector<PrefixNamespaces> prefixes_;
     std::unique_ptr<engineio::EngineServer> engine_;
 };
 

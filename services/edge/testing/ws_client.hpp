@@ -39,12 +39,15 @@ struct WsClient : protocol::ws::ReaderSink {
     explicit WsClient(boost::asio::ip::tcp::socket s) : sock(std::move(s)) {}
 
     // Connects, upgrades `path` (e.g. "/engine.io/") and reads the Engine.IO open packet.
-    static WsClient open(boost::asio::io_context& ioc, std::uint16_t port, std::string_view path) {
+    // `extra_headers`: more header lines, each ending in "\r\n".
+    static WsClient open(boost::asio::io_context& ioc, std::uint16_t port, std::string_view path,
+                         std::string_view extra_headers = {}) {
         auto s = connect_loopback(ioc, port);
         const std::string req = "GET " + std::string(path) +
                                 "?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                "Sec-WebSocket-Version: 13\r\n\r\n";
+                                "Sec-WebSocket-Version: 13\r\n" +
+                                std::string(extra_headers) + "\r\n";
         boost::asio::write(s, boost::asio::buffer(req));
         std::string head;
         char c = 0;
