@@ -160,7 +160,7 @@ test("lifecycle events reach the backend once each: connect, join, leave, discon
     assert.equal((await request(user.socket, "leave", { room })).ok, true);
     user.socket.disconnect();
     const mine = () => lifecycle(backend).filter((e) => e.socket === socketId);
-    await eventually(() => mine().some((e) => e.lifecycle === "disconnect"), { timeout: 5_000, what: "the disconnect event" });
+    await eventually(() => assert.ok(mine().some((e) => e.lifecycle === "disconnect")), { timeout: 5_000, what: "the disconnect event" });
     const kinds = mine().map((e) => e.lifecycle);
     assert.deepEqual(kinds, ["connect", "join", "leave", "disconnect"]);
     for (const e of mine()) {
