@@ -583,35 +583,49 @@ int rooms_kick(Session& s) {
         });
 }
 
-int rooms_publish(Session& s) {
-    rpb::PublishRequest request;
-    request.set_room_id(s.arg(0));
-    request.set_event(s.arg(1));
+// The JSON data of `rooms publish` and `users emit`: the argument at `index` or --data-file F
+// ('-' in either place reads stdin), checked as JSON here so that a typo fails before anything
+// is sent, with the parser's own reason. Absent (when not `required`): "" (the services' null).
+Checked<std::string> json_data(Session& s, std::size_t index, bool required) {
+    const auto& args = s.line().args;
     const auto file = s.line().value("data-file");
-    const bool has_arg = s.line().args.size() > 2;
+    const bool has_arg = args.size() > index;
     if (file && has_arg) {
-        return s.usage("give the data either as an argument or with --data-file, not both");
+        return Problem{"give the data either as an argument or with --data-file, not both"};
     }
     if (!file && !has_arg) {
-        return s.usage("missing <json data> (or --data-file F, '-' for stdin)");
+        if (required) {
+            return Problem{"missing <json data> (or --data-file F, '-' for stdin)"};
+        }
+        return ok(std::string());
     }
-    Checked<std::string> data = ok(has_arg ? s.arg(2) : std::string());
-    if ((has_arg && s.arg(2) == "-") || (file && *file == "-")) {
+    Checked<std::string> data = ok(has_arg ? args[index] : std::string());
+    if ((has_arg && args[index] == "-") || (file && *file == "-")) {
         data = read_capped(s.io().in, "stdin");
     } else if (file) {
         std::ifstream in(*file, std::ios::binary);
         if (!in) {
-            return s.usage("cannot open --data-file " + *file);
+            return Problem{"cannot open --data-file " + *file};
         }
         data = read_capped(in, "--data-file " + *file);
     }
     if (!data) {
-        return s.usage(data.error().what);
+        return data;
     }
-    // Checked here so a typo fails before anything is sent, with the parser's own reason.
     if (auto parsed = protocol::parse_json(*data); !parsed) {
-        return s.usage("the data is not JSON (" + parsed.error().message() +
-                       "); quote it for the shell, e.g. '{\"text\":\"hi\"}'");
+        return Problem{"the data is not JSON (" + parsed.error().message() +
+                       "); quote it for the shell, e.g. '{\"text\":\"hi\"}'"};
+    }
+    return data;
+}
+
+int rooms_publish(Session& s) {
+    rpb::PublishRequest request;
+    request.set_room_id(s.arg(0));
+    request.set_event(s.arg(1));
+    auto data = json_data(s, 2, true);
+    if (!data) {
+        return s.usage(data.error().what);
     }
     request.set_data_json(std::move(*data));
     const auto stub = rooms_stub(s);
@@ -684,30 +698,9 @@ int users_emit(Session& s) {
     }
     request.set_event(args[first]);
     request.set_namespace_(s.line().value("namespace").value_or(""));
-    const auto file = s.line().value("data-file");
-    const bool has_arg = args.size() > first + 1;
-    if (file && has_arg) {
-        return s.usage("give the data either as an argument or with --data-file, not both");
-    }
-    Checked<std::string> data = ok(has_arg ? args[first + 1] : std::string());
-    if ((has_arg && args[first + 1] == "-") || (file && *file == "-")) {
-        data = read_capped(s.io().in, "stdin");
-    } else if (file) {
-        std::ifstream in(*file, std::ios::binary);
-        if (!in) {
-            return s.usage("cannot open --data-file " + *file);
-        }
-        data = read_capped(in, "--data-file " + *file);
-    }
+    auto data = json_data(s, first + 1, false);
     if (!data) {
         return s.usage(data.error().what);
-    }
-    // Absent data is sent as "" (null); given data is checked here, like `rooms publish`.
-    if (has_arg || file) {
-        if (auto parsed = protocol::parse_json(*data); !parsed) {
-            return s.usage("the data is not JSON (" + parsed.error().message() +
-                           "); quote it for the shell, e.g. '{\"text\":\"hi\"}'");
-        }
     }
     request.set_data_json(std::move(*data));
     const auto stub = rooms_stub(s);
