@@ -68,7 +68,8 @@ public:
     void leave(const LifecycleSocket& s, std::string_view room);
     void kicked(const LifecycleSocket& s, std::string_view room, std::string_view reason);
 
-    // Starts the interval timer on `executor` (which outlives stop()).
+    // Starts the interval timer on `executor`, which must outlive this object (the timer is
+    // its I/O object, destroyed with this).
     void start(boost::asio::io_context& executor);
     // Cancels the timer and publishes what waits (call on the executor, or after it stopped).
     void stop();

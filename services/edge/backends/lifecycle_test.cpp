@@ -145,8 +145,10 @@ TEST(Lifecycle, TheTimerFlushesEveryIntervalAndAFullBatchAtOnce) {
     LifecycleOptions o;
     o.interval = std::chrono::milliseconds(50);
     o.batch = 4;
-    Lifecycle lc(port, "e", o);
+    // The executor outlives the publisher, as the edge's fabric executor does in main: the
+    // publisher's timer belongs to it.
     boost::asio::io_context ioc;
+    Lifecycle lc(port, "e", o);
     lc.start(ioc);
     lc.join(alice(), "a");
     const auto t0 = std::chrono::steady_clock::now();
