@@ -190,7 +190,7 @@ std::string validate(EdgeOptions& o) {
     if (o.hook_connect != "off" && o.hook_connect != "tokenless" && o.hook_connect != "all") {
         return "--hook-connect must be off, tokenless or all";
     }
-    if (o.hook_connect_fail != "open" && o.hook_connect_fail != "closed") {
+    if (!backends::parse_fail_mode(o.hook_connect_fail)) {
         return "--hook-connect-fail must be open or closed";
     }
     if (auto error = ExtraNamespaces::check(o.namespaces); !error.empty()) {
@@ -323,7 +323,7 @@ backends::ConnectHookOptions connect_hook_options(const EdgeOptions& o) {
              : o.hook_connect == "tokenless" ? backends::ConnectHookMode::kTokenless
                                              : backends::ConnectHookMode::kOff;
     h.timeout = o.hook_timeout;
-    h.fail_open = o.hook_connect_fail == "open";
+    h.fail_open = backends::parse_fail_mode(o.hook_connect_fail) == backends::FailMode::kOpen;
     return h;
 }
 

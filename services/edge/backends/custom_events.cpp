@@ -1,7 +1,9 @@
 #include "backends/custom_events.hpp"
 
+
 #include "roomcast/contract/subjects.hpp"
 #include "roomcast/core/clock.hpp"
+#include "roomcast/protocol/socketio.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
@@ -16,32 +18,6 @@ namespace json = boost::json;
 namespace {
 constexpr std::string_view kOther = "other";
 }  // namespace
-
-bool placeholders_within(const json::value& v, std::size_t count) {
-    if (v.is_array()) {
-        for (const auto& e : v.get_array()) {
-            if (!placeholders_within(e, count)) {
-                return false;
-            }
-        }
-        return true;
-    }
-    if (!v.is_object()) {
-        return true;
-    }
-    const auto& o = v.get_object();
-    if (const auto* p = o.if_contains("_placeholder"); p != nullptr && p->is_bool() && p->get_bool()) {
-        const auto* num = o.if_contains("num");
-        return num != nullptr && num->is_int64() && num->get_int64() >= 0 &&
-               static_cast<std::uint64_t>(num->get_int64()) < count;
-    }
-    for (const auto& [k, e] : o) {
-        if (!placeholders_within(e, count)) {
-            return false;
-        }
-    }
-    return true;
-}
 
 // --- metrics ---------------------------------------------------------------------------------
 
@@ -177,7 +153,7 @@ DecodedReply decode_reply(const natsbus::Result<std::string>& reply, const RpcOp
             return bad("the backend's result is not JSON");
         }
     }
-    if (!placeholders_within(result, static_cast<std::size_t>(r.attachments_size()))) {
+    if (!protocol::sio::placeholders_valid(result, static_cast<std::uint32_t>(r.attachments_size()))) {
         return bad("the backend's result names a missing attachment");
     }
     json::object out;

@@ -102,10 +102,6 @@ std::optional<std::string> encode_custom_event(const v1::Client& client, std::st
                                                const sio::Args& args, std::int64_t deadline_ms,
                                                std::uint64_t max_bytes);
 
-// Whether every Socket.IO placeholder in `v` names one of `count` attachments (a packet with a
-// dangling one makes the client's decoder fail).
-bool placeholders_within(const boost::json::value& v, std::size_t count);
-
 // {ok: false, error: {code, message}} as an ack.
 sio::Args error_ack(std::string_view code, std::string_view message);
 

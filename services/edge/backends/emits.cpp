@@ -1,11 +1,13 @@
 #include "backends/emits.hpp"
 
+
 #include "backends/custom_events.hpp"
 
 #include "roomcast/backend/v1/backend.pb.h"
 #include "roomcast/contract/ids.hpp"
 #include "roomcast/contract/subjects.hpp"
 #include "roomcast/core/log.hpp"
+#include "roomcast/protocol/socketio.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
@@ -57,7 +59,7 @@ std::optional<ParsedEmit> parse_emit(std::string_view data, const EmitLimits& li
         }
         args = std::move(v.as_array());
     }
-    if (!placeholders_within(args, static_cast<std::size_t>(e.attachments_size()))) {
+    if (!protocol::sio::placeholders_valid(args, static_cast<std::uint32_t>(e.attachments_size()))) {
         return std::nullopt;
     }
     std::vector<std::string> attachments(e.attachments().begin(), e.attachments().end());
