@@ -8,6 +8,14 @@
 // A forwarded long-poll GET may wait up to pingInterval for data, so the request deadline is
 // pingInterval + pingTimeout + a margin. When the client of a forwarded GET goes away, the
 // owner is told (roomcast.edge.<edge id>.http.abort) so the session ends as it would locally.
+//
+// An owner can vanish after it received a request (SIGKILL races the NATS server noticing, so
+// the request is delivered to a subscription about to go): no reply ever comes. While requests
+// wait on an owner, it is probed every `probe_interval` (ForwardedRequest.probe); when a probe
+// finds no responder, every request sent to that owner before the probe ends at once with
+// "session unknown", as a request that itself found no responder does, and the client reconnects
+// (and recovers) instead of hanging until the deadline. A hung but subscribed owner is not
+// failed early: the client's own ping timeout is the same deadline.
 // WebSocket upgrades cannot be forwarded: an upgrade for a foreign session is refused and the
 // client keeps polling (engine.io-client ignores a failed upgrade).
 
@@ -17,6 +25,7 @@
 #include "roomcast/natsbus/natsbus.hpp"
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 namespace roomcast::edge {
@@ -24,7 +33,9 @@ namespace roomcast::edge {
 class Forwarder {
 public:
     Forwarder(natsbus::Connection& nats, engineio::EngineServer& engine, transport::ShardPool& shards,
-              std::string edge_id, std::chrono::milliseconds request_timeout);
+              std::string edge_id, std::chrono::milliseconds request_timeout,
+              std::chrono::milliseconds probe_interval = std::chrono::seconds(1));
+    ~Forwarder();
 
     // Subscribes to this edge's forwarding subjects and installs the engine's foreign handler.
     natsbus::Result<void> start();
@@ -35,6 +46,8 @@ private:
                  transport::Responder&& responder);
     void serve(natsbus::Message&& message);
 
+    class Owners;  // requests waiting per owner edge, and their probes
+
     natsbus::Connection& nats_;
     engineio::EngineServer& engine_;
     transport::ShardPool& shards_;
@@ -42,6 +55,7 @@ private:
     std::chrono::milliseconds request_timeout_;
     natsbus::Subscription requests_;
     natsbus::Subscription aborts_;
+    std::shared_ptr<Owners> owners_;
 };
 
 }  // namespace roomcast::edge

@@ -5,13 +5,16 @@
 // - without it NGINX spreads a session's requests over both edges, and the edge that does not
 //   hold the session forwards them to the owner over NATS (roomcast.edge.<id>.http): messages
 //   must still arrive, all of them, in order;
-// - a cookieless polling client whose session's edge is SIGKILLed reconnects (to the live edge).
+// - a cookieless polling client whose session's edge is SIGKILLed reconnects (to the live edge);
+// - a forwarded request whose owner vanishes after receiving it ends within the probe interval,
+//   not at the forwarding deadline (pingInterval + pingTimeout + 5 s).
 // Which edge served each request is read from NGINX's access log (edge=<id>).
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, afterEach, before, test } from "node:test";
+import { connect as natsConnect } from "nats";
 import { ClientPool, nextEvent, sleep, waitConnected, withTimeout } from "../lib/clients.mjs";
 import { Inbox, connectUser, edgeOf, joinRoom, publishOk, startEdgeStack, uniqueRoom } from "../lib/roomcast.mjs";
 
@@ -168,8 +171,8 @@ test("a cookieless polling client whose session's edge is SIGKILLed reconnects t
     const t0 = Date.now();
     await dead.kill("SIGKILL");
     try {
-        // The client notices at its next request (a held GET forwarded to a dead edge may wait):
-        // keep it sending, as an active client does.
+        // The client notices at its next request (a held GET forwarded to the dead edge ends
+        // within the forwarder's probe interval): keep it sending, as an active client does.
         const poke = setInterval(() => p.socket.connected && p.socket.emit("noop"), 200);
         try {
             const [reason] = await disconnected;
@@ -201,5 +204,35 @@ test("a cookieless polling client whose session's edge is SIGKILLed reconnects t
         await publishOk(p.socket, room, "m", "from the reconnected poller");
     } finally {
         await dead.restart();
+    }
+});
+
+test("a forwarded poll whose owner vanishes after receiving it ends at once (the owner is probed)", async () => {
+    // A stand-in owner with the edge role's rights: it takes the forwarded GET and goes away
+    // without answering, as an edge SIGKILLed between NATS delivering a request and the server
+    // noticing the dead connection. (With a real edge that window is too small to hit on demand.)
+    const owner = await natsConnect({ ...stack.natsOptions("edge"), name: "vanishing-owner" });
+    let received;
+    const got = new Promise((resolve) => (received = resolve));
+    const sub = owner.subscribe("roomcast.edge.ghost-1.http", { callback: (_err, m) => received(m) });
+    await owner.flush();
+    try {
+        const edge = stack.edges[0];
+        const sid = `ghost-1.${"A".repeat(20)}`;
+        const t0 = Date.now();
+        const response = fetch(`${edge.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, {
+            signal: AbortSignal.timeout(30_000),
+        });
+        await withTimeout(got, 5_000, "the forwarded GET reaching the stand-in owner");
+        sub.unsubscribe();
+        await owner.flush();
+        const r = await response;
+        const ms = Date.now() - t0;
+        console.log(`# forwarded GET to a vanished owner ended after ${ms} ms with ${r.status}`);
+        assert.equal(r.status, 400, "session unknown, as when the owner is already gone");
+        assert.deepEqual(await r.json(), { code: 1, message: "Session ID unknown" });
+        assert.ok(ms < 10_000, `ended by the probe (${ms} ms), not at the forwarding deadline`);
+    } finally {
+        await owner.close();
     }
 });
