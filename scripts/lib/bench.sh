@@ -136,7 +136,21 @@ bench_start_node() {
   BENCH_CONN_PROCS="$procs"
 }
 
-# bench_start_system SYSTEM: roomcast | node | node-redis.
+# The kernel's floor (bench/floor/floor.cpp): one process, one thread, one send() per delivery
+# ($1 = off) or the frames due for a connection in one send() per event-loop pass ($1 = on).
+bench_start_floor() {
+  local batch="$1" port
+  BENCH_URLS="" BENCH_SERVERS=()
+  port="$(bench_free_port)" || return 1
+  stack_start 2 floor -- "$BENCH_FLOOR_BIN" --host 127.0.0.1 --port "$port" --batch "$batch" ||
+    return 1
+  stack_wait_ready floor "a listener on port $port" tcp_open 127.0.0.1 "$port" || return 1
+  BENCH_URLS="http://127.0.0.1:$port"
+  BENCH_SERVERS+=(--server "floor:floor:${STACK_PID[floor]}")
+  BENCH_CONN_PROCS=1
+}
+
+# bench_start_system SYSTEM: roomcast | node | node-redis | floor | floor-batched.
 bench_start_system() {
   : >"$STACK_PIDS_FILE"
   STACK_PID=()
@@ -144,6 +158,8 @@ bench_start_system() {
     roomcast) bench_start_roomcast "$BENCH_EDGES" "$BENCH_EDGE_THREADS" ;;
     node) bench_start_node 1 ;;
     node-redis) bench_start_node "$BENCH_NODE_PROCS" redis ;;
+    floor) bench_start_floor off ;;
+    floor-batched) bench_start_floor on ;;
     *) log "unknown system: $1"; return 1 ;;
   esac
 }

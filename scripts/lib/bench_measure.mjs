@@ -161,7 +161,7 @@ function snapshot(servers, { fds = false } = {}) {
 
 /** Roles whose open descriptors are client connections (one per WebSocket session). */
 function countsConnections(server) {
-    return server.role === "edge" || server.role === "node";
+    return server.role === "edge" || server.role === "node" || server.role === "floor";
 }
 
 function connectionFds(snap, servers) {

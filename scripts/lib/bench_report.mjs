@@ -19,8 +19,14 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import process from "node:process";
 
-const kSystems = ["roomcast", "node", "node-redis"];
-const kSystemName = { roomcast: "Roomcast", node: "Node (1 process)", "node-redis": "Node (redis adapter)" };
+const kSystems = ["roomcast", "node", "node-redis", "floor", "floor-batched"];
+const kSystemName = {
+    roomcast: "Roomcast",
+    node: "Node (1 process)",
+    "node-redis": "Node (redis adapter)",
+    floor: "Kernel floor (1 send per delivery)",
+    "floor-batched": "Kernel floor (batched sends)",
+};
 // The throughput goal's "before latency degrades": a rate counts as sustained when at least 95 %
 // of the asked deliveries arrived, nothing was lost, no publish failed and p99 stayed within
 // 3× of the p99 at the lowest rate measured (fan-out to a large room has a floor of its own:
@@ -100,7 +106,7 @@ function figures(record) {
         byRole[s.role] = (byRole[s.role] ?? 0) + (s.cpu_s ?? 0);
     }
     const cpu = sum(record.servers.map((s) => s.cpu_s));
-    const connRoles = record.servers.filter((s) => s.role === "edge" || s.role === "node");
+    const connRoles = record.servers.filter((s) => s.role === "edge" || s.role === "node" || s.role === "floor");
     const helperRoles = record.servers.filter((s) => s.role === "nats" || s.role === "redis");
     const cpuConn = sum(connRoles.map((s) => s.cpu_s));
     const windowS = record.window.length_s;
@@ -308,6 +314,16 @@ function rateSection(figs, scenario, title, intro) {
                     ratio(nd.loadgen?.p99_us, rc.loadgen?.p99_us), "", ""]);
             }
         }
+        // The kernel's floor as the reference: how many times its CPU per delivery each system pays.
+        const fl = get(figs, "floor", scenario, label);
+        for (const s of ["roomcast", "node", "node-redis"]) {
+            const f = get(figs, s, scenario, label);
+            if (fl && f) {
+                rows.push([label, `**${kSystemName[s]} / floor**`, "", ratio(f.cpu_us_per_delivery, fl.cpu_us_per_delivery),
+                    ratio(f.cpu_us_per_delivery_conn_procs, fl.cpu_us_per_delivery_conn_procs), "", "", "",
+                    ratio(f.loadgen?.p99_us, fl.loadgen?.p99_us), "", ""]);
+            }
+        }
     }
     return `### ${title}\n\n${intro}\n\n${table(["asked deliveries/s", "system", "deliveries/s", "µs CPU / delivery",
         "… edges or node only", "… NATS or redis only", "server cores", "p50 ms", "p99 ms", "p99.9 ms", "checks"], rows)}\n`;
@@ -352,6 +368,16 @@ function goals(figs) {
             nrf && `redis ${fmt(nrf.cpu_us_per_delivery, 2)} µs (${ratio(nrf.cpu_us_per_delivery, rf?.cpu_us_per_delivery)})`]
             .filter(Boolean).join("; ") || "–",
         minRatio !== null ? (minRatio >= 10 ? "met" : "not met") : "–"]);
+    for (const label of ["20000/s", "50000/s"]) {
+        const r = get(figs, "roomcast", "fanout", label);
+        const fl = get(figs, "floor", "fanout", label);
+        const n = get(figs, "node", "fanout", label);
+        const x = r && fl ? r.cpu_us_per_delivery / fl.cpu_us_per_delivery : null;
+        rows.push([`CPU per delivery ≤ 1.2× the kernel's floor (one send per delivery) at ${label.replace("/s", "")} deliveries/s, fan-out to one room`,
+            r ? `${fmt(r.cpu_us_per_delivery, 2)} µs${fl ? ` = ${ratio(r.cpu_us_per_delivery, fl.cpu_us_per_delivery)} the floor's ${fmt(fl.cpu_us_per_delivery, 2)} µs` : ""}` : "not in this run",
+            n && fl ? `${fmt(n.cpu_us_per_delivery, 2)} µs = ${ratio(n.cpu_us_per_delivery, fl.cpu_us_per_delivery)} the floor's` : "–",
+            x !== null ? (x <= 1.2 ? "met" : "not met") : "–"]);
+    }
     const sustained = (system) => {
         const list = figs.filter((f) => f.scenario === "fanout" && f.system === system && f.deliveries_per_s)
             .sort((a, b) => a.deliveries_per_s - b.deliveries_per_s);

@@ -1,7 +1,8 @@
 // The load generator against a real stack: nats-server with JetStream, the rooms service (which
 // auto-creates the rooms the edge asks for) and one edge (the binaries built with this tree),
 // child processes on free ports. A small fanout must come out
-// exact: every message delivered once to every other member of its room.
+// exact: every message delivered once to every other member of its room. The same against the
+// kernel's floor of scripts/bench (bench/floor).
 #include "runner.hpp"
 
 #include <gtest/gtest.h>
@@ -24,8 +25,8 @@
 #include <thread>
 #include <vector>
 
-#if !defined(ROOMCAST_EDGE_BINARY) || !defined(ROOMCAST_ROOMS_BINARY)
-#error "ROOMCAST_EDGE_BINARY and ROOMCAST_ROOMS_BINARY name the binaries (tools/loadgen/CMakeLists.txt)"
+#if !defined(ROOMCAST_EDGE_BINARY) || !defined(ROOMCAST_ROOMS_BINARY) || !defined(ROOMCAST_FLOOR_BINARY)
+#error "ROOMCAST_EDGE_BINARY, ROOMCAST_ROOMS_BINARY and ROOMCAST_FLOOR_BINARY name the binaries (tools/loadgen/CMakeLists.txt)"
 #endif
 
 namespace roomcast::loadgen {
@@ -141,6 +142,28 @@ std::string tail(const std::string& file) {
     return s.size() > 4000 ? s.substr(s.size() - 4000) : s;
 }
 
+// 50 clients in two rooms of 25, two publishers: every message reaches the 24 other members
+// of its room, once, in order, and the run accounts for all of it.
+void expect_exact_fanout(const RunResult& r) {
+    EXPECT_EQ(r.established, 50U);
+    EXPECT_EQ(r.failed, 0U);
+    EXPECT_EQ(r.disconnected, 0U);
+    EXPECT_EQ(r.joins_ok, 50U);
+    EXPECT_EQ(r.joins_failed, 0U);
+    EXPECT_GT(r.sent, 0U);
+    EXPECT_EQ(r.acked, r.sent);
+    EXPECT_EQ(r.publish_errors, 0U);
+    // Two rooms of 25: each message reaches the 24 other members of its room.
+    EXPECT_EQ(r.deliveries, r.sent * 24);
+    EXPECT_EQ(r.loss.lost, 0U);
+    EXPECT_EQ(r.loss.duplicated, 0U);
+    EXPECT_EQ(r.loss.out_of_order, 0U);
+    EXPECT_EQ(r.loss.end_markers_missing, 0U);
+    EXPECT_EQ(r.publishers_seen, 2U);
+    EXPECT_GT(r.latency_us.count(), 0U);
+    EXPECT_EQ(r.exit_code(), 0);
+}
+
 class LoadgenIntegration : public ::testing::Test {
 protected:
     // No fatal failure here: googletest would skip the suite's tests (and CTest report them as
@@ -230,26 +253,6 @@ protected:
         return o;
     }
 
-    static void expect_exact_fanout(const RunResult& r) {
-        EXPECT_EQ(r.established, 50U);
-        EXPECT_EQ(r.failed, 0U);
-        EXPECT_EQ(r.disconnected, 0U);
-        EXPECT_EQ(r.joins_ok, 50U);
-        EXPECT_EQ(r.joins_failed, 0U);
-        EXPECT_GT(r.sent, 0U);
-        EXPECT_EQ(r.acked, r.sent);
-        EXPECT_EQ(r.publish_errors, 0U);
-        // Two rooms of 25: each message reaches the 24 other members of its room.
-        EXPECT_EQ(r.deliveries, r.sent * 24);
-        EXPECT_EQ(r.loss.lost, 0U);
-        EXPECT_EQ(r.loss.duplicated, 0U);
-        EXPECT_EQ(r.loss.out_of_order, 0U);
-        EXPECT_EQ(r.loss.end_markers_missing, 0U);
-        EXPECT_EQ(r.publishers_seen, 2U);
-        EXPECT_GT(r.latency_us.count(), 0U);
-        EXPECT_EQ(r.exit_code(), 0);
-    }
-
     static inline std::string setup_error_;
     static inline std::string dir_;
     static inline std::unique_ptr<Child> nats_;
@@ -287,6 +290,49 @@ TEST_F(LoadgenIntegration, WrongSecretFailsEveryConnection) {
     EXPECT_EQ(r.failure_reasons.count("unauthorized"), 1U);
     EXPECT_EQ(r.exit_code(), 1);
 }
+
+// The kernel's floor (bench/floor/floor.cpp, scripts/bench's "floor" systems) must be driven by
+// the load generator exactly as an edge is, or its figures compare nothing: the same fan-out,
+// accounted the same way, in both of its write modes.
+class FloorIntegration : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(FloorIntegration, FanoutIsExact) {
+    char dir[] = "/tmp/floor-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    const int port = free_port();
+    Child floor({ROOMCAST_FLOOR_BINARY, "--port", std::to_string(port), "--batch", GetParam()}, {},
+                std::string(dir) + "/floor.log");
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    // Not an upgrade: the floor answers 400, which says it listens.
+    while (http_status(port, "/") == 0) {
+        ASSERT_TRUE(floor.running()) << tail(std::string(dir) + "/floor.log");
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the floor did not listen";
+        std::this_thread::sleep_for(50ms);
+    }
+    Options o;
+    o.scenario = Scenario::kFanout;
+    Target t;
+    t.host = "127.0.0.1";
+    t.port = static_cast<std::uint16_t>(port);
+    t.host_header = "127.0.0.1:" + std::to_string(port);
+    o.urls = {t};
+    o.connections = 50;
+    o.rooms = 2;
+    o.room_prefix = "floor-room-";
+    o.publishers = 2;
+    o.rate = 20;
+    o.duration = 2s;
+    o.warmup = 0ms;
+    o.jwt_secret = "floor-test-secret-of-at-least-32-bytes";
+    o.id = "floor";
+    o.threads = 2;
+    o.connect_rate = 500;
+    expect_exact_fanout(run(o, nullptr));
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, FloorIntegration, ::testing::Values("off", "on"));
 
 }  // namespace
 }  // namespace roomcast::loadgen
