@@ -121,9 +121,10 @@ export const container = (workload, name) =>
   workload.spec.template.spec.containers.find((c) => c.name === name);
 export const envOf = (c) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
 
-// apiVersion → the module holding its model classes.
-const MODULES = {
+// apiVersion → the module holding its model classes (and their declarations, lib/strict.mjs).
+export const MODULES = {
   "monitoring.coreos.com/v1": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1",
+  "gateway.networking.k8s.io/v1": "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1",
 };
 
 /**

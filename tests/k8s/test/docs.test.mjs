@@ -74,7 +74,7 @@ for (const doc of DOCS) {
       for (const m of prose.matchAll(/`([^`\s]+)`/g)) {
         for (const token of m[1].split(/,\s*/)) {
           const dotted = token.replace(/:.*$/, "").replace(/\[.*$/, "");
-          if (!/^[A-Za-z<][\w<>*.-]*\.[\w<>*]/.test(dotted)) continue;
+          if (!/^[A-Za-z<][\w<>*-]*(\.[\w<>*-]+)+$/.test(dotted)) continue;
           const first = dotted.split(".")[0];
           const expanded = first === "<svc>" ? ["rooms", "presence", "auth"].map((s) => dotted.replace("<svc>", s)) : [dotted];
           for (const d of expanded) if (tops.includes(d.split(".")[0])) named.add(d);
