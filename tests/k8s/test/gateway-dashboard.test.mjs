@@ -51,6 +51,13 @@ describe("Gateway API HTTPRoute", () => {
     assert.deepEqual(session, { type: "Cookie", sessionName: "roomcast_affinity", cookieConfig: { lifetimeType: "Session" } });
   });
 
+  test("NOTES.txt names the route's hosts", () => {
+    const notes = runRender([...GATEWAY, "--notes"]);
+    assert.ok(notes.ok, notes.stderr);
+    assert.match(notes.stdout, /https:\/\/rt\.example\.com\/socket\.io\//);
+    assert.match(notes.stdout, /Gateway API HTTPRoute roomcast-edge/);
+  });
+
   test("refuses a route without a Gateway, and a permanent cookie without a lifetime", () => {
     const noParent = runRender(["--set", "gateway.enabled=true"]);
     assert.equal(noParent.ok, false);
