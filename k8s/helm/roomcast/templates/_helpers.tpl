@@ -350,7 +350,16 @@ install); else a render error naming what to set. (dict "root" $ "value" <given>
 {{- define "roomcast.secretValue" -}}
 {{- $value := .value | default (get .existing .key | default "" | b64dec) }}
 {{- if and (not $value) (include "roomcast.liveCluster" .root) }}
-{{- $value = randAlphaNum 48 }}
+{{- /* Drawn once per render and remembered under .Values (Helm gives every template of a
+chart the same .Values map), so the Secret and the pods' checksums agree on a first install. */}}
+{{- if not (hasKey .root.Values "__roomcastGenerated") }}
+{{- $_ := set .root.Values "__roomcastGenerated" dict }}
+{{- end }}
+{{- $generated := get .root.Values "__roomcastGenerated" }}
+{{- if not (hasKey $generated .name) }}
+{{- $_ := set $generated .name (randAlphaNum 48) }}
+{{- end }}
+{{- $value = get $generated .name }}
 {{- end }}
 {{- required (printf "%s is required when rendering without a cluster (helm template, GitOps): set it (e.g. --set %s=$(openssl rand -hex 24)) or use %s (k8s/README.md, \"Secrets\")" .name .name .alt) $value }}
 {{- end }}
@@ -387,9 +396,7 @@ with nats.auth.existingSecret or without role credentials. */}}
 reads, over exactly the values it reads: a changed value rolls the pods that read it and no
 others. (dict "root" $ "secret" (list "jwt" "admin") "natsRoles" (list "edge")); "natsRoles"
 "*" for every role (the NATS servers). A Secret given by name (existingSecret) has no content
-here: after changing one, `kubectl rollout restart` the workloads that read it. On the first
-install generated values are drawn again for the checksum, so the first upgrade rolls the pods
-once. */}}
+here: after changing one, `kubectl rollout restart` the workloads that read it. */}}
 {{- define "roomcast.secretChecksums" -}}
 {{- $root := .root }}
 {{- $secret := include "roomcast.secretValues" $root | fromJson }}
