@@ -682,6 +682,10 @@ func required(warn string, val interface{}) (interface{}, error) {
 // name, every such object of the namespace (any namespace when it is empty) as {items: [...]}.
 func lookupIn(objects []map[string]interface{}) func(string, string, string, string) (map[string]interface{}, error) {
 	return func(apiVersion, kind, namespace, name string) (map[string]interface{}, error) {
+		if objects == nil {
+			// helm template answers every lookup, a list too, with an empty map.
+			return map[string]interface{}{}, nil
+		}
 		items := []interface{}{}
 		for _, obj := range objects {
 			meta, _ := obj["metadata"].(map[string]interface{})
@@ -713,7 +717,7 @@ func readCluster(file string) ([]map[string]interface{}, error) {
 	if err != nil {
 		return nil, err
 	}
-	var objects []map[string]interface{}
+	objects := []map[string]interface{}{} // not nil: a cluster, if an empty one
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	for {
 		var raw interface{}
