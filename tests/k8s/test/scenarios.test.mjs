@@ -50,7 +50,7 @@ describe("GitOps values", () => {
     assert.ok(find(docs, "HTTPRoute", "roomcast-edge").spec.rules[0].sessionPersistence);
     assert.ok(find(docs, "ConfigMap", "roomcast-dashboard"));
     const args = find(docs, "Deployment", "roomcast-edge").spec.template.spec.containers[0].args;
-    for (const flag of ["--max-connections=20000", "--max-connections-per-ip=200", "--trusted-proxies=10.0.0.0/8", "--namespaces=/admin", "--hook-connect=tokenless", "--rpc-timeout=3s"]) {
+    for (const flag of ["--max-connections=20000", "--user-publish-rate=20", "--namespaces=/admin", "--hook-connect=tokenless", "--rpc-timeout=3s"]) {
       assert.ok(args.includes(flag), flag);
     }
   });
