@@ -392,7 +392,7 @@ with nats.auth.existingSecret or without role credentials. */}}
 {{- end }}
 {{- end }}
 
-{{/* checksum/* annotations of a pod template, one per Secret the chart creates that the pod
+{{/* checksum/* annotations of a pod template as a JSON object, one per Secret the chart creates that the pod
 reads, over exactly the values it reads: a changed value rolls the pods that read it and no
 others. (dict "root" $ "secret" (list "jwt" "admin") "natsRoles" (list "edge")); "natsRoles"
 "*" for every role (the NATS servers). A Secret given by name (existingSecret) has no content
@@ -406,8 +406,9 @@ here: after changing one, `kubectl rollout restart` the workloads that read it. 
 {{- $_ := set $read $key (get $secret $key) }}
 {{- end }}
 {{- end }}
+{{- $sums := dict }}
 {{- if $read }}
-checksum/secret: {{ $read | toJson | sha256sum }}
+{{- $_ := set $sums "checksum/secret" ($read | toJson | sha256sum) }}
 {{- end }}
 {{- $passwords := include "roomcast.natsAuthValues" $root | fromJson }}
 {{- $roles := dict }}
@@ -417,14 +418,16 @@ checksum/secret: {{ $read | toJson | sha256sum }}
 {{- end }}
 {{- end }}
 {{- if $roles }}
-checksum/nats-auth: {{ $roles | toJson | sha256sum }}
+{{- $_ := set $sums "checksum/nats-auth" ($roles | toJson | sha256sum) }}
 {{- end }}
+{{- /* JSON, not YAML text: a hex digest of digits and one "e" would read back as a number. */}}
+{{- $sums | toJson }}
 {{- end }}
 
 {{/* A pod template's annotations: the checksums, then podAnnotations (which win); nothing
-when both are empty. (dict "checksums" <text> "podAnnotations" $v.podAnnotations) */}}
+when both are empty. (dict "checksums" <JSON object> "podAnnotations" $v.podAnnotations) */}}
 {{- define "roomcast.podAnnotations" -}}
-{{- $annotations := .checksums | default "" | fromYaml | default dict }}
+{{- $annotations := .checksums | default "{}" | fromJson }}
 {{- $annotations = merge (deepCopy (.podAnnotations | default dict)) $annotations }}
 {{- with $annotations }}
 annotations:
