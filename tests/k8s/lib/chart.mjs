@@ -1,7 +1,8 @@
 // Rendering the chart with tests/k8s/render (built here when missing or stale) and validating
 // what it renders against the Kubernetes and prometheus-operator schemas.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
@@ -46,13 +47,33 @@ export function buildRenderer() {
   return RENDER_BIN;
 }
 
+const clusterDir = mkdtempSync(path.join(os.tmpdir(), "roomcast-cluster-"));
+let clusterFiles = 0;
+
+/**
+ * The objects `lookup` finds, as a file for the renderer's --cluster: the namespace's default
+ * ServiceAccount (what every namespace has, so the chart sees a live cluster, as under
+ * `helm install` into an existing namespace) and any further objects.
+ */
+function clusterFile(namespace, objects) {
+  const sa = { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default", namespace } };
+  const file = path.join(clusterDir, `cluster-${clusterFiles++}.yaml`);
+  // JSON is YAML: one object per document.
+  writeFileSync(file, [sa, ...objects].map((o) => `---\n${JSON.stringify(o)}\n`).join(""));
+  return file;
+}
+
 /**
  * Runs the renderer; returns { ok, stdout, stderr }. args are helm-template-like:
  * ["-f", file, "--set", "a=b", ...]. The release and namespace are roomcast/roomcast.
+ * cluster: true (the default) renders as `helm install` into an existing namespace does
+ * (lookup sees the namespace); false as `helm template` or a GitOps tool does (lookup finds
+ * nothing); a list of objects: a cluster holding them too (an upgrade finds its Secrets).
  */
-export function runRender(args = [], { release = RELEASE, namespace = NAMESPACE } = {}) {
+export function runRender(args = [], { release = RELEASE, namespace = NAMESPACE, cluster = true } = {}) {
   const bin = buildRenderer();
-  const r = spawnSync(bin, [release, CHART, "-n", namespace, ...args], { encoding: "utf8" });
+  const lookup = cluster ? ["--cluster", clusterFile(namespace, Array.isArray(cluster) ? cluster : [])] : [];
+  const r = spawnSync(bin, [release, CHART, "-n", namespace, ...lookup, ...args], { encoding: "utf8" });
   return { ok: r.status === 0, stdout: r.stdout, stderr: r.stderr, status: r.status };
 }
 
@@ -100,9 +121,10 @@ export const container = (workload, name) =>
   workload.spec.template.spec.containers.find((c) => c.name === name);
 export const envOf = (c) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
 
-// apiVersion → the module holding its model classes.
-const MODULES = {
+// apiVersion → the module holding its model classes (and their declarations, lib/strict.mjs).
+export const MODULES = {
   "monitoring.coreos.com/v1": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1",
+  "gateway.networking.k8s.io/v1": "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1",
 };
 
 /**

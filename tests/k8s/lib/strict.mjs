@@ -5,7 +5,7 @@
 // property of every type.
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { K8S_TESTS } from "./chart.mjs";
+import { K8S_TESTS, MODULES } from "./chart.mjs";
 
 const NODE_MODULES = path.join(K8S_TESTS, "node_modules");
 const parsed = new Map();
@@ -22,15 +22,24 @@ function parseDts(file) {
     }
   }
   let props = null; // null: not an object type (an alias such as Quantity or IntOrString)
-  const iface = /export interface \w+(?: extends [^{]+)? \{\n([\s\S]*?)\n\}/.exec(text);
-  if (iface) {
-    props = new Map();
-    for (const m of iface[1].matchAll(/^ {4}"([^"]+)"\??: ([^\n]*)$/gm)) {
-      props.set(m[1], m[2].replace(/;$/, ""));
-    }
-  }
   const info = { file, imports, props };
   parsed.set(file, info);
+  const iface = /export interface \w+(?: extends ([^{]+))? \{\n([\s\S]*?)\n\}/.exec(text);
+  if (iface) {
+    props = new Map();
+    // Inherited fields first (the Gateway API models extend their common types, e.g.
+    // HTTPRouteSpec extends CommonRouteSpec); a field declared again keeps its own type. An
+    // inherited field's type resolves through the parent's imports.
+    for (const parent of (iface[1] ?? "").split(",").map((x) => x.trim()).filter(Boolean)) {
+      const parentFile = imports.get(parent);
+      const base = parentFile && existsSync(parentFile) ? parseDts(parentFile) : null;
+      for (const [k, field] of base?.props ?? []) props.set(k, field);
+    }
+    for (const m of iface[2].matchAll(/^ {4}"([^"]+)"\??: ([^\n]*)$/gm)) {
+      props.set(m[1], { type: m[2].replace(/;$/, ""), from: info });
+    }
+  }
+  info.props = props;
   return info;
 }
 
@@ -58,12 +67,12 @@ function resolveType(type, info) {
 function walk(value, node, where, problems) {
   if (value === null || typeof value !== "object" || Array.isArray(value)) return;
   for (const [key, v] of Object.entries(value)) {
-    const type = node.props.get(key);
-    if (type === undefined) {
+    const field = node.props.get(key);
+    if (field === undefined) {
       problems.push(`${where}.${key}: unknown field`);
       continue;
     }
-    const { arrays, node: child } = resolveType(type, node);
+    const { arrays, node: child } = resolveType(field.type, field.from);
     if (!child) continue;
     let items = [v];
     for (let i = 0; i < arrays; i++) items = items.flatMap((x) => (Array.isArray(x) ? x : []));
@@ -73,10 +82,7 @@ function walk(value, node, where, problems) {
 
 /** The declaration file of a top-level kind, e.g. apps/v1 Deployment. */
 export function declarationOf(apiVersion, kind) {
-  const dir =
-    apiVersion === "monitoring.coreos.com/v1"
-      ? path.join(NODE_MODULES, "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1")
-      : path.join(NODE_MODULES, "kubernetes-models", apiVersion);
+  const dir = path.join(NODE_MODULES, MODULES[apiVersion] ?? `kubernetes-models/${apiVersion}`);
   const file = path.join(dir, `${kind}.d.ts`);
   if (!existsSync(file)) throw new Error(`no declarations for ${apiVersion} ${kind}`);
   return file;

@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -59,12 +60,13 @@ type options struct {
 	notes       bool
 	isUpgrade   bool
 	strict      bool
+	clusterFile string
 }
 
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage: render [NAME] CHART [-n NAMESPACE] [-f VALUES]... [--set k=v]... [--set-string k=v]...
               [--kube-version vX.Y.Z] [-a API_VERSION]... [-s templates/FILE]... [--values-json]
-              [--is-upgrade] [--strict] [--notes]`)
+              [--is-upgrade] [--strict] [--notes] [--cluster OBJECTS.yaml]`)
 }
 
 func parseArgs(args []string) (*options, error) {
@@ -123,6 +125,9 @@ func parseArgs(args []string) (*options, error) {
 			o.isUpgrade = true
 		case "--strict":
 			o.strict = true
+		case "--cluster":
+			v, err = next()
+			o.clusterFile = v
 		case "-h", "--help":
 			usage()
 			os.Exit(0)
@@ -671,9 +676,71 @@ func required(warn string, val interface{}) (interface{}, error) {
 	return val, nil
 }
 
-// lookup: with no cluster, as under `helm template`, every lookup finds nothing.
-func lookup(apiVersion, kind, namespace, name string) (map[string]interface{}, error) {
-	return map[string]interface{}{}, nil
+// lookup: with no cluster, as under `helm template`, every lookup finds nothing. With
+// --cluster FILE it answers from the objects of FILE (multi-document YAML), as `helm install`
+// does from a live cluster: one object by apiVersion, kind, namespace and name; with an empty
+// name, every such object of the namespace (any namespace when it is empty) as {items: [...]}.
+func lookupIn(objects []map[string]interface{}) func(string, string, string, string) (map[string]interface{}, error) {
+	return func(apiVersion, kind, namespace, name string) (map[string]interface{}, error) {
+		if objects == nil {
+			// helm template answers every lookup, a list too, with an empty map.
+			return map[string]interface{}{}, nil
+		}
+		items := []interface{}{}
+		for _, obj := range objects {
+			meta, _ := obj["metadata"].(map[string]interface{})
+			if obj["apiVersion"] != apiVersion || obj["kind"] != kind || meta == nil {
+				continue
+			}
+			if namespace != "" && meta["namespace"] != namespace {
+				continue
+			}
+			if name == "" {
+				items = append(items, obj)
+			} else if meta["name"] == name {
+				return obj, nil
+			}
+		}
+		if name == "" {
+			return map[string]interface{}{"items": items}, nil
+		}
+		return map[string]interface{}{}, nil
+	}
+}
+
+// readCluster reads the objects of --cluster.
+func readCluster(file string) ([]map[string]interface{}, error) {
+	if file == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	objects := []map[string]interface{}{} // not nil: a cluster, if an empty one
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	for {
+		var raw interface{}
+		if err := dec.Decode(&raw); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		if raw == nil {
+			continue
+		}
+		conv, err := toJSONTypes(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		obj, ok := conv.(map[string]interface{})
+		if !ok {
+			return nil, fmt.Errorf("%s: a document is not an object", file)
+		}
+		objects = append(objects, obj)
+	}
+	return objects, nil
 }
 
 type engine struct {
@@ -682,6 +749,7 @@ type engine struct {
 	includes  map[string]int
 	basePath  string
 	chartName string
+	cluster   []map[string]interface{}
 }
 
 const recursionMaxNums = 1000
@@ -699,7 +767,7 @@ func (e *engine) funcMap() template.FuncMap {
 		"fromJson":      fromJSON,
 		"fromJsonArray": fromJSONArray,
 		"required":      required,
-		"lookup":        lookup,
+		"lookup":        lookupIn(e.cluster),
 		"include": func(name string, data interface{}) (string, error) {
 			var buf strings.Builder
 			if v, ok := e.includes[name]; ok {
@@ -978,8 +1046,12 @@ func run(o *options) (string, error) {
 		"Service":   "Helm",
 	}
 
+	cluster, err := readCluster(o.clusterFile)
+	if err != nil {
+		return "", err
+	}
 	e := &engine{strict: o.strict, includes: map[string]int{}, chartName: c.meta.Name,
-		basePath: path.Join(c.meta.Name, "templates")}
+		basePath: path.Join(c.meta.Name, "templates"), cluster: cluster}
 	e.tmpl = template.New("gotpl")
 	if o.strict {
 		e.tmpl.Option("missingkey=error")

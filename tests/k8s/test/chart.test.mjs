@@ -15,7 +15,9 @@ import { loadRoles, renderAuthorization } from "../../../scripts/lib/nats-auth.m
 
 const NS = "roomcast";
 const GRPC = { rooms: [50051, 9151], presence: [50052, 9152], auth: [50053, 9153] };
-const NATS_PODS = [0, 1, 2].map((i) => `roomcast-nats-${i}.roomcast-nats-headless.roomcast.svc.cluster.local`);
+// Short names (<pod>.<headless service>): they resolve in the pod's own namespace, so nothing
+// the components or servers read names the namespace (test/namespace.test.mjs).
+const NATS_PODS = [0, 1, 2].map((i) => `roomcast-nats-${i}.roomcast-nats-headless`);
 const NATS_URL = NATS_PODS.map((h) => `nats://${h}:4222`).join(",");
 
 const natsConfig = (docs) => find(docs, "ConfigMap", "roomcast-nats-config").data["nats.conf"];
@@ -72,7 +74,9 @@ describe("default values", () => {
 
   test("edge: listens on 0.0.0.0, edge id = pod name, drain flags, no auto-created rooms", () => {
     const c = container(find(docs, "Deployment", "roomcast-edge"), "edge");
-    assert.deepEqual(c.args, [
+    // The chart's own flags first, then edge.config (every other flag at the edge's default;
+    // test/edge-flags.test.mjs compares them with the edge's --help), in key order.
+    assert.deepEqual(c.args.slice(0, 7), [
       "--host=0.0.0.0",
       "--port=8081",
       "--admin-host=0.0.0.0",
@@ -80,8 +84,9 @@ describe("default values", () => {
       "--edge-id=$(POD_NAME)",
       "--drain-timeout=25s",
       "--drain-spread=5s",
-      "--log-level=info",
     ]);
+    assert.ok(c.args.includes("--log-level=info"));
+    assert.ok(!c.args.some((a) => a.startsWith("--auto-create-prefixes")), "no auto-created rooms");
     assert.deepEqual(envOf(c).POD_NAME, { fieldRef: { fieldPath: "metadata.name" } });
     // $(POD_NAME) in args expands only from a variable defined earlier in env.
     assert.equal(c.env[0].name, "POD_NAME");
@@ -731,15 +736,15 @@ describe("chart rules", () => {
     assert.deepEqual(current.spec.template.spec.topologySpreadConstraints[0].matchLabelKeys, ["pod-template-hash"]);
   });
 
-  test("another release name and namespace: names follow, NATS addresses too", async () => {
+  test("another release name and namespace: names follow, NATS addresses too (without the namespace)", async () => {
     const { docs } = render([], { release: "rt", namespace: "realtime" });
     await assertAllValid(docs);
     assertConsistent(docs, "realtime");
     assert.ok(find(docs, "Deployment", "rt-roomcast-edge"));
     const env = envOf(container(find(docs, "Deployment", "rt-roomcast-edge"), "edge"));
-    assert.match(env.ROOMCAST_NATS_URL, /^nats:\/\/rt-roomcast-nats-0\.rt-roomcast-nats-headless\.realtime\.svc\.cluster\.local:4222,/);
+    assert.match(env.ROOMCAST_NATS_URL, /^nats:\/\/rt-roomcast-nats-0\.rt-roomcast-nats-headless:4222,/);
     const routes = /routes: \[([^\]]*)\]/.exec(find(docs, "ConfigMap", "rt-roomcast-nats-config").data["nats.conf"])[1];
-    assert.match(routes, /nats:\/\/rt-roomcast-nats-2\.rt-roomcast-nats-headless\.realtime\.svc\.cluster\.local:6222/);
+    assert.match(routes, /nats:\/\/rt-roomcast-nats-2\.rt-roomcast-nats-headless:6222/);
   });
 
   test("a single in-chart NATS server: no cluster block, 1 JetStream replica", async () => {

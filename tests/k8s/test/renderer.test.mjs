@@ -65,6 +65,42 @@ describe("renderer", () => {
     assert.match(bad.stderr, /bad\/templates\/x\.yaml/);
   });
 
+  test("lookup finds nothing, or with --cluster the given objects (one by name, or a list), and .Values is shared between templates", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "render-"));
+    writeFileSync(path.join(dir, "Chart.yaml"), "apiVersion: v2\nname: lk\nversion: 0.0.1\n");
+    spawnSync("mkdir", ["-p", path.join(dir, "templates")]);
+    writeFileSync(
+      path.join(dir, "templates/a.yaml"),
+      [
+        "{{- $_ := set .Values \"fromA\" \"a\" }}",
+        "apiVersion: v1",
+        "kind: ConfigMap",
+        "metadata: {name: a}",
+        "data:",
+        '  one: {{ with lookup "v1" "Secret" "ns" "s1" }}{{ .metadata.name | quote }}{{ else }}"none"{{ end }}',
+        '  other: {{ with lookup "v1" "Secret" "other" "s1" }}{{ .metadata.name | quote }}{{ else }}"none"{{ end }}',
+        '  count: {{ len ((lookup "v1" "Secret" "ns" "").items | default list) | quote }}',
+        '  list: {{ hasKey (lookup "v1" "Secret" "ns" "") "items" | quote }}',
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(path.join(dir, "templates/b.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata: {fromA: {{ .Values.fromA | quote }}}\n");
+    const cluster = path.join(dir, "cluster.yaml");
+    writeFileSync(
+      cluster,
+      ["s1", "s2"].map((n) => `---\napiVersion: v1\nkind: Secret\nmetadata: {name: ${n}, namespace: ns}\n`).join("") +
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: s1, namespace: ns}\n",
+    );
+    const without = run(["x", dir, "-n", "ns"]);
+    assert.ok(without.ok, without.stderr);
+    // As under helm template: an empty map, for a list too.
+    assert.match(without.stdout, /one: "none"\n {2}other: "none"\n {2}count: "0"\n {2}list: "false"/);
+    const withCluster = run(["x", dir, "-n", "ns", "--cluster", cluster]);
+    assert.ok(withCluster.ok, withCluster.stderr);
+    assert.match(withCluster.stdout, /one: "s1"\n {2}other: "none"\n {2}count: "2"\n {2}list: "true"/);
+    assert.match(withCluster.stdout, /fromA: "a"/);
+  });
+
   test("--show-only limits the output to one template", () => {
     const r = run([FIXTURE, "-s", "templates/c-config.yaml"]);
     assert.ok(r.ok, r.stderr);

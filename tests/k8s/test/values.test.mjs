@@ -66,6 +66,7 @@ describe("values.schema.json", () => {
     "a misspelt storage budget": ["storage:\n  roomsStream: 1Gi\n", "/storage must NOT have additional properties"],
     "a bad gRPC TLS reload interval": ["grpc:\n  tls:\n    reloadInterval: soon\n", '/grpc/tls/reloadInterval must match pattern'],
     "a misspelt gRPC TLS key": ["grpc:\n  tls:\n    secret: x\n", "/grpc/tls must NOT have additional properties"],
+    "a short JWT secret": ["secret:\n  jwtSecret: short\n", "/secret/jwtSecret must NOT have fewer than 32 characters"],
     "a bad kid": ["auth:\n  keys:\n    files:\n      .hidden: x\n", "/auth/keys/files must match pattern"],
   };
   for (const [what, [yaml, expected]] of Object.entries(invalid)) {

@@ -56,9 +56,11 @@ spec:
         {{- with $v.podLabels }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
-      {{- with $v.podAnnotations }}
-      annotations:
-        {{- toYaml . | nindent 8 }}
+      {{- /* The admin token, auth the JWT secret too, and the component's NATS role password.
+      Not the auth keys: the service re-reads them every keyReloadInterval, without a restart. */}}
+      {{- $checksums := include "roomcast.secretChecksums" (dict "root" $root "secret" (ternary (list "admin" "jwt") (list "admin") (.jwt | default false)) "natsRoles" (list .component)) }}
+      {{- with include "roomcast.podAnnotations" (dict "checksums" $checksums "podAnnotations" $v.podAnnotations) }}
+      {{- . | trim | nindent 6 }}
       {{- end }}
     spec:
       serviceAccountName: {{ include "roomcast.serviceAccountName" $root }}

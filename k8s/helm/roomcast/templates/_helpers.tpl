@@ -112,12 +112,14 @@ imagePullSecrets:
 {{- end }}
 
 {{/* The in-chart NATS servers' addresses at a port: a list, one per pod; (dict "root" $ "port"
-4222 "scheme" "nats"). */}}
+4222 "scheme" "nats"). Short names, <pod>.<headless service>, which resolve in the namespace of
+the pod that looks them up (its DNS search path): nothing names the namespace, so the rendered
+manifest can be moved to another one (kustomize `namespace:`) and still finds its own NATS. */}}
 {{- define "roomcast.natsPodURLs" -}}
 {{- $root := .root }}
 {{- $urls := list }}
 {{- range $i := until (int $root.Values.nats.replicas) }}
-{{- $urls = append $urls (printf "%s://%s-%d.%s.%s.svc.%s:%d" (get $ "scheme" | default "nats") (include "roomcast.natsName" $root) $i (include "roomcast.natsHeadlessName" $root) $root.Release.Namespace $root.Values.clusterDomain (int $.port)) }}
+{{- $urls = append $urls (printf "%s://%s-%d.%s:%d" (get $ "scheme" | default "nats") (include "roomcast.natsName" $root) $i (include "roomcast.natsHeadlessName" $root) (int $.port)) }}
 {{- end }}
 {{- join "," $urls }}
 {{- end }}
@@ -228,10 +230,12 @@ every Roomcast container: (dict "root" $ "role" "edge"). */}}
 {{- end }}
 
 {{/* Flags from a config map of camelCase names: logLevel: debug → --log-level=debug; lists
-are joined with commas, whole numbers printed as integers, nulls skipped. */}}
+are joined with commas, whole numbers printed as integers; nulls, empty strings and empty lists
+skipped (the binary's default, "none", applies: an empty flag value would not parse as a list
+item or an address). */}}
 {{- define "roomcast.configArgs" -}}
 {{- range $key, $value := . }}
-{{- if not (kindIs "invalid" $value) }}
+{{- if not (or (kindIs "invalid" $value) (and (kindIs "string" $value) (eq $value "")) (and (kindIs "slice" $value) (empty $value))) }}
 {{- if kindIs "slice" $value }}
 - {{ printf "--%s=%s" (kebabcase $key) (join "," $value) | quote }}
 {{- else if kindIs "float64" $value }}
@@ -329,4 +333,104 @@ edge.acceptHs256Tokens asks for it beside the keys. Otherwise an internet-facing
 secret that could mint tokens. */}}
 {{- define "roomcast.edgeHs256" -}}
 {{- if or (not .Values.auth.keys.enabled) .Values.edge.acceptHs256Tokens }}true{{ end }}
+{{- end }}
+
+{{/* "true" when lookup sees a live cluster: the release namespace's default ServiceAccount,
+which every namespace has. Under `helm template`, `helm install --dry-run` (client) and GitOps
+tools (Argo CD, Flux) that render without a cluster, lookup finds nothing: a generated secret
+would then change on every render, so the chart requires the values instead. */}}
+{{- define "roomcast.liveCluster" -}}
+{{- if lookup "v1" "ServiceAccount" .Release.Namespace "default" }}true{{ end }}
+{{- end }}
+
+{{/* One value of a Secret the chart creates: the value given; else the one in the Secret in
+place (an upgrade keeps it); else, with a live cluster, 48 random characters (the first
+install); else a render error naming what to set. (dict "root" $ "value" <given> "existing"
+<the Secret's data> "key" <data key> "name" <values path> "alt" <existingSecret path>) */}}
+{{- define "roomcast.secretValue" -}}
+{{- $value := .value | default (get .existing .key | default "" | b64dec) }}
+{{- if and (not $value) (include "roomcast.liveCluster" .root) }}
+{{- /* Drawn once per render and remembered under .Values (Helm gives every template of a
+chart the same .Values map), so the Secret and the pods' checksums agree on a first install. */}}
+{{- if not (hasKey .root.Values "__roomcastGenerated") }}
+{{- $_ := set .root.Values "__roomcastGenerated" dict }}
+{{- end }}
+{{- $generated := get .root.Values "__roomcastGenerated" }}
+{{- if not (hasKey $generated .name) }}
+{{- $_ := set $generated .name (randAlphaNum 48) }}
+{{- end }}
+{{- $value = get $generated .name }}
+{{- end }}
+{{- required (printf "%s is required when rendering without a cluster (helm template, GitOps): set it (e.g. --set %s=$(openssl rand -hex 24)) or use %s (k8s/README.md, \"Secrets\")" .name .name .alt) $value }}
+{{- end }}
+
+{{/* The values of the Secret <fullname>-secrets as JSON, {"jwt": …, "admin": …}; {} with
+secret.existingSecret. */}}
+{{- define "roomcast.secretValues" -}}
+{{- if .Values.secret.existingSecret }}
+{{- dict | toJson }}
+{{- else }}
+{{- $existing := get (lookup "v1" "Secret" .Release.Namespace (include "roomcast.secretName" .)) "data" | default dict }}
+{{- $jwt := include "roomcast.secretValue" (dict "root" . "value" .Values.secret.jwtSecret "existing" $existing "key" .Values.secret.jwtSecretKey "name" "secret.jwtSecret" "alt" "secret.existingSecret") }}
+{{- $admin := include "roomcast.secretValue" (dict "root" . "value" .Values.secret.adminToken "existing" $existing "key" .Values.secret.adminTokenKey "name" "secret.adminToken" "alt" "secret.existingSecret") }}
+{{- dict "jwt" $jwt "admin" $admin | toJson }}
+{{- end }}
+{{- end }}
+
+{{/* The NATS roles' passwords of the Secret <fullname>-nats-auth as JSON, {"edge": …, …}; {}
+with nats.auth.existingSecret or without role credentials. */}}
+{{- define "roomcast.natsAuthValues" -}}
+{{- if or .Values.nats.auth.existingSecret (not (include "roomcast.natsRoleCredentials" .)) }}
+{{- dict | toJson }}
+{{- else }}
+{{- $existing := get (lookup "v1" "Secret" .Release.Namespace (include "roomcast.natsAuthSecretName" .)) "data" | default dict }}
+{{- $passwords := dict }}
+{{- range $role := include "roomcast.natsRoles" . | fromJsonArray }}
+{{- $_ := set $passwords $role.name (include "roomcast.secretValue" (dict "root" $ "value" (get $.Values.nats.auth.passwords $role.name) "existing" $existing "key" (printf "%s-password" $role.name) "name" (printf "nats.auth.passwords.%s" $role.name) "alt" "nats.auth.existingSecret")) }}
+{{- end }}
+{{- $passwords | toJson }}
+{{- end }}
+{{- end }}
+
+{{/* checksum/* annotations of a pod template as a JSON object, one per Secret the chart creates that the pod
+reads, over exactly the values it reads: a changed value rolls the pods that read it and no
+others. (dict "root" $ "secret" (list "jwt" "admin") "natsRoles" (list "edge")); "natsRoles"
+"*" for every role (the NATS servers). A Secret given by name (existingSecret) has no content
+here: after changing one, `kubectl rollout restart` the workloads that read it. */}}
+{{- define "roomcast.secretChecksums" -}}
+{{- $root := .root }}
+{{- $secret := include "roomcast.secretValues" $root | fromJson }}
+{{- $read := dict }}
+{{- range $key := .secret | default list }}
+{{- if hasKey $secret $key }}
+{{- $_ := set $read $key (get $secret $key) }}
+{{- end }}
+{{- end }}
+{{- $sums := dict }}
+{{- if $read }}
+{{- $_ := set $sums "checksum/secret" ($read | toJson | sha256sum) }}
+{{- end }}
+{{- $passwords := include "roomcast.natsAuthValues" $root | fromJson }}
+{{- $roles := dict }}
+{{- range $role, $password := $passwords }}
+{{- if or (eq (toString $.natsRoles) "*") (has $role ($.natsRoles | default list)) }}
+{{- $_ := set $roles $role $password }}
+{{- end }}
+{{- end }}
+{{- if $roles }}
+{{- $_ := set $sums "checksum/nats-auth" ($roles | toJson | sha256sum) }}
+{{- end }}
+{{- /* JSON, not YAML text: a hex digest of digits and one "e" would read back as a number. */}}
+{{- $sums | toJson }}
+{{- end }}
+
+{{/* A pod template's annotations: the checksums, then podAnnotations (which win); nothing
+when both are empty. (dict "checksums" <JSON object> "podAnnotations" $v.podAnnotations) */}}
+{{- define "roomcast.podAnnotations" -}}
+{{- $annotations := .checksums | default "{}" | fromJson }}
+{{- $annotations = merge (deepCopy (.podAnnotations | default dict)) $annotations }}
+{{- with $annotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
