@@ -32,6 +32,11 @@ export function anchorsOf(markdown) {
             fence = !fence;
             continue;
         }
+        if (!fence) {
+            for (const a of line.matchAll(/<a\s+(?:id|name)="([^"]+)"/g)) {
+                anchors.add(a[1]);  // an explicit anchor (<a id="x"></a>)
+            }
+        }
         const m = !fence && /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
         if (!m) {
             continue;
@@ -112,6 +117,7 @@ test("the checker catches outside links, missing files and missing anchors", () 
     assert.deepEqual(linksOf(doc).map((l) => l.target), ["https://example.com", "../../elsewhere.md", "#two-words", "#nope"]);
     assert.deepEqual([...anchorsOf(doc)], ["title", "two-words"]);
     assert.deepEqual([...anchorsOf("## A\n## A\n## `x`, y (z)\n")], ["a", "a-1", "x-y-z"]);
+    assert.deepEqual([...anchorsOf('<a id="here"></a>**Bold** text\n')], ["here"]);
 });
 
 test("README.md and every Markdown file link only to files and headings inside the repository", () => {
