@@ -733,9 +733,28 @@ void Session::schedule_flush() {
     flush_scheduled_ = true;
     // Flushing after the current handler returns batches everything it sent into one write or
     // one polling response.
-    asio::post(shard_.ioc(), [self = shared_from_this()] {
-        self->flush_scheduled_ = false;
-        self->flush();
+    engine_.schedule_flush(shared_from_this());
+}
+
+void EngineServer::schedule_flush(std::shared_ptr<Session> session) {
+    const unsigned shard = session->shard().index();
+    auto& st = *shard_states_[shard];
+    st.to_flush.push_back(std::move(session));
+    if (st.flush_posted) {
+        return;
+    }
+    st.flush_posted = true;
+    asio::post(shards_.shard(shard).ioc(), [this, shard] {
+        auto& s = *shard_states_[shard];
+        s.flush_posted = false;
+        // Flushes may schedule more (a write completing at once lets a session flush again):
+        // those go to the emptied to_flush and the next post.
+        s.flushing.swap(s.to_flush);
+        for (auto& session : s.flushing) {
+            session->flush_scheduled_ = false;
+            session->flush();
+        }
+        s.flushing.clear();
     });
 }
 
@@ -758,13 +777,13 @@ void Session::flush() {
     if (!ws_ || ws_->writing()) {
         return;  // on_ws_drained() continues
     }
-    std::vector<OutMessagePtr> batch = std::exchange(queue_, {});
-    stats.messages_out.add(batch.size());
+    stats.messages_out.add(queue_.size());
     stats.bytes_out.add(queue_bytes_);
     queue_bytes_ = 0;
     exempt_messages_ = 0;
     exempt_bytes_ = 0;
-    ws_->write(std::move(batch));
+    // Takes the messages and hands back the connection's spent vector: no allocation per write.
+    ws_->write(queue_);
 }
 
 std::string Session::take_payload() {

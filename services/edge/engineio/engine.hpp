@@ -137,6 +137,10 @@ public:
     const Options& options() const noexcept { return options_; }
     transport::ShardPool& shards() noexcept { return shards_; }
     Stats& stats(unsigned shard) noexcept { return *shard_states_[shard]->stats; }
+    // Runs session.flush() on its shard after the current handler returns. One posted handler
+    // per shard flushes every session queued meanwhile: a fan-out to thousands of local sockets
+    // costs one post, not one per socket (each post allocates once the handler cache is spent).
+    void schedule_flush(std::shared_ptr<Session> session);
 
     // Closes every session with `reason`, spread evenly over `spread` (posted to each shard).
     // Thread-safe.
@@ -187,6 +191,9 @@ private:
         boost::asio::steady_timer closed_timer;
         bool closed_timer_armed = false;
         std::unique_ptr<Stats> stats = std::make_unique<Stats>();
+        std::vector<std::shared_ptr<Session>> to_flush;  // schedule_flush(), in call order
+        std::vector<std::shared_ptr<Session>> flushing;  // the batch being flushed (capacity kept)
+        bool flush_posted = false;
     };
     void arm_closed_timer(unsigned shard);
 
@@ -276,6 +283,7 @@ public:
     void begin_upgrade(std::shared_ptr<transport::WsConnection> ws);
 
 private:
+    friend class EngineServer;  // schedule_flush(Session&) runs flush() for its shard
     enum class State : std::uint8_t { kOpen, kClosing, kClosed };
 
     // The probe WebSocket's events, told apart from the session's own WebSocket.

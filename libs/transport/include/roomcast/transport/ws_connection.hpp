@@ -67,7 +67,12 @@ public:
 
     // Writes a batch of messages, after the write in flight if there is one (owners that want
     // larger batches wait for on_ws_drained() instead). Returns false when closing or closed.
-    bool write(std::vector<OutMessagePtr>&& batch);
+    // Takes the messages out of `batch` and leaves it empty, holding the capacity of a vector
+    // this connection is done with, so an owner that keeps its queue vector allocates nothing
+    // per write. The write is tried at once: when the socket takes it all (the common case on
+    // a healthy link) on_ws_drained() runs before write() returns.
+    bool write(std::vector<OutMessagePtr>& batch);
+    bool write(std::vector<OutMessagePtr>&& batch) { return write(batch); }
     bool writing() const noexcept { return writing_; }
     bool open() const noexcept { return state_ == State::kOpen; }
 
@@ -93,7 +98,11 @@ private:
     void wait_readable();
     void on_readable(const boost::system::error_code& ec);
     bool consume(std::span<char> data);
-    void start_write(std::vector<OutMessagePtr>&& batch);
+    // Writes pending control frames and in_flight_. `try_now`: one non-blocking write first,
+    // completing synchronously when it takes everything (only from write() and the write
+    // chain, whose callers expect on_ws_drained() at any time; the 101, pongs and closes are
+    // written asynchronously, as before).
+    void start_write(bool try_now);
     void on_written(const boost::system::error_code& ec);
     void send_control(protocol::ws::Opcode opcode, std::string_view payload);
     void begin_close(std::uint16_t code, std::string_view reason);
