@@ -289,12 +289,12 @@ public:
             default:
                 break;
         }
-        return kExitRpcError;
+        return exit_code_for_status(static_cast<int>(status.error_code()));
     }
 
     int problem(const Problem& problem) const {
         io_.err << kProgram << ": " << line_.command->method << ": " << problem.what << '\n';
-        return kExitRpcError;
+        return kExitOther;
     }
 
     // The response as JSON with --json, else as `human` renders it.

@@ -473,7 +473,7 @@ TEST_F(CliTest, UsersEmitSendsNullWithoutDataAndSaysWhereItWent) {
             return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "event: reserved");
         });
     const Outcome refused = run_cli({"users", "emit", "alice", "publish"});
-    EXPECT_EQ(refused.code, kExitRpcError);
+    EXPECT_EQ(refused.code, kExitInvalid);
     EXPECT_NE(refused.err.find("PublishToUser: INVALID_ARGUMENT: event: reserved"),
               std::string::npos)
         << refused.err;
@@ -808,7 +808,7 @@ TEST_F(CliTest, AllStopsWhenTheServerRepeatsAPageToken) {
             return grpc::Status::OK;
         });
     const Outcome outcome = run_cli({"rooms", "list", "--all"});
-    EXPECT_EQ(outcome.code, kExitRpcError);
+    EXPECT_EQ(outcome.code, kExitOther);
     EXPECT_NE(outcome.err.find("the server returned the page token it was given"),
               std::string::npos);
     EXPECT_EQ(recorder_.calls().size(), 2U);
@@ -858,7 +858,7 @@ TEST_F(CliTest, WatchReportsAStreamThatEndsInError) {
     presence_.watch_events = {presence_event("alice", "")};
     presence_.watch_status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "presence is restarting");
     const Outcome outcome = run_cli({"presence", "watch", "lobby"});
-    EXPECT_EQ(outcome.code, kExitRpcError);
+    EXPECT_EQ(outcome.code, kExitRetryable);
     EXPECT_EQ(outcome.out, "2024-05-01T12:00:00Z lobby joined: alice (Name of alice)\n");
     EXPECT_TRUE(
         outcome.err.starts_with("roomcastctl: roomcast.presence.v1.Presence/WatchPresence: "
@@ -885,13 +885,13 @@ TEST_F(CliTest, WatchStopsCleanlyOnCtrlC) {
     EXPECT_FALSE(cancellation_.cancel());
 }
 
-TEST_F(CliTest, ServerErrorsExitOneWithMethodCodeAndMessage) {
+TEST_F(CliTest, ServerErrorsExitWithTheirClassAndPrintMethodCodeAndMessage) {
     recorder_.on<rpb::GetRoomRequest, rpb::GetRoomResponse>(
         "GetRoom", [](const rpb::GetRoomRequest& q, rpb::GetRoomResponse*) {
             return grpc::Status(grpc::StatusCode::NOT_FOUND, "room " + q.room_id() + " not found");
         });
     const Outcome missing = run_cli({"rooms", "get", "nope"});
-    EXPECT_EQ(missing.code, kExitRpcError);
+    EXPECT_EQ(missing.code, kExitNotFound);
     EXPECT_EQ(missing.out, "");
     EXPECT_EQ(missing.err,
               "roomcastctl: roomcast.rooms.v1.RoomAdmin/GetRoom: NOT_FOUND: room nope not found\n");
@@ -901,7 +901,7 @@ TEST_F(CliTest, ServerErrorsExitOneWithMethodCodeAndMessage) {
             return grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "room lobby exists");
         });
     const Outcome exists = run_cli({"rooms", "create", "lobby", "--json"});
-    EXPECT_EQ(exists.code, kExitRpcError);
+    EXPECT_EQ(exists.code, kExitConflict);
     EXPECT_EQ(exists.out, "");
     EXPECT_EQ(exists.err,
               "roomcastctl: roomcast.rooms.v1.RoomAdmin/CreateRoom: ALREADY_EXISTS: room lobby "
@@ -912,7 +912,7 @@ TEST_F(CliTest, ServerErrorsExitOneWithMethodCodeAndMessage) {
             return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "ttl not in [1 s, 30 days]");
         });
     const Outcome invalid = run_cli({"token", "issue", "alice", "--ttl", "60d"});
-    EXPECT_EQ(invalid.code, kExitRpcError);
+    EXPECT_EQ(invalid.code, kExitInvalid);
     EXPECT_EQ(invalid.err,
               "roomcastctl: roomcast.auth.v1.Auth/IssueToken: INVALID_ARGUMENT: ttl "
               "not in [1 s, 30 days]\n");
@@ -922,7 +922,7 @@ TEST_F(CliTest, MissingOrWrongTokenIsUnauthenticated) {
     Environment no_token = env();
     no_token.erase("ROOMCAST_ADMIN_TOKEN");
     const Outcome missing = run_with({"rooms", "get", "lobby"}, no_token);
-    EXPECT_EQ(missing.code, kExitRpcError);
+    EXPECT_EQ(missing.code, kExitAuth);
     EXPECT_EQ(missing.err,
               "roomcastctl: roomcast.rooms.v1.RoomAdmin/GetRoom: UNAUTHENTICATED: missing "
               "authorization: Bearer <admin token>\n"
@@ -930,7 +930,7 @@ TEST_F(CliTest, MissingOrWrongTokenIsUnauthenticated) {
     EXPECT_EQ(recorder_.calls().back().authorization, std::nullopt);
 
     const Outcome wrong = run_cli({"presence", "stats", "lobby", "--admin-token", "guess"});
-    EXPECT_EQ(wrong.code, kExitRpcError);
+    EXPECT_EQ(wrong.code, kExitAuth);
     EXPECT_EQ(wrong.err,
               "roomcastctl: roomcast.presence.v1.Presence/GetPresenceStats: "
               "UNAUTHENTICATED: invalid admin token\n");
@@ -955,7 +955,7 @@ TEST_F(CliTest, TlsFilesAreReadBeforeAnyCall) {
     // A TLS client against this plaintext fake: the handshake fails, and the hint says why it
     // might.
     const Outcome mismatch = run_cli({"rooms", "get", "lobby", "--tls", "--timeout", "3s"});
-    EXPECT_EQ(mismatch.code, kExitRpcError);
+    EXPECT_EQ(mismatch.code, kExitRetryable);
     EXPECT_NE(mismatch.err.find("hint: with --tls the server must serve TLS"), std::string::npos)
         << mismatch.err;
 }
@@ -972,7 +972,7 @@ TEST_F(CliTest, UnreachableServerAndDeadline) {
     const std::string dead = "127.0.0.1:" + std::to_string(dead_port);
     const Outcome down =
         run_cli({"rooms", "get", "lobby", "--rooms-addr", dead, "--timeout", "3s"});
-    EXPECT_EQ(down.code, kExitRpcError);
+    EXPECT_EQ(down.code, kExitRetryable);
     EXPECT_TRUE(
         down.err.starts_with("roomcastctl: roomcast.rooms.v1.RoomAdmin/GetRoom: "
                              "UNAVAILABLE"))
@@ -987,7 +987,7 @@ TEST_F(CliTest, UnreachableServerAndDeadline) {
 
     const Outcome watch =
         run_cli({"presence", "watch", "lobby", "--presence-addr", dead, "--timeout", "300ms"});
-    EXPECT_EQ(watch.code, kExitRpcError);
+    EXPECT_EQ(watch.code, kExitRetryable);
     EXPECT_NE(watch.err.find("WatchPresence: UNAVAILABLE: no connection to " + dead),
               std::string::npos)
         << watch.err;
@@ -998,7 +998,7 @@ TEST_F(CliTest, UnreachableServerAndDeadline) {
             return grpc::Status::OK;
         });
     const Outcome slow = run_cli({"presence", "stats", "lobby", "--timeout", "200ms"});
-    EXPECT_EQ(slow.code, kExitRpcError);
+    EXPECT_EQ(slow.code, kExitRetryable);
     EXPECT_TRUE(
         slow.err.starts_with("roomcastctl: roomcast.presence.v1.Presence/GetPresenceStats: "
                              "DEADLINE_EXCEEDED"))
@@ -1082,14 +1082,14 @@ TEST_F(CliTest, ReflectionDescribesServicesMethodsMessagesAndEnums) {
 TEST_F(CliTest, ReflectionErrors) {
     const Outcome unknown =
         run_cli({"grpc", "describe", "roomcast.rooms.v1.Nope", "--addr", address_});
-    EXPECT_EQ(unknown.code, kExitRpcError);
+    EXPECT_EQ(unknown.code, kExitNotFound);
     EXPECT_TRUE(unknown.err.starts_with(
         "roomcastctl: grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo: NOT_FOUND"))
         << unknown.err;
 
     const Outcome field =
         run_cli({"grpc", "describe", "roomcast.rooms.v1.Room.id", "--addr", address_});
-    EXPECT_EQ(field.code, kExitRpcError);
+    EXPECT_EQ(field.code, kExitInvalid);
     EXPECT_NE(field.err.find("is not a service, method, message or enum"), std::string::npos)
         << field.err;
 }
@@ -1117,7 +1117,7 @@ TEST_F(CliTest, ReflectionOnAServerBuiltLikeTheServices) {
         << all.err;
     const Outcome health =
         run_cli({"grpc", "describe", "grpc.health.v1.Health", "--addr", address});
-    EXPECT_EQ(health.code, kExitRpcError);
+    EXPECT_EQ(health.code, kExitNotFound);
     EXPECT_NE(health.err.find("NOT_FOUND"), std::string::npos);
     server.shutdown(0ms);
 }

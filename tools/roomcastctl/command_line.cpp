@@ -575,8 +575,51 @@ std::string help_text(std::string_view group, const CommandSpec* command) {
     }
     append_rows(out, rows);
     append_global_flags(out);
-    out += "\nExit status: 0 done, 1 the server answered with an error, 2 bad usage.\n";
+    out += exit_status_help();
     out += "Run '" + std::string(kProgram) + " <command> <subcommand> --help' for its flags.\n";
+    return out;
+}
+
+int exit_code_for_status(int grpc_code) {
+    // The numeric values of grpc::StatusCode, which are fixed by the gRPC spec.
+    switch (grpc_code) {
+        case 0:  // OK
+            return kExitOk;
+        case 5:  // NOT_FOUND
+            return kExitNotFound;
+        case 6:  // ALREADY_EXISTS
+        case 9:  // FAILED_PRECONDITION
+            return kExitConflict;
+        case 7:   // PERMISSION_DENIED
+        case 16:  // UNAUTHENTICATED
+            return kExitAuth;
+        case 4:   // DEADLINE_EXCEEDED
+        case 10:  // ABORTED
+        case 14:  // UNAVAILABLE
+            return kExitRetryable;
+        case 3:   // INVALID_ARGUMENT
+        case 11:  // OUT_OF_RANGE
+            return kExitInvalid;
+        case 8:  // RESOURCE_EXHAUSTED
+            return kExitLimit;
+        default:  // CANCELLED, UNKNOWN, UNIMPLEMENTED, INTERNAL, DATA_LOSS, anything newer
+            return kExitOther;
+    }
+}
+
+std::string exit_status_help() {
+    std::string out = "\nExit status:\n";
+    append_rows(out, {
+                         {"0", "done"},
+                         {"1", "other error (UNKNOWN, INTERNAL, UNIMPLEMENTED, DATA_LOSS, CANCELLED)"},
+                         {"2", "bad usage or config file; nothing was sent"},
+                         {"3", "not found (NOT_FOUND)"},
+                         {"4", "conflict (ALREADY_EXISTS, FAILED_PRECONDITION)"},
+                         {"5", "not authorized (UNAUTHENTICATED, PERMISSION_DENIED)"},
+                         {"6", "transient, retry (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED)"},
+                         {"7", "invalid request (INVALID_ARGUMENT, OUT_OF_RANGE)"},
+                         {"8", "a limit was reached (RESOURCE_EXHAUSTED)"},
+                     });
     return out;
 }
 

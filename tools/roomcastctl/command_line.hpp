@@ -25,11 +25,38 @@
 
 namespace roomcast::ctl {
 
+// Exit status: one per class of gRPC status, so a script can tell "retry later" from "fix the
+// request" from "it is not there" without parsing stderr. Classes, not codes: 17 codes are too
+// many to branch on, and which of two neighbouring codes a server picks (ALREADY_EXISTS or
+// FAILED_PRECONDITION, UNAVAILABLE or DEADLINE_EXCEEDED) is rarely what a script cares about.
+// The table is public (docs/admin-api.md, --help): values never change meaning.
 inline constexpr int kExitOk = 0;
-// The server (or the connection to it) answered with an error status.
-inline constexpr int kExitRpcError = 1;
-// The command line was wrong; nothing was sent.
+// Anything else: UNKNOWN, INTERNAL, DATA_LOSS, UNIMPLEMENTED, CANCELLED, a response that
+// cannot be printed.
+inline constexpr int kExitOther = 1;
+// The command line (or the config file) was wrong; nothing was sent.
 inline constexpr int kExitUsage = 2;
+// NOT_FOUND.
+inline constexpr int kExitNotFound = 3;
+// ALREADY_EXISTS, FAILED_PRECONDITION: the request conflicts with the current state.
+inline constexpr int kExitConflict = 4;
+// UNAUTHENTICATED, PERMISSION_DENIED: the admin token is missing, wrong or not allowed.
+inline constexpr int kExitAuth = 5;
+// UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED: transient; the same call may succeed if retried
+// (with backoff). ABORTED is a concurrent change to the same key, which our services document
+// as "retry".
+inline constexpr int kExitRetryable = 6;
+// INVALID_ARGUMENT, OUT_OF_RANGE: the server rejected the request's contents; retrying the same
+// request cannot help.
+inline constexpr int kExitInvalid = 7;
+// RESOURCE_EXHAUSTED: a limit was reached (a server's in-flight cap, a full bucket, too many
+// pages). Apart from 6: retrying helps only after load drops or space is freed.
+inline constexpr int kExitLimit = 8;
+
+// The exit status for a gRPC status code (its numeric value, so this header needs no gRPC).
+int exit_code_for_status(int grpc_code);
+// The table above as help shows it, one "  N  meaning" row per line.
+std::string exit_status_help();
 
 inline constexpr std::string_view kProgram = "roomcastctl";
 

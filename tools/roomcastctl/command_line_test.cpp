@@ -2,6 +2,7 @@
 // version, and the usage errors it reports (cli_test.cpp checks what run() prints for them).
 #include "command_line.hpp"
 
+#include <grpcpp/support/status.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -338,6 +339,45 @@ TEST(ValueParsers, PositiveIntegersAndLabels) {
     EXPECT_EQ(*parse_label("a=b=c"), (std::pair<std::string, std::string>{"a", "b=c"}));
     EXPECT_FALSE(parse_label("novalue"));
     EXPECT_FALSE(parse_label("=v"));
+}
+
+// The public table (docs/admin-api.md): every gRPC code lands in its class, and no class is
+// reused for something else.
+TEST(ExitCodes, OneClassPerGrpcStatus) {
+    const std::vector<std::pair<grpc::StatusCode, int>> expected = {
+        {grpc::StatusCode::OK, 0},
+        {grpc::StatusCode::CANCELLED, 1},
+        {grpc::StatusCode::UNKNOWN, 1},
+        {grpc::StatusCode::INVALID_ARGUMENT, 7},
+        {grpc::StatusCode::DEADLINE_EXCEEDED, 6},
+        {grpc::StatusCode::NOT_FOUND, 3},
+        {grpc::StatusCode::ALREADY_EXISTS, 4},
+        {grpc::StatusCode::PERMISSION_DENIED, 5},
+        {grpc::StatusCode::RESOURCE_EXHAUSTED, 8},
+        {grpc::StatusCode::FAILED_PRECONDITION, 4},
+        {grpc::StatusCode::ABORTED, 6},
+        {grpc::StatusCode::OUT_OF_RANGE, 7},
+        {grpc::StatusCode::UNIMPLEMENTED, 1},
+        {grpc::StatusCode::INTERNAL, 1},
+        {grpc::StatusCode::UNAVAILABLE, 6},
+        {grpc::StatusCode::DATA_LOSS, 1},
+        {grpc::StatusCode::UNAUTHENTICATED, 5},
+    };
+    for (const auto& [code, exit] : expected) {
+        EXPECT_EQ(exit_code_for_status(static_cast<int>(code)), exit) << static_cast<int>(code);
+    }
+    EXPECT_EQ(exit_code_for_status(99), kExitOther) << "a code from a newer gRPC";
+    // Usage (2) is never an RPC outcome: a script can rely on "2 = nothing was sent".
+    for (int code = 0; code <= 16; ++code) {
+        EXPECT_NE(exit_code_for_status(code), kExitUsage);
+    }
+    // The root help documents every class.
+    const std::string help = help_text();
+    for (const std::string_view row :
+         {"  0   done", "  2   bad usage", "  3   not found", "  4   conflict", "  5   not authorized",
+          "  6   transient, retry", "  7   invalid request", "  8   a limit was reached"}) {
+        EXPECT_NE(help.find(row), std::string::npos) << row << "\n" << help;
+    }
 }
 
 }  // namespace

@@ -54,7 +54,7 @@ test("roomcastctl drives a room end to end: create, members, publish, history, p
     const created = await ctlJson(["rooms", "create", room, "--private", "--label", "team=blue"]);
     assert.equal(created.room.id, room);
     assert.equal(created.room.visibility, "VISIBILITY_PRIVATE");
-    assert.equal((await ctl(["rooms", "create", room])).code, 1, "creating it twice fails (ALREADY_EXISTS)");
+    assert.equal((await ctl(["rooms", "create", room])).code, 4, "creating it twice fails (ALREADY_EXISTS: exit 4)");
 
     // A token from the auth service, a member added by the operator.
     const token = (await ctl(["token", "issue", "ops-user", "--name", "Ops User", "--ttl", "10m"])).stdout.trim();
@@ -95,13 +95,13 @@ test("roomcastctl drives a room end to end: create, members, publish, history, p
     assert.deepEqual(kicked, { room, reason: "maintenance" });
 
     assert.equal((await ctl(["rooms", "delete", room])).code, 0);
-    assert.equal((await ctl(["rooms", "get", room])).code, 1, "the room is gone");
+    assert.equal((await ctl(["rooms", "get", room])).code, 3, "the room is gone (NOT_FOUND: exit 3)");
     const list = await ctl(["rooms", "list", "--prefix", "ops:"]);
     assert.equal(list.code, 0, list.stderr);
     assert.doesNotMatch(list.stdout, new RegExp(room));
 });
 
-test("roomcastctl users emit publishes an Emit for the user on roomcast.emit; an invalid event exits 1 with the server's error", async () => {
+test("roomcastctl users emit publishes an Emit for the user on roomcast.emit; an invalid event exits 7 with the server's error", async () => {
     // Watches the bus as every edge does (delivery to sockets is the edges' part, tested there).
     const nc = await natsConnect({ ...stack.natsOptions(kNatsAdminUser), name: "roomcastctl-test" });
     try {
@@ -126,21 +126,22 @@ test("roomcastctl users emit publishes an Emit for the user on roomcast.emit; an
     }
 
     const reserved = await ctl(["users", "emit", "emit-user", "publish", "{}"]);
-    assert.equal(reserved.code, 1);
+    assert.equal(reserved.code, 7, "INVALID_ARGUMENT: exit 7");
     assert.match(reserved.stderr, /PublishToUser: INVALID_ARGUMENT/);
     const badSocket = await ctl(["users", "emit", "--socket", "not a socket", "ops-notice"]);
-    assert.equal(badSocket.code, 1);
+    assert.equal(badSocket.code, 7);
     assert.match(badSocket.stderr, /INVALID_ARGUMENT/);
     const usage = await ctl(["users", "emit", "emit-user"]);
     assert.equal(usage.code, 2, "a missing event is a usage error; nothing is sent");
 });
 
-test("without the admin token every admin command fails with UNAUTHENTICATED (exit 1); token jwks needs none", async () => {
+test("without the admin token every admin command fails with UNAUTHENTICATED (exit 5); token jwks needs none", async () => {
     const r = await ctl(["rooms", "list"], { token: null });
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 5);
     assert.match(r.stderr, /UNAUTHENTICATED/);
-    assert.equal((await ctl(["presence", "stats", "x"], { token: null })).code, 1);
-    assert.equal((await ctl(["token", "issue", "u"], { token: null })).code, 1);
+    assert.equal((await ctl(["presence", "stats", "x"], { token: null })).code, 5);
+    assert.equal((await ctl(["token", "issue", "u"], { token: null })).code, 5);
+    assert.equal((await ctl(["rooms", "list"], { token: "not-the-admin-token" })).code, 5, "a wrong token too");
     const jwks = await ctl(["token", "jwks"], { token: null });
     assert.equal(jwks.code, 0, jwks.stderr);
 });
