@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
@@ -885,6 +886,94 @@ TEST_F(CliTest, WatchStopsCleanlyOnCtrlC) {
     EXPECT_FALSE(cancellation_.cancel());
 }
 
+// A context saved with `context add` carries the address and the token file to every later
+// command; `context` commands manage the file and exit 3 for a context that is not there.
+TEST_F(CliTest, ContextsCarryTheServerAndTheTokenFile) {
+    const std::string dir = ::testing::TempDir() + "roomcastctl-contexts-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string token_file = dir + "/admin.token";
+    std::ofstream(token_file) << kToken << "\n";
+    const Environment environment = {{"ROOMCAST_CONFIG", dir + "/config.json"}};
+
+    const Outcome added = run_with({"context", "add", "fake", "--server", address_,
+                                    "--admin-token-file", token_file, "--select"},
+                                   environment);
+    ASSERT_EQ(added.code, kExitOk) << added.err;
+    EXPECT_EQ(added.out, "context fake saved in " + dir + "/config.json; it is now current\n");
+    ASSERT_EQ(run_with({"context", "add", "other", "--server", "127.0.0.1:1"}, environment).code,
+              kExitOk);
+
+    const std::size_t before = recorder_.calls().size();
+    const Outcome stats = run_with({"presence", "stats", "lobby"}, environment);
+    EXPECT_EQ(stats.code, kExitOk) << stats.err;
+    ASSERT_EQ(recorder_.calls().size(), before + 1);
+    EXPECT_EQ(recorder_.calls().back().authorization, std::string(kBearer));
+
+    // Another context by flag: its (dead) address, and no token file.
+    const Outcome other =
+        run_with({"presence", "stats", "lobby", "--context", "other", "--timeout", "2s"},
+                 environment);
+    EXPECT_EQ(other.code, kExitRetryable) << other.err;
+    EXPECT_NE(other.err.find("context other"), std::string::npos) << other.err;
+
+    const Outcome list = run_with({"context", "list"}, environment);
+    EXPECT_TRUE(list.out.starts_with("   NAME   SERVER")) << list.out;
+    EXPECT_NE(list.out.find("\n*  fake   " + address_ + "  no\n"), std::string::npos) << list.out;
+    EXPECT_NE(list.out.find("\n   other  127.0.0.1:1"), std::string::npos) << list.out;
+    EXPECT_EQ(run_with({"context", "use", "other"}, environment).code, kExitOk);
+    EXPECT_EQ(run_with({"context", "list", "--names"}, environment).out, "fake\nother\n");
+    const Outcome shown = run_with({"context", "show", "--json"}, environment);
+    EXPECT_NE(shown.out.find(R"("name":"other")"), std::string::npos) << shown.out;
+    EXPECT_NE(shown.out.find(R"("current":true)"), std::string::npos) << shown.out;
+
+    EXPECT_EQ(run_with({"context", "use", "nope"}, environment).code, kExitNotFound);
+    EXPECT_EQ(run_with({"context", "remove", "nope"}, environment).code, kExitNotFound);
+    EXPECT_EQ(run_with({"context", "remove", "other"}, environment).code, kExitOk);
+    const Outcome none = run_with({"context", "show"}, environment);
+    EXPECT_EQ(none.code, kExitNotFound);
+    EXPECT_NE(none.err.find("no current context"), std::string::npos) << none.err;
+    EXPECT_EQ(run_with({"context", "add", "bad", "--admin-token", "x", "--server", "h"},
+                       environment)
+                  .code,
+              kExitUsage);
+
+    // A missing token file is a usage error before anything is sent.
+    std::filesystem::remove(token_file);
+    const std::size_t sent = recorder_.calls().size();
+    const Outcome missing = run_with({"presence", "stats", "lobby", "--context", "fake"}, environment);
+    EXPECT_EQ(missing.code, kExitUsage);
+    EXPECT_NE(missing.err.find("admin token file " + token_file + " does not exist"),
+              std::string::npos)
+        << missing.err;
+    EXPECT_EQ(recorder_.calls().size(), sent);
+
+    // A broken config file stops every command but --help.
+    std::ofstream(dir + "/config.json") << "{";
+    EXPECT_EQ(run_with({"presence", "stats", "lobby"}, environment).code, kExitUsage);
+    EXPECT_EQ(run_with({"--help"}, environment).code, kExitOk);
+    std::filesystem::remove_all(dir);
+}
+
+// The completion script comes from the command table: every group, command and flag is in it.
+TEST_F(CliTest, CompletionScriptsCoverTheCommandTable) {
+    const Outcome bash = run_cli({"completion", "bash"});
+    ASSERT_EQ(bash.code, kExitOk);
+    for (const CommandSpec& spec : command_specs()) {
+        EXPECT_NE(bash.out.find(std::string(spec.group) + ")"), std::string::npos) << spec.group;
+        EXPECT_NE(bash.out.find(std::string(spec.name) + ") words='"), std::string::npos)
+            << spec.name;
+        for (const FlagSpec& flag : spec.flags) {
+            EXPECT_NE(bash.out.find("--" + std::string(flag.name)), std::string::npos) << flag.name;
+        }
+    }
+    EXPECT_NE(bash.out.find("complete -o default -F _roomcastctl roomcastctl"), std::string::npos);
+    const Outcome zsh = run_cli({"completion", "zsh"});
+    ASSERT_EQ(zsh.code, kExitOk);
+    EXPECT_TRUE(zsh.out.starts_with("#compdef roomcastctl\n"));
+    EXPECT_NE(zsh.out.find("bashcompinit"), std::string::npos);
+}
+
 TEST_F(CliTest, ServerErrorsExitWithTheirClassAndPrintMethodCodeAndMessage) {
     recorder_.on<rpb::GetRoomRequest, rpb::GetRoomResponse>(
         "GetRoom", [](const rpb::GetRoomRequest& q, rpb::GetRoomResponse*) {
@@ -926,7 +1015,8 @@ TEST_F(CliTest, MissingOrWrongTokenIsUnauthenticated) {
     EXPECT_EQ(missing.err,
               "roomcastctl: roomcast.rooms.v1.RoomAdmin/GetRoom: UNAUTHENTICATED: missing "
               "authorization: Bearer <admin token>\n"
-              "hint: no admin token was given: set ROOMCAST_ADMIN_TOKEN or pass --admin-token\n");
+              "hint: no admin token was given: set ROOMCAST_ADMIN_TOKEN, pass --admin-token-file, or "
+              "use a context that names a token file\n");
     EXPECT_EQ(recorder_.calls().back().authorization, std::nullopt);
 
     const Outcome wrong = run_cli({"presence", "stats", "lobby", "--admin-token", "guess"});
@@ -978,7 +1068,7 @@ TEST_F(CliTest, UnreachableServerAndDeadline) {
                              "UNAVAILABLE"))
         << down.err;
     EXPECT_NE(down.err.find("hint: is the rooms service running at " + dead +
-                            "? (--rooms-addr, ROOMCAST_ROOMS_ADDR)\n"),
+                            "? (--rooms-addr, ROOMCAST_ROOMS_ADDR, --server, ROOMCAST_SERVER)\n"),
               std::string::npos)
         << down.err;
     EXPECT_NE(down.err.find("hint: if the server was started with --grpc-tls-cert, pass --tls"),

@@ -80,7 +80,13 @@ Checked<T> ok(T value) {
 // as unset, as everywhere in Roomcast (that is how shells and pod specs "unset" a variable).
 using Environment = std::map<std::string, std::string, std::less<>>;
 
-// Where to connect and how; each also comes from ROOMCAST_<NAME> (the flag wins).
+struct ConfigFile;
+
+// Where to connect and how. Each comes from, first given wins: its flag, its ROOMCAST_<NAME>
+// variable, the context in use (--context, ROOMCAST_CONTEXT, the config file's current one), the
+// default. A service's address: --<svc>-addr, --server, ROOMCAST_<SVC>_ADDR, ROOMCAST_SERVER,
+// the context's <svc>_addr, the context's server, the default; the specific setting wins over
+// --server within each layer.
 struct GlobalOptions {
     std::string rooms_addr = "127.0.0.1:50051";
     std::string presence_addr = "127.0.0.1:50052";
@@ -88,6 +94,11 @@ struct GlobalOptions {
     // Sent as `authorization: Bearer <token>`; empty sends no header (the servers then answer
     // UNAUTHENTICATED, and the error says how to pass a token).
     std::string admin_token;
+    // Where to read the admin token at run time (--admin-token-file, a context's); set only when
+    // no token was given directly. run() reads it before any call.
+    std::string admin_token_file;
+    // The context in use, "" for none.
+    std::string context;
     // The deadline of each call (each page of --all; for `presence watch`, of connecting).
     std::chrono::milliseconds timeout{10'000};
     bool json = false;
@@ -122,6 +133,12 @@ enum class CommandId {
     kTokenJwks,
     kGrpcList,
     kGrpcDescribe,
+    kContextAdd,
+    kContextList,
+    kContextUse,
+    kContextShow,
+    kContextRemove,
+    kCompletion,
 };
 
 struct FlagSpec {
@@ -155,6 +172,9 @@ struct CommandLine {
     std::vector<std::string> args;
     // The command's flags as given, by name without "--"; a switch has one "" per use.
     std::map<std::string, std::vector<std::string>, std::less<>> flags;
+    // The global flags given on the command line itself (not from variables or a context), by
+    // name without "--"; a switch is "true". `context add` stores these.
+    std::map<std::string, std::string, std::less<>> given_globals;
 
     bool has(std::string_view flag) const;
     // The value of a flag that is not repeatable; nullopt when it was not given.
@@ -181,7 +201,12 @@ using ParseOutcome = std::variant<CommandLine, ShowText, UsageError>;
 
 // `args` excludes the program name. --help and --version win over any mistake elsewhere on the
 // line, so a user who got something wrong can always ask for help by appending --help.
-ParseOutcome parse_command_line(std::span<const std::string> args, const Environment& env);
+// `config` is the loaded config file (null when there is none); only its contexts are read.
+ParseOutcome parse_command_line(std::span<const std::string> args, const Environment& env,
+                                const ConfigFile* config = nullptr);
+
+// The global flags' names (without "--") and whether each takes a value, for completion.
+std::vector<std::pair<std::string_view, bool>> global_flag_names();
 
 // Root help (group and command empty), a group's help, or a command's help.
 std::string help_text(std::string_view group = {}, const CommandSpec* command = nullptr);

@@ -4,6 +4,9 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { after, afterEach, before, test } from "node:test";
 import { connect as natsConnect } from "nats";
@@ -17,14 +20,19 @@ const clients = new ClientPool();
 const buildDir = process.env.ROOMCAST_BUILD_DIR ? path.resolve(process.env.ROOMCAST_BUILD_DIR) : path.join(repoDir, "build");
 const ctlPath = path.join(buildDir, "tools", "roomcastctl", "roomcastctl");
 
-/** Runs roomcastctl with the stack's addresses and token; resolves {code, stdout, stderr}. */
-function ctl(args, { token = stack.adminToken } = {}) {
-    const env = {
+/**
+ * Runs roomcastctl with the stack's addresses and token; resolves {code, stdout, stderr}.
+ * `env` replaces that environment (for config-file and context tests).
+ */
+function ctl(args, { token = stack.adminToken, env: only = null } = {}) {
+    const env = only ? { PATH: process.env.PATH, ...only } : {
         PATH: process.env.PATH,
         ROOMCAST_ROOMS_ADDR: stack.services.rooms.grpcAddress,
         ROOMCAST_PRESENCE_ADDR: stack.services.presence.grpcAddress,
         ROOMCAST_AUTH_ADDR: stack.services.auth.grpcAddress,
         ROOMCAST_TIMEOUT: "10s",
+        // No config file of the machine's user leaks into these tests.
+        ROOMCAST_CONFIG: path.join(os.tmpdir(), "roomcastctl-e2e-no-config.json"),
         ...(token ? { ROOMCAST_ADMIN_TOKEN: token } : {}),
     };
     return new Promise((resolve) => {
@@ -163,4 +171,79 @@ test("grpcurl-style discovery through server reflection lists and describes ever
         assert.equal(described.code, 0, described.stderr);
         assert.match(described.stdout, /rpc /, `${name}: methods are described`);
     }
+});
+
+test("one --server or a named context reaches all three services; flag > variable > context; the token stays in its file", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "roomcastctl-ctx-"));
+    try {
+        const config = path.join(dir, "roomcast", "config.json");
+        const tokenFile = path.join(dir, "admin.token");
+        fs.writeFileSync(tokenFile, `${stack.adminToken}\n`, { mode: 0o600 });
+        const env = { ROOMCAST_CONFIG: config, ROOMCAST_TIMEOUT: "10s" };
+        const { rooms, presence, auth } = stack.services;
+
+        const added = await ctl(["context", "add", "e2e", "--rooms-addr", rooms.grpcAddress, "--presence-addr",
+            presence.grpcAddress, "--auth-addr", auth.grpcAddress, "--admin-token-file", tokenFile, "--select"], { env });
+        assert.equal(added.code, 0, added.stderr);
+        assert.equal(fs.statSync(config).mode & 0o777, 0o600, "the config file is owner-only");
+        assert.ok(!fs.readFileSync(config, "utf8").includes(stack.adminToken), "the token is not copied into the config");
+
+        // Every service through the current context alone.
+        const room = uniqueRoom("ctx:");
+        const created = await ctl(["rooms", "create", room], { env });
+        assert.equal(created.code, 0, created.stderr);
+        const stats = await ctl(["presence", "stats", room, "--json"], { env });
+        assert.equal(stats.code, 0, stats.stderr);
+        const token = await ctl(["token", "issue", "ctx-user"], { env });
+        assert.equal(token.code, 0, token.stderr);
+
+        // --server HOST:PORT sends every service's calls to that one address (here: rooms).
+        const viaServer = await ctl(["rooms", "get", room, "--server", rooms.grpcAddress, "--context", "e2e"], { env });
+        assert.equal(viaServer.code, 0, viaServer.stderr);
+        // A variable beats the context; a flag beats the variable; the specific flag beats --server.
+        const dead = "127.0.0.1:1";
+        const envServer = await ctl(["rooms", "get", room, "--timeout", "2s"], { env: { ...env, ROOMCAST_SERVER: dead } });
+        assert.equal(envServer.code, 6, `ROOMCAST_SERVER over the context: UNAVAILABLE is exit 6: ${envServer.stderr}`);
+        assert.match(envServer.stderr, /UNAVAILABLE/);
+        const flagOverEnv = await ctl(["rooms", "get", room, "--server", rooms.grpcAddress], { env: { ...env, ROOMCAST_ROOMS_ADDR: dead } });
+        assert.equal(flagOverEnv.code, 0, flagOverEnv.stderr);
+        const specific = await ctl(["rooms", "get", room, "--server", dead, "--rooms-addr", rooms.grpcAddress], { env });
+        assert.equal(specific.code, 0, specific.stderr);
+
+        // A second context, switched to and away from; unknown names are usage errors (2) for
+        // commands and not-found (3) for context commands.
+        assert.equal((await ctl(["context", "add", "down", "--server", "127.0.0.1:1"], { env })).code, 0);
+        assert.equal((await ctl(["context", "use", "down"], { env })).code, 0);
+        assert.equal((await ctl(["rooms", "get", room, "--timeout", "2s"], { env })).code, 6, "the current context is used");
+        assert.equal((await ctl(["rooms", "get", room, "--context", "e2e"], { env })).code, 0, "--context wins over the current one");
+        assert.equal((await ctl(["rooms", "get", room], { env: { ...env, ROOMCAST_CONTEXT: "e2e" } })).code, 0);
+        const listed = await ctl(["context", "list"], { env });
+        assert.match(listed.stdout, /^\*\s+down\s+127\.0\.0\.1:1\s+no$/m);
+        assert.equal((await ctl(["rooms", "get", room, "--context", "nope"], { env })).code, 2);
+        assert.equal((await ctl(["context", "use", "nope"], { env })).code, 3);
+        assert.equal((await ctl(["context", "remove", "down"], { env })).code, 0);
+        const shown = await ctl(["context", "show", "e2e", "--json"], { env });
+        assert.equal(shown.code, 0, shown.stderr);
+        assert.equal(JSON.parse(shown.stdout).resolved.rooms, rooms.grpcAddress);
+
+        // Without a token anywhere: exit 5.
+        assert.equal((await ctl(["rooms", "get", room, "--rooms-addr", rooms.grpcAddress], { env: { ROOMCAST_CONFIG: path.join(dir, "none.json") } })).code, 5);
+        assert.equal((await ctl(["rooms", "delete", room], { env: { ...env, ROOMCAST_CONTEXT: "e2e" } })).code, 0);
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+});
+
+test("completion bash|zsh prints a script bash accepts, listing every command group", async () => {
+    const bash = await ctl(["completion", "bash"]);
+    assert.equal(bash.code, 0, bash.stderr);
+    for (const group of ["rooms", "users", "presence", "token", "grpc", "context", "completion"]) {
+        assert.match(bash.stdout, new RegExp(`\\b${group}\\)`), group);
+    }
+    // Sourcing it defines the completion function and registers it.
+    const out = execFileSync("bash", ["-c", `source /dev/stdin <<'EOF'\n${bash.stdout}\nEOF\ncomplete -p roomcastctl`], { encoding: "utf8" });
+    assert.match(out, /_roomcastctl/);
+    const zsh = await ctl(["completion", "zsh"]);
+    assert.equal(zsh.code, 0, zsh.stderr);
+    assert.match(zsh.stdout, /^#compdef roomcastctl/);
 });
