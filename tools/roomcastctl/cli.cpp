@@ -245,8 +245,15 @@ public:
         return kExitUsage;
     }
 
+    // The method error messages name: the command's, unless a flag chose another (rooms list
+    // --live).
+    std::string_view method() const {
+        return method_.empty() ? line_.command->method : std::string_view(method_);
+    }
+    void set_method(std::string method) { method_ = std::move(method); }
+
     int failed(const grpc::Status& status, Target target) const {
-        io_.err << kProgram << ": " << line_.command->method << ": "
+        io_.err << kProgram << ": " << method() << ": "
                 << code_name(status.error_code());
         if (!status.error_message().empty()) {
             io_.err << ": " << status.error_message();
@@ -301,7 +308,7 @@ public:
     }
 
     int problem(const Problem& problem) const {
-        io_.err << kProgram << ": " << line_.command->method << ": " << problem.what << '\n';
+        io_.err << kProgram << ": " << method() << ": " << problem.what << '\n';
         return kExitOther;
     }
 
@@ -390,6 +397,7 @@ private:
     const CommandLine& line_;
     Io& io_;
     std::string given_address_;
+    std::string method_;
     grpcutil::Channel channel_settings_;
     std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
 };
@@ -463,7 +471,33 @@ int rooms_get(Session& s) {
         [](const rpb::GetRoomResponse& r) { return room_fields(r.room()); });
 }
 
+int rooms_list_live(Session& s) {
+    ppb::ListLiveRoomsRequest request;
+    request.set_prefix(s.line().value("prefix").value_or(""));
+    s.set_method("roomcast.presence.v1.Presence/ListLiveRooms");
+    const auto stub = ppb::Presence::NewStub(s.channel(Target::kPresence));
+    return s.paged<ppb::ListLiveRoomsRequest, ppb::ListLiveRoomsResponse>(
+        Target::kPresence, request,
+        [&](grpc::ClientContext* c, const ppb::ListLiveRoomsRequest& q,
+            ppb::ListLiveRoomsResponse* r) { return stub->ListLiveRooms(c, q, r); },
+        [](const ppb::ListLiveRoomsResponse& r) { return live_rooms_table(r); });
+}
+
+int edges_list(Session& s) {
+    const ppb::ListEdgesRequest request;
+    const auto stub = ppb::Presence::NewStub(s.channel(Target::kPresence));
+    return s.paged<ppb::ListEdgesRequest, ppb::ListEdgesResponse>(
+        Target::kPresence, request,
+        [&](grpc::ClientContext* c, const ppb::ListEdgesRequest& q, ppb::ListEdgesResponse* r) {
+            return stub->ListEdges(c, q, r);
+        },
+        [](const ppb::ListEdgesResponse& r) { return edges_table(r); });
+}
+
 int rooms_list(Session& s) {
+    if (s.line().has("live")) {
+        return rooms_list_live(s);
+    }
     rpb::ListRoomsRequest request;
     request.set_prefix(s.line().value("prefix").value_or(""));
     const auto stub = rooms_stub(s);
@@ -862,6 +896,38 @@ int token_jwks(Session& s) {
             // A document we cannot tabulate is still worth seeing as the server sent it.
             const auto table = jwks_table(r.jwks_json());
             return table ? *table : r.jwks_json() + "\n";
+        });
+}
+
+int keys_list(Session& s) {
+    const apb::ListKeysRequest request;
+    const auto stub = auth_stub(s);
+    return s.unary<apb::ListKeysResponse>(
+        Target::kAuth,
+        [&](grpc::ClientContext* c, apb::ListKeysResponse* r) {
+            return stub->ListKeys(c, request, r);
+        },
+        [](const apb::ListKeysResponse& r) { return keys_table(r); });
+}
+
+int keys_rotate(Session& s) {
+    apb::RotateKeyRequest request;
+    const std::string algorithm = s.line().value("algorithm").value_or("");
+    if (!algorithm.empty() && algorithm != "ES256" && algorithm != "RS256") {
+        return s.usage("invalid --algorithm '" + algorithm + "': ES256 or RS256");
+    }
+    request.set_algorithm(algorithm);
+    request.set_kid(s.line().value("kid").value_or(""));
+    const auto stub = auth_stub(s);
+    return s.unary<apb::RotateKeyResponse>(
+        Target::kAuth,
+        [&](grpc::ClientContext* c, apb::RotateKeyResponse* r) {
+            return stub->RotateKey(c, request, r);
+        },
+        [](const apb::RotateKeyResponse& r) {
+            return "key " + r.kid() + " (" + r.algorithm() +
+                   ") written; it signs once the JWKS holding it is published (see 'roomcastctl "
+                   "keys list')\n";
         });
 }
 
@@ -1358,12 +1424,18 @@ int dispatch(Session& s) {
             return presence_stats(s);
         case CommandId::kPresenceWatch:
             return presence_watch(s);
+        case CommandId::kEdgesList:
+            return edges_list(s);
         case CommandId::kTokenIssue:
             return token_issue(s);
         case CommandId::kTokenVerify:
             return token_verify(s);
         case CommandId::kTokenJwks:
             return token_jwks(s);
+        case CommandId::kKeysList:
+            return keys_list(s);
+        case CommandId::kKeysRotate:
+            return keys_rotate(s);
         case CommandId::kGrpcList:
             return grpc_list(s);
         case CommandId::kGrpcDescribe:

@@ -175,6 +175,14 @@ public:
                                   ppb::GetPresenceStatsResponse* r) override {
         return recorder_.handle("GetPresenceStats", *c, *q, r);
     }
+    grpc::Status ListLiveRooms(grpc::ServerContext* c, const ppb::ListLiveRoomsRequest* q,
+                               ppb::ListLiveRoomsResponse* r) override {
+        return recorder_.handle("ListLiveRooms", *c, *q, r);
+    }
+    grpc::Status ListEdges(grpc::ServerContext* c, const ppb::ListEdgesRequest* q,
+                           ppb::ListEdgesResponse* r) override {
+        return recorder_.handle("ListEdges", *c, *q, r);
+    }
     // Writes watch_events, then either ends with watch_status or, with watch_hold, reports
     // through watch_started and stays open until the client cancels.
     grpc::Status WatchPresence(grpc::ServerContext* c, const ppb::WatchPresenceRequest* q,
@@ -221,6 +229,14 @@ public:
     grpc::Status GetJwks(grpc::ServerContext* c, const apb::GetJwksRequest* q,
                          apb::GetJwksResponse* r) override {
         return recorder_.handle("GetJwks", *c, *q, r);
+    }
+    grpc::Status ListKeys(grpc::ServerContext* c, const apb::ListKeysRequest* q,
+                          apb::ListKeysResponse* r) override {
+        return recorder_.handle("ListKeys", *c, *q, r);
+    }
+    grpc::Status RotateKey(grpc::ServerContext* c, const apb::RotateKeyRequest* q,
+                           apb::RotateKeyResponse* r) override {
+        return recorder_.handle("RotateKey", *c, *q, r);
     }
 
 private:
@@ -389,12 +405,21 @@ TEST_F(CliTest, EveryCommandSendsItsRequestWithTheBearerToken) {
          "GetPresence",
          R"(room_id: "lobby" page_size: 50)"},
         {{"presence", "stats", "lobby"}, "GetPresenceStats", R"(room_id: "lobby")"},
+        {{"rooms", "list", "--live", "--prefix", "team:", "--page-size", "5"},
+         "ListLiveRooms",
+         R"(prefix: "team:" page_size: 5)"},
+        {{"edges", "list", "--page-size", "2"}, "ListEdges", R"(page_size: 2)"},
         {{"token", "issue", "alice"}, "IssueToken", R"(user_id: "alice")"},
         {{"token", "issue", "alice", "--name", "Alice", "--ttl", "1h30m"},
          "IssueToken",
          R"(user_id: "alice" name: "Alice" ttl_seconds: 5400)"},
         {{"token", "verify", "eyJ.a.b"}, "VerifyToken", R"(token: "eyJ.a.b")"},
         {{"token", "jwks"}, "GetJwks", "", false},
+        {{"keys", "list"}, "ListKeys", ""},
+        {{"keys", "rotate"}, "RotateKey", ""},
+        {{"keys", "rotate", "--algorithm", "RS256", "--kid", "2027-01"},
+         "RotateKey",
+         R"(algorithm: "RS256" kid: "2027-01")"},
     };
     std::size_t seen = 0;
     for (const Case& c : cases) {
@@ -665,6 +690,61 @@ TEST_F(CliTest, MembersPresenceHistoryAndTokens) {
     EXPECT_EQ(run_cli({"presence", "stats", "lobby"}).out, "CLIENTS   USERS\n12        9\n");
     EXPECT_EQ(run_cli({"presence", "stats", "lobby", "--json"}).out,
               "{\"clients\":\"12\",\"users\":\"9\"}\n");
+
+    recorder_.on<apb::ListKeysRequest, apb::ListKeysResponse>(
+        "ListKeys", [](const auto&, apb::ListKeysResponse* r) {
+            auto* secret = r->add_keys();
+            secret->set_algorithm("HS256");
+            auto* key = r->add_keys();
+            key->set_kid("20270101-000000");
+            key->set_algorithm("ES256");
+            key->set_signing(true);
+            key->set_published(true);
+            return grpc::Status::OK;
+        });
+    EXPECT_EQ(run_cli({"keys", "list"}).out,
+              "KID               ALGORITHM   SIGNING   PENDING   PUBLISHED\n"
+              "(secret)          HS256       no        no        no\n"
+              "20270101-000000   ES256       yes       no        yes\n");
+    EXPECT_EQ(run_cli({"keys", "rotate", "--algorithm", "HS256"}).code, kExitUsage);
+
+    recorder_.on<ppb::ListEdgesRequest, ppb::ListEdgesResponse>(
+        "ListEdges", [](const auto&, ppb::ListEdgesResponse* r) {
+            auto* e = r->add_edges();
+            e->set_id("edge-1");
+            e->set_connections(120);
+            e->set_rooms(14);
+            e->set_version("1.4.0");
+            e->set_last_seen_ms(1'714'564'800'000);
+            e->set_alive(true);
+            auto* old = r->add_edges();
+            old->set_id("edge-2");
+            old->set_draining(true);
+            old->set_last_seen_ms(1'714'564'799'000);
+            return grpc::Status::OK;
+        });
+    EXPECT_EQ(run_cli({"edges", "list"}).out,
+              "ID       CONNECTIONS   ROOMS   VERSION   DRAINING   ALIVE   LAST SEEN\n"
+              "edge-1   120           14      1.4.0     no         yes     2024-05-01T12:00:00Z\n"
+              "edge-2   0             0       -         yes        no      2024-05-01T11:59:59Z\n");
+    recorder_.on<ppb::ListLiveRoomsRequest, ppb::ListLiveRoomsResponse>(
+        "ListLiveRooms", [](const auto&, ppb::ListLiveRoomsResponse* r) {
+            auto* room = r->add_rooms();
+            room->set_room_id("lobby");
+            room->set_clients(3);
+            room->set_users(2);
+            return grpc::Status::OK;
+        });
+    EXPECT_EQ(run_cli({"rooms", "list", "--live"}).out, "ROOM    CLIENTS   USERS\nlobby   3         2\n");
+    recorder_.on<ppb::ListLiveRoomsRequest, ppb::ListLiveRoomsResponse>(
+        "ListLiveRooms", [](const auto&, ppb::ListLiveRoomsResponse*) {
+            return grpc::Status(grpc::StatusCode::UNAVAILABLE, "loading");
+        });
+    const Outcome loading = run_cli({"rooms", "list", "--live"});
+    EXPECT_EQ(loading.code, kExitRetryable);
+    EXPECT_TRUE(loading.err.starts_with(
+        "roomcastctl: roomcast.presence.v1.Presence/ListLiveRooms: UNAVAILABLE: loading\n"))
+        << loading.err;
 
     recorder_.on<rpb::HistoryRequest, rpb::HistoryResponse>(
         "History", [](const auto&, rpb::HistoryResponse* r) {
@@ -1155,7 +1235,7 @@ TEST_F(CliTest, ReflectionDescribesServicesMethodsMessagesAndEnums) {
     EXPECT_EQ(parsed.at("symbol").as_string(), "roomcast.auth.v1.Auth");
     EXPECT_EQ(parsed.at("kind").as_string(), "service");
     const auto& methods = parsed.at("descriptor").at("method").as_array();
-    ASSERT_EQ(methods.size(), 3U);
+    ASSERT_EQ(methods.size(), 5U);
     EXPECT_EQ(methods[0].at("name").as_string(), "IssueToken");
     EXPECT_EQ(methods[0].at("input_type").as_string(), ".roomcast.auth.v1.IssueTokenRequest");
 

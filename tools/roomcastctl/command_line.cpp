@@ -40,8 +40,11 @@ const std::vector<CommandSpec>& table() {
         {CommandId::kRoomsGet, "rooms", "get", "<room>", 1, 1,
          "roomcast.rooms.v1.RoomAdmin/GetRoom", "Show a room", {}},
         {CommandId::kRoomsList, "rooms", "list", "", 0, 0,
-         "roomcast.rooms.v1.RoomAdmin/ListRooms", "List rooms, ascending by id",
-         {{"prefix", "P", "Only rooms whose id starts with P"}, kPageSize, kPageToken, kAll}},
+         "roomcast.rooms.v1.RoomAdmin/ListRooms",
+         "List rooms, ascending by id (--live: rooms with sockets now, from presence)",
+         {{"prefix", "P", "Only rooms whose id starts with P"},
+          {"live", "", "Rooms with live sockets now, from the presence service"},
+          kPageSize, kPageToken, kAll}},
         {CommandId::kRoomsUpdate, "rooms", "update", "<room>", 1, 1,
          "roomcast.rooms.v1.RoomAdmin/UpdateRoom",
          "Change a room's visibility and/or labels (--label replaces all labels)",
@@ -91,6 +94,10 @@ const std::vector<CommandSpec>& table() {
         {CommandId::kPresenceWatch, "presence", "watch", "<room>", 1, 1,
          "roomcast.presence.v1.Presence/WatchPresence",
          "Print a room's joins and leaves as they happen, until Ctrl-C", {}},
+        {CommandId::kEdgesList, "edges", "list", "", 0, 0,
+         "roomcast.presence.v1.Presence/ListEdges",
+         "The edges heartbeating into roomcast_edges: connections, rooms, version, draining, alive",
+         {kPageSize, kPageToken, kAll}},
         {CommandId::kTokenIssue, "token", "issue", "<user>", 1, 1,
          "roomcast.auth.v1.Auth/IssueToken", "Issue a client token (JWT) for a user",
          {{"name", "N", "Display name (the `name` claim)"},
@@ -100,6 +107,12 @@ const std::vector<CommandSpec>& table() {
          {}},
         {CommandId::kTokenJwks, "token", "jwks", "", 0, 0, "roomcast.auth.v1.Auth/GetJwks",
          "The public verification keys (JWKS); needs no admin token", {}},
+        {CommandId::kKeysList, "keys", "list", "", 0, 0, "roomcast.auth.v1.Auth/ListKeys",
+         "The auth service's signing keys: which signs, which waits for publication", {}},
+        {CommandId::kKeysRotate, "keys", "rotate", "", 0, 0, "roomcast.auth.v1.Auth/RotateKey",
+         "A new signing key in the auth service's key directory; signs once published",
+         {{"algorithm", "ES256|RS256", "The new key's algorithm (default ES256)"},
+          {"kid", "KID", "The new key's id (default: the UTC time, YYYYMMDD-HHMMSS)"}}},
         {CommandId::kGrpcList, "grpc", "list", "", 0, 0,
          "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
          "List a server's services (gRPC reflection)", {kAddr}},
@@ -107,9 +120,8 @@ const std::vector<CommandSpec>& table() {
          "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
          "Describe a service, method, message or enum (all services when omitted)", {kAddr}},
         {CommandId::kContextAdd, "context", "add", "<name>", 1, 1, "",
-         "Save the connection flags given on this line (--server, --rooms-addr, ..., --tls, --ca, "
-         "--cert, --key, --tls-server-name, --admin-token-file, --timeout) as a context, "
-         "replacing one of that name",
+         "Save this line's connection flags (--server, --tls, --ca, --admin-token-file, ...) as "
+         "a context",
          {{"select", "", "Also make it the current context"}}},
         {CommandId::kContextList, "context", "list", "", 0, 0, "",
          "List the contexts; * marks the current one",
@@ -701,7 +713,25 @@ std::string help_text(std::string_view group, const CommandSpec* command) {
     std::string out;
     if (command != nullptr) {
         out += "Usage: " + usage_line(*command) + "\n\n";
-        out += std::string(command->summary) + ".\n";
+        // Word-wrapped like the tables, so every help line fits 100 columns.
+        std::string summary;
+        std::size_t column = 0;
+        std::string_view rest = command->summary;
+        while (!rest.empty()) {
+            const std::size_t space = rest.find(' ');
+            const std::string_view word = rest.substr(0, space);
+            rest.remove_prefix(space == std::string_view::npos ? rest.size() : space + 1);
+            if (column != 0 && column + 1 + word.size() > 99) {
+                summary += '\n';
+                column = 0;
+            } else if (column != 0) {
+                summary += ' ';
+                ++column;
+            }
+            summary += word;
+            column += word.size();
+        }
+        out += summary + ".\n";
         if (!command->method.empty()) {
             out += "Calls " + std::string(command->method) + ".\n";
         }

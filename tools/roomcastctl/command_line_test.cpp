@@ -66,6 +66,11 @@ TEST(CommandLine, EveryCommandParsesWithItsArguments) {
         {{"presence", "get", "lobby", "--page-size", "50", "--all"}, CommandId::kPresenceGet, 1},
         {{"presence", "stats", "lobby"}, CommandId::kPresenceStats, 1},
         {{"presence", "watch", "lobby"}, CommandId::kPresenceWatch, 1},
+        {{"rooms", "list", "--live", "--prefix", "team:", "--all"}, CommandId::kRoomsList, 0},
+        {{"edges", "list", "--page-size", "10"}, CommandId::kEdgesList, 0},
+        {{"context", "add", "prod", "--server", "h", "--select"}, CommandId::kContextAdd, 1},
+        {{"context", "show"}, CommandId::kContextShow, 0},
+        {{"completion", "zsh"}, CommandId::kCompletion, 0},
         {{"token", "issue", "alice", "--name", "Alice", "--ttl", "1h"}, CommandId::kTokenIssue, 1},
         {{"token", "verify", "eyJ.x.y"}, CommandId::kTokenVerify, 1},
         {{"token", "jwks"}, CommandId::kTokenJwks, 0},
@@ -96,7 +101,7 @@ TEST(CommandLine, EveryCommandIsInTheTableOnce) {
     }
     std::sort(names.begin(), names.end());
     EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
-    EXPECT_EQ(names.size(), 28U);
+    EXPECT_EQ(names.size(), 31U);
 }
 
 TEST(CommandLine, FlagValuesAndRepeats) {
@@ -234,7 +239,12 @@ TEST(CommandLine, HelpAtEveryLevel) {
     const auto despite = std::get<ShowText>(parse({"rooms", "create", "--bogus", "--help"}));
     EXPECT_NE(despite.text.find("Usage: roomcastctl rooms create <room>"), std::string::npos);
 
-    for (const std::string& line : {root.text, group.text, command.text}) {
+    std::vector<std::string> texts = {root.text, group.text, command.text};
+    for (const CommandSpec& spec : command_specs()) {
+        texts.push_back(help_text(spec.group, &spec));
+        texts.push_back(help_text(spec.group));
+    }
+    for (const std::string& line : texts) {
         std::size_t start = 0;
         while (start < line.size()) {
             const std::size_t end = line.find('\n', start);

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { execFileSync } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -15,6 +16,7 @@ import { Inbox, connectUser, joinRoom, startEdgeStack, uniqueRoom } from "../lib
 import { kNatsAdminUser, repoDir } from "../lib/stack.mjs";
 
 let stack;
+let keyDir;
 const clients = new ClientPool();
 
 const buildDir = process.env.ROOMCAST_BUILD_DIR ? path.resolve(process.env.ROOMCAST_BUILD_DIR) : path.join(repoDir, "build");
@@ -49,12 +51,26 @@ async function ctlJson(args) {
 }
 
 before(async () => {
-    stack = await startEdgeStack({ edges: ["edge-1", "edge-2"], services: ["rooms", "presence", "auth"] });
+    // edge-3 is drained by the `edges list` test; the drain ends well within the 5 s the test
+    // library waits after SIGTERM.
+    // The auth service manages a key directory, so `keys rotate` has somewhere to write.
+    keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "roomcastctl-keys-"));
+    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    fs.writeFileSync(path.join(keyDir, "2026-01-a.pem"), privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
+    stack = await startEdgeStack({
+        edges: ["edge-1", "edge-2", "edge-3"],
+        services: ["rooms", "presence", "auth"],
+        edgeArgs: ["--drain-spread", "3s", "--drain-timeout", "4s"],
+        serviceArgs: { auth: ["--key-dir", keyDir] },
+    });
 });
 afterEach(() => clients.closeAll());
 after(async () => {
     clients.closeAll();
     await stack?.stop();
+    if (keyDir) {
+        fs.rmSync(keyDir, { recursive: true, force: true });
+    }
 });
 
 test("roomcastctl drives a room end to end: create, members, publish, history, presence, kick, delete", async () => {
@@ -246,4 +262,124 @@ test("completion bash|zsh prints a script bash accepts, listing every command gr
     const zsh = await ctl(["completion", "zsh"]);
     assert.equal(zsh.code, 0, zsh.stderr);
     assert.match(zsh.stdout, /^#compdef roomcastctl/);
+});
+
+/** Polls `probe` (async, returns a value or null) every 250 ms until it returns non-null; bounded. */
+async function until(probe, what, timeoutMs = 10_000) {
+    const deadline = Date.now() + timeoutMs;
+    let last;
+    for (;;) {
+        last = await probe();
+        if (last) {
+            return last;
+        }
+        assert.ok(Date.now() < deadline, `${what} within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 250));
+    }
+}
+
+test("edges list shows each edge's connections, rooms, version and draining from its heartbeat; rooms list --live the rooms with sockets", async () => {
+    const room = uniqueRoom("live:");
+    assert.equal((await ctl(["rooms", "create", room])).code, 0);
+    const user = await connectUser(clients, stack, stack.edges[0].url);
+    await joinRoom(user.socket, room);
+    const version = execFileSync(path.join(buildDir, "services", "edge", "roomcast_edge"), ["--version"], { encoding: "utf8" }).trim().split(/\s+/).pop();
+
+    const edges = await until(async () => {
+        const r = await ctl(["edges", "list", "--json"]);
+        assert.equal(r.code, 0, r.stderr);
+        const list = JSON.parse(r.stdout).edges;
+        const one = list.find((e) => e.id === "edge-1");
+        return one && one.connections >= 1 && one.rooms >= 1 ? list : null;
+    }, "edge-1's heartbeat counting the client and its room");
+    assert.deepEqual(edges.map((e) => e.id), ["edge-1", "edge-2", "edge-3"], "ascending by id");
+    for (const e of edges) {
+        assert.equal(e.alive, true, e.id);
+        assert.equal(e.draining, false, e.id);
+        assert.equal(e.version, version, `${e.id} reports its build`);
+    }
+    const table = await ctl(["edges", "list"]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^ID\s+CONNECTIONS\s+ROOMS\s+VERSION\s+DRAINING\s+ALIVE\s+LAST SEEN$/m);
+    assert.match(table.stdout, /^edge-1\s+\d+\s+\d+\s+\S+\s+no\s+yes\s+\d{4}-\d\d-\d\dT/m);
+    const paged = await ctl(["edges", "list", "--page-size", "1"]);
+    assert.equal(paged.code, 0, paged.stderr);
+    assert.match(paged.stderr, /more results: --page-token \S+/);
+    assert.equal((await ctl(["edges", "list", "--page-size", "5000"])).code, 7, "page_size out of range: INVALID_ARGUMENT, exit 7");
+
+    const live = await until(async () => {
+        const r = await ctl(["rooms", "list", "--live", "--prefix", "live:", "--json"]);
+        assert.equal(r.code, 0, r.stderr);
+        const found = JSON.parse(r.stdout).rooms.find((x) => x.room_id === room);
+        return found ?? null;
+    }, "the joined room in rooms list --live");
+    assert.deepEqual([Number(live.clients), Number(live.users)], [1, 1]);
+    const liveTable = await ctl(["rooms", "list", "--live", "--prefix", room]);
+    assert.match(liveTable.stdout, new RegExp(`^${room}\\s+1\\s+1$`, "m"));
+    assert.equal((await ctl(["rooms", "list", "--live"], { token: null })).code, 5);
+
+    // The user leaves: the room is no longer live.
+    user.socket.disconnect();
+    await until(async () => {
+        const r = await ctl(["rooms", "list", "--live", "--prefix", room, "--json"]);
+        return r.code === 0 && JSON.parse(r.stdout).rooms.length === 0;
+    }, "the room gone from rooms list --live after its only socket left");
+
+    // SIGTERM to edge-3 with a client on it: the drain shows as draining (the edge writes its
+    // heartbeat when the drain starts; the key outlives the edge).
+    const stay = await connectUser(clients, stack, stack.edges[2].url, { reconnection: false });
+    const exited = stack.edges[2].stop();
+    try {
+        await until(async () => {
+            const r = await ctl(["edges", "list", "--json"]);
+            const e3 = r.code === 0 ? JSON.parse(r.stdout).edges.find((e) => e.id === "edge-3") : null;
+            return e3?.draining ? e3 : null;
+        }, "edge-3 reported as draining", 5_000);
+    } finally {
+        stay.socket.close();
+        await exited;
+    }
+});
+
+test("keys list and keys rotate: a new key in the auth service's key directory signs once published, edges accept its tokens, old tokens stay valid", async () => {
+    const kidOf = (token) => JSON.parse(Buffer.from(token.split(".")[0], "base64url")).kid;
+    const keys = async () => {
+        const r = await ctl(["keys", "list", "--json"]);
+        assert.equal(r.code, 0, r.stderr);
+        return JSON.parse(r.stdout).keys.filter((k) => k.kid !== "");
+    };
+    await until(async () => {
+        const [first] = await keys();
+        return first?.kid === "2026-01-a" && first.signing && first.published;
+    }, "the initial key signing and published");
+    const oldToken = (await ctl(["token", "issue", "before-rotation"])).stdout.trim();
+    assert.equal(kidOf(oldToken), "2026-01-a");
+
+    const rotated = await ctl(["keys", "rotate"]);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    const kid = rotated.stdout.match(/^key (\S+) \(ES256\) written/)?.[1];
+    assert.ok(kid, rotated.stdout);
+    assert.equal(fs.statSync(path.join(keyDir, `${kid}.pem`)).mode & 0o777, 0o600, "the private key file is owner-only");
+    // The service asks for a publication at once: the new key signs within seconds, not at the
+    // next 10 s reload.
+    await until(async () => {
+        const list = await keys();
+        const fresh = list.find((k) => k.kid === kid);
+        return fresh?.signing && fresh.published && list.find((k) => k.kid === "2026-01-a")?.signing === false;
+    }, "the rotated key signing", 8_000);
+    const table = await ctl(["keys", "list"]);
+    assert.match(table.stdout, new RegExp(`^${kid}\\s+ES256\\s+yes\\s+no\\s+yes$`, "m"));
+    assert.match(table.stdout, /^2026-01-a\s+ES256\s+no\s+no\s+yes$/m);
+
+    const newToken = (await ctl(["token", "issue", "after-rotation"])).stdout.trim();
+    assert.equal(kidOf(newToken), kid);
+    // The edges verify both with what the auth service published.
+    await connectUser(clients, stack, stack.edges[0].url, { token: newToken });
+    await connectUser(clients, stack, stack.edges[1].url, { token: oldToken });
+
+    assert.equal((await ctl(["keys", "rotate", "--kid", "2000-01"])).code, 4, "a kid that sorts first: FAILED_PRECONDITION, exit 4");
+    assert.equal((await ctl(["keys", "rotate", "--kid", "../x"])).code, 7, "an invalid kid: INVALID_ARGUMENT, exit 7");
+    assert.equal((await ctl(["keys", "rotate", "--algorithm", "HS256"])).code, 2, "checked before sending: usage, exit 2");
+    assert.equal((await ctl(["keys", "list"], { token: null })).code, 5);
+    assert.equal((await ctl(["keys", "rotate"], { token: null })).code, 5);
 });
