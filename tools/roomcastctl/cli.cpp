@@ -1460,7 +1460,8 @@ int run(std::span<const std::string> args, const Environment& env, Io& io) {
     std::optional<ConfigFile> config;
     std::optional<Problem> config_problem;
     if (!path.empty()) {
-        auto loaded = load_config(path);
+        const auto chosen = env.find("ROOMCAST_CONFIG");
+        auto loaded = load_config(path, chosen != env.end() && !chosen->second.empty());
         if (loaded) {
             config = std::move(*loaded);
         } else {

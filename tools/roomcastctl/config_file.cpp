@@ -46,13 +46,13 @@ std::string trim(std::string_view text) {
     return std::string(text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1));
 }
 
-// The whole of a regular file of at most `cap` bytes; nullopt (with errno) when it cannot be
-// opened.
+// The whole of a regular file of at most `cap` bytes; nullopt when it does not exist (or, with
+// `lenient`, cannot be opened at all).
 Checked<std::optional<std::string>> read_file(const std::string& path, std::size_t cap,
-                                              std::string_view what) {
+                                              std::string_view what, bool lenient = false) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-        if (errno == ENOENT) {
+        if (errno == ENOENT || lenient) {
             return std::optional<std::string>();
         }
         return Problem{"cannot read " + std::string(what) + " " + path + ": " +
@@ -68,6 +68,9 @@ Checked<std::optional<std::string>> read_file(const std::string& path, std::size
         }
     }
     if (in.bad()) {
+        if (lenient) {
+            return std::optional<std::string>();
+        }
         return Problem{"cannot read " + std::string(what) + " " + path};
     }
     return std::optional<std::string>(std::move(data));
@@ -174,8 +177,8 @@ std::string config_path(const Environment& env) {
     return {};
 }
 
-Checked<std::optional<ConfigFile>> load_config(const std::string& path) {
-    auto text = read_file(path, kMaxConfigBytes, "config file");
+Checked<std::optional<ConfigFile>> load_config(const std::string& path, bool chosen) {
+    auto text = read_file(path, kMaxConfigBytes, "config file", !chosen);
     if (!text) {
         return text.error();
     }

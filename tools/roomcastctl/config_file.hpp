@@ -54,8 +54,11 @@ std::string serialize_config(const ConfigFile& config);
 // Where the config file is; empty when neither ROOMCAST_CONFIG, XDG_CONFIG_HOME nor HOME is set.
 std::string config_path(const Environment& env);
 
-// nullopt when the file does not exist (no contexts yet).
-Checked<std::optional<ConfigFile>> load_config(const std::string& path);
+// nullopt when the file does not exist (no contexts yet). `chosen`: the path was given
+// (ROOMCAST_CONFIG), so a file that cannot be read is an error; at the default location it
+// counts as absent, because `kubectl exec … roomcastctl` runs as a user whose HOME (often "/"
+// or another user's) it may not read, and must still work from variables alone.
+Checked<std::optional<ConfigFile>> load_config(const std::string& path, bool chosen = true);
 // Creates the directory (0700) if needed; writes a temporary file 0600 and renames it over the
 // old one, so a crash leaves the old file or the new one, and never a readable partial one.
 Checked<bool> save_config(const std::string& path, const ConfigFile& config);

@@ -131,6 +131,15 @@ TEST(ConfigFile, SavedOwnerOnlyAndLoadedBack) {
     ASSERT_TRUE(loaded && loaded->has_value());
     EXPECT_EQ((*loaded)->contexts.size(), 2U);
 
+    // Unreadable: an error where the user chose the path, absent at the default location (a
+    // pod's HOME may belong to another user). A directory stands in for "cannot be read" (the
+    // tests may run as root, who reads any file).
+    const std::string unreadable = (dir / "nested").string();
+    EXPECT_FALSE(load_config(unreadable, true));
+    const auto lenient = load_config(unreadable, false);
+    ASSERT_TRUE(lenient);
+    EXPECT_FALSE(lenient->has_value());
+
     std::ofstream(path) << "{\"contexts\": 5}";
     const auto broken = load_config(path);
     ASSERT_FALSE(broken);
