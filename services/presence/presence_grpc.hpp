@@ -51,8 +51,8 @@ private:
     grpc::Status admit(const std::string& room) const;
     // OK, or INVALID_ARGUMENT for a page size out of range or a token this service did not
     // issue; `after` gets the token's key and `size` the page size.
-    grpc::Status page_of(std::int32_t page_size, const std::string& page_token,
-                         std::string& after, std::size_t& size) const;
+    grpc::Status page_of(std::int32_t page_size, const std::string& page_token, std::string& after,
+                         std::size_t& size) const;
 
     PresenceService& service_;
     std::string admin_token_;

@@ -364,8 +364,8 @@ TEST_F(PresenceServiceTest, ListEdgesAndLiveRooms) {
         return r.stub->ListEdges(&ctx, req, &out);
     };
     v1::ListEdgesResponse edges;
-    ASSERT_TRUE(eventually(
-        [&] { return list_edges(0, "", edges).ok() && edges.edges_size() == 2; }, 5s));
+    ASSERT_TRUE(
+        eventually([&] { return list_edges(0, "", edges).ok() && edges.edges_size() == 2; }, 5s));
     EXPECT_EQ(edges.edges(0).id(), "edge-a");
     EXPECT_TRUE(edges.edges(0).alive());
     EXPECT_EQ(edges.edges(0).version(), "");
@@ -390,12 +390,14 @@ TEST_F(PresenceServiceTest, ListEdgesAndLiveRooms) {
 
     // edge-b stops beating: it turns dead, and its key's deletion removes it.
     ASSERT_TRUE(eventually(
-        [&] { return list_edges(0, "", edges).ok() && edges.edges_size() == 2 &&
-                     !edges.edges(1).alive(); },
+        [&] {
+            return list_edges(0, "", edges).ok() && edges.edges_size() == 2 &&
+                   !edges.edges(1).alive();
+        },
         5s));
     ASSERT_TRUE(edges_kv_->erase("edge-b"));
-    ASSERT_TRUE(eventually(
-        [&] { return list_edges(0, "", edges).ok() && edges.edges_size() == 1; }, 5s));
+    ASSERT_TRUE(
+        eventually([&] { return list_edges(0, "", edges).ok() && edges.edges_size() == 1; }, 5s));
 
     const auto live = [&](const std::string& prefix, v1::ListLiveRoomsResponse& out,
                           bool authorized = true) {

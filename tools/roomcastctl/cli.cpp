@@ -17,14 +17,14 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <set>
-#include <sstream>
 #include <fstream>
 #include <istream>
 #include <iterator>
 #include <map>
 #include <optional>
 #include <ostream>
+#include <set>
+#include <sstream>
 
 namespace roomcast::ctl {
 
@@ -253,8 +253,7 @@ public:
     void set_method(std::string method) { method_ = std::move(method); }
 
     int failed(const grpc::Status& status, Target target) const {
-        io_.err << kProgram << ": " << method() << ": "
-                << code_name(status.error_code());
+        io_.err << kProgram << ": " << method() << ": " << code_name(status.error_code());
         if (!status.error_message().empty()) {
             io_.err << ": " << status.error_message();
         }
@@ -1015,8 +1014,10 @@ class ContextCommands {
 public:
     ContextCommands(const CommandLine& line, Io& io, std::string path,
                     std::optional<ConfigFile> config)
-        : line_(line), io_(io), path_(std::move(path)), config_(std::move(config).value_or(
-                                                              ConfigFile{})) {}
+        : line_(line),
+          io_(io),
+          path_(std::move(path)),
+          config_(std::move(config).value_or(ConfigFile{})) {}
 
     int run() {
         switch (line_.command->id) {
@@ -1112,10 +1113,11 @@ private:
         if (!context.server.empty() && server_address(context.server, "1").empty()) {
             return usage("invalid --server '" + context.server + "': expected HOST or HOST:PORT");
         }
-        if (context.server.empty() && context.rooms_addr.empty() &&
-            context.presence_addr.empty() && context.auth_addr.empty()) {
-            return usage("a context needs --server or at least one of --rooms-addr, "
-                         "--presence-addr, --auth-addr");
+        if (context.server.empty() && context.rooms_addr.empty() && context.presence_addr.empty() &&
+            context.auth_addr.empty()) {
+            return usage(
+                "a context needs --server or at least one of --rooms-addr, "
+                "--presence-addr, --auth-addr");
         }
         if (!config_.contexts.contains(name) && config_.contexts.size() >= kMaxContexts) {
             return fail(kExitLimit,
@@ -1146,8 +1148,8 @@ private:
             for (const auto& [name, context] : config_.contexts) {
                 contexts.push_back(context_json(name, context));
             }
-            io_.out << protocol::to_json(boost::json::object{
-                           {"current_context", config_.current}, {"contexts", std::move(contexts)}})
+            io_.out << protocol::to_json(boost::json::object{{"current_context", config_.current},
+                                                             {"contexts", std::move(contexts)}})
                     << '\n';
             return kExitOk;
         }
@@ -1157,8 +1159,8 @@ private:
             if (server.empty()) {
                 server = "(per service)";
             }
-            rows.push_back({name == config_.current ? "*" : "", name, server,
-                            context.tls ? "yes" : "no"});
+            rows.push_back(
+                {name == config_.current ? "*" : "", name, server, context.tls ? "yes" : "no"});
         }
         io_.out << text_table(rows);
         return kExitOk;
@@ -1251,7 +1253,8 @@ private:
         auto parsed = protocol::parse_json(serialize_config(one));
         boost::json::object object{{"name", name}};
         if (parsed && parsed->is_object()) {
-            for (const auto& [key, value] : parsed->as_object().at("contexts").as_object().at(name).as_object()) {
+            for (const auto& [key, value] :
+                 parsed->as_object().at("contexts").as_object().at(name).as_object()) {
                 object[key] = value;
             }
         }
@@ -1345,15 +1348,19 @@ std::string completion_script(bool zsh) {
     out += "        case \"$w\" in\n";
     out += "            --*=*) ;;\n";
     out += "            --*) [[ \"$value_flags\" == *\" $w \"* ]] && skip=1 ;;\n";
-    out += "            *) if [[ -z $group ]]; then group=$w; elif [[ -z $cmd ]]; then cmd=$w; fi ;;\n";
+    out +=
+        "            *) if [[ -z $group ]]; then group=$w; elif [[ -z $cmd ]]; then cmd=$w; fi "
+        ";;\n";
     out += "        esac\n";
     out += "    done\n";
     out += "    if [[ \"$value_flags\" == *\" $prev \"* ]]; then\n";
     out += "        case \"$prev\" in\n";
-    out += "            --context) COMPREPLY=($(compgen -W \"$(roomcastctl context list --names "
-           "2>/dev/null)\" -- \"$cur\")) ;;\n";
-    out += "            --ca|--cert|--key|--admin-token-file|--data-file) COMPREPLY=($(compgen -f "
-           "-- \"$cur\")) ;;\n";
+    out +=
+        "            --context) COMPREPLY=($(compgen -W \"$(roomcastctl context list --names "
+        "2>/dev/null)\" -- \"$cur\")) ;;\n";
+    out +=
+        "            --ca|--cert|--key|--admin-token-file|--data-file) COMPREPLY=($(compgen -f "
+        "-- \"$cur\")) ;;\n";
     out += "            *) COMPREPLY=() ;;\n";
     out += "        esac\n";
     out += "        return\n";
@@ -1380,7 +1387,9 @@ std::string completion_script(bool zsh) {
         out += "            esac ;;\n";
     }
     out += "    esac\n";
-    out += "    if [[ \"$group\" == context && \"$cmd\" =~ ^(use|show|remove)$ && $cur != -* ]]; then\n";
+    out +=
+        "    if [[ \"$group\" == context && \"$cmd\" =~ ^(use|show|remove)$ && $cur != -* ]]; "
+        "then\n";
     out += "        words=\"$words $(roomcastctl context list --names 2>/dev/null)\"\n";
     out += "    fi\n";
     out += "    [[ $cur == -* ]] && words=\"$words $globals\"\n";
@@ -1468,8 +1477,7 @@ int run(std::span<const std::string> args, const Environment& env, Io& io) {
             config_problem = std::move(loaded.error());
         }
     }
-    const ParseOutcome outcome =
-        parse_command_line(args, env, config ? &*config : nullptr);
+    const ParseOutcome outcome = parse_command_line(args, env, config ? &*config : nullptr);
     if (const auto* text = std::get_if<ShowText>(&outcome)) {
         io.out << text->text;
         io.out.flush();

@@ -735,7 +735,8 @@ TEST_F(CliTest, MembersPresenceHistoryAndTokens) {
             room->set_users(2);
             return grpc::Status::OK;
         });
-    EXPECT_EQ(run_cli({"rooms", "list", "--live"}).out, "ROOM    CLIENTS   USERS\nlobby   3         2\n");
+    EXPECT_EQ(run_cli({"rooms", "list", "--live"}).out,
+              "ROOM    CLIENTS   USERS\nlobby   3         2\n");
     recorder_.on<ppb::ListLiveRoomsRequest, ppb::ListLiveRoomsResponse>(
         "ListLiveRooms", [](const auto&, ppb::ListLiveRoomsResponse*) {
             return grpc::Status(grpc::StatusCode::UNAVAILABLE, "loading");
@@ -969,7 +970,8 @@ TEST_F(CliTest, WatchStopsCleanlyOnCtrlC) {
 // A context saved with `context add` carries the address and the token file to every later
 // command; `context` commands manage the file and exit 3 for a context that is not there.
 TEST_F(CliTest, ContextsCarryTheServerAndTheTokenFile) {
-    const std::string dir = ::testing::TempDir() + "roomcastctl-contexts-" + std::to_string(::getpid());
+    const std::string dir =
+        ::testing::TempDir() + "roomcastctl-contexts-" + std::to_string(::getpid());
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     const std::string token_file = dir + "/admin.token";
@@ -991,9 +993,8 @@ TEST_F(CliTest, ContextsCarryTheServerAndTheTokenFile) {
     EXPECT_EQ(recorder_.calls().back().authorization, std::string(kBearer));
 
     // Another context by flag: its (dead) address, and no token file.
-    const Outcome other =
-        run_with({"presence", "stats", "lobby", "--context", "other", "--timeout", "2s"},
-                 environment);
+    const Outcome other = run_with(
+        {"presence", "stats", "lobby", "--context", "other", "--timeout", "2s"}, environment);
     EXPECT_EQ(other.code, kExitRetryable) << other.err;
     EXPECT_NE(other.err.find("context other"), std::string::npos) << other.err;
 
@@ -1013,15 +1014,16 @@ TEST_F(CliTest, ContextsCarryTheServerAndTheTokenFile) {
     const Outcome none = run_with({"context", "show"}, environment);
     EXPECT_EQ(none.code, kExitNotFound);
     EXPECT_NE(none.err.find("no current context"), std::string::npos) << none.err;
-    EXPECT_EQ(run_with({"context", "add", "bad", "--admin-token", "x", "--server", "h"},
-                       environment)
-                  .code,
-              kExitUsage);
+    EXPECT_EQ(
+        run_with({"context", "add", "bad", "--admin-token", "x", "--server", "h"}, environment)
+            .code,
+        kExitUsage);
 
     // A missing token file is a usage error before anything is sent.
     std::filesystem::remove(token_file);
     const std::size_t sent = recorder_.calls().size();
-    const Outcome missing = run_with({"presence", "stats", "lobby", "--context", "fake"}, environment);
+    const Outcome missing =
+        run_with({"presence", "stats", "lobby", "--context", "fake"}, environment);
     EXPECT_EQ(missing.code, kExitUsage);
     EXPECT_NE(missing.err.find("admin token file " + token_file + " does not exist"),
               std::string::npos)
@@ -1092,11 +1094,12 @@ TEST_F(CliTest, MissingOrWrongTokenIsUnauthenticated) {
     no_token.erase("ROOMCAST_ADMIN_TOKEN");
     const Outcome missing = run_with({"rooms", "get", "lobby"}, no_token);
     EXPECT_EQ(missing.code, kExitAuth);
-    EXPECT_EQ(missing.err,
-              "roomcastctl: roomcast.rooms.v1.RoomAdmin/GetRoom: UNAUTHENTICATED: missing "
-              "authorization: Bearer <admin token>\n"
-              "hint: no admin token was given: set ROOMCAST_ADMIN_TOKEN, pass --admin-token-file, or "
-              "use a context that names a token file\n");
+    EXPECT_EQ(
+        missing.err,
+        "roomcastctl: roomcast.rooms.v1.RoomAdmin/GetRoom: UNAUTHENTICATED: missing "
+        "authorization: Bearer <admin token>\n"
+        "hint: no admin token was given: set ROOMCAST_ADMIN_TOKEN, pass --admin-token-file, or "
+        "use a context that names a token file\n");
     EXPECT_EQ(recorder_.calls().back().authorization, std::nullopt);
 
     const Outcome wrong = run_cli({"presence", "stats", "lobby", "--admin-token", "guess"});

@@ -177,11 +177,14 @@ const std::vector<GlobalFlag>& global_flags() {
         {"json", "", "Print responses as JSON (proto field names) for scripts", nullptr},
         {"tls", "", "Connect with TLS (services started with --grpc-tls-cert) [ROOMCAST_TLS=true]",
          nullptr},
-        {"ca", "FILE", "CA bundle (PEM) to verify the services with (implies --tls; default: the "
-         "system's roots)", &GlobalOptions::ca_file, "ROOMCAST_TLS_CA"},
+        {"ca", "FILE",
+         "CA bundle (PEM) to verify the services with (implies --tls; default: the "
+         "system's roots)",
+         &GlobalOptions::ca_file, "ROOMCAST_TLS_CA"},
         {"cert", "FILE", "Client certificate (PEM) for services requiring one (implies --tls)",
          &GlobalOptions::cert_file, "ROOMCAST_TLS_CERT"},
-        {"key", "FILE", "Private key (PEM) of --cert", &GlobalOptions::key_file, "ROOMCAST_TLS_KEY"},
+        {"key", "FILE", "Private key (PEM) of --cert", &GlobalOptions::key_file,
+         "ROOMCAST_TLS_KEY"},
         {"tls-server-name", "NAME",
          "Name the services' certificates must carry, when the address is not it (implies --tls)",
          &GlobalOptions::tls_server_name},
@@ -280,8 +283,9 @@ void append_rows(std::string& out, const std::vector<std::pair<std::string, std:
 }
 
 void append_global_flags(std::string& out) {
-    out += "\nGlobal flags (anywhere on the line; a flag wins over its variable, a variable over\n"
-           "the context in use, the context over the default):\n";
+    out +=
+        "\nGlobal flags (anywhere on the line; a flag wins over its variable, a variable over\n"
+        "the context in use, the context over the default):\n";
     std::vector<std::pair<std::string, std::string>> rows;
     for (const GlobalFlag& flag : global_flags()) {
         std::string left = "--" + std::string(flag.name);
@@ -809,17 +813,18 @@ int exit_code_for_status(int grpc_code) {
 
 std::string exit_status_help() {
     std::string out = "\nExit status:\n";
-    append_rows(out, {
-                         {"0", "done"},
-                         {"1", "other error (UNKNOWN, INTERNAL, UNIMPLEMENTED, DATA_LOSS, CANCELLED)"},
-                         {"2", "bad usage or config file; nothing was sent"},
-                         {"3", "not found (NOT_FOUND)"},
-                         {"4", "conflict (ALREADY_EXISTS, FAILED_PRECONDITION)"},
-                         {"5", "not authorized (UNAUTHENTICATED, PERMISSION_DENIED)"},
-                         {"6", "transient, retry (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED)"},
-                         {"7", "invalid request (INVALID_ARGUMENT, OUT_OF_RANGE)"},
-                         {"8", "a limit was reached (RESOURCE_EXHAUSTED)"},
-                     });
+    append_rows(out,
+                {
+                    {"0", "done"},
+                    {"1", "other error (UNKNOWN, INTERNAL, UNIMPLEMENTED, DATA_LOSS, CANCELLED)"},
+                    {"2", "bad usage or config file; nothing was sent"},
+                    {"3", "not found (NOT_FOUND)"},
+                    {"4", "conflict (ALREADY_EXISTS, FAILED_PRECONDITION)"},
+                    {"5", "not authorized (UNAUTHENTICATED, PERMISSION_DENIED)"},
+                    {"6", "transient, retry (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED)"},
+                    {"7", "invalid request (INVALID_ARGUMENT, OUT_OF_RANGE)"},
+                    {"8", "a limit was reached (RESOURCE_EXHAUSTED)"},
+                });
     return out;
 }
 

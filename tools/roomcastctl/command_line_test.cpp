@@ -386,8 +386,9 @@ TEST(ExitCodes, OneClassPerGrpcStatus) {
     // The root help documents every class.
     const std::string help = help_text();
     for (const std::string_view row :
-         {"  0   done", "  2   bad usage", "  3   not found", "  4   conflict", "  5   not authorized",
-          "  6   transient, retry", "  7   invalid request", "  8   a limit was reached"}) {
+         {"  0   done", "  2   bad usage", "  3   not found", "  4   conflict",
+          "  5   not authorized", "  6   transient, retry", "  7   invalid request",
+          "  8   a limit was reached"}) {
         EXPECT_NE(help.find(row), std::string::npos) << row << "\n" << help;
     }
 }

@@ -126,8 +126,8 @@ Checked<ConfigFile> parse_config(std::string_view text) {
                 if (known == std::end(kFields) || !field.is_string()) {
                     // Unknown keys are refused rather than ignored: a typo ("sever") would
                     // otherwise silently send commands to the default address.
-                    return Problem{"context '" + std::string(name) + "': unknown or non-string key '" +
-                                   std::string(key) + "'"};
+                    return Problem{"context '" + std::string(name) +
+                                   "': unknown or non-string key '" + std::string(key) + "'"};
                 }
                 context.*(known->member) = std::string(field.as_string());
             }
@@ -201,8 +201,7 @@ Checked<bool> save_config(const std::string& path, const ConfigFile& config) {
             return Problem{"cannot create " + target.parent_path().string() + ": " + ec.message()};
         }
         // Only the owner may list which deployments this user administers.
-        std::filesystem::permissions(target.parent_path(), std::filesystem::perms::owner_all,
-                                     ec);
+        std::filesystem::permissions(target.parent_path(), std::filesystem::perms::owner_all, ec);
     }
     const std::string temporary = path + ".tmp." + std::to_string(::getpid());
     const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

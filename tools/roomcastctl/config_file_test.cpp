@@ -204,7 +204,8 @@ TEST(Contexts, FlagOverVariableOverContextOverDefault) {
     {
         const Environment env = {{"ROOMCAST_ROOMS_ADDR", "env-rooms:1"},
                                  {"ROOMCAST_CONTEXT", "split"}};
-        const ParseOutcome outcome = parse({"rooms", "list", "--server", "one:8443", "--auth-addr", "a:2"}, env, &config);
+        const ParseOutcome outcome =
+            parse({"rooms", "list", "--server", "one:8443", "--auth-addr", "a:2"}, env, &config);
         const CommandLine& line = expect_line(outcome);
         EXPECT_EQ(line.global.context, "split");
         EXPECT_EQ(line.global.rooms_addr, "one:8443");
@@ -214,8 +215,8 @@ TEST(Contexts, FlagOverVariableOverContextOverDefault) {
     }
     // --context over ROOMCAST_CONTEXT over current; per-service addresses of a context.
     {
-        const ParseOutcome outcome = parse({"rooms", "list", "--context", "split"},
-                                                    {{"ROOMCAST_CONTEXT", "prod"}}, &config);
+        const ParseOutcome outcome =
+            parse({"rooms", "list", "--context", "split"}, {{"ROOMCAST_CONTEXT", "prod"}}, &config);
         const CommandLine& line = expect_line(outcome);
         EXPECT_EQ(line.global.rooms_addr, "rooms.internal:50051");
         EXPECT_EQ(line.global.auth_addr, "auth.internal:50053");
@@ -250,7 +251,8 @@ TEST(Contexts, UsageErrors) {
                   .find("exclude each other"),
               std::string::npos);
     // Context commands ignore a stale ROOMCAST_CONTEXT, so they can repair the file.
-    const ParseOutcome outcome = parse({"context", "list"}, {{"ROOMCAST_CONTEXT", "gone"}}, &config);
+    const ParseOutcome outcome =
+        parse({"context", "list"}, {{"ROOMCAST_CONTEXT", "gone"}}, &config);
     const CommandLine& line = expect_line(outcome);
     EXPECT_EQ(line.global.context, "");
 }

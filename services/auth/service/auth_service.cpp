@@ -343,10 +343,10 @@ std::vector<KeyInfo> AuthService::list_keys() const {
     for (const auto& key : current->signers) {
         const std::string id = identity(key);
         const bool signing = id == identity(current->signing);
-        keys.push_back(KeyInfo{key.kid(), std::string(jwt::to_string(key.algorithm())), signing,
-                               !signing && id == identity(current->desired),
-                               key.algorithm() != jwt::Algorithm::kHS256 &&
-                                   published_.contains(id)});
+        keys.push_back(
+            KeyInfo{key.kid(), std::string(jwt::to_string(key.algorithm())), signing,
+                    !signing && id == identity(current->desired),
+                    key.algorithm() != jwt::Algorithm::kHS256 && published_.contains(id)});
     }
     return keys;
 }
