@@ -139,7 +139,14 @@ int main(int argc, char** argv) {
     observability::Metrics metrics;
     grpcutil::Server server(grpc_address, &metrics.registry(), "auth");
     server.set_tls(grpc_tls);
-    auth::AuthGrpcService grpc_service(**service, admin_token);
+    // Declared before the gRPC service: RotateKey asks the synchronizer (once running) to load
+    // and publish the key it wrote.
+    std::atomic<auth::KeySync*> key_sync{nullptr};
+    auth::AuthGrpcService grpc_service(**service, admin_token, [&key_sync] {
+        if (auto* sync = key_sync.load()) {
+            sync->request_reload();
+        }
+    });
     server.add_service(&grpc_service);
     auth::Readiness readiness([&server](bool ready) {
         server.set_serving(ready);
@@ -158,7 +165,6 @@ int main(int argc, char** argv) {
         return 1;
     }
 
-    std::atomic<auth::KeySync*> key_sync{nullptr};
     std::atomic<bool> stopping{false};
     natsbus::Options nats_options = natsbus::client_options(nats_settings);
     nats_options.name = "roomcast-auth";

@@ -292,4 +292,107 @@ grpc::ServerWriteReactor<v1::PresenceEvent>* PresenceGrpc::WatchPresence(
     return new WatchReactor(service_, request->room_id(), limits_.watch_queue_limit);
 }
 
+grpc::Status PresenceGrpc::page_of(std::int32_t page_size, const std::string& page_token,
+                                   std::string& after, std::size_t& size) const {
+    if (page_size < 0 || page_size > limits_.max_page_size) {
+        return grpcutil::invalid_argument("page_size must be 0 (default " +
+                                          std::to_string(limits_.default_page_size) + ") to " +
+                                          std::to_string(limits_.max_page_size));
+    }
+    if (!page_token.empty()) {
+        auto decoded = decode_page_token(page_token);
+        if (!decoded) {
+            return grpcutil::invalid_argument("page_token is not one this service issued");
+        }
+        after = std::move(*decoded);
+    }
+    size = static_cast<std::size_t>(page_size == 0 ? limits_.default_page_size : page_size);
+    return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* PresenceGrpc::ListLiveRooms(grpc::CallbackServerContext* context,
+                                                      const v1::ListLiveRoomsRequest* request,
+                                                      v1::ListLiveRoomsResponse* response) {
+    auto* reactor = context->DefaultReactor();
+    if (auto st = grpcutil::authorize(*context, admin_token_); !st.ok()) {
+        reactor->Finish(st);
+        return reactor;
+    }
+    // A prefix longer than any room id matches nothing; refusing it keeps the input capped.
+    if (request->prefix().size() > contract::kMaxRoomIdBytes) {
+        reactor->Finish(grpcutil::invalid_argument("prefix is longer than any room id"));
+        return reactor;
+    }
+    std::string after;
+    std::size_t size = 0;
+    if (auto st = page_of(request->page_size(), request->page_token(), after, size); !st.ok()) {
+        reactor->Finish(st);
+        return reactor;
+    }
+    if (!service_.loaded()) {
+        reactor->Finish(unavailable("presence state is still loading"));
+        return reactor;
+    }
+    const bool posted = service_.get_live_rooms(
+        request->prefix(), std::move(after), size, [reactor, response](LiveRoomsPage page) {
+            for (auto& room : page.rooms) {
+                auto* out = response->add_rooms();
+                out->set_room_id(std::move(room.id));
+                out->set_clients(room.totals.clients);
+                out->set_users(room.totals.users);
+            }
+            if (page.more && response->rooms_size() > 0) {
+                response->set_next_page_token(
+                    encode_page_token(response->rooms(response->rooms_size() - 1).room_id()));
+            }
+            reactor->Finish(grpc::Status::OK);
+        });
+    if (!posted) {
+        reactor->Finish(unavailable("presence replica stopping"));
+    }
+    return reactor;
+}
+
+grpc::ServerUnaryReactor* PresenceGrpc::ListEdges(grpc::CallbackServerContext* context,
+                                                  const v1::ListEdgesRequest* request,
+                                                  v1::ListEdgesResponse* response) {
+    auto* reactor = context->DefaultReactor();
+    if (auto st = grpcutil::authorize(*context, admin_token_); !st.ok()) {
+        reactor->Finish(st);
+        return reactor;
+    }
+    std::string after;
+    std::size_t size = 0;
+    if (auto st = page_of(request->page_size(), request->page_token(), after, size); !st.ok()) {
+        reactor->Finish(st);
+        return reactor;
+    }
+    if (!service_.loaded()) {
+        reactor->Finish(unavailable("presence state is still loading"));
+        return reactor;
+    }
+    const bool posted =
+        service_.get_edges(std::move(after), size, [reactor, response](EdgesPage page) {
+            for (auto& edge : page.edges) {
+                auto* out = response->add_edges();
+                out->set_id(std::move(edge.id));
+                out->set_connections(edge.connections);
+                out->set_rooms(edge.rooms);
+                out->set_version(std::move(edge.version));
+                out->set_draining(edge.draining);
+                out->set_last_seen_ms(edge.last_seen_ms);
+                out->set_alive(edge.alive);
+            }
+            if (page.more && response->edges_size() > 0) {
+                response->set_next_page_token(
+                    encode_page_token(response->edges(response->edges_size() - 1).id()));
+            }
+            reactor->Finish(grpc::Status::OK);
+        });
+    if (!posted) {
+        reactor->Finish(unavailable("presence replica stopping"));
+    }
+    return reactor;
+}
+
 }  // namespace roomcast::presence

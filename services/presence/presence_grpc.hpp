@@ -39,10 +39,20 @@ public:
                                                v1::GetPresenceStatsResponse* response) override;
     grpc::ServerWriteReactor<v1::PresenceEvent>* WatchPresence(
         grpc::CallbackServerContext* context, const v1::WatchPresenceRequest* request) override;
+    grpc::ServerUnaryReactor* ListLiveRooms(grpc::CallbackServerContext* context,
+                                            const v1::ListLiveRoomsRequest* request,
+                                            v1::ListLiveRoomsResponse* response) override;
+    grpc::ServerUnaryReactor* ListEdges(grpc::CallbackServerContext* context,
+                                        const v1::ListEdgesRequest* request,
+                                        v1::ListEdgesResponse* response) override;
 
 private:
     // OK, or the status that refuses a call on `room`: the room id, then readiness.
     grpc::Status admit(const std::string& room) const;
+    // OK, or INVALID_ARGUMENT for a page size out of range or a token this service did not
+    // issue; `after` gets the token's key and `size` the page size.
+    grpc::Status page_of(std::int32_t page_size, const std::string& page_token, std::string& after,
+                         std::size_t& size) const;
 
     PresenceService& service_;
     std::string admin_token_;

@@ -131,6 +131,7 @@ void PresenceService::on_edge_entry(const natsbus::KvEntry& entry) {
     const std::int64_t now = unix_ms();
     if (entry.deleted) {
         state_.edge_gone(entry.key, now);
+        edge_reports_.erase(entry.key);
         return;
     }
     bus::v1::EdgeHeartbeat hb;
@@ -140,7 +141,14 @@ void PresenceService::on_edge_entry(const natsbus::KvEntry& entry) {
     }
     // A live update was just written: its arrival is the freshest evidence and immune to the
     // edge's clock skew. The initial values may be old, so they carry the edge's own stamp.
-    state_.edge_heartbeat(entry.key, edges_initial_ ? hb.last_seen_ms() : now, now);
+    const std::int64_t seen = edges_initial_ ? hb.last_seen_ms() : now;
+    state_.edge_heartbeat(entry.key, seen, now);
+    if (edge_reports_.size() >= options_.max_edges && !edge_reports_.contains(entry.key)) {
+        ++invalid_inputs_;
+        return;
+    }
+    hb.set_last_seen_ms(std::min(seen, now));
+    edge_reports_.insert_or_assign(entry.key, std::move(hb));
 }
 
 void PresenceService::on_presence_entry(const natsbus::KvEntry& entry) {
@@ -448,6 +456,36 @@ bool PresenceService::get_page(std::string room, std::string after, std::size_t 
     }
     post([this, room = std::move(room), after = std::move(after), limit, done = std::move(done)] {
         done(state_.page(room, after, limit));
+    });
+    return true;
+}
+
+bool PresenceService::get_live_rooms(std::string prefix, std::string after, std::size_t limit,
+                                     std::function<void(LiveRoomsPage)> done) {
+    if (!running_) {
+        return false;
+    }
+    post([this, prefix = std::move(prefix), after = std::move(after), limit,
+          done = std::move(done)] { done(state_.live_rooms(prefix, after, limit)); });
+    return true;
+}
+
+bool PresenceService::get_edges(std::string after, std::size_t limit,
+                                std::function<void(EdgesPage)> done) {
+    if (!running_) {
+        return false;
+    }
+    post([this, after = std::move(after), limit, done = std::move(done)] {
+        EdgesPage page;
+        auto it = after.empty() ? edge_reports_.begin() : edge_reports_.upper_bound(after);
+        for (; it != edge_reports_.end() && page.edges.size() < limit; ++it) {
+            const bus::v1::EdgeHeartbeat& hb = it->second;
+            page.edges.push_back(EdgeReport{it->first, hb.connections(), hb.rooms(), hb.version(),
+                                            hb.draining(), hb.last_seen_ms(),
+                                            state_.edge_alive(it->first)});
+        }
+        page.more = it != edge_reports_.end();
+        done(std::move(page));
     });
     return true;
 }

@@ -21,6 +21,7 @@
 
 #include "presence_state.hpp"
 
+#include "roomcast/bus/v1/bus.pb.h"
 #include "roomcast/contract/storage.hpp"
 #include "roomcast/contract/subjects.hpp"
 #include "roomcast/contract/timing.hpp"
@@ -85,6 +86,9 @@ struct ServiceOptions {
     std::size_t max_watchers = 10000;
     std::size_t max_users_per_change = 1000;
     std::size_t max_entries = 10'000'000;
+    // Edges whose last heartbeat is kept for ListEdges; more are not listed (counted as invalid
+    // inputs). Far above any real fleet; bounds what a flood of bogus keys can cost.
+    std::size_t max_edges = 10'000;
 
     // Runs once on the strand when the initial state is loaded (main: health SERVING).
     std::function<void()> on_loaded;
@@ -98,6 +102,21 @@ public:
     virtual void on_event(const std::shared_ptr<const v1::PresenceEvent>& event) = 0;
     // The service is going away: end the stream.
     virtual void on_close() = 0;
+};
+
+// An edge as its last heartbeat described it (bus.v1.EdgeHeartbeat), for ListEdges.
+struct EdgeReport {
+    std::string id;
+    std::uint32_t connections = 0;
+    std::uint32_t rooms = 0;
+    std::string version;
+    bool draining = false;
+    std::int64_t last_seen_ms = 0;
+    bool alive = false;
+};
+struct EdgesPage {
+    std::vector<EdgeReport> edges;
+    bool more = false;
 };
 
 // Counters for logs and tests.
@@ -145,6 +164,10 @@ public:
     bool get_totals(std::string room, std::function<void(RoomTotals)> done);
     bool get_page(std::string room, std::string after, std::size_t limit,
                   std::function<void(Page)> done);
+    bool get_live_rooms(std::string prefix, std::string after, std::size_t limit,
+                        std::function<void(LiveRoomsPage)> done);
+    // Edges with id > `after`, ascending, at most `limit`.
+    bool get_edges(std::string after, std::size_t limit, std::function<void(EdgesPage)> done);
 
     using WatchId = std::uint64_t;
     // nullopt when closing or at max_watchers.
@@ -186,6 +209,8 @@ private:
     boost::asio::steady_timer batch_timer_;
     PresenceState state_;
     bool edges_initial_ = true;
+    // The last heartbeat of each edge, by id (ListEdges). Liveness is the state's.
+    std::map<std::string, bus::v1::EdgeHeartbeat, std::less<>> edge_reports_;
     natsbus::Subscription query_sub_;
     std::uint64_t invalid_inputs_ = 0;
     std::uint64_t queries_ = 0;

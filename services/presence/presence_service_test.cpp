@@ -335,6 +335,94 @@ TEST_F(PresenceServiceTest, StatsAndThreePagesOfUsers) {
     EXPECT_EQ(stats(r, std::string(129, 'x'), s).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// ListEdges reports what each edge's heartbeat says (new fields and an old edge's defaults),
+// paged by id; ListLiveRooms lists the rooms with counted sockets. Both need the admin token.
+TEST_F(PresenceServiceTest, ListEdgesAndLiveRooms) {
+    beats_->start("edge-a");  // an old edge: only last_seen_ms
+    Replica& r = start_replica();
+    bus::v1::EdgeHeartbeat hb;
+    hb.set_last_seen_ms(unix_ms());
+    hb.set_connections(7);
+    hb.set_rooms(3);
+    hb.set_version("1.2.3");
+    hb.set_draining(true);
+    ASSERT_TRUE(edges_kv_->put("edge-b", hb.SerializeAsString()));
+    put("edge-a", "team:x", "alice", 2);
+    put("edge-a", "lobby", "bob", 1);
+
+    const auto list_edges = [&](int size, const std::string& token, v1::ListEdgesResponse& out,
+                                bool authorized = true) {
+        grpc::ClientContext ctx;
+        if (authorized) {
+            grpcutil::add_bearer(ctx, kToken);
+        }
+        ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+        v1::ListEdgesRequest req;
+        req.set_page_size(size);
+        req.set_page_token(token);
+        out.Clear();
+        return r.stub->ListEdges(&ctx, req, &out);
+    };
+    v1::ListEdgesResponse edges;
+    ASSERT_TRUE(
+        eventually([&] { return list_edges(0, "", edges).ok() && edges.edges_size() == 2; }, 5s));
+    EXPECT_EQ(edges.edges(0).id(), "edge-a");
+    EXPECT_TRUE(edges.edges(0).alive());
+    EXPECT_EQ(edges.edges(0).version(), "");
+    EXPECT_EQ(edges.edges(1).id(), "edge-b");
+    EXPECT_EQ(edges.edges(1).connections(), 7U);
+    EXPECT_EQ(edges.edges(1).rooms(), 3U);
+    EXPECT_EQ(edges.edges(1).version(), "1.2.3");
+    EXPECT_TRUE(edges.edges(1).draining());
+    EXPECT_GT(edges.edges(1).last_seen_ms(), 0);
+
+    ASSERT_TRUE(list_edges(1, "", edges).ok());
+    ASSERT_EQ(edges.edges_size(), 1);
+    ASSERT_FALSE(edges.next_page_token().empty());
+    const std::string token = edges.next_page_token();
+    ASSERT_TRUE(list_edges(1, token, edges).ok());
+    ASSERT_EQ(edges.edges_size(), 1);
+    EXPECT_EQ(edges.edges(0).id(), "edge-b");
+    EXPECT_EQ(edges.next_page_token(), "");
+    EXPECT_EQ(list_edges(1001, "", edges).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(list_edges(0, "bogus", edges).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(list_edges(0, "", edges, false).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+    // edge-b stops beating: it turns dead, and its key's deletion removes it.
+    ASSERT_TRUE(eventually(
+        [&] {
+            return list_edges(0, "", edges).ok() && edges.edges_size() == 2 &&
+                   !edges.edges(1).alive();
+        },
+        5s));
+    ASSERT_TRUE(edges_kv_->erase("edge-b"));
+    ASSERT_TRUE(
+        eventually([&] { return list_edges(0, "", edges).ok() && edges.edges_size() == 1; }, 5s));
+
+    const auto live = [&](const std::string& prefix, v1::ListLiveRoomsResponse& out,
+                          bool authorized = true) {
+        grpc::ClientContext ctx;
+        if (authorized) {
+            grpcutil::add_bearer(ctx, kToken);
+        }
+        ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+        v1::ListLiveRoomsRequest req;
+        req.set_prefix(prefix);
+        out.Clear();
+        return r.stub->ListLiveRooms(&ctx, req, &out);
+    };
+    v1::ListLiveRoomsResponse rooms;
+    ASSERT_TRUE(eventually([&] { return live("", rooms).ok() && rooms.rooms_size() == 2; }, 5s));
+    EXPECT_EQ(rooms.rooms(0).room_id(), "lobby");
+    EXPECT_EQ(rooms.rooms(1).room_id(), "team:x");
+    EXPECT_EQ(rooms.rooms(1).clients(), 2U);
+    EXPECT_EQ(rooms.rooms(1).users(), 1U);
+    ASSERT_TRUE(live("team:", rooms).ok());
+    ASSERT_EQ(rooms.rooms_size(), 1);
+    EXPECT_EQ(live("", rooms, false).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(live(std::string(200, 'x'), rooms).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(PresenceServiceTest, WatchSeesImmediateAndGracefulLeaves) {
     beats_->start("edge-a");
     beats_->start("edge-b");

@@ -375,6 +375,30 @@ Page PresenceState::page(const std::string& room, std::string_view after, std::s
     return page;
 }
 
+LiveRoomsPage PresenceState::live_rooms(std::string_view prefix, std::string_view after,
+                                        std::size_t limit) const {
+    std::vector<std::pair<std::string_view, const Room*>> found;
+    for (const auto& [id, room] : rooms_) {
+        if (room.clients == 0 || !std::string_view(id).starts_with(prefix) ||
+            (!after.empty() && std::string_view(id) <= after)) {
+            continue;
+        }
+        found.emplace_back(id, &room);
+    }
+    LiveRoomsPage page;
+    const std::size_t take = std::min(limit, found.size());
+    // Only the page is sorted: the rest is partitioned past it.
+    std::partial_sort(found.begin(), found.begin() + static_cast<std::ptrdiff_t>(take), found.end(),
+                      [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (std::size_t i = 0; i < take; ++i) {
+        const Room& room = *found[i].second;
+        page.rooms.push_back(
+            LiveRoom{std::string(found[i].first), RoomTotals{room.clients, room.present.size()}});
+    }
+    page.more = found.size() > take;
+    return page;
+}
+
 std::uint32_t PresenceState::user_sockets(const std::string& room, const std::string& user) const {
     auto rit = rooms_.find(room);
     if (rit == rooms_.end()) {

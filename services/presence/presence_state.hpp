@@ -72,6 +72,14 @@ struct RoomTotals {
     std::uint64_t clients = 0;
     std::uint64_t users = 0;
 };
+struct LiveRoom {
+    std::string id;
+    RoomTotals totals;
+};
+struct LiveRoomsPage {
+    std::vector<LiveRoom> rooms;
+    bool more = false;  // rooms after the last listed one exist
+};
 struct Page {
     RoomTotals totals;
     std::vector<ListedUser> users;
@@ -134,6 +142,11 @@ public:
     RoomTotals totals(const std::string& room) const;
     // Present users with id > `after` (all when empty), ascending, at most `limit`.
     Page page(const std::string& room, std::string_view after, std::size_t limit) const;
+    // Rooms with counted sockets whose id starts with `prefix` and is > `after` (all when
+    // empty), ascending, at most `limit`. Visits every room (the index is unordered, kept for
+    // the per-entry updates): O(rooms) per call, for operators' listings only.
+    LiveRoomsPage live_rooms(std::string_view prefix, std::string_view after,
+                             std::size_t limit) const;
     // Counted sockets of a present user (0 when absent or in the grace).
     std::uint32_t user_sockets(const std::string& room, const std::string& user) const;
     StateCounters counters() const;

@@ -68,6 +68,43 @@ protected:
     std::int64_t now_ = 1'700'000'000'000;
 };
 
+// rooms list --live: rooms with counted sockets, by id, filtered by prefix, paged; a room whose
+// only edge died drops out.
+TEST_F(StateTest, LiveRoomsArePagedByIdAndFollowSockets) {
+    put("e1", "alice", 2, false, "team:b");
+    put("e1", "bob", 1, false, "team:a");
+    put("e2", "carol", 1, false, "team:a");
+    put("e2", "dave", 1, false, "lobby");
+    put("e1", "erin", 1, false, "team:c");
+    put("e1", "erin", 0, false, "team:c");  // left: not live
+
+    const LiveRoomsPage all = state_.live_rooms("", "", 10);
+    ASSERT_EQ(all.rooms.size(), 3U);
+    EXPECT_FALSE(all.more);
+    EXPECT_EQ(all.rooms[0].id, "lobby");
+    EXPECT_EQ(all.rooms[1].id, "team:a");
+    EXPECT_EQ(all.rooms[1].totals.clients, 2U);
+    EXPECT_EQ(all.rooms[1].totals.users, 2U);
+    EXPECT_EQ(all.rooms[2].id, "team:b");
+    EXPECT_EQ(all.rooms[2].totals.clients, 2U);
+    EXPECT_EQ(all.rooms[2].totals.users, 1U);
+
+    const LiveRoomsPage first = state_.live_rooms("team:", "", 1);
+    ASSERT_EQ(first.rooms.size(), 1U);
+    EXPECT_EQ(first.rooms[0].id, "team:a");
+    EXPECT_TRUE(first.more);
+    const LiveRoomsPage second = state_.live_rooms("team:", "team:a", 1);
+    ASSERT_EQ(second.rooms.size(), 1U);
+    EXPECT_EQ(second.rooms[0].id, "team:b");
+    EXPECT_FALSE(second.more);
+
+    advance(4000, {"e1"});  // e2 dead: lobby's only socket no longer counts
+    const LiveRoomsPage after = state_.live_rooms("", "", 10);
+    ASSERT_EQ(after.rooms.size(), 2U);
+    EXPECT_EQ(after.rooms[0].id, "team:a");
+    EXPECT_EQ(after.rooms[0].totals.clients, 1U);
+}
+
 TEST_F(StateTest, JoinAndCleanLeaveAreImmediate) {
     put("e1", "u1", 1);
     EXPECT_EQ(changes(), "r:+u1,;");

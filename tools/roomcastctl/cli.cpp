@@ -1,6 +1,7 @@
 // Each command: check its flags, build the request, call, print. The contract is in cli.hpp.
 #include "cli.hpp"
 
+#include "config_file.hpp"
 #include "format.hpp"
 #include "reflection_client.hpp"
 
@@ -15,12 +16,15 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <istream>
 #include <iterator>
 #include <map>
 #include <optional>
 #include <ostream>
+#include <set>
+#include <sstream>
 
 namespace roomcast::ctl {
 
@@ -241,9 +245,15 @@ public:
         return kExitUsage;
     }
 
+    // The method error messages name: the command's, unless a flag chose another (rooms list
+    // --live).
+    std::string_view method() const {
+        return method_.empty() ? line_.command->method : std::string_view(method_);
+    }
+    void set_method(std::string method) { method_ = std::move(method); }
+
     int failed(const grpc::Status& status, Target target) const {
-        io_.err << kProgram << ": " << line_.command->method << ": "
-                << code_name(status.error_code());
+        io_.err << kProgram << ": " << method() << ": " << code_name(status.error_code());
         if (!status.error_message().empty()) {
             io_.err << ": " << status.error_message();
         }
@@ -252,8 +262,8 @@ public:
         switch (status.error_code()) {
             case grpc::StatusCode::UNAUTHENTICATED:
                 if (line_.global.admin_token.empty()) {
-                    io_.err << "hint: no admin token was given: set ROOMCAST_ADMIN_TOKEN or pass "
-                               "--admin-token\n";
+                    io_.err << "hint: no admin token was given: set ROOMCAST_ADMIN_TOKEN, pass "
+                               "--admin-token-file, or use a context that names a token file\n";
                 }
                 break;
             case grpc::StatusCode::UNAVAILABLE:
@@ -263,7 +273,11 @@ public:
                     const std::string flag = std::string(target_name(target)) + "-addr";
                     io_.err << "hint: is the " << target_name(target) << " service running at "
                             << addr << "? (--" << flag << ", " << core::Config::env_name(flag)
-                            << ")\n";
+                            << ", --server, ROOMCAST_SERVER";
+                    if (!line_.global.context.empty()) {
+                        io_.err << ", context " << line_.global.context;
+                    }
+                    io_.err << ")\n";
                 }
                 // A TLS/plaintext mismatch or an untrusted certificate looks the same from here.
                 if (line_.global.tls) {
@@ -289,12 +303,12 @@ public:
             default:
                 break;
         }
-        return kExitRpcError;
+        return exit_code_for_status(static_cast<int>(status.error_code()));
     }
 
     int problem(const Problem& problem) const {
-        io_.err << kProgram << ": " << line_.command->method << ": " << problem.what << '\n';
-        return kExitRpcError;
+        io_.err << kProgram << ": " << method() << ": " << problem.what << '\n';
+        return kExitOther;
     }
 
     // The response as JSON with --json, else as `human` renders it.
@@ -382,6 +396,7 @@ private:
     const CommandLine& line_;
     Io& io_;
     std::string given_address_;
+    std::string method_;
     grpcutil::Channel channel_settings_;
     std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
 };
@@ -455,7 +470,33 @@ int rooms_get(Session& s) {
         [](const rpb::GetRoomResponse& r) { return room_fields(r.room()); });
 }
 
+int rooms_list_live(Session& s) {
+    ppb::ListLiveRoomsRequest request;
+    request.set_prefix(s.line().value("prefix").value_or(""));
+    s.set_method("roomcast.presence.v1.Presence/ListLiveRooms");
+    const auto stub = ppb::Presence::NewStub(s.channel(Target::kPresence));
+    return s.paged<ppb::ListLiveRoomsRequest, ppb::ListLiveRoomsResponse>(
+        Target::kPresence, request,
+        [&](grpc::ClientContext* c, const ppb::ListLiveRoomsRequest& q,
+            ppb::ListLiveRoomsResponse* r) { return stub->ListLiveRooms(c, q, r); },
+        [](const ppb::ListLiveRoomsResponse& r) { return live_rooms_table(r); });
+}
+
+int edges_list(Session& s) {
+    const ppb::ListEdgesRequest request;
+    const auto stub = ppb::Presence::NewStub(s.channel(Target::kPresence));
+    return s.paged<ppb::ListEdgesRequest, ppb::ListEdgesResponse>(
+        Target::kPresence, request,
+        [&](grpc::ClientContext* c, const ppb::ListEdgesRequest& q, ppb::ListEdgesResponse* r) {
+            return stub->ListEdges(c, q, r);
+        },
+        [](const ppb::ListEdgesResponse& r) { return edges_table(r); });
+}
+
 int rooms_list(Session& s) {
+    if (s.line().has("live")) {
+        return rooms_list_live(s);
+    }
     rpb::ListRoomsRequest request;
     request.set_prefix(s.line().value("prefix").value_or(""));
     const auto stub = rooms_stub(s);
@@ -857,6 +898,38 @@ int token_jwks(Session& s) {
         });
 }
 
+int keys_list(Session& s) {
+    const apb::ListKeysRequest request;
+    const auto stub = auth_stub(s);
+    return s.unary<apb::ListKeysResponse>(
+        Target::kAuth,
+        [&](grpc::ClientContext* c, apb::ListKeysResponse* r) {
+            return stub->ListKeys(c, request, r);
+        },
+        [](const apb::ListKeysResponse& r) { return keys_table(r); });
+}
+
+int keys_rotate(Session& s) {
+    apb::RotateKeyRequest request;
+    const std::string algorithm = s.line().value("algorithm").value_or("");
+    if (!algorithm.empty() && algorithm != "ES256" && algorithm != "RS256") {
+        return s.usage("invalid --algorithm '" + algorithm + "': ES256 or RS256");
+    }
+    request.set_algorithm(algorithm);
+    request.set_kid(s.line().value("kid").value_or(""));
+    const auto stub = auth_stub(s);
+    return s.unary<apb::RotateKeyResponse>(
+        Target::kAuth,
+        [&](grpc::ClientContext* c, apb::RotateKeyResponse* r) {
+            return stub->RotateKey(c, request, r);
+        },
+        [](const apb::RotateKeyResponse& r) {
+            return "key " + r.kid() + " (" + r.algorithm() +
+                   ") written; it signs once the JWKS holding it is published (see 'roomcastctl "
+                   "keys list')\n";
+        });
+}
+
 int grpc_list(Session& s) {
     if (const auto bad = s.require_given_address()) {
         return *bad;
@@ -936,6 +1009,396 @@ int grpc_describe(Session& s) {
     return kExitOk;
 }
 
+// `context` commands: they read and write the config file and call no server.
+class ContextCommands {
+public:
+    ContextCommands(const CommandLine& line, Io& io, std::string path,
+                    std::optional<ConfigFile> config)
+        : line_(line),
+          io_(io),
+          path_(std::move(path)),
+          config_(std::move(config).value_or(ConfigFile{})) {}
+
+    int run() {
+        switch (line_.command->id) {
+            case CommandId::kContextAdd:
+                return add();
+            case CommandId::kContextList:
+                return list();
+            case CommandId::kContextUse:
+                return use();
+            case CommandId::kContextShow:
+                return show();
+            case CommandId::kContextRemove:
+                return remove();
+            default:
+                return usage("not a context command");
+        }
+    }
+
+private:
+    int usage(std::string_view message) const {
+        io_.err << kProgram << ": " << line_.command_name() << ": " << message << "\nTry '"
+                << line_.help_command() << "'.\n";
+        return kExitUsage;
+    }
+
+    int fail(int code, std::string_view message) const {
+        io_.err << kProgram << ": " << line_.command_name() << ": " << message << '\n';
+        return code;
+    }
+
+    int save() {
+        const auto saved = save_config(path_, config_);
+        if (!saved) {
+            return fail(kExitOther, saved.error().what);
+        }
+        return kExitOk;
+    }
+
+    // The named context, or the current one when `index` is past the arguments.
+    const Context* find(std::size_t index, std::string& name) const {
+        name = index < line_.args.size() ? line_.args[index] : config_.current;
+        const auto it = config_.contexts.find(name);
+        return it == config_.contexts.end() ? nullptr : &it->second;
+    }
+
+    int not_found(const std::string& name) const {
+        if (name.empty()) {
+            return fail(kExitNotFound, "no current context (roomcastctl context use NAME)");
+        }
+        return fail(kExitNotFound, "context '" + name + "' is not defined (in " + path_ + ")");
+    }
+
+    int add() {
+        const std::string& name = line_.args.at(0);
+        if (!valid_context_name(name)) {
+            return usage("invalid context name '" + name +
+                         "': 1 to 64 of A-Z a-z 0-9 . _ - (not starting with . or -)");
+        }
+        const auto& given = line_.given_globals;
+        if (given.contains("admin-token")) {
+            return usage(
+                "a context never stores the admin token itself: put it in a file (chmod 600) and "
+                "pass --admin-token-file FILE");
+        }
+        Context context;
+        const auto text = [&given](std::string_view flag) {
+            const auto it = given.find(flag);
+            return it == given.end() ? std::string() : it->second;
+        };
+        // Files are stored absolute: the context is used from any directory.
+        const auto file = [&text](std::string_view flag) {
+            const std::string path = text(flag);
+            if (path.empty()) {
+                return path;
+            }
+            std::error_code ec;
+            const auto absolute = std::filesystem::absolute(path, ec);
+            return ec ? path : absolute.lexically_normal().string();
+        };
+        context.server = text("server");
+        context.rooms_addr = text("rooms-addr");
+        context.presence_addr = text("presence-addr");
+        context.auth_addr = text("auth-addr");
+        context.ca_file = file("ca");
+        context.cert_file = file("cert");
+        context.key_file = file("key");
+        context.tls_server_name = text("tls-server-name");
+        context.admin_token_file = file("admin-token-file");
+        context.timeout = text("timeout");
+        // The parser turned --ca and the like into TLS; a context stores what that means.
+        context.tls = given.contains("tls") || !context.ca_file.empty() ||
+                      !context.cert_file.empty() || !context.tls_server_name.empty();
+        if (!context.server.empty() && server_address(context.server, "1").empty()) {
+            return usage("invalid --server '" + context.server + "': expected HOST or HOST:PORT");
+        }
+        if (context.server.empty() && context.rooms_addr.empty() && context.presence_addr.empty() &&
+            context.auth_addr.empty()) {
+            return usage(
+                "a context needs --server or at least one of --rooms-addr, "
+                "--presence-addr, --auth-addr");
+        }
+        if (!config_.contexts.contains(name) && config_.contexts.size() >= kMaxContexts) {
+            return fail(kExitLimit,
+                        "already " + std::to_string(kMaxContexts) + " contexts; remove some first");
+        }
+        const bool replaced = config_.contexts.contains(name);
+        config_.contexts.insert_or_assign(name, std::move(context));
+        if (line_.has("select")) {
+            config_.current = name;
+        }
+        if (const int code = save(); code != kExitOk) {
+            return code;
+        }
+        io_.out << "context " << name << (replaced ? " replaced" : " saved") << " in " << path_
+                << (line_.has("select") ? "; it is now current" : "") << '\n';
+        return kExitOk;
+    }
+
+    int list() const {
+        if (line_.has("names")) {
+            for (const auto& [name, context] : config_.contexts) {
+                io_.out << name << '\n';
+            }
+            return kExitOk;
+        }
+        if (line_.global.json) {
+            boost::json::array contexts;
+            for (const auto& [name, context] : config_.contexts) {
+                contexts.push_back(context_json(name, context));
+            }
+            io_.out << protocol::to_json(boost::json::object{{"current_context", config_.current},
+                                                             {"contexts", std::move(contexts)}})
+                    << '\n';
+            return kExitOk;
+        }
+        std::vector<std::vector<std::string>> rows = {{"", "NAME", "SERVER", "TLS"}};
+        for (const auto& [name, context] : config_.contexts) {
+            std::string server = context.server;
+            if (server.empty()) {
+                server = "(per service)";
+            }
+            rows.push_back(
+                {name == config_.current ? "*" : "", name, server, context.tls ? "yes" : "no"});
+        }
+        io_.out << text_table(rows);
+        return kExitOk;
+    }
+
+    int use() {
+        std::string name;
+        if (find(0, name) == nullptr) {
+            return not_found(name);
+        }
+        config_.current = name;
+        if (const int code = save(); code != kExitOk) {
+            return code;
+        }
+        io_.out << "using context " << name << '\n';
+        return kExitOk;
+    }
+
+    int show() const {
+        std::string name;
+        const Context* context = find(0, name);
+        if (context == nullptr) {
+            return not_found(name);
+        }
+        // The addresses the context alone resolves to (flags and variables can still override
+        // them on a command line).
+        const std::vector<std::string> probe = {"token", "jwks", "--context", name};
+        const ParseOutcome outcome = parse_command_line(probe, Environment{}, &config_);
+        const auto* resolved = std::get_if<CommandLine>(&outcome);
+        if (resolved == nullptr) {
+            const auto* error = std::get_if<UsageError>(&outcome);
+            return fail(kExitUsage, error != nullptr ? error->message : "cannot resolve");
+        }
+        if (line_.global.json) {
+            boost::json::object object = context_json(name, *context);
+            object["current"] = name == config_.current;
+            object["resolved"] = boost::json::object{{"rooms", resolved->global.rooms_addr},
+                                                     {"presence", resolved->global.presence_addr},
+                                                     {"auth", resolved->global.auth_addr}};
+            io_.out << protocol::to_json(object) << '\n';
+            return kExitOk;
+        }
+        std::ostringstream out;
+        out << "name: " << name << (name == config_.current ? " (current)" : "") << '\n';
+        const std::pair<std::string_view, const std::string*> fields[] = {
+            {"server", &context->server},
+            {"rooms_addr", &context->rooms_addr},
+            {"presence_addr", &context->presence_addr},
+            {"auth_addr", &context->auth_addr},
+            {"ca", &context->ca_file},
+            {"cert", &context->cert_file},
+            {"key", &context->key_file},
+            {"tls_server_name", &context->tls_server_name},
+            {"admin_token_file", &context->admin_token_file},
+            {"timeout", &context->timeout},
+        };
+        for (const auto& [key, value] : fields) {
+            if (!value->empty()) {
+                out << key << ": " << *value << '\n';
+            }
+        }
+        out << "tls: " << (resolved->global.tls ? "yes" : "no") << '\n';
+        out << "rooms: " << resolved->global.rooms_addr << '\n';
+        out << "presence: " << resolved->global.presence_addr << '\n';
+        out << "auth: " << resolved->global.auth_addr << '\n';
+        io_.out << out.str();
+        return kExitOk;
+    }
+
+    int remove() {
+        std::string name;
+        if (find(0, name) == nullptr) {
+            return not_found(name);
+        }
+        config_.contexts.erase(name);
+        if (config_.current == name) {
+            config_.current.clear();
+        }
+        if (const int code = save(); code != kExitOk) {
+            return code;
+        }
+        io_.out << "context " << name << " removed\n";
+        return kExitOk;
+    }
+
+    static boost::json::object context_json(const std::string& name, const Context& context) {
+        // The file's own encoding of one context, plus its name.
+        ConfigFile one;
+        one.contexts.emplace(name, context);
+        auto parsed = protocol::parse_json(serialize_config(one));
+        boost::json::object object{{"name", name}};
+        if (parsed && parsed->is_object()) {
+            for (const auto& [key, value] :
+                 parsed->as_object().at("contexts").as_object().at(name).as_object()) {
+                object[key] = value;
+            }
+        }
+        return object;
+    }
+
+    // Aligned columns, two spaces apart.
+    static std::string text_table(const std::vector<std::vector<std::string>>& rows) {
+        std::vector<std::size_t> widths;
+        for (const auto& row : rows) {
+            widths.resize(std::max(widths.size(), row.size()));
+            for (std::size_t i = 0; i < row.size(); ++i) {
+                widths[i] = std::max(widths[i], row[i].size());
+            }
+        }
+        std::string out;
+        for (const auto& row : rows) {
+            std::string line;
+            for (std::size_t i = 0; i < row.size(); ++i) {
+                line += row[i];
+                if (i + 1 < row.size()) {
+                    line.append(widths[i] - row[i].size() + 2, ' ');
+                }
+            }
+            out += trim(line) == line ? line : line.substr(0, line.find_last_not_of(' ') + 1);
+            out += '\n';
+        }
+        return out;
+    }
+
+    const CommandLine& line_;
+    Io& io_;
+    std::string path_;
+    ConfigFile config_;
+};
+
+// Words joined by spaces, for the single-quoted word lists of the script (the table's command
+// and flag names are plain identifiers: nothing to quote).
+std::string shell_words(const std::vector<std::string>& words) {
+    std::string out;
+    for (const std::string& word : words) {
+        out += out.empty() ? "" : " ";
+        out += word;
+    }
+    return out;
+}
+
+// The completion script, generated from the same command table as --help, so a new command or
+// flag completes without anyone editing a script. zsh runs it through bashcompinit.
+std::string completion_script(bool zsh) {
+    std::vector<std::string> groups;
+    std::map<std::string, std::vector<const CommandSpec*>> by_group;
+    for (const CommandSpec& spec : command_specs()) {
+        auto& commands = by_group[std::string(spec.group)];
+        if (commands.empty()) {
+            groups.emplace_back(spec.group);
+        }
+        commands.push_back(&spec);
+    }
+    std::vector<std::string> globals = {"--help", "--version"};
+    std::set<std::string> value_flags;
+    for (const auto& [name, takes_value] : global_flag_names()) {
+        globals.push_back("--" + std::string(name));
+        if (takes_value) {
+            value_flags.insert("--" + std::string(name));
+        }
+    }
+    for (const CommandSpec& spec : command_specs()) {
+        for (const FlagSpec& flag : spec.flags) {
+            if (!flag.value_name.empty()) {
+                value_flags.insert("--" + std::string(flag.name));
+            }
+        }
+    }
+    std::string out;
+    if (zsh) {
+        out += "#compdef roomcastctl\nautoload -U +X bashcompinit && bashcompinit\n";
+    }
+    out += "# roomcastctl completion, generated by `roomcastctl completion ";
+    out += zsh ? "zsh" : "bash";
+    out += "` from its command table.\n";
+    out += "_roomcastctl() {\n";
+    out += "    local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n";
+    out += "    local globals='" + shell_words(globals) + "'\n";
+    out += "    local value_flags=' " +
+           shell_words(std::vector<std::string>(value_flags.begin(), value_flags.end())) + " '\n";
+    out += "    local group='' cmd='' i w skip=0\n";
+    out += "    for ((i = 1; i < COMP_CWORD; i++)); do\n";
+    out += "        w=\"${COMP_WORDS[i]}\"\n";
+    out += "        if ((skip)); then skip=0; continue; fi\n";
+    out += "        case \"$w\" in\n";
+    out += "            --*=*) ;;\n";
+    out += "            --*) [[ \"$value_flags\" == *\" $w \"* ]] && skip=1 ;;\n";
+    out +=
+        "            *) if [[ -z $group ]]; then group=$w; elif [[ -z $cmd ]]; then cmd=$w; fi "
+        ";;\n";
+    out += "        esac\n";
+    out += "    done\n";
+    out += "    if [[ \"$value_flags\" == *\" $prev \"* ]]; then\n";
+    out += "        case \"$prev\" in\n";
+    out +=
+        "            --context) COMPREPLY=($(compgen -W \"$(roomcastctl context list --names "
+        "2>/dev/null)\" -- \"$cur\")) ;;\n";
+    out +=
+        "            --ca|--cert|--key|--admin-token-file|--data-file) COMPREPLY=($(compgen -f "
+        "-- \"$cur\")) ;;\n";
+    out += "            *) COMPREPLY=() ;;\n";
+    out += "        esac\n";
+    out += "        return\n";
+    out += "    fi\n";
+    out += "    local words=''\n";
+    out += "    case \"$group\" in\n";
+    out += "        '') words='" + shell_words(groups) + "' ;;\n";
+    for (const std::string& group : groups) {
+        std::vector<std::string> names;
+        for (const CommandSpec* spec : by_group[group]) {
+            names.emplace_back(spec->name);
+        }
+        out += "        " + group + ")\n";
+        out += "            case \"$cmd\" in\n";
+        out += "                '') words='" + shell_words(names) + "' ;;\n";
+        for (const CommandSpec* spec : by_group[group]) {
+            std::vector<std::string> flags;
+            for (const FlagSpec& flag : spec->flags) {
+                flags.push_back("--" + std::string(flag.name));
+            }
+            out += "                " + std::string(spec->name) + ") words='" + shell_words(flags) +
+                   "' ;;\n";
+        }
+        out += "            esac ;;\n";
+    }
+    out += "    esac\n";
+    out +=
+        "    if [[ \"$group\" == context && \"$cmd\" =~ ^(use|show|remove)$ && $cur != -* ]]; "
+        "then\n";
+    out += "        words=\"$words $(roomcastctl context list --names 2>/dev/null)\"\n";
+    out += "    fi\n";
+    out += "    [[ $cur == -* ]] && words=\"$words $globals\"\n";
+    out += "    COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n";
+    out += "}\n";
+    out += "complete -o default -F _roomcastctl roomcastctl\n";
+    return out;
+}
+
 int dispatch(Session& s) {
     switch (s.line().command->id) {
         case CommandId::kRoomsCreate:
@@ -970,16 +1433,29 @@ int dispatch(Session& s) {
             return presence_stats(s);
         case CommandId::kPresenceWatch:
             return presence_watch(s);
+        case CommandId::kEdgesList:
+            return edges_list(s);
         case CommandId::kTokenIssue:
             return token_issue(s);
         case CommandId::kTokenVerify:
             return token_verify(s);
         case CommandId::kTokenJwks:
             return token_jwks(s);
+        case CommandId::kKeysList:
+            return keys_list(s);
+        case CommandId::kKeysRotate:
+            return keys_rotate(s);
         case CommandId::kGrpcList:
             return grpc_list(s);
         case CommandId::kGrpcDescribe:
             return grpc_describe(s);
+        case CommandId::kContextAdd:
+        case CommandId::kContextList:
+        case CommandId::kContextUse:
+        case CommandId::kContextShow:
+        case CommandId::kContextRemove:
+        case CommandId::kCompletion:
+            break;  // run() answers these without a server
     }
     return s.usage("command not implemented");
 }
@@ -987,17 +1463,57 @@ int dispatch(Session& s) {
 }  // namespace
 
 int run(std::span<const std::string> args, const Environment& env, Io& io) {
-    const ParseOutcome outcome = parse_command_line(args, env);
+    // The config file is read before parsing (a context fills in what flags and variables do
+    // not); a broken one is reported after --help had its chance.
+    const std::string path = config_path(env);
+    std::optional<ConfigFile> config;
+    std::optional<Problem> config_problem;
+    if (!path.empty()) {
+        const auto chosen = env.find("ROOMCAST_CONFIG");
+        auto loaded = load_config(path, chosen != env.end() && !chosen->second.empty());
+        if (loaded) {
+            config = std::move(*loaded);
+        } else {
+            config_problem = std::move(loaded.error());
+        }
+    }
+    const ParseOutcome outcome = parse_command_line(args, env, config ? &*config : nullptr);
     if (const auto* text = std::get_if<ShowText>(&outcome)) {
         io.out << text->text;
         io.out.flush();
         return kExitOk;
     }
+    if (config_problem) {
+        io.err << kProgram << ": " << config_problem->what
+               << "\n(fix or move the file; ROOMCAST_CONFIG selects another)\n";
+        return kExitUsage;
+    }
     if (const auto* error = std::get_if<UsageError>(&outcome)) {
         io.err << kProgram << ": " << error->message << "\nTry '" << error->help_command << "'.\n";
         return kExitUsage;
     }
-    const CommandLine& line = std::get<CommandLine>(outcome);
+    CommandLine line = std::get<CommandLine>(outcome);
+    if (line.command->id == CommandId::kCompletion) {
+        io.out << completion_script(line.command->name == "zsh");
+        io.out.flush();
+        return kExitOk;
+    }
+    if (line.command->group == "context") {
+        if (path.empty()) {
+            io.err << kProgram << ": no config file: set ROOMCAST_CONFIG (or HOME)\n";
+            return kExitUsage;
+        }
+        return ContextCommands(line, io, path, std::move(config)).run();
+    }
+    if (line.global.admin_token.empty() && !line.global.admin_token_file.empty()) {
+        auto token = read_token_file(line.global.admin_token_file);
+        if (!token) {
+            io.err << kProgram << ": " << token.error().what << "\nTry '" << kProgram
+                   << " --help'.\n";
+            return kExitUsage;
+        }
+        line.global.admin_token = std::move(*token);
+    }
     // The TLS files are read once, before any call: a missing CA is a usage error, not an
     // UNAVAILABLE from every server.
     const GlobalOptions& global = line.global;

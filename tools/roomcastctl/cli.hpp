@@ -55,8 +55,8 @@ struct Io {
 };
 
 // Runs one command line (`args` without the program name). Returns the exit status: kExitOk,
-// kExitRpcError (the error is on io.err as "roomcastctl: <method>: <CODE>: <message>") or
-// kExitUsage (the problem and a --help hint on io.err).
+// kExitUsage (the problem and a --help hint on io.err), or the class of the error status
+// (exit_code_for_status; the error is on io.err as "roomcastctl: <method>: <CODE>: <message>").
 int run(std::span<const std::string> args, const Environment& env, Io& io);
 
 }  // namespace roomcast::ctl

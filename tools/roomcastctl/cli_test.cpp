@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
@@ -174,6 +175,14 @@ public:
                                   ppb::GetPresenceStatsResponse* r) override {
         return recorder_.handle("GetPresenceStats", *c, *q, r);
     }
+    grpc::Status ListLiveRooms(grpc::ServerContext* c, const ppb::ListLiveRoomsRequest* q,
+                               ppb::ListLiveRoomsResponse* r) override {
+        return recorder_.handle("ListLiveRooms", *c, *q, r);
+    }
+    grpc::Status ListEdges(grpc::ServerContext* c, const ppb::ListEdgesRequest* q,
+                           ppb::ListEdgesResponse* r) override {
+        return recorder_.handle("ListEdges", *c, *q, r);
+    }
     // Writes watch_events, then either ends with watch_status or, with watch_hold, reports
     // through watch_started and stays open until the client cancels.
     grpc::Status WatchPresence(grpc::ServerContext* c, const ppb::WatchPresenceRequest* q,
@@ -220,6 +229,14 @@ public:
     grpc::Status GetJwks(grpc::ServerContext* c, const apb::GetJwksRequest* q,
                          apb::GetJwksResponse* r) override {
         return recorder_.handle("GetJwks", *c, *q, r);
+    }
+    grpc::Status ListKeys(grpc::ServerContext* c, const apb::ListKeysRequest* q,
+                          apb::ListKeysResponse* r) override {
+        return recorder_.handle("ListKeys", *c, *q, r);
+    }
+    grpc::Status RotateKey(grpc::ServerContext* c, const apb::RotateKeyRequest* q,
+                           apb::RotateKeyResponse* r) override {
+        return recorder_.handle("RotateKey", *c, *q, r);
     }
 
 private:
@@ -388,12 +405,21 @@ TEST_F(CliTest, EveryCommandSendsItsRequestWithTheBearerToken) {
          "GetPresence",
          R"(room_id: "lobby" page_size: 50)"},
         {{"presence", "stats", "lobby"}, "GetPresenceStats", R"(room_id: "lobby")"},
+        {{"rooms", "list", "--live", "--prefix", "team:", "--page-size", "5"},
+         "ListLiveRooms",
+         R"(prefix: "team:" page_size: 5)"},
+        {{"edges", "list", "--page-size", "2"}, "ListEdges", R"(page_size: 2)"},
         {{"token", "issue", "alice"}, "IssueToken", R"(user_id: "alice")"},
         {{"token", "issue", "alice", "--name", "Alice", "--ttl", "1h30m"},
          "IssueToken",
          R"(user_id: "alice" name: "Alice" ttl_seconds: 5400)"},
         {{"token", "verify", "eyJ.a.b"}, "VerifyToken", R"(token: "eyJ.a.b")"},
         {{"token", "jwks"}, "GetJwks", "", false},
+        {{"keys", "list"}, "ListKeys", ""},
+        {{"keys", "rotate"}, "RotateKey", ""},
+        {{"keys", "rotate", "--algorithm", "RS256", "--kid", "2027-01"},
+         "RotateKey",
+         R"(algorithm: "RS256" kid: "2027-01")"},
     };
     std::size_t seen = 0;
     for (const Case& c : cases) {
@@ -473,7 +499,7 @@ TEST_F(CliTest, UsersEmitSendsNullWithoutDataAndSaysWhereItWent) {
             return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "event: reserved");
         });
     const Outcome refused = run_cli({"users", "emit", "alice", "publish"});
-    EXPECT_EQ(refused.code, kExitRpcError);
+    EXPECT_EQ(refused.code, kExitInvalid);
     EXPECT_NE(refused.err.find("PublishToUser: INVALID_ARGUMENT: event: reserved"),
               std::string::npos)
         << refused.err;
@@ -665,6 +691,62 @@ TEST_F(CliTest, MembersPresenceHistoryAndTokens) {
     EXPECT_EQ(run_cli({"presence", "stats", "lobby", "--json"}).out,
               "{\"clients\":\"12\",\"users\":\"9\"}\n");
 
+    recorder_.on<apb::ListKeysRequest, apb::ListKeysResponse>(
+        "ListKeys", [](const auto&, apb::ListKeysResponse* r) {
+            auto* secret = r->add_keys();
+            secret->set_algorithm("HS256");
+            auto* key = r->add_keys();
+            key->set_kid("20270101-000000");
+            key->set_algorithm("ES256");
+            key->set_signing(true);
+            key->set_published(true);
+            return grpc::Status::OK;
+        });
+    EXPECT_EQ(run_cli({"keys", "list"}).out,
+              "KID               ALGORITHM   SIGNING   PENDING   PUBLISHED\n"
+              "(secret)          HS256       no        no        no\n"
+              "20270101-000000   ES256       yes       no        yes\n");
+    EXPECT_EQ(run_cli({"keys", "rotate", "--algorithm", "HS256"}).code, kExitUsage);
+
+    recorder_.on<ppb::ListEdgesRequest, ppb::ListEdgesResponse>(
+        "ListEdges", [](const auto&, ppb::ListEdgesResponse* r) {
+            auto* e = r->add_edges();
+            e->set_id("edge-1");
+            e->set_connections(120);
+            e->set_rooms(14);
+            e->set_version("1.4.0");
+            e->set_last_seen_ms(1'714'564'800'000);
+            e->set_alive(true);
+            auto* old = r->add_edges();
+            old->set_id("edge-2");
+            old->set_draining(true);
+            old->set_last_seen_ms(1'714'564'799'000);
+            return grpc::Status::OK;
+        });
+    EXPECT_EQ(run_cli({"edges", "list"}).out,
+              "ID       CONNECTIONS   ROOMS   VERSION   DRAINING   ALIVE   LAST SEEN\n"
+              "edge-1   120           14      1.4.0     no         yes     2024-05-01T12:00:00Z\n"
+              "edge-2   0             0       -         yes        no      2024-05-01T11:59:59Z\n");
+    recorder_.on<ppb::ListLiveRoomsRequest, ppb::ListLiveRoomsResponse>(
+        "ListLiveRooms", [](const auto&, ppb::ListLiveRoomsResponse* r) {
+            auto* room = r->add_rooms();
+            room->set_room_id("lobby");
+            room->set_clients(3);
+            room->set_users(2);
+            return grpc::Status::OK;
+        });
+    EXPECT_EQ(run_cli({"rooms", "list", "--live"}).out,
+              "ROOM    CLIENTS   USERS\nlobby   3         2\n");
+    recorder_.on<ppb::ListLiveRoomsRequest, ppb::ListLiveRoomsResponse>(
+        "ListLiveRooms", [](const auto&, ppb::ListLiveRoomsResponse*) {
+            return grpc::Status(grpc::StatusCode::UNAVAILABLE, "loading");
+        });
+    const Outcome loading = run_cli({"rooms", "list", "--live"});
+    EXPECT_EQ(loading.code, kExitRetryable);
+    EXPECT_TRUE(loading.err.starts_with(
+        "roomcastctl: roomcast.presence.v1.Presence/ListLiveRooms: UNAVAILABLE: loading\n"))
+        << loading.err;
+
     recorder_.on<rpb::HistoryRequest, rpb::HistoryResponse>(
         "History", [](const auto&, rpb::HistoryResponse* r) {
             auto* m = r->add_messages();
@@ -808,7 +890,7 @@ TEST_F(CliTest, AllStopsWhenTheServerRepeatsAPageToken) {
             return grpc::Status::OK;
         });
     const Outcome outcome = run_cli({"rooms", "list", "--all"});
-    EXPECT_EQ(outcome.code, kExitRpcError);
+    EXPECT_EQ(outcome.code, kExitOther);
     EXPECT_NE(outcome.err.find("the server returned the page token it was given"),
               std::string::npos);
     EXPECT_EQ(recorder_.calls().size(), 2U);
@@ -858,7 +940,7 @@ TEST_F(CliTest, WatchReportsAStreamThatEndsInError) {
     presence_.watch_events = {presence_event("alice", "")};
     presence_.watch_status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "presence is restarting");
     const Outcome outcome = run_cli({"presence", "watch", "lobby"});
-    EXPECT_EQ(outcome.code, kExitRpcError);
+    EXPECT_EQ(outcome.code, kExitRetryable);
     EXPECT_EQ(outcome.out, "2024-05-01T12:00:00Z lobby joined: alice (Name of alice)\n");
     EXPECT_TRUE(
         outcome.err.starts_with("roomcastctl: roomcast.presence.v1.Presence/WatchPresence: "
@@ -885,13 +967,102 @@ TEST_F(CliTest, WatchStopsCleanlyOnCtrlC) {
     EXPECT_FALSE(cancellation_.cancel());
 }
 
-TEST_F(CliTest, ServerErrorsExitOneWithMethodCodeAndMessage) {
+// A context saved with `context add` carries the address and the token file to every later
+// command; `context` commands manage the file and exit 3 for a context that is not there.
+TEST_F(CliTest, ContextsCarryTheServerAndTheTokenFile) {
+    const std::string dir =
+        ::testing::TempDir() + "roomcastctl-contexts-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string token_file = dir + "/admin.token";
+    std::ofstream(token_file) << kToken << "\n";
+    const Environment environment = {{"ROOMCAST_CONFIG", dir + "/config.json"}};
+
+    const Outcome added = run_with({"context", "add", "fake", "--server", address_,
+                                    "--admin-token-file", token_file, "--select"},
+                                   environment);
+    ASSERT_EQ(added.code, kExitOk) << added.err;
+    EXPECT_EQ(added.out, "context fake saved in " + dir + "/config.json; it is now current\n");
+    ASSERT_EQ(run_with({"context", "add", "other", "--server", "127.0.0.1:1"}, environment).code,
+              kExitOk);
+
+    const std::size_t before = recorder_.calls().size();
+    const Outcome stats = run_with({"presence", "stats", "lobby"}, environment);
+    EXPECT_EQ(stats.code, kExitOk) << stats.err;
+    ASSERT_EQ(recorder_.calls().size(), before + 1);
+    EXPECT_EQ(recorder_.calls().back().authorization, std::string(kBearer));
+
+    // Another context by flag: its (dead) address, and no token file.
+    const Outcome other = run_with(
+        {"presence", "stats", "lobby", "--context", "other", "--timeout", "2s"}, environment);
+    EXPECT_EQ(other.code, kExitRetryable) << other.err;
+    EXPECT_NE(other.err.find("context other"), std::string::npos) << other.err;
+
+    const Outcome list = run_with({"context", "list"}, environment);
+    EXPECT_TRUE(list.out.starts_with("   NAME   SERVER")) << list.out;
+    EXPECT_NE(list.out.find("\n*  fake   " + address_ + "  no\n"), std::string::npos) << list.out;
+    EXPECT_NE(list.out.find("\n   other  127.0.0.1:1"), std::string::npos) << list.out;
+    EXPECT_EQ(run_with({"context", "use", "other"}, environment).code, kExitOk);
+    EXPECT_EQ(run_with({"context", "list", "--names"}, environment).out, "fake\nother\n");
+    const Outcome shown = run_with({"context", "show", "--json"}, environment);
+    EXPECT_NE(shown.out.find(R"("name":"other")"), std::string::npos) << shown.out;
+    EXPECT_NE(shown.out.find(R"("current":true)"), std::string::npos) << shown.out;
+
+    EXPECT_EQ(run_with({"context", "use", "nope"}, environment).code, kExitNotFound);
+    EXPECT_EQ(run_with({"context", "remove", "nope"}, environment).code, kExitNotFound);
+    EXPECT_EQ(run_with({"context", "remove", "other"}, environment).code, kExitOk);
+    const Outcome none = run_with({"context", "show"}, environment);
+    EXPECT_EQ(none.code, kExitNotFound);
+    EXPECT_NE(none.err.find("no current context"), std::string::npos) << none.err;
+    EXPECT_EQ(
+        run_with({"context", "add", "bad", "--admin-token", "x", "--server", "h"}, environment)
+            .code,
+        kExitUsage);
+
+    // A missing token file is a usage error before anything is sent.
+    std::filesystem::remove(token_file);
+    const std::size_t sent = recorder_.calls().size();
+    const Outcome missing =
+        run_with({"presence", "stats", "lobby", "--context", "fake"}, environment);
+    EXPECT_EQ(missing.code, kExitUsage);
+    EXPECT_NE(missing.err.find("admin token file " + token_file + " does not exist"),
+              std::string::npos)
+        << missing.err;
+    EXPECT_EQ(recorder_.calls().size(), sent);
+
+    // A broken config file stops every command but --help.
+    std::ofstream(dir + "/config.json") << "{";
+    EXPECT_EQ(run_with({"presence", "stats", "lobby"}, environment).code, kExitUsage);
+    EXPECT_EQ(run_with({"--help"}, environment).code, kExitOk);
+    std::filesystem::remove_all(dir);
+}
+
+// The completion script comes from the command table: every group, command and flag is in it.
+TEST_F(CliTest, CompletionScriptsCoverTheCommandTable) {
+    const Outcome bash = run_cli({"completion", "bash"});
+    ASSERT_EQ(bash.code, kExitOk);
+    for (const CommandSpec& spec : command_specs()) {
+        EXPECT_NE(bash.out.find(std::string(spec.group) + ")"), std::string::npos) << spec.group;
+        EXPECT_NE(bash.out.find(std::string(spec.name) + ") words='"), std::string::npos)
+            << spec.name;
+        for (const FlagSpec& flag : spec.flags) {
+            EXPECT_NE(bash.out.find("--" + std::string(flag.name)), std::string::npos) << flag.name;
+        }
+    }
+    EXPECT_NE(bash.out.find("complete -o default -F _roomcastctl roomcastctl"), std::string::npos);
+    const Outcome zsh = run_cli({"completion", "zsh"});
+    ASSERT_EQ(zsh.code, kExitOk);
+    EXPECT_TRUE(zsh.out.starts_with("#compdef roomcastctl\n"));
+    EXPECT_NE(zsh.out.find("bashcompinit"), std::string::npos);
+}
+
+TEST_F(CliTest, ServerErrorsExitWithTheirClassAndPrintMethodCodeAndMessage) {
     recorder_.on<rpb::GetRoomRequest, rpb::GetRoomResponse>(
         "GetRoom", [](const rpb::GetRoomRequest& q, rpb::GetRoomResponse*) {
             return grpc::Status(grpc::StatusCode::NOT_FOUND, "room " + q.room_id() + " not found");
         });
     const Outcome missing = run_cli({"rooms", "get", "nope"});
-    EXPECT_EQ(missing.code, kExitRpcError);
+    EXPECT_EQ(missing.code, kExitNotFound);
     EXPECT_EQ(missing.out, "");
     EXPECT_EQ(missing.err,
               "roomcastctl: roomcast.rooms.v1.RoomAdmin/GetRoom: NOT_FOUND: room nope not found\n");
@@ -901,7 +1072,7 @@ TEST_F(CliTest, ServerErrorsExitOneWithMethodCodeAndMessage) {
             return grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "room lobby exists");
         });
     const Outcome exists = run_cli({"rooms", "create", "lobby", "--json"});
-    EXPECT_EQ(exists.code, kExitRpcError);
+    EXPECT_EQ(exists.code, kExitConflict);
     EXPECT_EQ(exists.out, "");
     EXPECT_EQ(exists.err,
               "roomcastctl: roomcast.rooms.v1.RoomAdmin/CreateRoom: ALREADY_EXISTS: room lobby "
@@ -912,7 +1083,7 @@ TEST_F(CliTest, ServerErrorsExitOneWithMethodCodeAndMessage) {
             return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "ttl not in [1 s, 30 days]");
         });
     const Outcome invalid = run_cli({"token", "issue", "alice", "--ttl", "60d"});
-    EXPECT_EQ(invalid.code, kExitRpcError);
+    EXPECT_EQ(invalid.code, kExitInvalid);
     EXPECT_EQ(invalid.err,
               "roomcastctl: roomcast.auth.v1.Auth/IssueToken: INVALID_ARGUMENT: ttl "
               "not in [1 s, 30 days]\n");
@@ -922,15 +1093,17 @@ TEST_F(CliTest, MissingOrWrongTokenIsUnauthenticated) {
     Environment no_token = env();
     no_token.erase("ROOMCAST_ADMIN_TOKEN");
     const Outcome missing = run_with({"rooms", "get", "lobby"}, no_token);
-    EXPECT_EQ(missing.code, kExitRpcError);
-    EXPECT_EQ(missing.err,
-              "roomcastctl: roomcast.rooms.v1.RoomAdmin/GetRoom: UNAUTHENTICATED: missing "
-              "authorization: Bearer <admin token>\n"
-              "hint: no admin token was given: set ROOMCAST_ADMIN_TOKEN or pass --admin-token\n");
+    EXPECT_EQ(missing.code, kExitAuth);
+    EXPECT_EQ(
+        missing.err,
+        "roomcastctl: roomcast.rooms.v1.RoomAdmin/GetRoom: UNAUTHENTICATED: missing "
+        "authorization: Bearer <admin token>\n"
+        "hint: no admin token was given: set ROOMCAST_ADMIN_TOKEN, pass --admin-token-file, or "
+        "use a context that names a token file\n");
     EXPECT_EQ(recorder_.calls().back().authorization, std::nullopt);
 
     const Outcome wrong = run_cli({"presence", "stats", "lobby", "--admin-token", "guess"});
-    EXPECT_EQ(wrong.code, kExitRpcError);
+    EXPECT_EQ(wrong.code, kExitAuth);
     EXPECT_EQ(wrong.err,
               "roomcastctl: roomcast.presence.v1.Presence/GetPresenceStats: "
               "UNAUTHENTICATED: invalid admin token\n");
@@ -955,7 +1128,7 @@ TEST_F(CliTest, TlsFilesAreReadBeforeAnyCall) {
     // A TLS client against this plaintext fake: the handshake fails, and the hint says why it
     // might.
     const Outcome mismatch = run_cli({"rooms", "get", "lobby", "--tls", "--timeout", "3s"});
-    EXPECT_EQ(mismatch.code, kExitRpcError);
+    EXPECT_EQ(mismatch.code, kExitRetryable);
     EXPECT_NE(mismatch.err.find("hint: with --tls the server must serve TLS"), std::string::npos)
         << mismatch.err;
 }
@@ -972,13 +1145,13 @@ TEST_F(CliTest, UnreachableServerAndDeadline) {
     const std::string dead = "127.0.0.1:" + std::to_string(dead_port);
     const Outcome down =
         run_cli({"rooms", "get", "lobby", "--rooms-addr", dead, "--timeout", "3s"});
-    EXPECT_EQ(down.code, kExitRpcError);
+    EXPECT_EQ(down.code, kExitRetryable);
     EXPECT_TRUE(
         down.err.starts_with("roomcastctl: roomcast.rooms.v1.RoomAdmin/GetRoom: "
                              "UNAVAILABLE"))
         << down.err;
     EXPECT_NE(down.err.find("hint: is the rooms service running at " + dead +
-                            "? (--rooms-addr, ROOMCAST_ROOMS_ADDR)\n"),
+                            "? (--rooms-addr, ROOMCAST_ROOMS_ADDR, --server, ROOMCAST_SERVER)\n"),
               std::string::npos)
         << down.err;
     EXPECT_NE(down.err.find("hint: if the server was started with --grpc-tls-cert, pass --tls"),
@@ -987,7 +1160,7 @@ TEST_F(CliTest, UnreachableServerAndDeadline) {
 
     const Outcome watch =
         run_cli({"presence", "watch", "lobby", "--presence-addr", dead, "--timeout", "300ms"});
-    EXPECT_EQ(watch.code, kExitRpcError);
+    EXPECT_EQ(watch.code, kExitRetryable);
     EXPECT_NE(watch.err.find("WatchPresence: UNAVAILABLE: no connection to " + dead),
               std::string::npos)
         << watch.err;
@@ -998,7 +1171,7 @@ TEST_F(CliTest, UnreachableServerAndDeadline) {
             return grpc::Status::OK;
         });
     const Outcome slow = run_cli({"presence", "stats", "lobby", "--timeout", "200ms"});
-    EXPECT_EQ(slow.code, kExitRpcError);
+    EXPECT_EQ(slow.code, kExitRetryable);
     EXPECT_TRUE(
         slow.err.starts_with("roomcastctl: roomcast.presence.v1.Presence/GetPresenceStats: "
                              "DEADLINE_EXCEEDED"))
@@ -1065,7 +1238,7 @@ TEST_F(CliTest, ReflectionDescribesServicesMethodsMessagesAndEnums) {
     EXPECT_EQ(parsed.at("symbol").as_string(), "roomcast.auth.v1.Auth");
     EXPECT_EQ(parsed.at("kind").as_string(), "service");
     const auto& methods = parsed.at("descriptor").at("method").as_array();
-    ASSERT_EQ(methods.size(), 3U);
+    ASSERT_EQ(methods.size(), 5U);
     EXPECT_EQ(methods[0].at("name").as_string(), "IssueToken");
     EXPECT_EQ(methods[0].at("input_type").as_string(), ".roomcast.auth.v1.IssueTokenRequest");
 
@@ -1082,14 +1255,14 @@ TEST_F(CliTest, ReflectionDescribesServicesMethodsMessagesAndEnums) {
 TEST_F(CliTest, ReflectionErrors) {
     const Outcome unknown =
         run_cli({"grpc", "describe", "roomcast.rooms.v1.Nope", "--addr", address_});
-    EXPECT_EQ(unknown.code, kExitRpcError);
+    EXPECT_EQ(unknown.code, kExitNotFound);
     EXPECT_TRUE(unknown.err.starts_with(
         "roomcastctl: grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo: NOT_FOUND"))
         << unknown.err;
 
     const Outcome field =
         run_cli({"grpc", "describe", "roomcast.rooms.v1.Room.id", "--addr", address_});
-    EXPECT_EQ(field.code, kExitRpcError);
+    EXPECT_EQ(field.code, kExitInvalid);
     EXPECT_NE(field.err.find("is not a service, method, message or enum"), std::string::npos)
         << field.err;
 }
@@ -1117,7 +1290,7 @@ TEST_F(CliTest, ReflectionOnAServerBuiltLikeTheServices) {
         << all.err;
     const Outcome health =
         run_cli({"grpc", "describe", "grpc.health.v1.Health", "--addr", address});
-    EXPECT_EQ(health.code, kExitRpcError);
+    EXPECT_EQ(health.code, kExitNotFound);
     EXPECT_NE(health.err.find("NOT_FOUND"), std::string::npos);
     server.shutdown(0ms);
 }

@@ -1,6 +1,8 @@
 // The command table and the parser; the contract is in command_line.hpp.
 #include "command_line.hpp"
 
+#include "config_file.hpp"
+
 #include "roomcast/core/config.hpp"
 
 #include <algorithm>
@@ -38,8 +40,11 @@ const std::vector<CommandSpec>& table() {
         {CommandId::kRoomsGet, "rooms", "get", "<room>", 1, 1,
          "roomcast.rooms.v1.RoomAdmin/GetRoom", "Show a room", {}},
         {CommandId::kRoomsList, "rooms", "list", "", 0, 0,
-         "roomcast.rooms.v1.RoomAdmin/ListRooms", "List rooms, ascending by id",
-         {{"prefix", "P", "Only rooms whose id starts with P"}, kPageSize, kPageToken, kAll}},
+         "roomcast.rooms.v1.RoomAdmin/ListRooms",
+         "List rooms, ascending by id (--live: rooms with sockets now, from presence)",
+         {{"prefix", "P", "Only rooms whose id starts with P"},
+          {"live", "", "Rooms with live sockets now, from the presence service"},
+          kPageSize, kPageToken, kAll}},
         {CommandId::kRoomsUpdate, "rooms", "update", "<room>", 1, 1,
          "roomcast.rooms.v1.RoomAdmin/UpdateRoom",
          "Change a room's visibility and/or labels (--label replaces all labels)",
@@ -89,6 +94,10 @@ const std::vector<CommandSpec>& table() {
         {CommandId::kPresenceWatch, "presence", "watch", "<room>", 1, 1,
          "roomcast.presence.v1.Presence/WatchPresence",
          "Print a room's joins and leaves as they happen, until Ctrl-C", {}},
+        {CommandId::kEdgesList, "edges", "list", "", 0, 0,
+         "roomcast.presence.v1.Presence/ListEdges",
+         "The edges heartbeating into roomcast_edges: connections, rooms, version, draining, alive",
+         {kPageSize, kPageToken, kAll}},
         {CommandId::kTokenIssue, "token", "issue", "<user>", 1, 1,
          "roomcast.auth.v1.Auth/IssueToken", "Issue a client token (JWT) for a user",
          {{"name", "N", "Display name (the `name` claim)"},
@@ -98,12 +107,35 @@ const std::vector<CommandSpec>& table() {
          {}},
         {CommandId::kTokenJwks, "token", "jwks", "", 0, 0, "roomcast.auth.v1.Auth/GetJwks",
          "The public verification keys (JWKS); needs no admin token", {}},
+        {CommandId::kKeysList, "keys", "list", "", 0, 0, "roomcast.auth.v1.Auth/ListKeys",
+         "The auth service's signing keys: which signs, which waits for publication", {}},
+        {CommandId::kKeysRotate, "keys", "rotate", "", 0, 0, "roomcast.auth.v1.Auth/RotateKey",
+         "A new signing key in the auth service's key directory; signs once published",
+         {{"algorithm", "ES256|RS256", "The new key's algorithm (default ES256)"},
+          {"kid", "KID", "The new key's id (default: the UTC time, YYYYMMDD-HHMMSS)"}}},
         {CommandId::kGrpcList, "grpc", "list", "", 0, 0,
          "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
          "List a server's services (gRPC reflection)", {kAddr}},
         {CommandId::kGrpcDescribe, "grpc", "describe", "[<symbol>]", 0, 1,
          "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
          "Describe a service, method, message or enum (all services when omitted)", {kAddr}},
+        {CommandId::kContextAdd, "context", "add", "<name>", 1, 1, "",
+         "Save this line's connection flags (--server, --tls, --ca, --admin-token-file, ...) as "
+         "a context",
+         {{"select", "", "Also make it the current context"}}},
+        {CommandId::kContextList, "context", "list", "", 0, 0, "",
+         "List the contexts; * marks the current one",
+         {{"names", "", "Print only the names, one a line (for scripts and completion)"}}},
+        {CommandId::kContextUse, "context", "use", "<name>", 1, 1, "",
+         "Make a context the current one", {}},
+        {CommandId::kContextShow, "context", "show", "[<name>]", 0, 1, "",
+         "Show a context (the current one when omitted) and the addresses it resolves to", {}},
+        {CommandId::kContextRemove, "context", "remove", "<name>", 1, 1, "",
+         "Remove a context (and unset it as current)", {}},
+        {CommandId::kCompletion, "completion", "bash", "", 0, 0, "",
+         "Print a bash completion script: source <(roomcastctl completion bash)", {}},
+        {CommandId::kCompletion, "completion", "zsh", "", 0, 0, "",
+         "Print a zsh completion script: source <(roomcastctl completion zsh)", {}},
     };
     return specs;
 }
@@ -126,6 +158,12 @@ std::string variable_of(const GlobalFlag& flag) {
 // GlobalFlag::target is null for them.
 const std::vector<GlobalFlag>& global_flags() {
     static const std::vector<GlobalFlag> flags = {
+        {"server", "HOST[:PORT]",
+         "All three services: HOST at their default ports (50051, 50052, 50053), or HOST:PORT "
+         "for one gRPC endpoint routing all three; --rooms-addr and the like win",
+         nullptr},
+        {"context", "NAME", "Use this context of the config file (see 'roomcastctl context')",
+         nullptr},
         {"rooms-addr", "HOST:PORT", "Rooms service", &GlobalOptions::rooms_addr},
         {"presence-addr", "HOST:PORT", "Presence service", &GlobalOptions::presence_addr},
         {"auth-addr", "HOST:PORT", "Auth service", &GlobalOptions::auth_addr},
@@ -133,15 +171,20 @@ const std::vector<GlobalFlag>& global_flags() {
          "Bearer token of the admin APIs (prefer the variable: argv is "
          "visible to other users)",
          &GlobalOptions::admin_token},
+        {"admin-token-file", "FILE", "Read the admin token from FILE (what a context stores)",
+         &GlobalOptions::admin_token_file},
         {"timeout", "DURATION", "Deadline of each call", nullptr},
         {"json", "", "Print responses as JSON (proto field names) for scripts", nullptr},
         {"tls", "", "Connect with TLS (services started with --grpc-tls-cert) [ROOMCAST_TLS=true]",
          nullptr},
-        {"ca", "FILE", "CA bundle (PEM) to verify the services with (implies --tls; default: the "
-         "system's roots)", &GlobalOptions::ca_file, "ROOMCAST_TLS_CA"},
+        {"ca", "FILE",
+         "CA bundle (PEM) to verify the services with (implies --tls; default: the "
+         "system's roots)",
+         &GlobalOptions::ca_file, "ROOMCAST_TLS_CA"},
         {"cert", "FILE", "Client certificate (PEM) for services requiring one (implies --tls)",
          &GlobalOptions::cert_file, "ROOMCAST_TLS_CERT"},
-        {"key", "FILE", "Private key (PEM) of --cert", &GlobalOptions::key_file, "ROOMCAST_TLS_KEY"},
+        {"key", "FILE", "Private key (PEM) of --cert", &GlobalOptions::key_file,
+         "ROOMCAST_TLS_KEY"},
         {"tls-server-name", "NAME",
          "Name the services' certificates must carry, when the address is not it (implies --tls)",
          &GlobalOptions::tls_server_name},
@@ -240,7 +283,9 @@ void append_rows(std::string& out, const std::vector<std::pair<std::string, std:
 }
 
 void append_global_flags(std::string& out) {
-    out += "\nGlobal flags (anywhere on the line; a flag wins over its variable):\n";
+    out +=
+        "\nGlobal flags (anywhere on the line; a flag wins over its variable, a variable over\n"
+        "the context in use, the context over the default):\n";
     std::vector<std::pair<std::string, std::string>> rows;
     for (const GlobalFlag& flag : global_flags()) {
         std::string left = "--" + std::string(flag.name);
@@ -307,7 +352,8 @@ std::string CommandLine::help_command() const {
                               : std::string(kProgram) + " " + command_name() + " --help";
 }
 
-ParseOutcome parse_command_line(std::span<const std::string> args, const Environment& env) {
+ParseOutcome parse_command_line(std::span<const std::string> args, const Environment& env,
+                                const ConfigFile* config) {
     CommandLine line;
     std::optional<UsageError> error;
     const auto fail = [&error](std::string message, std::string help_command) {
@@ -467,8 +513,70 @@ ParseOutcome parse_command_line(std::span<const std::string> args, const Environ
             line.help_command()};
     }
 
-    // Environment first, then flags over it; an empty variable is unset.
+    line.given_globals.insert(global_given.begin(), global_given.end());
+    const auto flag_value = [&global_given](std::string_view name) -> std::optional<std::string> {
+        const auto it = global_given.find(name);
+        return it == global_given.end() ? std::nullopt : std::optional(it->second);
+    };
+    const auto env_value = [&env](std::string_view name) -> std::optional<std::string> {
+        const auto flag = std::find_if(global_flags().begin(), global_flags().end(),
+                                       [name](const GlobalFlag& f) { return f.name == name; });
+        const auto it = env.find(variable_of(*flag));
+        return it == env.end() || it->second.empty() ? std::nullopt : std::optional(it->second);
+    };
+
+    // The context, lowest but the defaults. `context` commands manage the file and use none, so
+    // a stale ROOMCAST_CONTEXT cannot stop them from fixing it; completion needs none either.
+    const Context* context = nullptr;
+    if (spec.group != "context" && spec.group != "completion") {
+        std::string name;
+        std::string source;
+        if (auto given = flag_value("context")) {
+            name = *given;
+            source = "--context";
+        } else if (auto variable = env_value("context")) {
+            name = *variable;
+            source = "ROOMCAST_CONTEXT";
+        } else if (config != nullptr) {
+            name = config->current;
+            source = "the config file's current_context";
+        }
+        if (!name.empty()) {
+            const auto it = config == nullptr ? decltype(config->contexts)::const_iterator{}
+                                              : config->contexts.find(name);
+            if (config == nullptr || it == config->contexts.end()) {
+                return UsageError{"context '" + name + "' (" + source +
+                                      ") is not defined; see 'roomcastctl context list'",
+                                  root_help_command()};
+            }
+            context = &it->second;
+            line.global.context = name;
+            GlobalOptions& g = line.global;
+            g.tls = context->tls;
+            g.ca_file = context->ca_file;
+            g.cert_file = context->cert_file;
+            g.key_file = context->key_file;
+            g.tls_server_name = context->tls_server_name;
+            g.admin_token_file = context->admin_token_file;
+            if (!context->timeout.empty()) {
+                const auto timeout = parse_duration(context->timeout);
+                if (!timeout) {
+                    return UsageError{"context '" + name + "': invalid timeout '" +
+                                          context->timeout + "': " + timeout.error().what,
+                                      root_help_command()};
+                }
+                g.timeout = *timeout;
+            }
+        }
+    }
+
+    // Variables over the context, then flags over them; an empty variable is unset. Addresses,
+    // the token and the context itself are resolved below: they combine several settings.
     for (const GlobalFlag& flag : global_flags()) {
+        if (flag.name == "server" || flag.name == "context" || flag.name.ends_with("-addr") ||
+            flag.name.starts_with("admin-token")) {
+            continue;
+        }
         const std::string variable = variable_of(flag);
         std::optional<std::string> text;
         std::string source;
@@ -491,12 +599,14 @@ ParseOutcome parse_command_line(std::span<const std::string> args, const Environ
         } else if (flag.name == "json") {
             line.global.json = true;
         } else if (flag.name == "tls") {
-            // The switch, or ROOMCAST_TLS as services spell booleans.
+            // The switch, or ROOMCAST_TLS as services spell booleans (false overrides a context).
             if (source == "--tls") {
                 line.global.tls = true;
             } else if (*text == "true" || *text == "1" || *text == "yes" || *text == "on") {
                 line.global.tls = true;
-            } else if (!(*text == "false" || *text == "0" || *text == "no" || *text == "off")) {
+            } else if (*text == "false" || *text == "0" || *text == "no" || *text == "off") {
+                line.global.tls = false;
+            } else {
                 return UsageError{"invalid value '" + *text + "' for " + source +
                                       ": expected true or false",
                                   root_help_command()};
@@ -511,6 +621,74 @@ ParseOutcome parse_command_line(std::span<const std::string> args, const Environ
             line.global.timeout = *timeout;
         }
     }
+
+    // Each service's address: the specific setting wins over the shared one within a layer, and
+    // a layer (flag, variable, context) wins over the ones after it.
+    struct Service {
+        std::string_view flag;
+        std::string_view default_port;
+        std::string GlobalOptions::*target;
+        std::string Context::*context_field;
+    };
+    const Service services[] = {
+        {"rooms-addr", "50051", &GlobalOptions::rooms_addr, &Context::rooms_addr},
+        {"presence-addr", "50052", &GlobalOptions::presence_addr, &Context::presence_addr},
+        {"auth-addr", "50053", &GlobalOptions::auth_addr, &Context::auth_addr},
+    };
+    for (const Service& service : services) {
+        const auto expand = [&](const std::string& server,
+                                const std::string& source) -> Checked<std::string> {
+            std::string address = server_address(server, service.default_port);
+            if (address.empty()) {
+                return Problem{"invalid value '" + server + "' for " + source +
+                               ": expected HOST or HOST:PORT"};
+            }
+            return ok(std::move(address));
+        };
+        std::optional<Checked<std::string>> address;
+        if (auto v = flag_value(service.flag)) {
+            address = ok(*v);
+        } else if (auto server = flag_value("server")) {
+            address = expand(*server, "--server");
+        } else if (auto v = env_value(service.flag)) {
+            address = ok(*v);
+        } else if (auto server = env_value("server")) {
+            address = expand(*server, "ROOMCAST_SERVER");
+        } else if (context != nullptr && !(context->*(service.context_field)).empty()) {
+            address = ok(context->*(service.context_field));
+        } else if (context != nullptr && !context->server.empty()) {
+            address = expand(context->server, "context '" + line.global.context + "'");
+        }
+        if (address && !*address) {
+            return UsageError{address->error().what, root_help_command()};
+        }
+        if (address) {
+            line.global.*(service.target) = **address;
+        }
+    }
+
+    // The token: given directly or as a file, by flag, variable or context, in that order.
+    {
+        const auto token = flag_value("admin-token");
+        const auto file = flag_value("admin-token-file");
+        if (token && file) {
+            return UsageError{"--admin-token and --admin-token-file exclude each other",
+                              root_help_command()};
+        }
+        GlobalOptions& g = line.global;
+        if (token) {
+            g.admin_token = *token;
+            g.admin_token_file.clear();
+        } else if (file) {
+            g.admin_token_file = *file;
+        } else if (auto variable = env_value("admin-token")) {
+            g.admin_token = *variable;
+            g.admin_token_file.clear();
+        } else if (auto file_variable = env_value("admin-token-file")) {
+            g.admin_token_file = *file_variable;
+        }
+    }
+
     GlobalOptions& global = line.global;
     if (!global.ca_file.empty() || !global.cert_file.empty() || !global.tls_server_name.empty()) {
         global.tls = true;
@@ -527,11 +705,37 @@ ParseOutcome parse_command_line(std::span<const std::string> args, const Environ
     return line;
 }
 
+std::vector<std::pair<std::string_view, bool>> global_flag_names() {
+    std::vector<std::pair<std::string_view, bool>> names;
+    for (const GlobalFlag& flag : global_flags()) {
+        names.emplace_back(flag.name, !flag.value_name.empty());
+    }
+    return names;
+}
+
 std::string help_text(std::string_view group, const CommandSpec* command) {
     std::string out;
     if (command != nullptr) {
         out += "Usage: " + usage_line(*command) + "\n\n";
-        out += std::string(command->summary) + ".\n";
+        // Word-wrapped like the tables, so every help line fits 100 columns.
+        std::string summary;
+        std::size_t column = 0;
+        std::string_view rest = command->summary;
+        while (!rest.empty()) {
+            const std::size_t space = rest.find(' ');
+            const std::string_view word = rest.substr(0, space);
+            rest.remove_prefix(space == std::string_view::npos ? rest.size() : space + 1);
+            if (column != 0 && column + 1 + word.size() > 99) {
+                summary += '\n';
+                column = 0;
+            } else if (column != 0) {
+                summary += ' ';
+                ++column;
+            }
+            summary += word;
+            column += word.size();
+        }
+        out += summary + ".\n";
         if (!command->method.empty()) {
             out += "Calls " + std::string(command->method) + ".\n";
         }
@@ -575,8 +779,52 @@ std::string help_text(std::string_view group, const CommandSpec* command) {
     }
     append_rows(out, rows);
     append_global_flags(out);
-    out += "\nExit status: 0 done, 1 the server answered with an error, 2 bad usage.\n";
+    out += exit_status_help();
     out += "Run '" + std::string(kProgram) + " <command> <subcommand> --help' for its flags.\n";
+    return out;
+}
+
+int exit_code_for_status(int grpc_code) {
+    // The numeric values of grpc::StatusCode, which are fixed by the gRPC spec.
+    switch (grpc_code) {
+        case 0:  // OK
+            return kExitOk;
+        case 5:  // NOT_FOUND
+            return kExitNotFound;
+        case 6:  // ALREADY_EXISTS
+        case 9:  // FAILED_PRECONDITION
+            return kExitConflict;
+        case 7:   // PERMISSION_DENIED
+        case 16:  // UNAUTHENTICATED
+            return kExitAuth;
+        case 4:   // DEADLINE_EXCEEDED
+        case 10:  // ABORTED
+        case 14:  // UNAVAILABLE
+            return kExitRetryable;
+        case 3:   // INVALID_ARGUMENT
+        case 11:  // OUT_OF_RANGE
+            return kExitInvalid;
+        case 8:  // RESOURCE_EXHAUSTED
+            return kExitLimit;
+        default:  // CANCELLED, UNKNOWN, UNIMPLEMENTED, INTERNAL, DATA_LOSS, anything newer
+            return kExitOther;
+    }
+}
+
+std::string exit_status_help() {
+    std::string out = "\nExit status:\n";
+    append_rows(out,
+                {
+                    {"0", "done"},
+                    {"1", "other error (UNKNOWN, INTERNAL, UNIMPLEMENTED, DATA_LOSS, CANCELLED)"},
+                    {"2", "bad usage or config file; nothing was sent"},
+                    {"3", "not found (NOT_FOUND)"},
+                    {"4", "conflict (ALREADY_EXISTS, FAILED_PRECONDITION)"},
+                    {"5", "not authorized (UNAUTHENTICATED, PERMISSION_DENIED)"},
+                    {"6", "transient, retry (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED)"},
+                    {"7", "invalid request (INVALID_ARGUMENT, OUT_OF_RANGE)"},
+                    {"8", "a limit was reached (RESOURCE_EXHAUSTED)"},
+                });
     return out;
 }
 

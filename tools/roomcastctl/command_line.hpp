@@ -25,11 +25,38 @@
 
 namespace roomcast::ctl {
 
+// Exit status: one per class of gRPC status, so a script can tell "retry later" from "fix the
+// request" from "it is not there" without parsing stderr. Classes, not codes: 17 codes are too
+// many to branch on, and which of two neighbouring codes a server picks (ALREADY_EXISTS or
+// FAILED_PRECONDITION, UNAVAILABLE or DEADLINE_EXCEEDED) is rarely what a script cares about.
+// The table is public (docs/admin-api.md, --help): values never change meaning.
 inline constexpr int kExitOk = 0;
-// The server (or the connection to it) answered with an error status.
-inline constexpr int kExitRpcError = 1;
-// The command line was wrong; nothing was sent.
+// Anything else: UNKNOWN, INTERNAL, DATA_LOSS, UNIMPLEMENTED, CANCELLED, a response that
+// cannot be printed.
+inline constexpr int kExitOther = 1;
+// The command line (or the config file) was wrong; nothing was sent.
 inline constexpr int kExitUsage = 2;
+// NOT_FOUND.
+inline constexpr int kExitNotFound = 3;
+// ALREADY_EXISTS, FAILED_PRECONDITION: the request conflicts with the current state.
+inline constexpr int kExitConflict = 4;
+// UNAUTHENTICATED, PERMISSION_DENIED: the admin token is missing, wrong or not allowed.
+inline constexpr int kExitAuth = 5;
+// UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED: transient; the same call may succeed if retried
+// (with backoff). ABORTED is a concurrent change to the same key, which our services document
+// as "retry".
+inline constexpr int kExitRetryable = 6;
+// INVALID_ARGUMENT, OUT_OF_RANGE: the server rejected the request's contents; retrying the same
+// request cannot help.
+inline constexpr int kExitInvalid = 7;
+// RESOURCE_EXHAUSTED: a limit was reached (a server's in-flight cap, a full bucket, too many
+// pages). Apart from 6: retrying helps only after load drops or space is freed.
+inline constexpr int kExitLimit = 8;
+
+// The exit status for a gRPC status code (its numeric value, so this header needs no gRPC).
+int exit_code_for_status(int grpc_code);
+// The table above as help shows it, one "  N  meaning" row per line.
+std::string exit_status_help();
 
 inline constexpr std::string_view kProgram = "roomcastctl";
 
@@ -53,7 +80,13 @@ Checked<T> ok(T value) {
 // as unset, as everywhere in Roomcast (that is how shells and pod specs "unset" a variable).
 using Environment = std::map<std::string, std::string, std::less<>>;
 
-// Where to connect and how; each also comes from ROOMCAST_<NAME> (the flag wins).
+struct ConfigFile;
+
+// Where to connect and how. Each comes from, first given wins: its flag, its ROOMCAST_<NAME>
+// variable, the context in use (--context, ROOMCAST_CONTEXT, the config file's current one), the
+// default. A service's address: --<svc>-addr, --server, ROOMCAST_<SVC>_ADDR, ROOMCAST_SERVER,
+// the context's <svc>_addr, the context's server, the default; the specific setting wins over
+// --server within each layer.
 struct GlobalOptions {
     std::string rooms_addr = "127.0.0.1:50051";
     std::string presence_addr = "127.0.0.1:50052";
@@ -61,6 +94,11 @@ struct GlobalOptions {
     // Sent as `authorization: Bearer <token>`; empty sends no header (the servers then answer
     // UNAUTHENTICATED, and the error says how to pass a token).
     std::string admin_token;
+    // Where to read the admin token at run time (--admin-token-file, a context's); set only when
+    // no token was given directly. run() reads it before any call.
+    std::string admin_token_file;
+    // The context in use, "" for none.
+    std::string context;
     // The deadline of each call (each page of --all; for `presence watch`, of connecting).
     std::chrono::milliseconds timeout{10'000};
     bool json = false;
@@ -90,11 +128,20 @@ enum class CommandId {
     kPresenceGet,
     kPresenceStats,
     kPresenceWatch,
+    kEdgesList,
     kTokenIssue,
     kTokenVerify,
     kTokenJwks,
+    kKeysList,
+    kKeysRotate,
     kGrpcList,
     kGrpcDescribe,
+    kContextAdd,
+    kContextList,
+    kContextUse,
+    kContextShow,
+    kContextRemove,
+    kCompletion,
 };
 
 struct FlagSpec {
@@ -128,6 +175,9 @@ struct CommandLine {
     std::vector<std::string> args;
     // The command's flags as given, by name without "--"; a switch has one "" per use.
     std::map<std::string, std::vector<std::string>, std::less<>> flags;
+    // The global flags given on the command line itself (not from variables or a context), by
+    // name without "--"; a switch is "true". `context add` stores these.
+    std::map<std::string, std::string, std::less<>> given_globals;
 
     bool has(std::string_view flag) const;
     // The value of a flag that is not repeatable; nullopt when it was not given.
@@ -154,7 +204,12 @@ using ParseOutcome = std::variant<CommandLine, ShowText, UsageError>;
 
 // `args` excludes the program name. --help and --version win over any mistake elsewhere on the
 // line, so a user who got something wrong can always ask for help by appending --help.
-ParseOutcome parse_command_line(std::span<const std::string> args, const Environment& env);
+// `config` is the loaded config file (null when there is none); only its contexts are read.
+ParseOutcome parse_command_line(std::span<const std::string> args, const Environment& env,
+                                const ConfigFile* config = nullptr);
+
+// The global flags' names (without "--") and whether each takes a value, for completion.
+std::vector<std::pair<std::string_view, bool>> global_flag_names();
 
 // Root help (group and command empty), a group's help, or a command's help.
 std::string help_text(std::string_view group = {}, const CommandSpec* command = nullptr);

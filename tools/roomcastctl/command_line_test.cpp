@@ -2,6 +2,7 @@
 // version, and the usage errors it reports (cli_test.cpp checks what run() prints for them).
 #include "command_line.hpp"
 
+#include <grpcpp/support/status.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -65,6 +66,11 @@ TEST(CommandLine, EveryCommandParsesWithItsArguments) {
         {{"presence", "get", "lobby", "--page-size", "50", "--all"}, CommandId::kPresenceGet, 1},
         {{"presence", "stats", "lobby"}, CommandId::kPresenceStats, 1},
         {{"presence", "watch", "lobby"}, CommandId::kPresenceWatch, 1},
+        {{"rooms", "list", "--live", "--prefix", "team:", "--all"}, CommandId::kRoomsList, 0},
+        {{"edges", "list", "--page-size", "10"}, CommandId::kEdgesList, 0},
+        {{"context", "add", "prod", "--server", "h", "--select"}, CommandId::kContextAdd, 1},
+        {{"context", "show"}, CommandId::kContextShow, 0},
+        {{"completion", "zsh"}, CommandId::kCompletion, 0},
         {{"token", "issue", "alice", "--name", "Alice", "--ttl", "1h"}, CommandId::kTokenIssue, 1},
         {{"token", "verify", "eyJ.x.y"}, CommandId::kTokenVerify, 1},
         {{"token", "jwks"}, CommandId::kTokenJwks, 0},
@@ -89,11 +95,13 @@ TEST(CommandLine, EveryCommandIsInTheTableOnce) {
     for (const CommandSpec& spec : command_specs()) {
         names.push_back(std::string(spec.group) + " " + std::string(spec.name));
         EXPECT_FALSE(spec.summary.empty()) << names.back();
-        EXPECT_FALSE(spec.method.empty()) << names.back();
+        // Local commands (the config file, completion) call no method.
+        const bool local = spec.group == "context" || spec.group == "completion";
+        EXPECT_EQ(spec.method.empty(), local) << names.back();
     }
     std::sort(names.begin(), names.end());
     EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
-    EXPECT_EQ(names.size(), 21U);
+    EXPECT_EQ(names.size(), 31U);
 }
 
 TEST(CommandLine, FlagValuesAndRepeats) {
@@ -231,7 +239,12 @@ TEST(CommandLine, HelpAtEveryLevel) {
     const auto despite = std::get<ShowText>(parse({"rooms", "create", "--bogus", "--help"}));
     EXPECT_NE(despite.text.find("Usage: roomcastctl rooms create <room>"), std::string::npos);
 
-    for (const std::string& line : {root.text, group.text, command.text}) {
+    std::vector<std::string> texts = {root.text, group.text, command.text};
+    for (const CommandSpec& spec : command_specs()) {
+        texts.push_back(help_text(spec.group, &spec));
+        texts.push_back(help_text(spec.group));
+    }
+    for (const std::string& line : texts) {
         std::size_t start = 0;
         while (start < line.size()) {
             const std::size_t end = line.find('\n', start);
@@ -338,6 +351,46 @@ TEST(ValueParsers, PositiveIntegersAndLabels) {
     EXPECT_EQ(*parse_label("a=b=c"), (std::pair<std::string, std::string>{"a", "b=c"}));
     EXPECT_FALSE(parse_label("novalue"));
     EXPECT_FALSE(parse_label("=v"));
+}
+
+// The public table (docs/admin-api.md): every gRPC code lands in its class, and no class is
+// reused for something else.
+TEST(ExitCodes, OneClassPerGrpcStatus) {
+    const std::vector<std::pair<grpc::StatusCode, int>> expected = {
+        {grpc::StatusCode::OK, 0},
+        {grpc::StatusCode::CANCELLED, 1},
+        {grpc::StatusCode::UNKNOWN, 1},
+        {grpc::StatusCode::INVALID_ARGUMENT, 7},
+        {grpc::StatusCode::DEADLINE_EXCEEDED, 6},
+        {grpc::StatusCode::NOT_FOUND, 3},
+        {grpc::StatusCode::ALREADY_EXISTS, 4},
+        {grpc::StatusCode::PERMISSION_DENIED, 5},
+        {grpc::StatusCode::RESOURCE_EXHAUSTED, 8},
+        {grpc::StatusCode::FAILED_PRECONDITION, 4},
+        {grpc::StatusCode::ABORTED, 6},
+        {grpc::StatusCode::OUT_OF_RANGE, 7},
+        {grpc::StatusCode::UNIMPLEMENTED, 1},
+        {grpc::StatusCode::INTERNAL, 1},
+        {grpc::StatusCode::UNAVAILABLE, 6},
+        {grpc::StatusCode::DATA_LOSS, 1},
+        {grpc::StatusCode::UNAUTHENTICATED, 5},
+    };
+    for (const auto& [code, exit] : expected) {
+        EXPECT_EQ(exit_code_for_status(static_cast<int>(code)), exit) << static_cast<int>(code);
+    }
+    EXPECT_EQ(exit_code_for_status(99), kExitOther) << "a code from a newer gRPC";
+    // Usage (2) is never an RPC outcome: a script can rely on "2 = nothing was sent".
+    for (int code = 0; code <= 16; ++code) {
+        EXPECT_NE(exit_code_for_status(code), kExitUsage);
+    }
+    // The root help documents every class.
+    const std::string help = help_text();
+    for (const std::string_view row :
+         {"  0   done", "  2   bad usage", "  3   not found", "  4   conflict",
+          "  5   not authorized", "  6   transient, retry", "  7   invalid request",
+          "  8   a limit was reached"}) {
+        EXPECT_NE(help.find(row), std::string::npos) << row << "\n" << help;
+    }
 }
 
 }  // namespace

@@ -234,6 +234,37 @@ std::string history_table(const rooms::v1::HistoryResponse& history) {
     return table.render();
 }
 
+std::string live_rooms_table(const presence::v1::ListLiveRoomsResponse& rooms) {
+    Table table({"ROOM", "CLIENTS", "USERS"});
+    for (const auto& room : rooms.rooms()) {
+        table.add_row(
+            {room.room_id(), std::to_string(room.clients()), std::to_string(room.users())});
+    }
+    return table.render();
+}
+
+std::string edges_table(const presence::v1::ListEdgesResponse& edges) {
+    Table table({"ID", "CONNECTIONS", "ROOMS", "VERSION", "DRAINING", "ALIVE", "LAST SEEN"});
+    for (const auto& edge : edges.edges()) {
+        table.add_row({edge.id(), std::to_string(edge.connections()), std::to_string(edge.rooms()),
+                       or_dash(edge.version()), yes_no(edge.draining()), yes_no(edge.alive()),
+                       edge.last_seen_ms() == 0
+                           ? std::string("-")
+                           : format_time(std::chrono::system_clock::time_point(
+                                 std::chrono::milliseconds(edge.last_seen_ms())))});
+    }
+    return table.render();
+}
+
+std::string keys_table(const auth::v1::ListKeysResponse& keys) {
+    Table table({"KID", "ALGORITHM", "SIGNING", "PENDING", "PUBLISHED"});
+    for (const auto& key : keys.keys()) {
+        table.add_row({key.kid().empty() ? std::string("(secret)") : key.kid(), key.algorithm(),
+                       yes_no(key.signing()), yes_no(key.pending()), yes_no(key.published())});
+    }
+    return table.render();
+}
+
 std::string presence_table(const presence::v1::GetPresenceResponse& presence) {
     Table table({"USER", "NAME", "SOCKETS"});
     for (const auto& user : presence.users()) {

@@ -56,6 +56,13 @@ std::string members_table(const google::protobuf::RepeatedPtrField<rooms::v1::Me
 std::string history_table(const rooms::v1::HistoryResponse& history);
 std::string presence_table(const presence::v1::GetPresenceResponse& presence);
 std::string presence_stats_table(const presence::v1::GetPresenceStatsResponse& stats);
+// ROOM CLIENTS USERS (rooms list --live).
+std::string live_rooms_table(const presence::v1::ListLiveRoomsResponse& rooms);
+// ID CONNECTIONS ROOMS VERSION DRAINING ALIVE LAST-SEEN; "-" for what an older edge does not
+// report (its version).
+std::string edges_table(const presence::v1::ListEdgesResponse& edges);
+// KID ALGORITHM SIGNING PENDING PUBLISHED; the HS256 secret's kid as "(secret)".
+std::string keys_table(const auth::v1::ListKeysResponse& keys);
 // One line per event: "<time> <room> joined: alice (Alice), bob; left: carol".
 std::string presence_event_line(const presence::v1::PresenceEvent& event,
                                 std::chrono::system_clock::time_point received);

@@ -14,14 +14,18 @@ extern char** environ;
 
 namespace {
 
-// Only ROOMCAST_* variables are read; copying just those keeps unrelated secrets out of the
-// process's data structures.
+// Only ROOMCAST_* variables (and HOME, XDG_CONFIG_HOME to find the config file) are read;
+// copying just those keeps unrelated secrets out of the process's data structures.
 roomcast::ctl::Environment roomcast_environment() {
     roomcast::ctl::Environment env;
     for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
         const std::string_view text(*entry);
         const std::size_t equals = text.find('=');
-        if (equals != std::string_view::npos && text.starts_with("ROOMCAST_")) {
+        if (equals == std::string_view::npos) {
+            continue;
+        }
+        const std::string_view name = text.substr(0, equals);
+        if (name.starts_with("ROOMCAST_") || name == "HOME" || name == "XDG_CONFIG_HOME") {
             env.emplace(text.substr(0, equals), text.substr(equals + 1));
         }
     }

@@ -5,7 +5,13 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
 #include <optional>
 #include <stdexcept>
 
@@ -328,6 +334,94 @@ std::string AuthService::jwks_json() const {
 
 std::string AuthService::signing_kid() const {
     return state()->signing.kid();
+}
+
+std::vector<KeyInfo> AuthService::list_keys() const {
+    const auto current = state();
+    const std::lock_guard lock(write_mu_);
+    std::vector<KeyInfo> keys;
+    for (const auto& key : current->signers) {
+        const std::string id = identity(key);
+        const bool signing = id == identity(current->signing);
+        keys.push_back(
+            KeyInfo{key.kid(), std::string(jwt::to_string(key.algorithm())), signing,
+                    !signing && id == identity(current->desired),
+                    key.algorithm() != jwt::Algorithm::kHS256 && published_.contains(id)});
+    }
+    return keys;
+}
+
+Result<KeyInfo> AuthService::write_new_key(std::string_view algorithm, std::string kid) const {
+    if (options_.key_dir.empty()) {
+        return failed_precondition(
+            "this auth service has no key directory (--key-dir): it signs with the HS256 "
+            "secret, which is rotated by changing --jwt-secret on it and on every edge");
+    }
+    if (!options_.active_kid.empty()) {
+        return failed_precondition("--active-kid pins the signing key to '" + options_.active_kid +
+                                   "': rotate by adding a key file and changing --active-kid");
+    }
+    jwt::Algorithm alg = jwt::Algorithm::kES256;
+    if (algorithm == "RS256") {
+        alg = jwt::Algorithm::kRS256;
+    } else if (!algorithm.empty() && algorithm != "ES256") {
+        return invalid_argument("algorithm must be ES256 or RS256");
+    }
+    if (kid.empty()) {
+        const std::time_t seconds = static_cast<std::time_t>(now());
+        std::tm utc{};
+        gmtime_r(&seconds, &utc);
+        char text[32];
+        std::strftime(text, sizeof text, "%Y%m%d-%H%M%S", &utc);
+        kid = text;
+    }
+    if (!valid_kid(kid)) {
+        return invalid_argument("kid must be 1..128 of [A-Za-z0-9._-], not starting with '.'");
+    }
+    const auto current = state();
+    if (!current->kids.empty() && kid <= current->kids.back()) {
+        return failed_precondition("kid '" + kid + "' does not sort after '" +
+                                   current->kids.back() +
+                                   "' (the greatest kid signs): pass a kid that does");
+    }
+    const std::filesystem::path file = options_.key_dir / (kid + ".pem");
+    std::error_code ec;
+    if (std::filesystem::exists(file, ec)) {
+        return failed_precondition(file.string() + " exists");
+    }
+    auto key = jwt::generate(alg, kid);
+    if (!key) {
+        return Error{Error::Code::kInternal, "cannot generate a key"};
+    }
+    auto pem = jwt::private_pem(*key);
+    if (!pem) {
+        return Error{Error::Code::kInternal, "cannot encode the new key"};
+    }
+    // Not named *.pem until complete: a reload in between ignores the temporary file.
+    const std::filesystem::path temporary = options_.key_dir / ("." + kid + ".pem.tmp");
+    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return failed_precondition("cannot write to the key directory " +
+                                   options_.key_dir.string() + ": " + std::strerror(errno));
+    }
+    std::size_t written = 0;
+    bool ok = true;
+    while (ok && written < pem->size()) {
+        const ssize_t n = ::write(fd, pem->data() + written, pem->size() - written);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        ok = n > 0;
+        written += ok ? static_cast<std::size_t>(n) : 0;
+    }
+    ok = ok && ::fsync(fd) == 0;
+    ok = (::close(fd) == 0) && ok;
+    if (!ok || ::rename(temporary.c_str(), file.c_str()) != 0) {
+        const std::string why = std::strerror(errno);
+        ::unlink(temporary.c_str());
+        return failed_precondition("cannot write " + file.string() + ": " + why);
+    }
+    return KeyInfo{kid, std::string(jwt::to_string(alg)), false, true, false};
 }
 
 std::shared_ptr<const AuthService::KeyState> AuthService::state() const {

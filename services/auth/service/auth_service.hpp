@@ -66,6 +66,15 @@ struct ReloadReport {
     std::vector<std::string> problems;
 };
 
+// One key as ListKeys shows it.
+struct KeyInfo {
+    std::string kid;  // "" for the secret
+    std::string algorithm;
+    bool signing = false;
+    bool pending = false;  // the desired key, waiting for its publication
+    bool published = false;
+};
+
 class AuthService {
 public:
     // Validates the options and loads the keys: fails (kFailedPrecondition) without a usable
@@ -93,6 +102,16 @@ public:
     std::string jwks_json() const;
     // The key signing now: its kid ("" for the secret).
     std::string signing_kid() const;
+    // Every key: the secret first, then the key directory's by kid. Waits for a reload in
+    // progress (published_ is the writers'), so it is for admin calls, not hot paths.
+    std::vector<KeyInfo> list_keys() const;
+    // Rotation: generates a key (`algorithm` "ES256" when empty, or "RS256") and writes it to
+    // the key directory as `<kid>.pem`, mode 0600, through a temporary file renamed into place.
+    // `kid` empty: the UTC time "YYYYMMDD-HHMMSS". It must sort after every loaded kid (the
+    // greatest signs) and not exist. Does not reload: the caller asks the KeySync for a round,
+    // which loads it and publishes the JWKS; it then signs. Blocking: key generation (ES256
+    // about a millisecond, RS256 up to a second) and one small file write.
+    Result<KeyInfo> write_new_key(std::string_view algorithm, std::string kid) const;
 
 private:
     struct KeyState;
@@ -107,7 +126,7 @@ private:
     const AuthOptions options_;
 
     // Serializes reload() and mark_published(); guards published_.
-    std::mutex write_mu_;
+    mutable std::mutex write_mu_;
     // Identity (algorithm, kid, public JWK) of every key of the last published JWKS.
     std::set<std::string> published_;
 

@@ -579,6 +579,96 @@ TEST_F(AuthServiceTest, RotationAddsThenRetiresAKey) {
     EXPECT_EQ(issue("alice").response.kid(), "2025-02");
 }
 
+// RotateKey (roomcastctl keys rotate): a new ES256 key file, pending until the next sync round
+// publishes it, then signing; ListKeys shows each step. Older tokens keep verifying.
+TEST_F(AuthServiceTest, RotateKeyWritesAKeyThatSignsOncePublished) {
+    write_key(keys_.path(), jwt::Algorithm::kRS256, "2025-01");
+    start(options());
+    sync();
+    const auto list = [this](std::string_view token = kAdminToken) {
+        grpc::ClientContext context;
+        authorize(context, token);
+        Reply<v1::ListKeysResponse> reply;
+        reply.status = stub_->ListKeys(&context, v1::ListKeysRequest{}, &reply.response);
+        return reply;
+    };
+    const auto rotate = [this](const std::string& alg, const std::string& kid,
+                               std::string_view token = kAdminToken) {
+        v1::RotateKeyRequest request;
+        request.set_algorithm(alg);
+        request.set_kid(kid);
+        grpc::ClientContext context;
+        authorize(context, token);
+        Reply<v1::RotateKeyResponse> reply;
+        reply.status = stub_->RotateKey(&context, request, &reply.response);
+        return reply;
+    };
+    const auto shown = [&] {
+        std::vector<std::string> rows;
+        const auto reply = list();
+        for (const auto& k : reply.response.keys()) {
+            rows.push_back(k.kid() + " " + k.algorithm() + (k.signing() ? " signing" : "") +
+                           (k.pending() ? " pending" : "") + (k.published() ? " published" : ""));
+        }
+        return rows;
+    };
+    EXPECT_EQ(shown(), (std::vector<std::string>{"2025-01 RS256 signing published"}));
+    const std::string old_token = issue_ok("alice");
+
+    const auto rotated = rotate("", "");
+    ASSERT_TRUE(rotated.status.ok()) << rotated.status.error_message();
+    const std::string kid = rotated.response.kid();
+    EXPECT_EQ(rotated.response.algorithm(), "ES256");
+    EXPECT_EQ(kid.size(), 15U) << kid;  // YYYYMMDD-HHMMSS
+    const fs::path file = keys_.path() / (kid + ".pem");
+    ASSERT_TRUE(fs::exists(file));
+    EXPECT_EQ(fs::status(file).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write);
+
+    sync();  // loads and publishes it: what the callback asks of the KeySync in main
+    EXPECT_EQ(shown(), (std::vector<std::string>{"2025-01 RS256 published",
+                                                 kid + " ES256 signing published"}));
+    EXPECT_EQ(issue("alice").response.kid(), kid);
+    EXPECT_TRUE(verify(old_token).response.valid()) << "the old key still verifies";
+    EXPECT_EQ(jwks_kids(kv_jwks()), (std::set<std::string>{"2025-01", kid}));
+
+    EXPECT_EQ(rotate("", "2000").status.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+        << "a kid that sorts first would never sign";
+    EXPECT_EQ(rotate("", kid).status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_EQ(rotate("HS256", "").status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(rotate("", "../x").status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(rotate("", "", "wrong").status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(list("").status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    const auto rsa = rotate("RS256", "zz-rsa");
+    ASSERT_TRUE(rsa.status.ok()) << rsa.status.error_message();
+    EXPECT_EQ(rsa.response.algorithm(), "RS256");
+}
+
+TEST(AuthLogicTest, RotationNeedsAKeyDirectoryAndNoPinnedKid) {
+    AuthOptions secret_only;
+    secret_only.jwt_secret = std::string(kSecret);
+    auto service = AuthService::create(secret_only).value();
+    ASSERT_EQ(service->list_keys().size(), 1U);
+    EXPECT_EQ(service->list_keys()[0].kid, "");
+    EXPECT_EQ(service->list_keys()[0].algorithm, "HS256");
+    EXPECT_TRUE(service->list_keys()[0].signing);
+    EXPECT_FALSE(service->list_keys()[0].published) << "the secret is never published";
+    auto refused = service->write_new_key("", "");
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, Error::Code::kFailedPrecondition);
+
+    TempDir dir;
+    write_key(dir.path(), jwt::Algorithm::kES256, "a");
+    AuthOptions pinned;
+    pinned.key_dir = dir.path();
+    pinned.active_kid = "a";
+    auto pinned_service = AuthService::create(pinned).value();
+    auto pinned_refused = pinned_service->write_new_key("", "b");
+    ASSERT_FALSE(pinned_refused);
+    EXPECT_EQ(pinned_refused.error().code, Error::Code::kFailedPrecondition);
+    EXPECT_FALSE(fs::exists(dir.path() / "b.pem"));
+}
+
 TEST_F(AuthServiceTest, SighupPathReloadsOnTheSyncThread) {
     write_key(keys_.path(), jwt::Algorithm::kRS256, "a");
     KeySyncOptions slow;

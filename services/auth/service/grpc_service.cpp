@@ -66,4 +66,50 @@ grpc::ServerUnaryReactor* AuthGrpcService::GetJwks(grpc::CallbackServerContext* 
     return reactor;
 }
 
+grpc::ServerUnaryReactor* AuthGrpcService::ListKeys(grpc::CallbackServerContext* context,
+                                                    const v1::ListKeysRequest* /*request*/,
+                                                    v1::ListKeysResponse* response) {
+    auto* reactor = context->DefaultReactor();
+    if (auto status = grpcutil::authorize(*context, admin_token_); !status.ok()) {
+        reactor->Finish(status);
+        return reactor;
+    }
+    for (const KeyInfo& key : service_.list_keys()) {
+        auto* out = response->add_keys();
+        out->set_kid(key.kid);
+        out->set_algorithm(key.algorithm);
+        out->set_signing(key.signing);
+        out->set_pending(key.pending);
+        out->set_published(key.published);
+    }
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+}
+
+grpc::ServerUnaryReactor* AuthGrpcService::RotateKey(grpc::CallbackServerContext* context,
+                                                     const v1::RotateKeyRequest* request,
+                                                     v1::RotateKeyResponse* response) {
+    auto* reactor = context->DefaultReactor();
+    if (auto status = grpcutil::authorize(*context, admin_token_); !status.ok()) {
+        reactor->Finish(status);
+        return reactor;
+    }
+    auto written = service_.write_new_key(request->algorithm(), request->kid());
+    if (!written) {
+        if (written.error().code == Error::Code::kInternal) {
+            log::error("cannot rotate the signing key", {{"error", written.error().message}});
+        }
+        reactor->Finish(to_status(written.error()));
+        return reactor;
+    }
+    log::info("signing key written", {{"kid", written->kid}, {"alg", written->algorithm}});
+    if (key_written_) {
+        key_written_();
+    }
+    response->set_kid(written->kid);
+    response->set_algorithm(written->algorithm);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+}
+
 }  // namespace roomcast::auth

@@ -13,6 +13,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <string>
 
 namespace roomcast::auth {
@@ -23,8 +24,13 @@ grpc::Status to_status(const Error& error);
 class AuthGrpcService final : public v1::Auth::CallbackService {
 public:
     // `service` must outlive this object; an empty `admin_token` refuses every admin call.
-    AuthGrpcService(const AuthService& service, std::string admin_token)
-        : service_(service), admin_token_(std::move(admin_token)) {}
+    // `key_written` runs after RotateKey wrote a key (main: a KeySync round now, which loads
+    // and publishes it); it must not block.
+    AuthGrpcService(const AuthService& service, std::string admin_token,
+                    std::function<void()> key_written = {})
+        : service_(service),
+          admin_token_(std::move(admin_token)),
+          key_written_(std::move(key_written)) {}
 
     grpc::ServerUnaryReactor* IssueToken(grpc::CallbackServerContext* context,
                                          const v1::IssueTokenRequest* request,
@@ -37,9 +43,19 @@ public:
                                       const v1::GetJwksRequest* request,
                                       v1::GetJwksResponse* response) override;
 
+    grpc::ServerUnaryReactor* ListKeys(grpc::CallbackServerContext* context,
+                                       const v1::ListKeysRequest* request,
+                                       v1::ListKeysResponse* response) override;
+    // Generates and writes the key on the gRPC thread: an admin call made rarely, whose cost
+    // (ES256 about a millisecond, RS256 up to a second, one small file) is bounded.
+    grpc::ServerUnaryReactor* RotateKey(grpc::CallbackServerContext* context,
+                                        const v1::RotateKeyRequest* request,
+                                        v1::RotateKeyResponse* response) override;
+
 private:
     const AuthService& service_;
     const std::string admin_token_;
+    const std::function<void()> key_written_;
 };
 
 }  // namespace roomcast::auth

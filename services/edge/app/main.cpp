@@ -281,13 +281,17 @@ int main(int argc, char** argv) {
     housekeeping.start();
     lifecycle.start(fabric.executor());
     if (o.recovery) {
-        sessions.start_heartbeat(fabric.executor(), [&] {
+        // What `roomcastctl edges list` shows (through the presence service).
+        sessions.start_heartbeat(fabric.executor(), [&](bus::v1::EdgeHeartbeat& hb) {
             std::uint64_t n = 0;
             for (unsigned i = 0; i < shards.size(); ++i) {
                 auto& st = io.engine().stats(i);
                 n += st.open_polling.get() + st.open_websocket.get();
             }
-            return static_cast<std::uint32_t>(n);
+            hb.set_connections(static_cast<std::uint32_t>(n));
+            hb.set_rooms(static_cast<std::uint32_t>(fabric.room_count()));  // fabric thread: ours
+            hb.set_version(core::version_string());
+            hb.set_draining(draining.load());
         });
     }
     shards.start();
@@ -306,6 +310,9 @@ int main(int argc, char** argv) {
                            {"spread_ms", o.drain_spread.count()}, {"timeout_ms", o.drain_timeout.count()}});
     draining = true;
     serving = false;
+    // The heartbeat says so now (roomcastctl edges list), not a second later: a short drain
+    // could otherwise end before the next beat.
+    boost::asio::post(fabric.executor(), [&] { sessions.beat_now(); });
     io.engine().set_draining(true);
     http.stop_accepting();
     io.engine().close_all(engineio::CloseReason::kServerShutdown, std::min(o.drain_spread, o.drain_timeout));

@@ -35,8 +35,8 @@ natsbus::Result<void> SessionStore::open() {
 }
 
 void SessionStore::start_heartbeat(boost::asio::io_context& executor,
-                                   std::function<std::uint32_t()> connections) {
-    connections_ = std::move(connections);
+                                   std::function<void(bus::v1::EdgeHeartbeat&)> fill) {
+    fill_ = std::move(fill);
     heartbeat_timer_ = std::make_unique<boost::asio::steady_timer>(executor);
     beat();
 }
@@ -49,8 +49,10 @@ void SessionStore::stop_heartbeat() {
 
 void SessionStore::beat() {
     bus::v1::EdgeHeartbeat hb;
+    if (fill_) {
+        fill_(hb);
+    }
     hb.set_last_seen_ms(unix_ms());
-    hb.set_connections(connections_ ? connections_() : 0);
     edges_->put_async(edge_id_, hb.SerializeAsString(), [](natsbus::Result<std::uint64_t> r) {
         if (!r) {
             log::debug("edge heartbeat not written", {{"error", r.error().message()}});

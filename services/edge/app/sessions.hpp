@@ -51,9 +51,19 @@ public:
 
     // Creates or binds the KV buckets. Start-up only (blocking).
     natsbus::Result<void> open();
-    // Starts refreshing this edge's heartbeat on `executor` (the bus thread).
-    void start_heartbeat(boost::asio::io_context& executor, std::function<std::uint32_t()> connections);
+    // Starts refreshing this edge's heartbeat on `executor` (the bus thread). `fill` sets what
+    // the edge reports beyond its id and time (connections, rooms, version, draining); it runs
+    // on `executor` before each write.
+    void start_heartbeat(boost::asio::io_context& executor,
+                         std::function<void(bus::v1::EdgeHeartbeat&)> fill);
     void stop_heartbeat();
+    // Writes the heartbeat now and restarts the interval (on `executor`, after start_heartbeat):
+    // a change readers should see at once, such as the start of a drain.
+    void beat_now() {
+        if (heartbeat_timer_) {
+            beat();
+        }
+    }
 
     // Looks up `pid` for `user_id`; `done` (library thread) gets the record when it may be
     // recovered now, nullopt otherwise (absent, another user, or outside the window).
@@ -81,7 +91,7 @@ private:
     std::unique_ptr<natsbus::KeyValue> sessions_;
     std::unique_ptr<natsbus::KeyValue> edges_;
     std::unique_ptr<boost::asio::steady_timer> heartbeat_timer_;
-    std::function<std::uint32_t()> connections_;
+    std::function<void(bus::v1::EdgeHeartbeat&)> fill_;
 };
 
 std::int64_t unix_ms() noexcept;

@@ -224,6 +224,8 @@ public:
     };
     const Stats& stats() const noexcept { return stats_; }
     const RoomTable::Stats& sequence_stats() const noexcept { return table_.stats(); }
+    // Rooms with a socket on this edge. Fabric thread only (the table is its state).
+    std::size_t room_count() const noexcept { return table_.rooms(); }
 
 private:
     using Shard = ShardRooms<FabricSocket>;

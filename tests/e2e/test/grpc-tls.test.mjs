@@ -105,20 +105,21 @@ test("roomcastctl --tls --ca drives a TLS rooms service while a socket.io-client
 
 test("a TLS service refuses plaintext, an unknown CA and a wrong name, with hints", async () => {
     const plain = await ctl(["rooms", "list"]);
-    assert.equal(plain.code, 1);
+    // A failed handshake is UNAVAILABLE to the client: exit 6 (docs/admin-api.md, exit status).
+    assert.equal(plain.code, 6);
     assert.match(plain.stderr, /UNAVAILABLE/);
     assert.match(plain.stderr, /pass --tls \(and --ca\)/, "the hint names the flags");
 
     const systemRoots = await ctl(["--tls", "rooms", "list"]);
-    assert.equal(systemRoots.code, 1, "the test CA is in no system bundle");
+    assert.equal(systemRoots.code, 6, "the test CA is in no system bundle");
     assert.match(systemRoots.stderr, /UNAVAILABLE/);
 
     const otherCa = await ctl(["--ca", pem("other-ca.pem"), "rooms", "list"]);
-    assert.equal(otherCa.code, 1);
+    assert.equal(otherCa.code, 6);
     assert.match(otherCa.stderr, /with --tls the server must serve TLS with a certificate --ca trusts/);
 
     const wrongName = await ctl(["--ca", pem("ca.pem"), "--tls-server-name", "rooms.elsewhere.example", "rooms", "list"]);
-    assert.equal(wrongName.code, 1, "the certificate does not name rooms.elsewhere.example");
+    assert.equal(wrongName.code, 6, "the certificate does not name rooms.elsewhere.example");
     const rightName = await ctl(["--ca", pem("ca.pem"), "--tls-server-name", "localhost", "rooms", "list"]);
     assert.equal(rightName.code, 0, rightName.stderr);
 
@@ -144,13 +145,13 @@ test("mutual TLS: presence answers clients with a certificate of the client CA o
     }
 
     const noCert = await ctl(["presence", "stats", room], { ROOMCAST_TLS_CA: pem("ca.pem") });
-    assert.equal(noCert.code, 1, "no client certificate");
+    assert.equal(noCert.code, 6, "no client certificate (a refused handshake is UNAVAILABLE: exit 6)");
     const stranger = await ctl(["presence", "stats", room], {
         ROOMCAST_TLS_CA: pem("ca.pem"),
         ROOMCAST_TLS_CERT: pem("stranger.pem"),
         ROOMCAST_TLS_KEY: pem("stranger.key"),
     });
-    assert.equal(stranger.code, 1, "a certificate of another CA");
+    assert.equal(stranger.code, 6, "a certificate of another CA");
 });
 
 test("a plaintext service beside them still answers plaintext clients only", async () => {
@@ -158,7 +159,7 @@ test("a plaintext service beside them still answers plaintext clients only", asy
     assert.equal(plain.code, 0, plain.stderr);
     assert.match(plain.stdout.trim(), /^[\w-]+\.[\w-]+\.[\w-]+$/);
     const tls = await ctl(["--ca", pem("ca.pem"), "token", "issue", "tls-test-user", "--ttl", "1m"]);
-    assert.equal(tls.code, 1, "TLS to a plaintext server fails");
+    assert.equal(tls.code, 6, "TLS to a plaintext server fails (UNAVAILABLE: exit 6)");
     assert.match(tls.stderr, /UNAVAILABLE/);
 });
 
