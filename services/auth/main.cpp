@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
         return 2;
     }
 
-    observability::Metrics metrics;
+    observability::Metrics metrics("auth");
     grpcutil::Server server(grpc_address, &metrics.registry(), "auth");
     server.set_tls(grpc_tls);
     auth::AuthGrpcService grpc_service(**service, admin_token);

@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
     }
     nats_up = (*nats)->connected();
 
-    observability::Metrics metrics;
+    observability::Metrics metrics("presence");
     auto nats_metrics = observability::nats_collector([&] { return (*nats)->connected(); },
                                                       [&] { return (*nats)->reconnects(); },
                                                       [&] { return (*nats)->storage_full(); });

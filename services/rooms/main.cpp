@@ -5,6 +5,7 @@
 #include "auto_create.hpp"
 #include "grpc_service.hpp"
 #include "idle_sweep.hpp"
+#include "jetstream_health.hpp"
 #include "rooms_service.hpp"
 
 #include "roomcast/contract/storage.hpp"
@@ -197,7 +198,7 @@ int main(int argc, char** argv) {
     admin_options.admin_token = admin_token;
     rooms::RoomAdminService grpc_service(service, **nats, admin_options);
 
-    observability::Metrics metrics;
+    observability::Metrics metrics("rooms");
     auto nats_metrics = observability::nats_collector([&] { return (*nats)->connected(); },
                                                       [&] { return (*nats)->reconnects(); },
                                                       [&] { return (*nats)->storage_full(); });
@@ -210,6 +211,10 @@ int main(int argc, char** argv) {
                            "failures while looking for or deleting idle auto-created rooms",
                            [&sweeper] { return static_cast<double>(sweeper.errors()); });
     metrics.add(sweep_metrics);
+    // Stream and bucket fill against their budgets, and their leaders (jetstream_health.hpp).
+    auto jetstream_health = std::make_shared<rooms::JetStreamHealth>(
+        **nats, rooms::JetStreamHealth::contract_targets());
+    metrics.add(jetstream_health);
     grpcutil::Server server(grpc_address, &metrics.registry(), "rooms");
     server.set_tls(grpc_tls);
     server.add_service(&grpc_service);
@@ -226,6 +231,7 @@ int main(int argc, char** argv) {
     health.set_nats_up((*nats)->connected());
     health.attach(&server);
     sweeper.start();
+    jetstream_health->start();
     log::info("listening", {{"grpc", grpc_address},
                             {"grpc_port", grpc_port},
                             {"grpc_tls", grpcutil::tls_mode(grpc_tls)},
@@ -242,6 +248,7 @@ int main(int argc, char** argv) {
     health.stop();
     auto_create.stop();
     sweeper.stop();
+    jetstream_health->stop();
     server.shutdown(shutdown_grace);
     admin.stop();
     (*nats)->drain(milliseconds(2000));

@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
 
     transport::ShardPool shards(static_cast<unsigned>(o.threads));
     sio::Server io(shards, edge::server_options(o));
-    observability::Metrics metrics;
+    observability::Metrics metrics("edge");
     edge::EdgeCounters counters;
     edge::rooms::FabricHooks hooks;
     hooks.user_changed = [&presence](const std::string& room, const edge::rooms::UserChange& c,
@@ -221,6 +221,9 @@ int main(int argc, char** argv) {
     }
     edge::EdgeApp app(io, fabric, acl, presence, records, connections, tokens, quotas,
                       edge::handler_options(o), edge::HandlerBackends{&backend_hooks, &lifecycle, o.edge_id});
+    auto request_metrics = std::make_shared<edge::RequestMetrics>(shards.size());
+    metrics.add(request_metrics);
+    app.count_requests(*request_metrics);
     app.install();
     // Custom events on "/" and on --namespaces, and emits to users and sockets
     // (docs/backends.md).
