@@ -12,6 +12,7 @@
 #include "roomcast/natsbus/client_settings.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 #include "roomcast/observability/admin_server.hpp"
+#include "roomcast/observability/jetstream_health.hpp"
 
 #include <pthread.h>
 
@@ -198,6 +199,11 @@ int main(int argc, char** argv) {
                                                       [&] { return nats->reconnects(); },
                                                       [&] { return nats->storage_full(); });
     metrics.add(nats_metrics);
+    // The fill and leader of the bucket it owns (stopped when destroyed, before NATS closes).
+    auto jetstream_health = std::make_shared<observability::JetStreamHealth>(
+        *nats, std::vector{observability::JetStreamHealth::bucket(contract::kConfigBucket)});
+    metrics.add(jetstream_health);
+    jetstream_health->start();
     readiness.set_nats_connected(nats->connected());
 
     auto kv = nats->jetstream().key_value(

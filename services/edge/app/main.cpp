@@ -25,7 +25,9 @@
 #include "roomcast/transport/http_server.hpp"
 #include "roomcast/transport/shard.hpp"
 #include "roomcast/observability/admin_server.hpp"
+#include "roomcast/observability/jetstream_health.hpp"
 
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/core/clock.hpp"
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
@@ -224,6 +226,13 @@ int main(int argc, char** argv) {
     auto request_metrics = std::make_shared<edge::RequestMetrics>(shards.size());
     metrics.add(request_metrics);
     app.count_requests(*request_metrics);
+    // The fill and leader of the buckets edges own (stopped when destroyed, before NATS closes).
+    using Js = observability::JetStreamHealth;
+    auto jetstream_health = std::make_shared<Js>(
+        **nats, std::vector{Js::bucket(contract::kSessionsBucket), Js::bucket(contract::kEdgesBucket),
+                            Js::bucket(contract::kPresenceBucket)});
+    metrics.add(jetstream_health);
+    jetstream_health->start();
     app.install();
     // Custom events on "/" and on --namespaces, and emits to users and sockets
     // (docs/backends.md).

@@ -1,19 +1,15 @@
-#include "jetstream_health.hpp"
+#include "roomcast/observability/jetstream_health.hpp"
 
-#include "roomcast/contract/storage.hpp"
 #include "roomcast/observability/metrics.hpp"
 
-namespace roomcast::rooms {
+namespace roomcast::observability {
 
-std::vector<JetStreamHealth::Target> JetStreamHealth::contract_targets() {
-    std::vector<Target> out;
-    out.push_back({std::string(contract::kRoomStream), std::string(contract::kRoomStream)});
-    for (const auto bucket : {contract::kRoomsBucket, contract::kSessionsBucket, contract::kEdgesBucket,
-                              contract::kPresenceBucket, contract::kPresenceLeaderBucket,
-                              contract::kConfigBucket, contract::kRevocationsBucket}) {
-        out.push_back({std::string(bucket), "KV_" + std::string(bucket)});
-    }
-    return out;
+JetStreamHealth::Target JetStreamHealth::stream(std::string_view name) {
+    return {std::string(name), std::string(name)};
+}
+
+JetStreamHealth::Target JetStreamHealth::bucket(std::string_view name) {
+    return {std::string(name), "KV_" + std::string(name)};
 }
 
 JetStreamHealth::JetStreamHealth(natsbus::Connection& nats, std::vector<Target> targets,
@@ -74,16 +70,15 @@ void JetStreamHealth::poll(bool stoppable) {
 }
 
 std::vector<prometheus::MetricFamily> JetStreamHealth::Collect() const {
-    using observability::add_sample;
-    auto bytes = observability::gauge_family(
+    auto bytes = gauge_family(
         "roomcast_jetstream_bytes", "Bytes a JetStream stream or KV bucket of the bus contract holds");
-    auto max_bytes = observability::gauge_family(
+    auto max_bytes = gauge_family(
         "roomcast_jetstream_max_bytes", "The byte budget (max_bytes) of a JetStream stream or KV bucket");
-    auto messages = observability::gauge_family(
+    auto messages = gauge_family(
         "roomcast_jetstream_messages", "Messages (bucket: entries and history) a stream or bucket holds");
-    auto leader = observability::gauge_family(
+    auto leader = gauge_family(
         "roomcast_jetstream_has_leader", "1 while a leader answers for the stream or bucket");
-    auto errors = observability::counter_family(
+    auto errors = counter_family(
         "roomcast_jetstream_info_errors_total",
         "Stream info requests that failed or timed out (a missing stream is not counted)");
     std::lock_guard lock(mu_);
@@ -104,4 +99,4 @@ std::vector<prometheus::MetricFamily> JetStreamHealth::Collect() const {
     return {std::move(bytes), std::move(max_bytes), std::move(messages), std::move(leader), std::move(errors)};
 }
 
-}  // namespace roomcast::rooms
+}  // namespace roomcast::observability

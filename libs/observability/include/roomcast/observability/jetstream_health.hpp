@@ -1,8 +1,10 @@
 #pragma once
-// JetStream health as the rooms service sees it (docs/operations.md, "Metrics"): for the room
-// stream and every KV bucket of the bus contract, the bytes held against the byte budget
-// (max_bytes), the message count and whether a leader answers for it. One replica's view of
-// shared state: every rooms replica reports the same numbers (alerts aggregate with max).
+// JetStream health (docs/operations.md, "Metrics"): for the streams and KV buckets a process
+// owns (libs/contract/storage.hpp: the room stream and sessions, edges and presence buckets by
+// the edges, roomcast_rooms and roomcast_revocations by the rooms service, the leader bucket by
+// presence, roomcast_config by auth; each role may read only its own streams' info), the bytes
+// held against the byte budget (max_bytes), the message count and whether a leader answers for
+// it. Replicas report the same numbers for shared state (alerts aggregate with max by name).
 //
 // A thread of its own asks for each stream's info (one JetStream API request each, with a
 // deadline) every `interval`; scrapes read the last answers and never wait for NATS. A stream
@@ -24,10 +26,11 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
-namespace roomcast::rooms {
+namespace roomcast::observability {
 
 struct JetStreamHealthOptions {
     // Between two polls: each costs one stream info request per stream and bucket (8).
@@ -42,8 +45,9 @@ public:
         std::string name;    // the label: the stream's or the bucket's name
         std::string stream;  // the JetStream stream (KV_<bucket> for a bucket)
     };
-    // The room stream and every bucket of libs/contract/storage.hpp.
-    static std::vector<Target> contract_targets();
+    // A stream, and a KV bucket (its stream is KV_<bucket>), labelled by their names.
+    static Target stream(std::string_view name);
+    static Target bucket(std::string_view name);
 
     JetStreamHealth(natsbus::Connection& nats, std::vector<Target> targets,
                     JetStreamHealthOptions options = {});
@@ -81,4 +85,4 @@ private:
     std::thread thread_;
 };
 
-}  // namespace roomcast::rooms
+}  // namespace roomcast::observability

@@ -2,7 +2,7 @@
 // budget and a leader; a missing stream has no series and is not an error; the poller thread
 // stops promptly; a server that went away leaves the last bytes and reports no leader, counting
 // the failed request.
-#include "jetstream_health.hpp"
+#include "roomcast/observability/jetstream_health.hpp"
 
 #include "roomcast/natsbus/testing.hpp"
 
@@ -10,7 +10,7 @@
 
 #include <map>
 
-namespace roomcast::rooms {
+namespace roomcast::observability {
 namespace {
 
 using namespace std::chrono_literals;
@@ -110,4 +110,4 @@ TEST(JetStreamHealth, AnUnansweredRequestMeansNoLeaderAndKeepsTheLastBytes) {
 }
 
 }  // namespace
-}  // namespace roomcast::rooms
+}  // namespace roomcast::observability
