@@ -70,14 +70,14 @@ void JetStreamHealth::poll(bool stoppable) {
 }
 
 std::vector<prometheus::MetricFamily> JetStreamHealth::Collect() const {
-    auto bytes = gauge_family(
-        "roomcast_jetstream_bytes", "Bytes a JetStream stream or KV bucket of the bus contract holds");
-    auto max_bytes = gauge_family(
-        "roomcast_jetstream_max_bytes", "The byte budget (max_bytes) of a JetStream stream or KV bucket");
-    auto messages = gauge_family(
-        "roomcast_jetstream_messages", "Messages (bucket: entries and history) a stream or bucket holds");
-    auto leader = gauge_family(
-        "roomcast_jetstream_has_leader", "1 while a leader answers for the stream or bucket");
+    auto bytes = gauge_family("roomcast_jetstream_bytes",
+                              "Bytes a JetStream stream or KV bucket of the bus contract holds");
+    auto max_bytes = gauge_family("roomcast_jetstream_max_bytes",
+                                  "The byte budget (max_bytes) of a JetStream stream or KV bucket");
+    auto messages = gauge_family("roomcast_jetstream_messages",
+                                 "Messages (bucket: entries and history) a stream or bucket holds");
+    auto leader = gauge_family("roomcast_jetstream_has_leader",
+                               "1 while a leader answers for the stream or bucket");
     auto errors = counter_family(
         "roomcast_jetstream_info_errors_total",
         "Stream info requests that failed or timed out (a missing stream is not counted)");
@@ -96,7 +96,8 @@ std::vector<prometheus::MetricFamily> JetStreamHealth::Collect() const {
         add_sample(leader, s.has_leader ? 1.0 : 0.0, name);
     }
     add_sample(errors, static_cast<double>(errors_));
-    return {std::move(bytes), std::move(max_bytes), std::move(messages), std::move(leader), std::move(errors)};
+    return {std::move(bytes), std::move(max_bytes), std::move(messages), std::move(leader),
+            std::move(errors)};
 }
 
 }  // namespace roomcast::observability

@@ -39,12 +39,14 @@ TEST(JetStreamHealth, StreamsAndBucketsReportBytesBudgetAndLeader) {
     ASSERT_NE(nats, nullptr);
     const std::string stream = unique_name("JSH");
     const std::string bucket = unique_name("jsh");
-    JetStreamHealth health(*nats, {{"s", stream}, {"b", "KV_" + bucket}}, {.interval = 50ms, .timeout = 2s});
+    JetStreamHealth health(*nats, {{"s", stream}, {"b", "KV_" + bucket}},
+                           {.interval = 50ms, .timeout = 2s});
 
     health.poll_once();
     auto before = scrape(health);
     EXPECT_FALSE(before.contains("roomcast_jetstream_bytes{s}")) << "no stream yet: no series";
-    EXPECT_EQ(before.at("roomcast_jetstream_info_errors_total"), 0) << "a missing stream is no error";
+    EXPECT_EQ(before.at("roomcast_jetstream_info_errors_total"), 0)
+        << "a missing stream is no error";
 
     natsbus::StreamConfig config;
     config.name = stream;
@@ -64,7 +66,8 @@ TEST(JetStreamHealth, StreamsAndBucketsReportBytesBudgetAndLeader) {
     health.start();  // polls at once, then every 50 ms
     ASSERT_TRUE(natsbus::testing::eventually([&] {
         auto s = scrape(health);
-        return s.contains("roomcast_jetstream_messages{b}") && s.at("roomcast_jetstream_messages{s}") == 10;
+        return s.contains("roomcast_jetstream_messages{b}") &&
+               s.at("roomcast_jetstream_messages{s}") == 10;
     }));
     health.stop();
     auto s = scrape(health);

@@ -50,7 +50,8 @@ void RequestMetrics::add(Slot& slot, ClientRequest request, std::size_t result,
 void RequestMetrics::record(ClientRequest request, std::string_view code,
                             std::chrono::steady_clock::duration took) {
     const std::size_t result = result_index(code);
-    if (auto* shard = transport::Shard::current(); shard != nullptr && shard->index() < shards_.size()) {
+    if (auto* shard = transport::Shard::current();
+        shard != nullptr && shard->index() < shards_.size()) {
         add(*shards_[shard->index()], request, result, took);
         return;
     }
@@ -72,7 +73,8 @@ std::vector<prometheus::MetricFamily> RequestMetrics::Collect() const {
         "ack's error code)");
     prometheus::MetricFamily latency;
     latency.name = "roomcast_edge_client_request_seconds";
-    latency.help = "Client requests of the collaboration protocol: from the request's arrival to its answer";
+    latency.help =
+        "Client requests of the collaboration protocol: from the request's arrival to its answer";
     latency.type = prometheus::MetricType::Histogram;
     for (std::size_t r = 0; r < kRequests; ++r) {
         const prometheus::ClientMetric::Label request{"request", kClientRequestNames[r]};
@@ -93,7 +95,8 @@ std::vector<prometheus::MetricFamily> RequestMetrics::Collect() const {
             }
             prometheus::ClientMetric::Bucket bucket;
             bucket.cumulative_count = cumulative;
-            bucket.upper_bound = b < kBucketCount ? kBuckets[b] : std::numeric_limits<double>::infinity();
+            bucket.upper_bound =
+                b < kBucketCount ? kBuckets[b] : std::numeric_limits<double>::infinity();
             m.histogram.bucket.push_back(bucket);
         }
         for (const auto* s : slots) {

@@ -21,6 +21,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -29,7 +30,15 @@
 
 namespace roomcast::edge {
 
-enum class ClientRequest : std::uint8_t { kJoin, kLeave, kPublish, kHistory, kPresence, kRefresh, kCount };
+enum class ClientRequest : std::uint8_t {
+    kJoin,
+    kLeave,
+    kPublish,
+    kHistory,
+    kPresence,
+    kRefresh,
+    kCount
+};
 inline constexpr const char* kClientRequestNames[] = {"join",    "leave",    "publish",
                                                       "history", "presence", "refresh"};
 static_assert(std::size(kClientRequestNames) == static_cast<std::size_t>(ClientRequest::kCount));
@@ -42,8 +51,8 @@ class RequestMetrics final : public prometheus::Collectable {
 public:
     // The result label values: "ok", the protocol's error codes, then "other".
     static constexpr const char* kResults[] = {
-        "ok",        "bad_request", "unauthorized",      "forbidden",   "not_found", "not_joined",
-        "rate_limited", "payload_too_large", "unavailable", "internal", "other"};
+        "ok",           "bad_request",       "unauthorized", "forbidden", "not_found", "not_joined",
+        "rate_limited", "payload_too_large", "unavailable",  "internal",  "other"};
     static constexpr std::size_t kResultCount = std::size(kResults);
     // Upper bounds of the latency buckets, seconds (observability::Metrics::latency_buckets).
     static constexpr double kBuckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
@@ -55,7 +64,8 @@ public:
     explicit RequestMetrics(unsigned shards);
 
     // One answered request: `code` is the ack's error code, empty for ok.
-    void record(ClientRequest request, std::string_view code, std::chrono::steady_clock::duration took);
+    void record(ClientRequest request, std::string_view code,
+                std::chrono::steady_clock::duration took);
 
     // The index of `code` in kResults (0 for an empty code).
     static std::size_t result_index(std::string_view code) noexcept;

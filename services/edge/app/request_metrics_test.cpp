@@ -1,8 +1,8 @@
 // Client request metrics: a metered Reply counts its first answer once, by request and result
 // (unknown codes as "other"), with its latency in the right bucket; moved-from and unanswered
 // Replies count nothing; answers on shard threads land in the per-shard counters and are summed.
-#include "app/reply.hpp"
 #include "app/request_metrics.hpp"
+#include "app/reply.hpp"
 
 #include <gtest/gtest.h>
 
@@ -46,7 +46,8 @@ Scrape scrape(const RequestMetrics& m) {
 }
 
 Reply recorder(int& answers) {
-    return Reply(std::function<void(const sio::Args&)>([&answers](const sio::Args&) { ++answers; }));
+    return Reply(
+        std::function<void(const sio::Args&)>([&answers](const sio::Args&) { ++answers; }));
 }
 
 TEST(RequestMetrics, EveryRequestAndResultIsExportedFromZero) {
@@ -129,9 +130,9 @@ TEST(RequestMetrics, MovedFromAndUnansweredRepliesCountNothing) {
 
 TEST(RequestMetrics, LatencyLandsInItsBucket) {
     RequestMetrics m(1);
-    m.record(ClientRequest::kHistory, "", 3ms);    // le 0.005
-    m.record(ClientRequest::kHistory, "", 5ms);    // le 0.005 (bounds are inclusive)
-    m.record(ClientRequest::kHistory, "", 20s);    // +Inf only
+    m.record(ClientRequest::kHistory, "", 3ms);  // le 0.005
+    m.record(ClientRequest::kHistory, "", 5ms);  // le 0.005 (bounds are inclusive)
+    m.record(ClientRequest::kHistory, "", 20s);  // +Inf only
     const auto s = scrape(m);
     const auto& b = s.buckets.at("history");
     ASSERT_EQ(b.size(), RequestMetrics::kBucketCount + 1);
