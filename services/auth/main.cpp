@@ -12,6 +12,7 @@
 #include "roomcast/natsbus/client_settings.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 #include "roomcast/observability/admin_server.hpp"
+#include "roomcast/observability/jetstream_health.hpp"
 
 #include <pthread.h>
 
@@ -136,7 +137,7 @@ int main(int argc, char** argv) {
         return 2;
     }
 
-    observability::Metrics metrics;
+    observability::Metrics metrics("auth");
     grpcutil::Server server(grpc_address, &metrics.registry(), "auth");
     server.set_tls(grpc_tls);
     // Declared before the gRPC service: RotateKey asks the synchronizer (once running) to load
@@ -204,6 +205,11 @@ int main(int argc, char** argv) {
                                                       [&] { return nats->reconnects(); },
                                                       [&] { return nats->storage_full(); });
     metrics.add(nats_metrics);
+    // The fill and leader of the bucket it owns (stopped when destroyed, before NATS closes).
+    auto jetstream_health = std::make_shared<observability::JetStreamHealth>(
+        *nats, std::vector{observability::JetStreamHealth::bucket(contract::kConfigBucket)});
+    metrics.add(jetstream_health);
+    jetstream_health->start();
     readiness.set_nats_connected(nats->connected());
 
     auto kv = nats->jetstream().key_value(

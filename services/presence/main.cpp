@@ -5,6 +5,7 @@
 #include "presence_service.hpp"
 
 #include "roomcast/contract/ids.hpp"
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/contract/timing.hpp"
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
@@ -12,6 +13,7 @@
 #include "roomcast/natsbus/client_settings.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 #include "roomcast/observability/admin_server.hpp"
+#include "roomcast/observability/jetstream_health.hpp"
 
 #include <sys/random.h>
 
@@ -144,11 +146,16 @@ int main(int argc, char** argv) {
     }
     nats_up = (*nats)->connected();
 
-    observability::Metrics metrics;
+    observability::Metrics metrics("presence");
     auto nats_metrics = observability::nats_collector([&] { return (*nats)->connected(); },
                                                       [&] { return (*nats)->reconnects(); },
                                                       [&] { return (*nats)->storage_full(); });
     metrics.add(nats_metrics);
+    // The fill and leader of the bucket it owns (stopped when destroyed, before NATS closes).
+    auto jetstream_health = std::make_shared<observability::JetStreamHealth>(
+        **nats, std::vector{observability::JetStreamHealth::bucket(contract::kPresenceLeaderBucket)});
+    metrics.add(jetstream_health);
+    jetstream_health->start();
     grpcutil::Server server(grpc_address, &metrics.registry(), "presence");
     server.set_tls(grpc_tls);
     // Guards the server against a health update racing its shutdown.

@@ -15,6 +15,7 @@
 #include "roomcast/natsbus/client_settings.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 #include "roomcast/observability/admin_server.hpp"
+#include "roomcast/observability/jetstream_health.hpp"
 
 #include <atomic>
 #include <csignal>
@@ -82,6 +83,7 @@ int main(int argc, char** argv) {
     milliseconds publish_timeout{5000};
     milliseconds shutdown_grace{5000};
     rooms::SweepOptions sweep_options;
+    observability::JetStreamHealthOptions jetstream_options;
 
     core::Config config("roomcast_rooms",
                         "Roomcast rooms service: room registry, membership and server-side room "
@@ -108,7 +110,13 @@ int main(int argc, char** argv) {
                       "how often to look for idle auto-created rooms", milliseconds(100),
                       std::chrono::hours(24))
         .add_int("auto-room-sweep-batch", &sweep_options.batch,
-                 "most rooms one look for idle auto-created rooms examines", 1, 1000000);
+                 "most rooms one look for idle auto-created rooms examines", 1, 1000000)
+        .add_duration("jetstream-health-interval", &jetstream_options.interval,
+                      "how often to read the stream's and buckets' fill and leader for /metrics",
+                      milliseconds(100), std::chrono::hours(1))
+        .add_duration("jetstream-health-timeout", &jetstream_options.timeout,
+                      "deadline of each of those stream info requests", milliseconds(100),
+                      milliseconds(60000));
     natsbus::bind_client_settings(config, nats_settings);
     contract::StorageBudgets storage;
     contract::bind_storage_budgets(config, storage);
@@ -197,7 +205,7 @@ int main(int argc, char** argv) {
     admin_options.admin_token = admin_token;
     rooms::RoomAdminService grpc_service(service, **nats, admin_options);
 
-    observability::Metrics metrics;
+    observability::Metrics metrics("rooms");
     auto nats_metrics = observability::nats_collector([&] { return (*nats)->connected(); },
                                                       [&] { return (*nats)->reconnects(); },
                                                       [&] { return (*nats)->storage_full(); });
@@ -210,6 +218,14 @@ int main(int argc, char** argv) {
                            "failures while looking for or deleting idle auto-created rooms",
                            [&sweeper] { return static_cast<double>(sweeper.errors()); });
     metrics.add(sweep_metrics);
+    // The fill of its buckets and of the room stream (whose history it reads) against their
+    // budgets, and their leaders.
+    using Js = observability::JetStreamHealth;
+    auto jetstream_health = std::make_shared<Js>(
+        **nats, std::vector{Js::stream(contract::kRoomStream), Js::bucket(contract::kRoomsBucket),
+                                Js::bucket(contract::kRevocationsBucket)},
+        jetstream_options);
+    metrics.add(jetstream_health);
     grpcutil::Server server(grpc_address, &metrics.registry(), "rooms");
     server.set_tls(grpc_tls);
     server.add_service(&grpc_service);
@@ -226,6 +242,7 @@ int main(int argc, char** argv) {
     health.set_nats_up((*nats)->connected());
     health.attach(&server);
     sweeper.start();
+    jetstream_health->start();
     log::info("listening", {{"grpc", grpc_address},
                             {"grpc_port", grpc_port},
                             {"grpc_tls", grpcutil::tls_mode(grpc_tls)},
@@ -242,6 +259,7 @@ int main(int argc, char** argv) {
     health.stop();
     auto_create.stop();
     sweeper.stop();
+    jetstream_health->stop();
     server.shutdown(shutdown_grace);
     admin.stop();
     (*nats)->drain(milliseconds(2000));

@@ -9,8 +9,11 @@
 //     such as result (recovered, failed), or a job outside the naming convention;
 //   - any roomcast_* word anywhere in those files or in k8s/monitoring/README.md is not a
 //     documented name (this catches annotations and prose too);
-//   - an alert lacks a severity label, a summary, a description or a runbook, a runbook points
-//     at a heading docs/operations.md does not have, or the README does not list an alert.
+//   - an alert lacks a severity label, a summary, a description or a runbook_url, or the README
+//     does not list an alert;
+//   - a runbook_url is not docs/runbooks.md#<anchor> with the alert's own section (the anchor of
+//     a heading named like the alert), that section lacks its Symptom, Checks or Fix, or an
+//     alert still carries the old relative `runbook:` annotation.
 //
 //   node tests/monitoring/check-metric-names.mjs [--root DIR]   checks the repository's files
 //   node --test tests/monitoring/                       also proves the checker fails on bad input
@@ -53,6 +56,8 @@ export function slug(heading) {
 export function parseDocs(text) {
   const anchors = new Set();
   const metrics = new Map();
+  // Listed label values (bucket names such as roomcast_rooms are values, not metrics).
+  const labelValues = new Set();
   let inMetrics = false;
   let header = null;
   for (const line of text.split("\n")) {
@@ -86,8 +91,10 @@ export function parseDocs(text) {
       const items = m[2] ? m[2].split(",").map((v) => v.trim()) : [];
       const enumerated = items.length > 0 && items.every((v) => /^[a-z_ ]+$/.test(v));
       labels.set(m[1], enumerated ? new Set(items) : null);
+      items.filter((v) => /^[A-Za-z0-9_]+$/.test(v)).forEach((v) => labelValues.add(v));
     }
-    for (const m of col("metric").matchAll(/`(roomcast_[A-Za-z0-9_]+)`/g)) {
+    // Ours (roomcast_*) and the standard process metrics (process_*).
+    for (const m of col("metric").matchAll(/`((?:roomcast|process)_[A-Za-z0-9_]+)`/g)) {
       metrics.set(m[1], { type, labels });
     }
   }
@@ -102,7 +109,7 @@ export function parseDocs(text) {
     }
   }
   metrics.set("up", { type: "gauge", labels: new Map(), builtin: true });
-  return { metrics, anchors };
+  return { metrics, anchors, labelValues };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -350,14 +357,15 @@ export function dashboardExprs(json) {
 
 // ---------------------------------------------------------------------------------------------
 
-// Any roomcast_* word (not part of a recorded level:metric:op name) must be documented.
+// Any roomcast_* or process_* word (not part of a recorded level:metric:op name) must be
+// documented.
 function checkWords(text, file, docs) {
   const problems = [];
   const lines = text.split("\n");
   lines.forEach((line, k) => {
     for (const m of line.matchAll(/[A-Za-z0-9_:]+/g)) {
       const w = m[0];
-      if (w.includes(":") || !w.startsWith("roomcast_")) continue;
+      if (w.includes(":") || !/^(roomcast|process)_/.test(w) || docs.labelValues.has(w)) continue;
       if (!docs.metrics.has(w)) {
         problems.push(`${file}:${k + 1}: ${w} is not a metric in docs/operations.md "Metrics"`);
       }
@@ -366,10 +374,70 @@ function checkWords(text, file, docs) {
   return problems;
 }
 
-// sources: { docs: text, rules: [{ file, text }], ruleTests: [...], dashboards: [...],
+// docs/runbooks.md: its heading anchors (GitHub's, duplicates numbered -1, -2, ...) and, per
+// anchor, the text of its section up to the next heading of the same or a higher level.
+export function parseRunbooks(text) {
+  const anchors = new Map();  // anchor -> section text
+  const seen = new Map();
+  const lines = text.split("\n");
+  let inFence = false;
+  const headings = [];
+  lines.forEach((line, i) => {
+    if (/^\s*```/.test(line)) inFence = !inFence;
+    const h = !inFence && /^(#{1,6})\s+(.*?)\s*#*\s*$/.exec(line);
+    if (h) headings.push({ level: h[1].length, text: h[2], line: i });
+  });
+  headings.forEach((h, k) => {
+    const base = slug(h.text);
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    const anchor = n === 0 ? base : `${base}-${n}`;
+    let end = lines.length;
+    for (const next of headings.slice(k + 1)) {
+      if (next.level <= h.level) {
+        end = next.line;
+        break;
+      }
+    }
+    anchors.set(anchor, lines.slice(h.line + 1, end).join("\n"));
+  });
+  return { anchors };
+}
+
+export const RUNBOOK_PREFIX = "docs/runbooks.md#";
+
+// An alert's runbook_url: docs/runbooks.md#<the anchor of a heading named like the alert>, a
+// section with **Symptom**, **Checks** and **Fix**.
+function checkRunbookUrl(rule, where, runbooks) {
+  const m = /^\s+runbook_url:\s*["']?([^"'\s]+)["']?\s*$/m.exec(rule.block);
+  if (!m) return [];
+  const url = m[1];
+  if (!url.startsWith(RUNBOOK_PREFIX)) {
+    return [`${where}: runbook_url ${url} is not ${RUNBOOK_PREFIX}<anchor>`];
+  }
+  const anchor = url.slice(RUNBOOK_PREFIX.length);
+  const problems = [];
+  if (anchor !== slug(rule.name)) {
+    problems.push(`${where}: runbook_url ${url} is not the alert's own section (#${slug(rule.name)})`);
+  }
+  const section = runbooks.anchors.get(anchor);
+  if (section === undefined) {
+    problems.push(`${where}: docs/runbooks.md has no heading #${anchor}`);
+    return problems;
+  }
+  for (const part of ["Symptom", "Checks", "Fix"]) {
+    if (!new RegExp(`\\*\\*${part}\\b`).test(section)) {
+      problems.push(`${where}: docs/runbooks.md#${anchor} has no **${part}**`);
+    }
+  }
+  return problems;
+}
+
+// sources: { docs: text, runbooks: text, rules: [{ file, text }], ruleTests: [...], dashboards: [...],
 // readmes: [...] }. Returns a list of problems (empty: all good).
 export function checkSources(sources) {
   const docs = parseDocs(sources.docs);
+  const runbooks = parseRunbooks(sources.runbooks ?? "");
   const problems = [];
   if (![...docs.metrics.keys()].some((k) => k.startsWith("roomcast_"))) {
     return ["docs/operations.md: no metric tables found under \"## Metrics\""];
@@ -397,9 +465,11 @@ export function checkSources(sources) {
       if (!/^\s+severity:\s*["']?(critical|warning|info)["']?\s*$/m.test(r.block)) {
         problems.push(`${where}: no severity label (critical, warning or info)`);
       }
-      for (const key of ["summary", "description", "runbook"]) {
+      for (const key of ["summary", "description", "runbook_url"]) {
         if (!new RegExp(`^\\s+${key}:`, "m").test(r.block)) problems.push(`${where}: no ${key} annotation`);
       }
+      if (/^\s+runbook:/m.test(r.block)) problems.push(`${where}: a "runbook:" annotation (use runbook_url)`);
+      problems.push(...checkRunbookUrl(r, where, runbooks));
     }
     if (exprs.length !== rules.length) {
       problems.push(`${f.file}: ${rules.length} rules but ${exprs.length} expressions read`);
@@ -446,6 +516,7 @@ function main() {
   const read = (p) => ({ file: p, text: readFileSync(join(root, p), "utf8") });
   const problems = checkSources({
     docs: readFileSync(join(root, "docs/operations.md"), "utf8"),
+    runbooks: readFileSync(join(root, "docs/runbooks.md"), "utf8"),
     rules: [read("k8s/monitoring/alerts.yaml")],
     ruleTests: [read("tests/monitoring/alerts_test.yaml")],
     dashboards: [read("k8s/monitoring/grafana-dashboard.json")],

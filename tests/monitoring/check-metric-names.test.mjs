@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { analyzePromQL, checkSources, parseDocs } from "./check-metric-names.mjs";
+import { analyzePromQL, checkSources, parseDocs, parseRunbooks } from "./check-metric-names.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -19,10 +19,12 @@ const RULES = read("k8s/monitoring/alerts.yaml");
 const RULE_TESTS = read("tests/monitoring/alerts_test.yaml");
 const DASHBOARD = read("k8s/monitoring/grafana-dashboard.json");
 const README = read("k8s/monitoring/README.md");
+const RUNBOOKS = read("docs/runbooks.md");
 
 function repoSources(changes = {}) {
   return {
     docs: changes.docs ?? DOCS,
+    runbooks: changes.runbooks ?? RUNBOOKS,
     rules: [{ file: "alerts.yaml", text: changes.rules ?? RULES }],
     ruleTests: [{ file: "alerts_test.yaml", text: changes.ruleTests ?? RULE_TESTS }],
     dashboards: [{ file: "grafana-dashboard.json", text: changes.dashboard ?? DASHBOARD }],
@@ -42,7 +44,7 @@ function oneAlert(expr, extra = "") {
         annotations:
           summary: s
           description: d${extra}
-          runbook: "docs/operations.md#metrics"
+          runbook_url: "docs/runbooks.md#roomcastedgedown"
 `;
 }
 
@@ -89,8 +91,18 @@ test("fails on an undocumented metric in an alert expression", () => {
   assertProblem(problemsFor({ rules: oneAlert("roomcast_edge_sessions_open > 5") }), /roomcast_edge_sessions_open is not in docs/);
 });
 
-test("fails on a metric that is not Roomcast's (only `up` is allowed)", () => {
-  assertProblem(problemsFor({ rules: oneAlert("process_open_fds > 5") }), /metric process_open_fds is not in docs/);
+test("fails on a metric that is not Roomcast's (only `up` and the documented process_* are allowed)", () => {
+  assert.deepEqual(problemsFor({ rules: oneAlert("process_open_fds > 5") }).filter((p) => /process_/.test(p)), []);
+  assertProblem(problemsFor({ rules: oneAlert("go_goroutines > 5") }), /metric go_goroutines is not in docs/);
+  assertProblem(problemsFor({ rules: oneAlert("process_network_receive_bytes_total > 5") }),
+    /metric process_network_receive_bytes_total is not in docs/);
+});
+
+test("a bucket name listed as a label value is not taken for an undocumented metric", () => {
+  assert.deepEqual(problemsFor({ rules: oneAlert('roomcast_jetstream_bytes{name="roomcast_sessions"} > 5') })
+    .filter((p) => /roomcast_(sessions|jetstream)/.test(p)), []);
+  assertProblem(problemsFor({ rules: oneAlert("roomcast_jetstream_bytes > 5", " see roomcast_sessionz") }),
+    /roomcast_sessionz is not a metric/);
 });
 
 test("fails on an undocumented metric mentioned only in an annotation", () => {
@@ -119,13 +131,52 @@ test("fails on an unknown function and on a recorded series no rule records", ()
   assertProblem(problemsFor({ rules: oneAlert("job:roomcast_nats_reconnects:rate5m > 1") }), /recorded by no rule/);
 });
 
-test("fails when an alert lacks severity, annotations or a real runbook heading", () => {
+test("fails when an alert lacks severity or annotations", () => {
   const noSeverity = oneAlert("roomcast_nats_connected == 0").replace("severity: critical", "team: x");
   assertProblem(problemsFor({ rules: noSeverity }), /no severity label/);
-  const noRunbook = oneAlert("roomcast_nats_connected == 0").replace(/\s+runbook:.*\n/, "\n");
-  assertProblem(problemsFor({ rules: noRunbook }), /no runbook annotation/);
-  const badAnchor = oneAlert("roomcast_nats_connected == 0").replace("#metrics", "#nats-outages");
-  assertProblem(problemsFor({ rules: badAnchor }), /no heading #nats-outages/);
+  const noRunbook = oneAlert("roomcast_nats_connected == 0").replace(/\s+runbook_url:.*\n/, "\n");
+  assertProblem(problemsFor({ rules: noRunbook }), /no runbook_url annotation/);
+});
+
+test("every alert of the repository has its own runbook section with symptom, checks and fix", () => {
+  const { anchors } = parseRunbooks(RUNBOOKS);
+  const alerts = [...RULES.matchAll(/^\s+- alert: (\S+)/gm)].map((m) => m[1]);
+  assert.ok(alerts.length >= 18, `alerts read: ${alerts}`);
+  for (const a of alerts) {
+    assert.ok(anchors.has(a.toLowerCase()), `docs/runbooks.md has no section for ${a}`);
+    assert.ok(RULES.includes(`runbook_url: "docs/runbooks.md#${a.toLowerCase()}"`), `${a}: runbook_url`);
+  }
+  assert.ok(!/^\s+runbook:/m.test(RULES), "no old relative runbook: annotation is left");
+});
+
+test("fails on a runbook_url whose anchor is not a heading of docs/runbooks.md", () => {
+  // The runbook's heading renamed: the alert's anchor no longer exists.
+  const runbooks = RUNBOOKS.replace("## RoomcastEdgeDown", "## Edge down");
+  assertProblem(problemsFor({ rules: oneAlert("roomcast_nats_connected == 0"), runbooks }),
+    /docs\/runbooks.md has no heading #roomcastedgedown/);
+  // The repository's own rules against that runbook: the same failure.
+  assertProblem(checkSources({ ...repoSources(), runbooks }), /RoomcastEdgeDown: docs\/runbooks.md has no heading #roomcastedgedown/);
+});
+
+test("fails on a runbook_url that is not the alert's section, not under docs/runbooks.md, or the old runbook:", () => {
+  const other = oneAlert("roomcast_nats_connected == 0").replace("#roomcastedgedown", "#roomcastnatsdisconnected");
+  assertProblem(problemsFor({ rules: other }), /is not the alert's own section \(#roomcastedgedown\)/);
+  const elsewhere = oneAlert("roomcast_nats_connected == 0").replace("docs/runbooks.md#", "docs/operations.md#");
+  assertProblem(problemsFor({ rules: elsewhere }), /is not docs\/runbooks.md#<anchor>/);
+  const old = oneAlert("roomcast_nats_connected == 0").replace("          runbook_url:", '          runbook: "docs/operations.md#metrics"\n          runbook_url:');
+  assertProblem(problemsFor({ rules: old }), /a "runbook:" annotation/);
+});
+
+test("fails on a runbook section without its symptom, checks or fix", () => {
+  const runbooks = RUNBOOKS.replace(/(## RoomcastEdgeDown[\s\S]*?)\*\*Fix\.\*\*/, "$1**Remedy.**");
+  assertProblem(problemsFor({ rules: oneAlert("roomcast_nats_connected == 0"), runbooks }),
+    /docs\/runbooks.md#roomcastedgedown has no \*\*Fix\*\*/);
+});
+
+test("runbook anchors are GitHub's: lower case, punctuation dropped, duplicates numbered", () => {
+  const { anchors } = parseRunbooks("# A\n## Foo Bar!\ntext\n## Foo Bar\n```\n## not a heading\n```\n");
+  assert.deepEqual([...anchors.keys()], ["a", "foo-bar", "foo-bar-1"]);
+  assert.match(anchors.get("a"), /text/, "a section runs to the next heading of its level");
 });
 
 test("fails on an undocumented metric in the dashboard, a panel or a variable", () => {
@@ -157,7 +208,7 @@ test("fails when docs/operations.md drops or renames a metric the assets use", (
 test("the command line exits 1 and names the problem", () => {
   const dir = mkdtempSync(join(tmpdir(), "roomcast-monitoring-"));
   try {
-    for (const p of ["docs/operations.md", "k8s/monitoring", "tests/monitoring/alerts_test.yaml"]) {
+    for (const p of ["docs/operations.md", "docs/runbooks.md", "k8s/monitoring", "tests/monitoring/alerts_test.yaml"]) {
       cpSync(join(root, p), join(dir, p), { recursive: true });
     }
     writeFileSync(join(dir, "k8s/monitoring/alerts.yaml"),

@@ -649,6 +649,45 @@ Result<StreamState> JetStream::stream_state(std::string_view stream) {
                        .last_sequence = st.LastSeq};
 }
 
+Result<StreamHealth> JetStream::stream_health(std::string_view stream, milliseconds timeout) {
+    if (!valid_stream_name(stream)) {
+        return make_error_code(Errc::kInvalidArgument);
+    }
+    auto& core = *conn_.impl().core;
+    if (core.closing) {
+        return make_error_code(Errc::kClosed);
+    }
+    const std::string name(stream);
+    jsOptions jo = api_options(std::max<std::int64_t>(timeout.count(), 1));
+    jsStreamInfo* raw = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const natsStatus s = js_GetStreamInfo(&raw, core.js, name.c_str(), &jo, &jerr);
+    const detail::StreamInfoPtr info(raw);
+    if (s != NATS_OK) {
+        return detail::to_error(s, jerr, "stream_health");
+    }
+    StreamHealth h;
+    h.messages = info->State.Msgs;
+    h.bytes = info->State.Bytes;
+    h.consumers = info->State.Consumers > 0 ? static_cast<std::uint64_t>(info->State.Consumers) : 0;
+    if (info->Config != nullptr) {
+        h.max_bytes = info->Config->MaxBytes;
+        h.replicas = static_cast<int>(std::max<int64_t>(info->Config->Replicas, 1));
+    }
+    // Without cluster info (older servers) the answering server is the stream's only copy.
+    const jsClusterInfo* cluster = info->Cluster;
+    h.has_leader = cluster == nullptr || (cluster->Leader != nullptr && cluster->Leader[0] != '\0');
+    h.replicas_current = h.has_leader ? 1 : 0;
+    if (cluster != nullptr) {
+        for (int i = 0; i < cluster->ReplicasLen; ++i) {
+            if (cluster->Replicas[i] != nullptr && cluster->Replicas[i]->Current) {
+                ++h.replicas_current;
+            }
+        }
+    }
+    return h;
+}
+
 void JetStream::last_sequence_async(std::string stream, std::string subject,
                                     std::function<void(Result<std::uint64_t>)> done) {
     auto core = conn_.impl().core;

@@ -1,18 +1,28 @@
 #include "roomcast/observability/metrics.hpp"
 
+#include "roomcast/core/config.hpp"
+
 #include <prometheus/text_serializer.h>
 
 #include <dirent.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 namespace roomcast::observability {
 
 namespace {
 
-// roomcast_process_*: what the stock process collectors report, under our prefix.
+#ifndef ROOMCAST_REVISION
+#error "ROOMCAST_REVISION must be defined by the build (see libs/observability/CMakeLists.txt)"
+#endif
+
+// The standard process metrics (the names every Prometheus client library exports, so stock
+// dashboards and alerts work), read from /proc/self at scrape time: a scrape costs two small
+// file reads and one directory listing, and nothing is kept between scrapes.
 class ProcessCollector final : public prometheus::Collectable {
 public:
     std::vector<prometheus::MetricFamily> Collect() const override {
@@ -23,31 +33,36 @@ public:
         std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
         // Fields after the command name (which may contain spaces) start after the last ')'.
         const auto close = content.rfind(')');
-        if (close != std::string::npos && ticks > 0) {
+        if (close != std::string::npos && close + 2 < content.size() && ticks > 0) {
             std::istringstream fields(content.substr(close + 2));
             std::vector<std::string> f;
             std::string token;
             while (fields >> token) {
                 f.push_back(token);
             }
-            // f[0] is field 3 (state): utime=14, stime=15, threads=20, starttime=22, rss=24.
-            if (f.size() > 22) {
+            // f[0] is field 3 (state): utime=14, stime=15, threads=20, starttime=22, vsize=23,
+            // rss=24 (proc(5)), so field n is f[n - 3].
+            if (f.size() > 21) {
                 const double cpu = (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(ticks);
-                auto c = counter_family("roomcast_process_cpu_seconds_total", "User and system CPU time");
+                auto c = counter_family("process_cpu_seconds_total",
+                                        "Total user and system CPU time spent in seconds.");
                 add_sample(c, cpu);
                 out.push_back(std::move(c));
-                auto threads = gauge_family("roomcast_process_threads", "OS threads");
+                auto threads = gauge_family("process_threads", "Number of OS threads in the process.");
                 add_sample(threads, std::stod(f[17]));
                 out.push_back(std::move(threads));
-                auto rss = gauge_family("roomcast_process_resident_memory_bytes", "Resident memory");
+                auto vsize = gauge_family("process_virtual_memory_bytes", "Virtual memory size in bytes.");
+                add_sample(vsize, std::stod(f[20]));
+                out.push_back(std::move(vsize));
+                auto rss = gauge_family("process_resident_memory_bytes", "Resident memory size in bytes.");
                 add_sample(rss, std::stod(f[21]) * static_cast<double>(page));
                 out.push_back(std::move(rss));
                 std::ifstream uptime("/proc/uptime");
                 double up = 0;
                 uptime >> up;
                 const double boot = static_cast<double>(::time(nullptr)) - up;
-                auto start = gauge_family("roomcast_process_start_time_seconds",
-                                          "Start time, seconds since the Unix epoch");
+                auto start = gauge_family("process_start_time_seconds",
+                                          "Start time of the process since unix epoch in seconds.");
                 add_sample(start, boot + std::stod(f[19]) / static_cast<double>(ticks));
                 out.push_back(std::move(start));
             }
@@ -60,21 +75,44 @@ public:
                 }
             }
             ::closedir(dir);
+            --fds;  // the listing's own descriptor
         }
-        auto open = gauge_family("roomcast_process_open_fds", "Open file descriptors");
+        auto open = gauge_family("process_open_fds", "Number of open file descriptors.");
         add_sample(open, static_cast<double>(fds));
         out.push_back(std::move(open));
+        // The soft limit: what the process may open before accept() fails with EMFILE.
+        if (rlimit limit{}; ::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+            auto max = gauge_family("process_max_fds", "Maximum number of open file descriptors.");
+            add_sample(max, limit.rlim_cur == RLIM_INFINITY ? std::numeric_limits<double>::infinity()
+                                                             : static_cast<double>(limit.rlim_cur));
+            out.push_back(std::move(max));
+        }
         return out;
     }
 };
 
+// roomcast_build_info: one constant series whose labels say what runs, so a query can join it
+// (on instance) to tell which version and commit a pod serves, and a rollout is visible as the
+// series of the old version disappearing.
+std::shared_ptr<CallbackCollector> build_info_collector(std::string service) {
+    auto c = std::make_shared<CallbackCollector>();
+    c->gauge("roomcast_build_info",
+             "Always 1; the labels name the service, its version and the git commit it was built from",
+             [] { return 1.0; },
+             {{"service", std::move(service)}, {"version", core::version_string()},
+              {"revision", ROOMCAST_REVISION}});
+    return c;
+}
+
 }  // namespace
 
-Metrics::Metrics()
+Metrics::Metrics(std::string service)
     : registry_(std::make_shared<prometheus::Registry>()),
-      process_(std::make_shared<ProcessCollector>()) {
+      process_(std::make_shared<ProcessCollector>()),
+      build_info_(build_info_collector(std::move(service))) {
     collectables_.push_back(registry_);
     collectables_.push_back(process_);
+    collectables_.push_back(build_info_);
 }
 
 void Metrics::add(std::weak_ptr<prometheus::Collectable> collectable) {

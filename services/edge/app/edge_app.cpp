@@ -69,27 +69,36 @@ void EdgeApp::install() {
         }
     });
     // A request from a socket without a session (the hook always sets one) is ignored.
-    auto route = [this](void (RoomHandlers::*handler)(const Caller&, sio::Args&&, Reply)) {
-        return [this, handler](const sio::SocketPtr& s, sio::Args&& args, sio::Ack&& ack) {
+    // Every Reply is metered here, so each request's answer is counted once, by its result.
+    auto route = [this](ClientRequest request, void (RoomHandlers::*handler)(const Caller&, sio::Args&&, Reply)) {
+        return [this, request, handler](const sio::SocketPtr& s, sio::Args&& args, sio::Ack&& ack) {
             auto caller = Caller::of(s);
             if (caller.session) {
-                (handlers_.*handler)(caller, std::move(args), Reply(std::move(ack)));
+                Reply reply(std::move(ack));
+                reply.meter(requests_, request);
+                (handlers_.*handler)(caller, std::move(args), std::move(reply));
             }
         };
     };
-    root.on("join", route(&RoomHandlers::join));
-    root.on("leave", route(&RoomHandlers::leave));
-    root.on("publish", route(&RoomHandlers::publish));
-    root.on("history", route(&RoomHandlers::history));
-    root.on("presence", route(&RoomHandlers::presence));
+    root.on("join", route(ClientRequest::kJoin, &RoomHandlers::join));
+    root.on("leave", route(ClientRequest::kLeave, &RoomHandlers::leave));
+    root.on("publish", route(ClientRequest::kPublish, &RoomHandlers::publish));
+    root.on("history", route(ClientRequest::kHistory, &RoomHandlers::history));
+    root.on("presence", route(ClientRequest::kPresence, &RoomHandlers::presence));
     root.on("refresh", [this](const sio::SocketPtr& s, sio::Args&& args, sio::Ack&& ack) {
         auto caller = Caller::of(s);
         if (caller.session) {
-            tokens_.refresh(caller, std::move(args), Reply(std::move(ack)));
+            Reply reply(std::move(ack));
+            reply.meter(requests_, ClientRequest::kRefresh);
+            tokens_.refresh(caller, std::move(args), std::move(reply));
         }
     });
-    root.on_rate_limited([](const sio::SocketPtr&, std::string_view, sio::Ack&& ack) {
-        Reply(std::move(ack)).error(error_code::kRateLimited, "too many events from this socket: slow down");
+    root.on_rate_limited([this](const sio::SocketPtr&, std::string_view event, sio::Ack&& ack) {
+        Reply reply(std::move(ack));
+        if (auto request = client_request(event)) {
+            reply.meter(requests_, *request);
+        }
+        reply.error(error_code::kRateLimited, "too many events from this socket: slow down");
     });
 }
 

@@ -11,6 +11,7 @@
 #include "app/handlers.hpp"
 #include "app/presence.hpp"
 #include "app/records.hpp"
+#include "app/request_metrics.hpp"
 #include "app/tokens.hpp"
 #include "rooms/fabric.hpp"
 
@@ -43,6 +44,9 @@ public:
             SessionRecorder& records, Connections& connections, TokenLifetime& tokens, Quotas& quotas,
             HandlerOptions options, HandlerBackends backends = {});
 
+    // Counts the requests' answers in `requests` (which outlives the app). Before install().
+    void count_requests(RequestMetrics& requests) noexcept { requests_ = &requests; }
+
     void install();
 
 private:
@@ -52,6 +56,7 @@ private:
     FabricRooms rooms_;
     HandlerBackends backends_;
     RoomHandlers handlers_;
+    RequestMetrics* requests_ = nullptr;
 };
 
 // The `presence` event members of a room receive for a PresenceChange (serialized) from the

@@ -25,7 +25,9 @@
 #include "roomcast/transport/http_server.hpp"
 #include "roomcast/transport/shard.hpp"
 #include "roomcast/observability/admin_server.hpp"
+#include "roomcast/observability/jetstream_health.hpp"
 
+#include "roomcast/contract/storage.hpp"
 #include "roomcast/core/clock.hpp"
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
@@ -171,7 +173,7 @@ int main(int argc, char** argv) {
 
     transport::ShardPool shards(static_cast<unsigned>(o.threads));
     sio::Server io(shards, edge::server_options(o));
-    observability::Metrics metrics;
+    observability::Metrics metrics("edge");
     edge::EdgeCounters counters;
     edge::rooms::FabricHooks hooks;
     hooks.user_changed = [&presence](const std::string& room, const edge::rooms::UserChange& c,
@@ -221,6 +223,16 @@ int main(int argc, char** argv) {
     }
     edge::EdgeApp app(io, fabric, acl, presence, records, connections, tokens, quotas,
                       edge::handler_options(o), edge::HandlerBackends{&backend_hooks, &lifecycle, o.edge_id});
+    auto request_metrics = std::make_shared<edge::RequestMetrics>(shards.size());
+    metrics.add(request_metrics);
+    app.count_requests(*request_metrics);
+    // The fill and leader of the buckets edges own (stopped when destroyed, before NATS closes).
+    using Js = observability::JetStreamHealth;
+    auto jetstream_health = std::make_shared<Js>(
+        **nats, std::vector{Js::bucket(contract::kSessionsBucket), Js::bucket(contract::kEdgesBucket),
+                            Js::bucket(contract::kPresenceBucket)});
+    metrics.add(jetstream_health);
+    jetstream_health->start();
     app.install();
     // Custom events on "/" and on --namespaces, and emits to users and sockets
     // (docs/backends.md).

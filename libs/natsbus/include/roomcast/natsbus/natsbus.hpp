@@ -197,6 +197,21 @@ struct StreamState {
     std::uint64_t last_sequence = 0;
 };
 
+// A stream's (or KV bucket's: stream KV_<bucket>) fill and cluster state, for monitoring
+// (stream_health).
+struct StreamHealth {
+    std::uint64_t messages = 0;
+    std::uint64_t bytes = 0;
+    std::int64_t max_bytes = -1;  // the configured budget; -1: unlimited
+    std::uint64_t consumers = 0;
+    // A leader answers for the stream. A single server always leads its streams; in a cluster
+    // the stream's RAFT group must have elected one (the info request itself fails or times out
+    // while none is: the caller reports that as no leader too).
+    bool has_leader = false;
+    int replicas = 1;          // configured
+    int replicas_current = 0;  // the leader plus the followers that are caught up
+};
+
 // Messages read under a byte budget (read_subject_bounded, read_last_bounded).
 struct StoredBatch {
     std::vector<StoredMessage> messages;
@@ -338,6 +353,9 @@ public:
                                                           std::chrono::milliseconds timeout);
     // The stream's counts and its oldest kept message (one stream info request).
     Result<StreamState> stream_state(std::string_view stream);
+    // Fill, budget and leader of the stream (one stream info request, waiting at most
+    // `timeout`). Blocks the caller: for a monitoring thread, not a NATS callback.
+    Result<StreamHealth> stream_health(std::string_view stream, std::chrono::milliseconds timeout);
 
     void read_subject_async(std::string stream, std::string subject, std::uint64_t start_sequence,
                             std::size_t max, std::chrono::milliseconds timeout,

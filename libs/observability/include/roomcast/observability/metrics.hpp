@@ -6,8 +6,11 @@
 // Hot paths (the edge's per-message counters) keep plain per-shard counters and are read at
 // scrape time by a Collectable, so scraping costs the scraper, not the message path.
 //
-// Every process also exports roomcast_process_* (CPU seconds, resident memory, open file
-// descriptors, start time, threads) read from /proc at scrape time.
+// Every process also exports roomcast_build_info{service,version,revision} (always 1) and the
+// standard process metrics under their usual names (process_cpu_seconds_total,
+// process_resident_memory_bytes, process_virtual_memory_bytes, process_open_fds,
+// process_max_fds, process_start_time_seconds, process_threads), read from /proc/self at
+// scrape time.
 
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
@@ -27,7 +30,8 @@ namespace roomcast::observability {
 
 class Metrics {
 public:
-    Metrics();
+    // `service` is roomcast_build_info's service label: edge, rooms, presence or auth.
+    explicit Metrics(std::string service);
     Metrics(const Metrics&) = delete;
     Metrics& operator=(const Metrics&) = delete;
 
@@ -43,6 +47,7 @@ public:
 private:
     std::shared_ptr<prometheus::Registry> registry_;
     std::shared_ptr<prometheus::Collectable> process_;
+    std::shared_ptr<prometheus::Collectable> build_info_;
     mutable std::mutex mu_;
     std::vector<std::weak_ptr<prometheus::Collectable>> collectables_;
 };
