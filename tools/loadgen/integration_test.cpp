@@ -142,6 +142,30 @@ std::string tail(const std::string& file) {
     return s.size() > 4000 ? s.substr(s.size() - 4000) : s;
 }
 
+// The fan-out expect_exact_fanout() checks: 50 clients of the server on `port` in two rooms,
+// two publishers at 20 messages/s for 2 s.
+Options small_fanout(int port, const std::string& id) {
+    Options o;
+    o.scenario = Scenario::kFanout;
+    Target t;
+    t.host = "127.0.0.1";
+    t.port = static_cast<std::uint16_t>(port);
+    t.host_header = "127.0.0.1:" + std::to_string(port);
+    o.urls = {t};
+    o.connections = 50;
+    o.rooms = 2;
+    o.room_prefix = id + "-room-";
+    o.publishers = 2;
+    o.rate = 20;
+    o.duration = 2s;
+    o.warmup = 0ms;
+    o.jwt_secret = kSecret;
+    o.id = id;
+    o.threads = 2;
+    o.connect_rate = 500;
+    return o;
+}
+
 // 50 clients in two rooms of 25, two publishers: every message reaches the 24 other members
 // of its room, once, in order, and the run accounts for all of it.
 void expect_exact_fanout(const RunResult& r) {
@@ -231,27 +255,7 @@ protected:
         std::filesystem::remove_all(dir_, ec);
     }
 
-    static Options fanout_options(const std::string& id) {
-        Options o;
-        o.scenario = Scenario::kFanout;
-        Target t;
-        t.host = "127.0.0.1";
-        t.port = static_cast<std::uint16_t>(edge_port_);
-        t.host_header = "127.0.0.1:" + std::to_string(edge_port_);
-        o.urls = {t};
-        o.connections = 50;
-        o.rooms = 2;
-        o.room_prefix = id + "-room-";
-        o.publishers = 2;
-        o.rate = 20;
-        o.duration = 2s;
-        o.warmup = 0ms;
-        o.jwt_secret = kSecret;
-        o.id = id;
-        o.threads = 2;
-        o.connect_rate = 500;
-        return o;
-    }
+    static Options fanout_options(const std::string& id) { return small_fanout(edge_port_, id); }
 
     static inline std::string setup_error_;
     static inline std::string dir_;
@@ -309,24 +313,7 @@ TEST_P(FloorIntegration, FanoutIsExact) {
         ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the floor did not listen";
         std::this_thread::sleep_for(50ms);
     }
-    Options o;
-    o.scenario = Scenario::kFanout;
-    Target t;
-    t.host = "127.0.0.1";
-    t.port = static_cast<std::uint16_t>(port);
-    t.host_header = "127.0.0.1:" + std::to_string(port);
-    o.urls = {t};
-    o.connections = 50;
-    o.rooms = 2;
-    o.room_prefix = "floor-room-";
-    o.publishers = 2;
-    o.rate = 20;
-    o.duration = 2s;
-    o.warmup = 0ms;
-    o.jwt_secret = "floor-test-secret-of-at-least-32-bytes";
-    o.id = "floor";
-    o.threads = 2;
-    o.connect_rate = 500;
+    const Options o = small_fanout(port, "floor");
     expect_exact_fanout(run(o, nullptr));
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
