@@ -104,13 +104,7 @@ public:
                     read_all(*c);
                 }
             }
-            for (Conn* c : dirty_) {
-                c->dirty = false;
-                if (!c->closing) {
-                    send_buffered(*c);
-                }
-            }
-            dirty_.clear();
+            send_dirty();
             if (std::chrono::steady_clock::now() >= next_ping) {
                 next_ping += kPingInterval;
                 std::string ping;
@@ -373,10 +367,14 @@ private:
         }
     }
 
+    // --batch off: what is queued goes now; --batch on: once per pass, in run().
     void flush_dirty() {
-        if (batch_) {
-            return;  // once per pass, in run()
+        if (!batch_) {
+            send_dirty();
         }
+    }
+
+    void send_dirty() {
         for (Conn* c : dirty_) {
             c->dirty = false;
             if (!c->closing) {

@@ -214,28 +214,16 @@ grpc::ServerUnaryReactor* PresenceGrpc::GetPresence(grpc::CallbackServerContext*
         reactor->Finish(admit(request->room_id()));
         return reactor;
     }
-    if (request->page_size() < 0 || request->page_size() > limits_.max_page_size) {
-        reactor->Finish(grpcutil::invalid_argument(
-            "page_size must be 0 (default " + std::to_string(limits_.default_page_size) + ") to " +
-            std::to_string(limits_.max_page_size)));
-        return reactor;
-    }
     std::string after;
-    if (!request->page_token().empty()) {
-        auto decoded = decode_page_token(request->page_token());
-        if (!decoded) {
-            reactor->Finish(
-                grpcutil::invalid_argument("page_token is not one this service issued"));
-            return reactor;
-        }
-        after = std::move(*decoded);
+    std::size_t size = 0;
+    if (auto st = page_of(request->page_size(), request->page_token(), after, size); !st.ok()) {
+        reactor->Finish(st);
+        return reactor;
     }
     if (auto st = admit(request->room_id()); !st.ok()) {
         reactor->Finish(st);
         return reactor;
     }
-    const auto size = static_cast<std::size_t>(request->page_size() == 0 ? limits_.default_page_size
-                                                                         : request->page_size());
     const bool posted = service_.get_page(
         request->room_id(), std::move(after), size, [reactor, response](Page page) {
             response->set_clients(page.totals.clients);
