@@ -24,6 +24,10 @@ std::string fanout_subject(std::string_view room) {
     return join(kFanoutSubjectPrefix, room);
 }
 
+std::string ephemeral_subject(std::string_view room) {
+    return join(kEphemeralSubjectPrefix, room);
+}
+
 std::string presence_room_subject(std::string_view room) {
     return join(kPresenceRoomSubjectPrefix, room);
 }

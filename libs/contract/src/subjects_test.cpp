@@ -14,11 +14,13 @@ namespace {
 TEST(Subjects, Golden) {
     EXPECT_EQ(room_subject("post:42"), "roomcast.room.post:42");
     EXPECT_EQ(fanout_subject("post:42"), "roomcast.fanout.post:42");
+    EXPECT_EQ(ephemeral_subject("post:42"), "roomcast.ephemeral.post:42");
     EXPECT_EQ(presence_room_subject("post:42"), "roomcast.presence.room.post:42");
     EXPECT_EQ(edge_http_subject("edge-1"), "roomcast.edge.edge-1.http");
     EXPECT_EQ(edge_http_abort_subject("edge-1"), "roomcast.edge.edge-1.http.abort");
     EXPECT_EQ(kRoomSubjects, "roomcast.room.>");
     EXPECT_EQ(kFanoutSubjects, "roomcast.fanout.>");
+    EXPECT_EQ(kEphemeralSubjects, "roomcast.ephemeral.>");
     EXPECT_EQ(kPresenceQuerySubject, "roomcast.presence.query");
     EXPECT_EQ(kPresenceQueryQueue, "presence");
     EXPECT_EQ(kControlSubject, "roomcast.control");

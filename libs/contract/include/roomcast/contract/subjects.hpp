@@ -8,6 +8,8 @@
 //                                    sequence is the event's offset)
 //   roomcast.fanout.<room>           RoomEvent: the stream's RePublish of every stored event,
 //                                    with Nats-Sequence / Nats-Last-Sequence (edges subscribe)
+//   roomcast.ephemeral.<room>        RoomEvent: an ephemeral room event (core NATS: never stored,
+//                                    no offset; every edge with members subscribes)
 //   roomcast.presence.room.<room>    PresenceChange: batched joins and leaves (presence leader)
 //   roomcast.presence.query          PresenceQuery → PresenceQueryResult (request/reply, one
 //                                    presence replica of the queue group answers)
@@ -38,6 +40,10 @@ inline constexpr std::string_view kRoomSubjectPrefix = "roomcast.room.";
 inline constexpr std::string_view kRoomSubjects = "roomcast.room.>";
 inline constexpr std::string_view kFanoutSubjectPrefix = "roomcast.fanout.";
 inline constexpr std::string_view kFanoutSubjects = "roomcast.fanout.>";
+// Ephemeral room events (PRODUCT.md §2 "ephemeral publish"): plain NATS subjects beside the
+// stream's, so nothing stores them and they cost nats-server one routing step.
+inline constexpr std::string_view kEphemeralSubjectPrefix = "roomcast.ephemeral.";
+inline constexpr std::string_view kEphemeralSubjects = "roomcast.ephemeral.>";
 inline constexpr std::string_view kPresenceRoomSubjectPrefix = "roomcast.presence.room.";
 inline constexpr std::string_view kPresenceQuerySubject = "roomcast.presence.query";
 // Presence replicas answer queries as one queue group: each query is answered once.
@@ -59,6 +65,8 @@ inline constexpr std::string_view kEmitSubject = "roomcast.emit";
 // The wildcards are their prefix plus ">" (the stream's subjects, its RePublish mapping).
 static_assert(kRoomSubjects.substr(0, kRoomSubjectPrefix.size()) == kRoomSubjectPrefix &&
               kRoomSubjects.size() == kRoomSubjectPrefix.size() + 1);
+static_assert(kEphemeralSubjects.substr(0, kEphemeralSubjectPrefix.size()) == kEphemeralSubjectPrefix &&
+              kEphemeralSubjects.size() == kEphemeralSubjectPrefix.size() + 1);
 static_assert(kFanoutSubjects.substr(0, kFanoutSubjectPrefix.size()) == kFanoutSubjectPrefix &&
               kFanoutSubjects.size() == kFanoutSubjectPrefix.size() + 1);
 
@@ -69,6 +77,7 @@ inline constexpr std::uint32_t kMaxPresenceQueryUsers = 100;
 
 std::string room_subject(std::string_view room);
 std::string fanout_subject(std::string_view room);
+std::string ephemeral_subject(std::string_view room);
 std::string presence_room_subject(std::string_view room);
 std::string edge_http_subject(std::string_view edge);
 std::string edge_http_abort_subject(std::string_view edge);
