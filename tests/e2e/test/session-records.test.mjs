@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, test } from "node:test";
 import { ClientPool, nextEvent, sleep } from "../lib/clients.mjs";
-import { Inbox, connectUser, joinRoom, publishOk, startEdgeStack, uniqueRoom } from "../lib/roomcast.mjs";
+import { Inbox, connectUser, jetStreamState, joinRoom, publishOk, startEdgeStack, uniqueRoom } from "../lib/roomcast.mjs";
 
 const kClients = 10;
 const kSettleMs = 1_500; // > --record-delay (250 ms) with room for a loaded machine
@@ -27,16 +27,7 @@ after(async () => {
 
 /** The last sequence of the KV stream behind roomcast_sessions: one more per write or delete. */
 async function sessionWrites() {
-    const res = await fetch(`${stack.natsMonitorUrl}/jsz?accounts=true&streams=true`, { signal: AbortSignal.timeout(5_000) });
-    const jsz = await res.json();
-    for (const account of jsz.account_details ?? []) {
-        for (const s of account.stream_detail ?? []) {
-            if (s.name === "KV_roomcast_sessions") {
-                return s.state.last_seq;
-            }
-        }
-    }
-    assert.fail("no stream KV_roomcast_sessions in /jsz");
+    return (await jetStreamState(stack.natsMonitorUrl, "KV_roomcast_sessions")).state.last_seq;
 }
 
 /** Waits until the bucket has taken no write for `quietMs` (bounded), and returns its count. */
