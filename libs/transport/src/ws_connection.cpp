@@ -15,7 +15,6 @@ WsConnection::WsConnection(Shard& shard, tcp::socket socket, std::string initial
       socket_(std::move(socket)),
       reader_(ws::Role::kServer, ws::ReaderLimits{limits.max_message}),
       pending_control_(std::move(initial_out)),
-      linger_timer_(&WsConnection::on_linger_timeout, this),
       close_linger_(limits.close_linger) {
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
@@ -279,7 +278,7 @@ void WsConnection::on_written(const boost::system::error_code& ec) {
             // Close frame sent: half-close and wait (bounded) for the peer's EOF.
             boost::system::error_code sec;
             socket_.shutdown(tcp::socket::shutdown_send, sec);
-            linger_timer_.arm(shard_.timers(close_linger_));
+            linger_timer_.arm(shard_.timers(close_linger_), this);
             wait_readable();
         }
         return;
