@@ -628,8 +628,9 @@ TEST_F(BackendTest, EphemeralRoomEventsAreCoreRoomEventsAndNeverStored) {
     EXPECT_TRUE(backend().to(room).emit_ephemeral("cursor", 2));
     options_.max_payload_bytes = 100;
     backend_.reset();
-    EXPECT_EQ(backend().to(room).emit_ephemeral("cursor", boost::json::string(200, 'x')).error().code,
-              "payload_too_large");
+    EXPECT_EQ(
+        backend().to(room).emit_ephemeral("cursor", boost::json::string(200, 'x')).error().code,
+        "payload_too_large");
 }
 
 }  // namespace

@@ -16,8 +16,10 @@ using core::log::Level;
 const std::string kToken(32, 't');
 
 TEST(ServiceFlagsTest, ValidFlagsGiveTheLevel) {
-    for (const auto& [text, level] : {std::pair{"debug", Level::kDebug}, {"info", Level::kInfo},
-                                      {"warn", Level::kWarn}, {"error", Level::kError}}) {
+    for (const auto& [text, level] : {std::pair{"debug", Level::kDebug},
+                                      {"info", Level::kInfo},
+                                      {"warn", Level::kWarn},
+                                      {"error", Level::kError}}) {
         const auto r = check_service_flags(text, kToken);
         ASSERT_TRUE(r) << text << ": " << r.error();
         EXPECT_EQ(*r, level) << text;
