@@ -258,8 +258,8 @@ std::shared_ptr<Session> EngineServer::create(transport::Shard& shard, Transport
         id += kAlphabet[shard.index()];
         id += shard.random_id(kRandomIdChars);
     } while (state.sessions.contains(id));
-    auto session = std::make_shared<Session>(*this, shard, id, kind);
-    state.sessions.emplace(std::move(id), session);
+    auto session = std::make_shared<Session>(*this, shard, std::move(id), kind);
+    state.sessions.emplace(session->id(), session);
     state.stats->opened.add();
     return session;
 }
@@ -272,7 +272,11 @@ HttpResponse EngineServer::refuse(int code, unsigned status) const {
 }
 
 void EngineServer::remove(Session& session) {
-    shard_states_[session.shard().index()]->sessions.erase(session.id());
+    // Erased by iterator: the key views the session's id, which the erase may destroy.
+    auto& sessions = shard_states_[session.shard().index()]->sessions;
+    if (const auto it = sessions.find(session.id()); it != sessions.end() && it->second.get() == &session) {
+        sessions.erase(it);
+    }
 }
 
 bool EngineServer::can_hold_close(Session& session) const {

@@ -200,7 +200,8 @@ private:
     struct ShardState {
         ShardState(const Options& o, boost::asio::io_context& ioc)
             : closed_polls(o.max_closed_polls, o.closed_poll_linger), closed_timer(ioc) {}
-        std::unordered_map<std::string, std::shared_ptr<Session>> sessions;
+        // The key views the session's own id (one copy of it per session, not two).
+        std::unordered_map<std::string_view, std::shared_ptr<Session>> sessions;
         ClosedPolls<HeldClose> closed_polls;
         // Answers held closes whose linger ended; armed while closed_polls has any.
         boost::asio::steady_timer closed_timer;
