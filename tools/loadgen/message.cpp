@@ -206,15 +206,19 @@ void append_publish_open(std::string& out, std::string_view room, std::string_vi
     out += ",\"data\":";
 }
 
-void append_publish_close(std::string& out) {
-    out += "}]";
+void append_publish_close(std::string& out, Delivery delivery) {
+    out += delivery == Delivery::kEphemeral ? ",\"ephemeral\":true}]" : "}]";
 }
 
 void append_publish(std::string& out, std::string_view room, std::string_view event_json,
-                    std::string_view data_json) {
+                    std::string_view data_json, Delivery delivery) {
     append_publish_open(out, room, event_json);
     out += data_json;
-    append_publish_close(out);
+    append_publish_close(out, delivery);
+}
+
+bool is_ok_ack(std::string_view payload) noexcept {
+    return payload.starts_with("[{\"ok\":true");
 }
 
 void append_data(std::string& out, std::string_view publisher, std::uint64_t seq,

@@ -307,6 +307,7 @@ RunResult Orchestrator::collect() {
     RunResult& r = result_;
     r.id = o.id;
     r.scenario = o.scenario;
+    r.ephemeral = o.ephemeral;
     r.threads = o.threads;
     r.target = o.connections;
     r.established = sum(&Counters::established);
@@ -415,6 +416,7 @@ json::object RunResult::to_json() const {
     json::object out;
     out["id"] = id;
     out["scenario"] = std::string(to_string(scenario));
+    out["delivery"] = ephemeral ? "ephemeral" : "stored";
 
     json::object conn;
     conn["target"] = target;

@@ -19,6 +19,7 @@ namespace roomcast::loadgen {
 struct RunResult {
     std::string id;
     Scenario scenario = Scenario::kIdle;
+    bool ephemeral = false;  // --ephemeral: what was published, so a result says how it was made
     unsigned threads = 1;
 
     std::uint64_t target = 0;
