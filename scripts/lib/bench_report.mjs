@@ -84,6 +84,10 @@ function mergeReports(record) {
         connects_per_second: reports.every((r) => Number.isFinite(r.connections?.connects_per_second))
             ? sum(pick((r) => r.connections.connects_per_second)) : null,
         foreign: sum(pick((r) => r.receive?.foreign)),
+        // Deliveries without an offset argument (ephemeral events); undefined from a load
+        // generator that does not count them.
+        without_offset: reports.every((r) => Number.isFinite(r.receive?.without_offset))
+            ? sum(pick((r) => r.receive.without_offset)) : undefined,
         joins_ok: sum(pick((r) => r.joins?.ok)),
         joins_failed: sum(pick((r) => r.joins?.failed)),
         sent: sum(pick((r) => r.publish?.sent)),
@@ -242,6 +246,14 @@ function problems(f) {
         if (lg.publish_errors) out.push(`${lg.publish_errors} publish errors`);
         if (lg.end_markers_missing) out.push(`${lg.end_markers_missing} end markers missing`);
         if (lg.foreign) out.push(`${lg.foreign} foreign messages`);
+        // The server must deliver what was asked: ephemeral events without an offset, stored
+        // ones with it (the floors write the stored frame whatever was asked).
+        if (lg.without_offset !== undefined && f.delivery === "ephemeral" && lg.without_offset !== lg.deliveries) {
+            out.push(`${lg.deliveries - lg.without_offset} deliveries carried an offset (stored, not ephemeral)`);
+        }
+        if (lg.without_offset && f.delivery === "stored") {
+            out.push(`${lg.without_offset} deliveries without an offset`);
+        }
     }
     return out;
 }

@@ -479,7 +479,7 @@ void Client::on_event(std::string_view payload) {
             break;
     }
     if (m.kind == LgMessage::Kind::kChurn) {
-        worker_.on_delivery(m.sent_ns);
+        worker_.on_delivery(m.sent_ns, m.offset);
         return;
     }
     const std::uint32_t id = worker_.intern(m.publisher);
@@ -492,7 +492,7 @@ void Client::on_event(std::string_view payload) {
         return;
     }
     r.tracker.on_message(m.seq);
-    worker_.on_delivery(m.sent_ns);
+    worker_.on_delivery(m.sent_ns, m.offset);
 }
 
 std::uint64_t Client::missing_ends(const std::vector<std::uint32_t>& local) const {

@@ -278,6 +278,7 @@ TEST(Message, DecodesWhatTheEdgeDelivers) {
     EXPECT_EQ(m.seq, 17U);
     ASSERT_TRUE(m.sent_ns);
     EXPECT_EQ(*m.sent_ns, 1732745000123456789);
+    EXPECT_TRUE(m.offset);
 
     const std::string end = R"(["lg",{"p":"lg1-0","end":100,"refused":2},{"room":"lg-0"},"43"])";
     ASSERT_EQ(decode_event(end, "\"lg\"", m, storage), EventMatch::kMessage);
@@ -323,6 +324,7 @@ TEST(Message, EphemeralEventWithoutOffsetTakesTheFastPath) {
     EXPECT_EQ(*m.sent_ns, 1732745000123456789);
     EXPECT_TRUE(decoded_in_place(event, m));
     EXPECT_TRUE(storage.empty());
+    EXPECT_FALSE(m.offset);
 
     // The same event as stored (meta with offset, the trailing offset) decodes the same way.
     const std::string stored =
@@ -334,6 +336,7 @@ TEST(Message, EphemeralEventWithoutOffsetTakesTheFastPath) {
     EXPECT_EQ(s.seq, m.seq);
     EXPECT_EQ(s.sent_ns, m.sent_ns);
     EXPECT_TRUE(decoded_in_place(stored, s));
+    EXPECT_TRUE(s.offset);
 
     // An ephemeral churn message, and one in another layout (the JSON fallback).
     const std::string churn =
@@ -346,6 +349,7 @@ TEST(Message, EphemeralEventWithoutOffsetTakesTheFastPath) {
     ASSERT_EQ(decode_event(spaced, "\"lg\"", m, storage), EventMatch::kMessage);
     EXPECT_EQ(m.publisher, "x-1");
     EXPECT_EQ(m.seq, 3U);
+    EXPECT_FALSE(m.offset);
 }
 
 TEST(Message, AcksWithAndWithoutOffset) {
@@ -367,6 +371,7 @@ TEST(Message, FallsBackToJsonForOtherLayouts) {
     EXPECT_EQ(m.publisher, "x-1");
     EXPECT_EQ(m.seq, 3U);
     EXPECT_EQ(m.sent_ns.value_or(0), 5);
+    EXPECT_TRUE(m.offset);
 }
 
 TEST(Message, OtherEventsAndForeignDataAreNotCounted) {

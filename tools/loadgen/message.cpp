@@ -175,6 +175,7 @@ EventMatch parse_full(std::string_view payload, std::string_view event_json, LgM
     }
     storage.assign(p->get_string().data(), p->get_string().size());
     out.publisher = storage;
+    out.offset = args.size() >= 4 && args[3].is_string();
     if (const auto seq = as_uint(data.if_contains("s"))) {
         out.kind = LgMessage::Kind::kData;
         out.seq = *seq;
@@ -266,6 +267,9 @@ EventMatch decode_event(std::string_view payload, std::string_view event_json, L
     if (rest.starts_with(event_json)) {
         const std::string_view after = rest.substr(event_json.size());
         if (after.starts_with(',') && scan_data(after.substr(1), out)) {
+            // A stored event ends with its offset argument `,"<offset>"]`, an ephemeral one
+            // with its meta object `}]`: the last two bytes tell, nothing needs parsing.
+            out.offset = payload.ends_with("\"]");
             return EventMatch::kMessage;
         }
     } else if (rest.starts_with('"') && rest.find('\\') > rest.find('"', 1)) {

@@ -28,6 +28,9 @@ struct LgMessage {
     std::uint64_t end = 0;       // kEnd
     std::uint64_t refused = 0;   // kEnd
     std::optional<std::int64_t> sent_ns;  // kData, kChurn
+    // The event ended with an offset argument (a stored event); false for an ephemeral one.
+    // Lets a run show that what it asked for is what the server delivered.
+    bool offset = false;
 };
 
 // How a publish is delivered: stored (JetStream: an offset, history, recovery) or ephemeral

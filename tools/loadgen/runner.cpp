@@ -321,6 +321,7 @@ RunResult Orchestrator::collect() {
     r.deliveries = sum(&Counters::deliveries);
     r.measured_deliveries = sum(&Counters::measured_deliveries);
     r.foreign = sum(&Counters::foreign);
+    r.without_offset = sum(&Counters::without_offset);
     r.churn_cycles = sum(&Counters::churn_cycles);
     r.churn_completed = sum(&Counters::churn_completed);
     r.churn_failed = sum(&Counters::churn_failed);
@@ -458,6 +459,7 @@ json::object RunResult::to_json() const {
     recv["publishers_seen"] = publishers_seen;
     recv["end_markers_missing"] = loss.end_markers_missing;
     recv["foreign"] = foreign;
+    recv["without_offset"] = without_offset;
     out["receive"] = std::move(recv);
 
     json::object lat;

@@ -41,6 +41,7 @@ struct RunResult {
 
     std::uint64_t deliveries = 0;
     std::uint64_t measured_deliveries = 0;
+    std::uint64_t without_offset = 0;  // deliveries without an offset: ephemeral events
     double deliveries_per_second = 0;
     LossTotals loss;
     std::uint64_t publishers_seen = 0;
