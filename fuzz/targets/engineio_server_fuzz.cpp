@@ -101,7 +101,10 @@ public:
         } else {
             s->send(std::make_shared<const transport::OutMessage>(
                         transport::OutMessage{"4" + std::string(text), {}}),
-                    !text.empty() && text.front() == 'v');
+                    // "v…" volatile, "d…" droppable (ephemeral room events), else reliable.
+                    text.starts_with('v')   ? engineio::Delivery::kVolatile
+                    : text.starts_with('d') ? engineio::Delivery::kDroppable
+                                            : engineio::Delivery::kReliable);
         }
     }
     void on_binary(std::string_view bytes) override {

@@ -28,6 +28,11 @@ void FabricRooms::publish(const std::string& room, const bus::v1::RoomEvent& eve
     fabric_.publish(room, event, std::move(done));
 }
 
+natsbus::Result<void> FabricRooms::publish_ephemeral(const std::string& room,
+                                                    const bus::v1::RoomEvent& event) {
+    return fabric_.publish_ephemeral(room, event);
+}
+
 void FabricRooms::read_after(const std::string& room, std::uint64_t after, std::size_t max,
                              std::uint64_t max_bytes,
                              std::function<void(natsbus::Result<rooms::RoomStream::Page>)> done) {

@@ -29,6 +29,7 @@ public:
     bool exit(const Caller& caller, std::string_view room) override;
     void publish(const std::string& room, const bus::v1::RoomEvent& event,
                  std::function<void(natsbus::Result<std::uint64_t>)> done) override;
+    natsbus::Result<void> publish_ephemeral(const std::string& room, const bus::v1::RoomEvent& event) override;
     void read_after(const std::string& room, std::uint64_t after, std::size_t max, std::uint64_t max_bytes,
                     std::function<void(natsbus::Result<rooms::RoomStream::Page>)> done) override;
     void read_last(const std::string& room, std::size_t count, std::uint64_t max_bytes,

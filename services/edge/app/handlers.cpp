@@ -270,15 +270,17 @@ void RoomHandlers::publish(const Caller& caller, sio::Args&& args, Reply reply) 
         ev->set_exclude_socket(caller.socket->id());
     }
     auto shared = std::make_shared<Reply>(std::move(reply));
+    const bool ephemeral = req->ephemeral;
     auto* hooks = backends_.hooks;
+    // Ephemeral events ask the publish hook too: moderation must not be one flag away.
     if (hooks == nullptr || !hooks->asks_publish(room)) {
-        store(caller, *ev, std::move(shared));
+        store(caller, *ev, std::move(shared), ephemeral);
         return;
     }
     std::vector<std::string> attachments(ev->attachments().begin(), ev->attachments().end());
     hooks->publish(backend_client(caller, backends_.edge_id), room, ev->event(), ev->data_json(), std::move(attachments),
-                   [this, caller, shared, ev](backends::PublishVerdict verdict) {
-                       caller.post([this, caller, shared, ev, verdict = std::move(verdict)]() mutable {
+                   [this, caller, shared, ev, ephemeral](backends::PublishVerdict verdict) {
+                       caller.post([this, caller, shared, ev, ephemeral, verdict = std::move(verdict)]() mutable {
                            // Gone while the backend decided: nobody could be told it was
                            // stored, so it is not (the client's retry, if any, asks again).
                            if (!caller.alive()) {
@@ -299,14 +301,25 @@ void RoomHandlers::publish(const Caller& caller, sio::Args&& args, Reply reply) 
                                    ev->add_attachments(std::move(a));
                                }
                            }
-                           store(caller, *ev, shared);
+                           store(caller, *ev, shared, ephemeral);
                        });
                    });
 }
 
-void RoomHandlers::store(const Caller& caller, bus::v1::RoomEvent& ev, std::shared_ptr<Reply> reply) {
+void RoomHandlers::store(const Caller& caller, bus::v1::RoomEvent& ev, std::shared_ptr<Reply> reply,
+                         bool ephemeral) {
     ev.set_published_at_ms(core::unix_ms());
     auto shared = std::move(reply);
+    if (ephemeral) {
+        // Handed to the NATS client at once (core NATS has no ack): the ack says it was
+        // accepted for delivery, as an ephemeral event promises no more.
+        if (auto r = rooms_.publish_ephemeral(ev.room(), ev); !r) {
+            shared->error(error_code::kUnavailable, bus_failure(r.error()));
+            return;
+        }
+        shared->ok();
+        return;
+    }
     rooms_.publish(ev.room(), ev, [caller, shared](natsbus::Result<std::uint64_t> r) {
         caller.post([shared, r] {
             if (!r) {

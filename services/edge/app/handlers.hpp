@@ -69,7 +69,9 @@ private:
     void ask_join(const Caller& caller, const std::string& room, std::shared_ptr<Reply> reply,
                   std::function<void()> then);
     // Stores a publish that passed every check (and the hook); answers the offset.
-    void store(const Caller& caller, bus::v1::RoomEvent& event, std::shared_ptr<Reply> reply);
+    // Publishes the event: stored (the ack carries its offset) or ephemeral (no offset).
+    void store(const Caller& caller, bus::v1::RoomEvent& event, std::shared_ptr<Reply> reply,
+               bool ephemeral);
 
     RoomsPort& rooms_;
     RightsPort& rights_;

@@ -42,6 +42,8 @@ public:
     natsbus::Result<std::uint64_t> offset = std::uint64_t{42};
     natsbus::Result<std::uint64_t> publish_result = std::uint64_t{77};
     std::vector<bus::v1::RoomEvent> published;
+    natsbus::Result<void> ephemeral_result{};
+    std::vector<bus::v1::RoomEvent> ephemeral;
     std::vector<std::tuple<std::string, std::uint64_t, std::size_t>> reads_after;
     std::vector<std::pair<std::string, std::size_t>> reads_last;
     std::vector<std::uint64_t> budgets;
@@ -68,6 +70,10 @@ public:
                  std::function<void(natsbus::Result<std::uint64_t>)> done) override {
         published.push_back(ev);
         done(publish_result);
+    }
+    natsbus::Result<void> publish_ephemeral(const std::string&, const bus::v1::RoomEvent& ev) override {
+        ephemeral.push_back(ev);
+        return ephemeral_result;
     }
     void read_after(const std::string& room, std::uint64_t after, std::size_t max, std::uint64_t max_bytes,
                     std::function<void(natsbus::Result<rooms::RoomStream::Page>)> done) override {
@@ -271,6 +277,27 @@ TEST_F(Handlers, PublishSendsTheEnvelopeAndAnswersTheOffset) {
     EXPECT_EQ(code(call(&RoomHandlers::publish,
                         R"({"room":"b","event":"msg","data":"0123456789012345678901234567890123456789012345678901234567890123"})")),
               "payload_too_large");
+}
+
+TEST_F(Handlers, AnEphemeralPublishIsCheckedLikeAnyAndAnsweredWithoutAnOffset) {
+    rights_.publish["a"] = Verdict::kForbidden;
+    EXPECT_EQ(code(call(&RoomHandlers::publish, R"({"room":"a","event":"e","ephemeral":true})")), "forbidden");
+    EXPECT_EQ(code(call(&RoomHandlers::publish, R"({"room":"b","event":"e","ephemeral":true})")), "not_joined");
+    call(&RoomHandlers::join, R"({"room":"b"})");
+    EXPECT_EQ(code(call(&RoomHandlers::publish, R"({"room":"b","event":"e","ephemeral":1})")), "bad_request");
+    EXPECT_TRUE(rooms_.ephemeral.empty());
+    auto a = call(&RoomHandlers::publish, R"({"room":"b","event":"cursor","data":{"x":1},"ephemeral":true})");
+    EXPECT_EQ(code(a), "ok");
+    EXPECT_FALSE(a.as_object().contains("offset")) << "an ephemeral event has no offset";
+    EXPECT_TRUE(rooms_.published.empty()) << "not stored";
+    ASSERT_EQ(rooms_.ephemeral.size(), 1u);
+    EXPECT_EQ(rooms_.ephemeral[0].event(), "cursor");
+    EXPECT_EQ(rooms_.ephemeral[0].data_json(), R"({"x":1})");
+    EXPECT_EQ(rooms_.ephemeral[0].from(), "alice");
+    EXPECT_EQ(code(call(&RoomHandlers::publish, R"({"room":"b","event":"e","ephemeral":false})")), "ok");
+    EXPECT_EQ(rooms_.published.size(), 1u) << "ephemeral: false is a stored publish";
+    rooms_.ephemeral_result = make_error_code(natsbus::Errc::kClosed);
+    EXPECT_EQ(code(call(&RoomHandlers::publish, R"({"room":"b","event":"e","ephemeral":true})")), "unavailable");
 }
 
 TEST_F(Handlers, AUsersPublishesAndNewRoomsAreRateLimitedAfterTheOtherChecks) {

@@ -50,6 +50,9 @@ std::shared_ptr<prometheus::Collectable> register_edge_metrics(
                }));
     c->counter("roomcast_edge_queue_drops_total", "Volatile messages dropped (queue not writable)",
                sum([](Stats& s) -> auto& { return s.volatile_dropped; }));
+    c->counter("roomcast_edge_ephemeral_drops_total",
+               "Ephemeral room events dropped for a socket whose queue was a quarter full",
+               sum([](Stats& s) -> auto& { return s.droppable_dropped; }));
     static constexpr const char* kRefusals[] = {"transport_unknown", "session_unknown",
                                                 "bad_handshake_method", "bad_request", "forbidden",
                                                 "unsupported_protocol_version"};

@@ -49,6 +49,9 @@ public:
     // `done` on a library thread.
     virtual void publish(const std::string& room, const bus::v1::RoomEvent& event,
                          std::function<void(natsbus::Result<std::uint64_t>)> done) = 0;
+    // An ephemeral event (never stored): an error when the bus refused it at once.
+    virtual natsbus::Result<void> publish_ephemeral(const std::string& room,
+                                                    const bus::v1::RoomEvent& event) = 0;
     // Stored events of `room` within `max_bytes` (0: no limit); `done` on a library thread.
     virtual void read_after(const std::string& room, std::uint64_t after, std::size_t max,
                             std::uint64_t max_bytes,

@@ -80,6 +80,10 @@ Parsed<PublishRequest> parse_publish(const sio::Args& args, const Limits& limits
     if (echo != nullptr && !echo->is_bool()) {
         return Error{error_code::kBadRequest, "echo must be a boolean"};
     }
+    const json::value* ephemeral = req->if_contains("ephemeral");
+    if (ephemeral != nullptr && !ephemeral->is_bool()) {
+        return Error{error_code::kBadRequest, "ephemeral must be a boolean"};
+    }
     const json::value* data = req->if_contains("data");
     const auto attachments = args.attachments().size();
     // Deliveries refuse data whose placeholders name no attachment (Collab::deliver): refuse it
@@ -94,6 +98,7 @@ Parsed<PublishRequest> parse_publish(const sio::Args& args, const Limits& limits
     out.room = std::move(room);
     out.event = std::string(event->get_string());
     out.echo = echo != nullptr && echo->get_bool();
+    out.ephemeral = ephemeral != nullptr && ephemeral->get_bool();
     out.data_json = data != nullptr ? protocol::to_json(*data) : "null";
     out.bytes = out.data_json.size();
     for (const auto& a : args.attachments()) {

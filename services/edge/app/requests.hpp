@@ -56,12 +56,13 @@ struct RoomRequest {
 };
 Parsed<RoomRequest> parse_room(const sio::Args& args);
 
-// publish: {room, event, data?, echo?} plus the packet's binary attachments, which the data's
-// placeholders name.
+// publish: {room, event, data?, echo?, ephemeral?} plus the packet's binary attachments, which
+// the data's placeholders name.
 struct PublishRequest {
     std::string room;
     std::string event;
     bool echo = false;
+    bool ephemeral = false;  // never stored, no offset (PRODUCT.md §2)
     std::string data_json;  // "null" when absent; placeholders as sent
     std::size_t bytes = 0;  // data_json + attachments
 };

@@ -692,12 +692,21 @@ void Session::start(const HttpRequest& request, std::shared_ptr<transport::WsCon
     }
 }
 
-bool Session::send(OutMessagePtr message, bool is_volatile, bool capped) {
+bool Session::send(OutMessagePtr message, Delivery delivery, bool capped) {
     if (state_ != State::kOpen || doomed_) {
         return false;
     }
     const auto& o = engine_.options();
-    if (is_volatile) {
+    if (delivery == Delivery::kDroppable) {
+        const std::size_t messages = queue_.size() - exempt_messages_;
+        const std::size_t bytes = queue_bytes_ - exempt_bytes_;
+        if (messages >= o.max_queue_messages / 4 ||
+            bytes + message->bytes() > o.max_queue_bytes / 4) {
+            engine_.stats(shard_.index()).droppable_dropped.add();
+            return false;
+        }
+    }
+    if (delivery == Delivery::kVolatile) {
         const bool writable =
             kind_ == TransportKind::kWebSocket
                 ? (ws_ && !ws_->writing() && queue_.empty())

@@ -109,6 +109,20 @@ using ForeignHandler = std::function<void(std::string node_id, transport::HttpRe
                                           transport::HeaderList cors,
                                           transport::Responder&& responder)>;
 
+// What a message may give way to instead of waiting in a session's outbound queue.
+enum class Delivery : std::uint8_t {
+    // Queued up to the caps; past them the session is a slow consumer (closed).
+    kReliable,
+    // Socket.IO's `volatile`: sent only if the transport can take it now, else dropped.
+    kVolatile,
+    // Ephemeral room events (PRODUCT.md §2: "dropped first under backpressure"): queued while
+    // the queue is under a quarter of both caps, dropped beyond that, so the rest of the caps
+    // stays for reliable messages and an ephemeral flood never makes a slow consumer. Gentler
+    // than kVolatile: a typing indicator sent in the same tick as a chat message waits for the
+    // same flush instead of being lost to it.
+    kDroppable,
+};
+
 // Per-shard counters (one writer, any reader).
 struct Stats {
     transport::LocalCounter opened;
@@ -117,6 +131,7 @@ struct Stats {
     transport::LocalCounter open_polling;
     transport::LocalCounter open_websocket;
     transport::LocalCounter volatile_dropped;
+    transport::LocalCounter droppable_dropped;
     transport::LocalCounter messages_out;
     transport::LocalCounter bytes_out;
     transport::LocalCounter messages_in;
@@ -252,13 +267,14 @@ public:
     bool closed() const noexcept { return state_ != State::kOpen; }
     const std::string& remote_address() const noexcept { return remote_address_; }
 
-    // Queues a message. `is_volatile` messages are dropped (returning false) when they cannot
-    // be written at once. A non-volatile message over the queue caps closes the session
-    // (kSlowConsumer) and returns false. Messages after close are ignored. `capped` false
+    // Queues a message. kVolatile messages are dropped (returning false) when they cannot be
+    // written at once, kDroppable ones when the queue is a quarter full (Delivery). A reliable
+    // message over the queue caps closes the session (kSlowConsumer) and returns false. Messages after close are ignored. `capped` false
     // exempts the message from the caps: the caller bounds what it sends that way (a recovery
     // replay, at most history-max events per room, already in memory). Exempt messages do not
     // count against the caps while they wait; everything else is capped as usual.
-    bool send(transport::OutMessagePtr message, bool is_volatile = false, bool capped = true);
+    bool send(transport::OutMessagePtr message, Delivery delivery = Delivery::kReliable,
+              bool capped = true);
     // Graceful close: queued messages are still delivered, then the transport closes.
     void close(CloseReason reason);
     // Immediate close (no flush). The handler's on_close runs before this returns.

@@ -51,7 +51,19 @@ public:
             for (int i = 0; i < 1024; ++i) {
                 s->send(std::make_shared<const transport::OutMessage>(
                             transport::OutMessage{"4r" + std::to_string(i), {}}),
-                        false, /*capped=*/false);
+                        Delivery::kReliable, /*capped=*/false);
+            }
+            send_text("4after");
+            return;
+        }
+        if (text == "ephemeral") {
+            // 4 × the queue cap of droppable messages in one turn (nothing is written before
+            // the turn ends), then one reliable message.
+            auto s = session_.lock();
+            for (int i = 0; i < 1024; ++i) {
+                s->send(std::make_shared<const transport::OutMessage>(
+                            transport::OutMessage{"4e" + std::to_string(i), {}}),
+                        Delivery::kDroppable);
             }
             send_text("4after");
             return;
@@ -201,6 +213,24 @@ TEST_F(EngineTest, UncappedSendsExceedTheQueueCapsWithoutClosing) {
     EXPECT_EQ(client.texts.at(1024), "4r1023");
     EXPECT_EQ(client.texts.at(1025), "4after");
     EXPECT_EQ(closed(CloseReason::kSlowConsumer), 0u);
+}
+
+TEST_F(EngineTest, DroppableMessagesQueueUpToAQuarterOfTheCapsAndNeverCloseTheSession) {
+    Options o;
+    o.max_queue_messages = 256;
+    start(o);
+    WsClient client = open_ws();
+    client.send_text("4ephemeral");
+    ASSERT_TRUE(client.read_until(1 + 64 + 1)) << client.texts.size() << " close " << client.close_code;
+    EXPECT_EQ(client.texts.at(1), "4e0");
+    EXPECT_EQ(client.texts.at(64), "4e63");
+    EXPECT_EQ(client.texts.at(65), "4after") << "the reliable message after them is not dropped";
+    EXPECT_EQ(closed(CloseReason::kSlowConsumer), 0u);
+    std::uint64_t dropped = 0;
+    for (unsigned i = 0; i < pool_->size(); ++i) {
+        dropped += engine_->stats(i).droppable_dropped.get();
+    }
+    EXPECT_EQ(dropped, 1024u - 64u);
 }
 
 TEST_F(EngineTest, OversizedWebSocketMessageIsClosedWith1009) {

@@ -188,7 +188,7 @@ std::vector<std::string> Fabric::rooms(const sio::Socket& socket) const {
 
 void Fabric::broadcast(const sio::BroadcastTarget& target, std::string_view event,
                        const sio::Args& args) {
-    if (target.rooms.size() == 1 && target.except.empty() && !target.is_volatile) {
+    if (target.rooms.size() == 1 && target.except.empty()) {
         bus::v1::RoomEvent ev;
         ev.set_room(target.rooms[0]);
         ev.set_event(std::string(event));
@@ -204,6 +204,13 @@ void Fabric::broadcast(const sio::BroadcastTarget& target, std::string_view even
         }
         ev.set_from("server");
         ev.set_published_at_ms(core::unix_ms());
+        if (target.is_volatile) {
+            if (auto r = stream_.publish_ephemeral(target.rooms[0], ev); !r) {
+                log::warn("server broadcast not published",
+                          {{"room_len", target.rooms[0].size()}, {"error", r.error().message()}});
+            }
+            return;
+        }
         stream_.publish(target.rooms[0], ev, [room = target.rooms[0]](natsbus::Result<std::uint64_t> r) {
             if (!r) {
                 log::warn("server broadcast not published",
@@ -249,7 +256,10 @@ void Fabric::broadcast(const sio::BroadcastTarget& target, std::string_view even
             std::size_t n = 0;
             for (sio::Socket* s : targets) {
                 if (!excluded(s)) {
-                    n += s->send(message, shared->is_volatile) ? 1 : 0;
+                    n += s->send(message, shared->is_volatile ? engineio::Delivery::kVolatile
+                                                              : engineio::Delivery::kReliable)
+                             ? 1
+                             : 0;
                 }
             }
             nsp_.shard_state(i).deliveries.add(n);
@@ -295,6 +305,11 @@ std::vector<sio::SocketPtr> Fabric::members(unsigned shard, std::string_view roo
 void Fabric::publish(const std::string& room, const bus::v1::RoomEvent& event,
                      std::function<void(natsbus::Result<std::uint64_t>)> done) {
     stream_.publish(room, event, std::move(done));
+}
+
+natsbus::Result<void> Fabric::publish_ephemeral(const std::string& room,
+                                               const bus::v1::RoomEvent& event) {
+    return stream_.publish_ephemeral(room, event);
 }
 
 void Fabric::read_after(const std::string& room, std::uint64_t after, std::size_t max,
@@ -550,6 +565,13 @@ void Fabric::subscribe(const std::string& room, std::uint64_t generation) {
             in.received = std::chrono::steady_clock::now();
             asio::post(ioc_, [this, room, in = std::move(in)]() mutable { on_live(room, std::move(in)); });
         },
+        // Through the fabric thread like stored events: a kick or a removal handed to it
+        // (in_order) takes effect before every ephemeral event that arrived after it.
+        [this, room](std::string&& data) {
+            asio::post(ioc_, [this, room, data = std::move(data), received = std::chrono::steady_clock::now()]() mutable {
+                fan_out_ephemeral(room, std::move(data), received);
+            });
+        },
         hooks_.encode_presence
             ? std::function<void(std::string&&)>([this, room](std::string&& change) {
                   asio::post(ioc_, [this, room, change = std::move(change)]() mutable {
@@ -667,6 +689,14 @@ void Fabric::run(const std::string& room, RoomTable::Step&& step) {
     }
 }
 
+const FabricSocket* Fabric::local_member(unsigned shard, const std::string& socket_id) const {
+    if (socket_id.empty()) {
+        return nullptr;
+    }
+    sio::Socket* s = nsp_.find_local(shard, socket_id);
+    return s != nullptr ? member_of(*s) : nullptr;
+}
+
 void Fabric::fan_out(const std::string& room, std::uint64_t seq, OutMessagePtr message,
                      std::string exclude_socket, std::chrono::steady_clock::time_point received) {
     auto& pool = nsp_.server().shards();
@@ -674,16 +704,37 @@ void Fabric::fan_out(const std::string& room, std::uint64_t seq, OutMessagePtr m
     auto shared_exclude = std::make_shared<const std::string>(std::move(exclude_socket));
     for (unsigned i = 0; i < pool.size(); ++i) {
         asio::post(pool.shard(i).ioc(), [this, i, seq, message, shared_room, shared_exclude, received] {
-            const FabricSocket* except = nullptr;
-            if (!shared_exclude->empty()) {
-                if (sio::Socket* s = nsp_.find_local(i, *shared_exclude)) {
-                    except = member_of(*s);
-                }
-            }
+            const FabricSocket* except = local_member(i, *shared_exclude);
             const auto n = shards_[i]->deliver(*shared_room, seq, message, except,
                                                [](FabricSocket& m, const OutMessagePtr& msg) {
                                                    return m.socket->send(msg);
                                                });
+            nsp_.shard_state(i).deliveries.add(n);
+            if (hooks_.delivered && n > 0) {
+                hooks_.delivered(n, received);
+            }
+        });
+    }
+}
+
+void Fabric::fan_out_ephemeral(const std::string& room, std::string&& data,
+                               std::chrono::steady_clock::time_point received) {
+    bus::v1::RoomEvent event;
+    if (!event.ParseFromString(data) || !deliverable(event)) {
+        ++stats_.invalid_dropped;
+        return;
+    }
+    auto message = encode_ephemeral_event(room, event);
+    auto shared_room = std::make_shared<const std::string>(room);
+    auto shared_exclude = std::make_shared<const std::string>(event.exclude_socket());
+    auto& pool = nsp_.server().shards();
+    for (unsigned i = 0; i < pool.size(); ++i) {
+        asio::post(pool.shard(i).ioc(), [this, i, message, shared_room, shared_exclude, received] {
+            const FabricSocket* except = local_member(i, *shared_exclude);
+            const auto n = shards_[i]->deliver_ephemeral(
+                *shared_room, message, except, [](FabricSocket& m, const OutMessagePtr& msg) {
+                    return m.socket->send(msg, engineio::Delivery::kDroppable);
+                });
             nsp_.shard_state(i).deliveries.add(n);
             if (hooks_.delivered && n > 0) {
                 hooks_.delivered(n, received);

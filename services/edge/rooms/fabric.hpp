@@ -144,9 +144,9 @@ public:
     void leave(sio::Socket& socket, std::string_view room) override;
     void leave_all(sio::Socket& socket, sio::DisconnectReason reason) override;
     std::vector<std::string> rooms(const sio::Socket& socket) const override;
-    // A single room goes through the bus (stored, offset, every edge; `from` "server", the
-    // data is the only argument, or an array of them); any other target is delivered on this
-    // edge only.
+    // A single room goes through the bus to every edge (`from` "server", the data is the only
+    // argument, or an array of them): stored with an offset, or, when volatile, as an ephemeral
+    // event. Any other target is delivered on this edge only.
     void broadcast(const sio::BroadcastTarget& target, std::string_view event,
                    const sio::Args& args) override;
 
@@ -163,6 +163,8 @@ public:
 
     void publish(const std::string& room, const bus::v1::RoomEvent& event,
                  std::function<void(natsbus::Result<std::uint64_t>)> done);
+    // An ephemeral event (PRODUCT.md §2): to the room's members on every edge, never stored.
+    natsbus::Result<void> publish_ephemeral(const std::string& room, const bus::v1::RoomEvent& event);
     void read_after(const std::string& room, std::uint64_t after, std::size_t max,
                     std::uint64_t max_bytes, std::function<void(natsbus::Result<RoomStream::Page>)> done);
     void read_last(const std::string& room, std::size_t count, std::uint64_t max_bytes,
@@ -238,6 +240,8 @@ private:
     };
 
     FabricSocket* member_of(const sio::Socket& socket) const noexcept;
+    // The fabric's record of the socket `socket_id` on `shard` (nullptr: none, or not here).
+    const FabricSocket* local_member(unsigned shard, const std::string& socket_id) const;
     FabricSocket& member_for(sio::Socket& socket);
     Shard& shard_of(const sio::Socket& socket) const;
 
@@ -253,6 +257,8 @@ private:
     void run(const std::string& room, RoomTable::Step&& step);
     void fan_out(const std::string& room, std::uint64_t seq, transport::OutMessagePtr message,
                  std::string exclude_socket, std::chrono::steady_clock::time_point received);
+    void fan_out_ephemeral(const std::string& room, std::string&& data,
+                           std::chrono::steady_clock::time_point received);
     void fan_out_presence(const std::string& room, std::string&& change);
 
     sio::Namespace& nsp_;

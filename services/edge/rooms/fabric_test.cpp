@@ -39,6 +39,7 @@ protected:
         options_.stream.room_prefix = "fb." + name + ".room.";
         options_.stream.fanout_prefix = "fb." + name + ".fanout.";
         options_.stream.presence_prefix = "fb." + name + ".presence.";
+        options_.stream.ephemeral_prefix = "fb." + name + ".ephemeral.";
         natsbus::StreamConfig c;
         c.name = name;
         c.subjects = {options_.stream.room_prefix + ">"};
@@ -212,6 +213,32 @@ TEST_F(FabricTest, ARoomBroadcastGoesThroughTheBusAndTheLastLeaveUnsubscribes) {
     EXPECT_EQ(fabric_->stats().subscriptions.load(), 1u);
     b.sock.close();  // a lost connection: the fabric lets go of its rooms
     EXPECT_TRUE(natsbus::testing::eventually([&] { return fabric_->stats().subscriptions.load() == 0; }));
+}
+
+TEST_F(FabricTest, EphemeralEventsReachEveryMemberButThePublisherWithoutAnOffset) {
+    auto [a, a_sid] = client();
+    auto [b, b_sid] = client();
+    ASSERT_TRUE(joined_.wait_for(2, 5s));
+    bus::v1::RoomEvent ev;
+    ev.set_room("r");
+    ev.set_event("cursor");
+    ev.set_data_json(R"({"x":1})");
+    ev.set_from("u");
+    ev.set_exclude_socket(a_sid);
+    ASSERT_TRUE(fabric_->publish_ephemeral("r", ev));
+    // A volatile room broadcast from server code is an ephemeral event on every edge.
+    io_->of("/").to("r").volatile_().emit("note", sio::Args().add(json::parse(R"({"t":"hi"})")));
+    ASSERT_TRUE(b.read_until(2));
+    EXPECT_EQ(b.texts, (std::vector<std::string>{R"(42["cursor",{"x":1},{"room":"r","from":"u"}])",
+                                                 R"(42["note",{"t":"hi"},{"room":"r","from":"server"}])"}));
+    ASSERT_TRUE(a.read_until(1));
+    EXPECT_EQ(a.texts, (std::vector<std::string>{R"(42["note",{"t":"hi"},{"room":"r","from":"server"}])"}))
+        << "the publisher's socket is excluded";
+    Collector<natsbus::Result<std::uint64_t>> last;
+    stream_->last_offset("r", [&last](natsbus::Result<std::uint64_t> r) { last.push(r); });
+    ASSERT_TRUE(last.wait_for(1, 5s));
+    ASSERT_TRUE(last.items()[0]);
+    EXPECT_EQ(*last.items()[0], 0u) << "nothing stored";
 }
 
 TEST_F(FabricTest, AKickedSocketRecoversWhatItMissedThenLiveEvents) {

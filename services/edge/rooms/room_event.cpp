@@ -20,10 +20,12 @@ bool deliverable(const bus::v1::RoomEvent& event) {
     return data && psio::placeholders_valid(*data, static_cast<std::uint32_t>(event.attachments_size()));
 }
 
-transport::OutMessagePtr encode_room_event(const std::string& room, std::uint64_t offset,
-                                           const bus::v1::RoomEvent& ev) {
+namespace {
+
+// `4<packet header>["<event>",<data>,{"room":...,"from":...` — what stored and ephemeral events
+// share; the caller closes the meta object.
+std::string open_event(const std::string& room, const bus::v1::RoomEvent& ev) {
     const auto attachments = static_cast<std::uint32_t>(ev.attachments_size());
-    const std::string off = std::to_string(offset);
     std::string text = "4";
     psio::encode(text, attachments > 0 ? psio::PacketType::kBinaryEvent : psio::PacketType::kEvent,
                  "/", std::nullopt, {}, attachments);
@@ -35,16 +37,35 @@ transport::OutMessagePtr encode_room_event(const std::string& room, std::uint64_
     protocol::write_json_string(text, room);
     text += ",\"from\":";
     protocol::write_json_string(text, ev.from());
+    return text;
+}
+
+transport::OutMessagePtr message(std::string&& text, const bus::v1::RoomEvent& ev, std::uint64_t tag) {
+    transport::OutMessage msg;
+    msg.text = std::move(text);
+    msg.binaries.assign(ev.attachments().begin(), ev.attachments().end());
+    msg.tag = tag;
+    return std::make_shared<const transport::OutMessage>(std::move(msg));
+}
+
+}  // namespace
+
+transport::OutMessagePtr encode_room_event(const std::string& room, std::uint64_t offset,
+                                           const bus::v1::RoomEvent& ev) {
+    const std::string off = std::to_string(offset);
+    std::string text = open_event(room, ev);
     text += ",\"offset\":\"";
     text += off;
     text += "\"},\"";
     text += off;
     text += "\"]";
-    transport::OutMessage msg;
-    msg.text = std::move(text);
-    msg.binaries.assign(ev.attachments().begin(), ev.attachments().end());
-    msg.tag = offset;
-    return std::make_shared<const transport::OutMessage>(std::move(msg));
+    return message(std::move(text), ev, offset);
+}
+
+transport::OutMessagePtr encode_ephemeral_event(const std::string& room, const bus::v1::RoomEvent& ev) {
+    std::string text = open_event(room, ev);
+    text += "}]";
+    return message(std::move(text), ev, 0);
 }
 
 }  // namespace roomcast::edge::rooms

@@ -21,4 +21,11 @@ bool deliverable(const bus::v1::RoomEvent& event);
 transport::OutMessagePtr encode_room_event(const std::string& room, std::uint64_t offset,
                                            const bus::v1::RoomEvent& event);
 
+// The packet for an ephemeral `event` of `room` (PRODUCT.md §2): no offset anywhere,
+//   42["<event>", <data>, {"room": ..., "from": ...}]
+// so a client's connection state recovery never takes it for a stored event (socket.io-client
+// keeps the last argument as its offset only when it is a string). Its tag is 0.
+transport::OutMessagePtr encode_ephemeral_event(const std::string& room,
+                                                const bus::v1::RoomEvent& event);
+
 }  // namespace roomcast::edge::rooms

@@ -40,6 +40,7 @@ void RoomStream::stop() {
 
 natsbus::Result<RoomStream::Subscriptions> RoomStream::subscribe(
     const std::string& room, std::function<void(Live&&)> on_live,
+    std::function<void(std::string&& event)> on_ephemeral,
     std::function<void(std::string&& change)> on_presence) {
     Subscriptions out;
     auto fanout = nats_.subscribe(options_.fanout_prefix + room,
@@ -55,6 +56,18 @@ natsbus::Result<RoomStream::Subscriptions> RoomStream::subscribe(
         return fanout.error();
     }
     out.fanout = std::move(*fanout);
+    if (on_ephemeral) {
+        auto ephemeral = nats_.subscribe(options_.ephemeral_prefix + room,
+                                         [on_ephemeral = std::move(on_ephemeral)](natsbus::Message&& m) {
+                                             on_ephemeral(std::move(m.data));
+                                         });
+        // All or nothing, as the fan-out: a member must not miss a room's ephemeral events
+        // while it gets the stored ones.
+        if (!ephemeral) {
+            return ephemeral.error();
+        }
+        out.ephemeral = std::move(*ephemeral);
+    }
     if (on_presence) {
         auto presence = nats_.subscribe(options_.presence_prefix + room,
                                         [on_presence = std::move(on_presence)](natsbus::Message&& m) {
@@ -80,6 +93,13 @@ void RoomStream::publish(const std::string& room, const bus::v1::RoomEvent& even
                                         }
                                         done(ack->sequence);
                                     });
+}
+
+natsbus::Result<void> RoomStream::publish_ephemeral(const std::string& room,
+                                                   const bus::v1::RoomEvent& event) {
+    std::string data;
+    event.SerializeToString(&data);
+    return nats_.publish(options_.ephemeral_prefix + room, data);
 }
 
 natsbus::Result<RoomStream::Page> RoomStream::decode(natsbus::Result<natsbus::StoredBatch>&& r) {

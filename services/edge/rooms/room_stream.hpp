@@ -7,6 +7,8 @@
 //   fan-out:    the stream republishes every stored event to roomcast.fanout.<room> with the
 //               headers Nats-Sequence (the offset) and Nats-Last-Sequence (the room's previous
 //               offset); a subscription per room with local members receives them.
+//   ephemeral:  events that are never stored (PRODUCT.md §2) on roomcast.ephemeral.<room>, core
+//               NATS: published and subscribed with the fan-out, no offset, no reads.
 //   presence:   the presence service's changes of a room on roomcast.presence.room.<room>,
 //               subscribed with the fan-out.
 //   reads:      a room's stored events after an offset (recovery, history, gap repair), its
@@ -37,6 +39,7 @@ struct RoomStreamOptions {
     std::string stream{contract::kRoomStream};
     std::string room_prefix{contract::kRoomSubjectPrefix};
     std::string fanout_prefix{contract::kFanoutSubjectPrefix};
+    std::string ephemeral_prefix{contract::kEphemeralSubjectPrefix};
     // Presence changes of a room (from the presence service), subscribed with the fan-out.
     std::string presence_prefix{contract::kPresenceRoomSubjectPrefix};
     std::chrono::milliseconds read_timeout{5000};
@@ -58,19 +61,27 @@ public:
         std::uint64_t prev = 0;
         std::string data;
     };
-    // The room's subscriptions (fan-out and presence), released together.
+    // The room's subscriptions (fan-out, ephemeral events and presence), released together.
     struct Subscriptions {
         natsbus::Subscription fanout;
+        natsbus::Subscription ephemeral;
         natsbus::Subscription presence;
     };
-    // Subscribes to `room`'s fan-out (and, when `on_presence` is set, its presence changes).
+    // Subscribes to `room`'s fan-out, its ephemeral events (the envelope, when `on_ephemeral`
+    // is set) and its presence changes (when `on_presence` is set).
     natsbus::Result<Subscriptions> subscribe(
         const std::string& room, std::function<void(Live&&)> on_live,
+        std::function<void(std::string&& event)> on_ephemeral,
         std::function<void(std::string&& change)> on_presence);
 
     // Publishes an event; `done` runs on a library thread with the offset or an error.
     void publish(const std::string& room, const bus::v1::RoomEvent& event,
                  std::function<void(natsbus::Result<std::uint64_t>)> done);
+
+    // Publishes an ephemeral event (core NATS: buffered by the client library and sent by its
+    // flusher, so this does not wait for the network). An error when NATS refuses it at once
+    // (closed, or its reconnect buffer full).
+    natsbus::Result<void> publish_ephemeral(const std::string& room, const bus::v1::RoomEvent& event);
 
     using StoredEvents = std::vector<std::pair<std::uint64_t, bus::v1::RoomEvent>>;
     // A read's events, and whether its byte budget left later ones out (read again after the

@@ -1,6 +1,7 @@
 // RoomStream (the room fabric's NATS layer) against a real nats-server: stored-event reads
 // (read_after), including many reads of one room at once, which are served together; the
-// latest offset; live fan-out with its sequence headers; reads after stop.
+// latest offset; live fan-out with its sequence headers; ephemeral events (never stored); reads
+// after stop.
 #include "rooms/room_stream.hpp"
 
 #include "roomcast/natsbus/testing.hpp"
@@ -28,6 +29,7 @@ protected:
         options_.stream = name;
         options_.room_prefix = "rs." + name + ".room.";
         options_.fanout_prefix = "rs." + name + ".fanout.";
+        options_.ephemeral_prefix = "rs." + name + ".ephemeral.";
         natsbus::StreamConfig c;
         c.name = name;
         c.subjects = {options_.room_prefix + ">"};
@@ -161,7 +163,8 @@ TEST_F(RoomStreamTest, LastOffsetIsTheRoomsNewestStoredEvent) {
 
 TEST_F(RoomStreamTest, ASubscriptionReceivesEachEventWithItsOffsetAndTheRoomsPrevious) {
     Collector<RoomStream::Live> live;
-    auto subs = stream_->subscribe("a", [&live](RoomStream::Live&& l) { live.push(std::move(l)); }, nullptr);
+    auto subs = stream_->subscribe(
+        "a", [&live](RoomStream::Live&& l) { live.push(std::move(l)); }, nullptr, nullptr);
     ASSERT_TRUE(subs);
     ASSERT_TRUE(conn_->flush(5s));
     const auto a1 = store("a", 1);
@@ -175,6 +178,41 @@ TEST_F(RoomStreamTest, ASubscriptionReceivesEachEventWithItsOffsetAndTheRoomsPre
     bus::v1::RoomEvent ev;
     ASSERT_TRUE(ev.ParseFromString(items[1].data));
     EXPECT_EQ(ev.data_json(), "2");
+}
+
+TEST_F(RoomStreamTest, EphemeralEventsReachTheRoomsSubscribersAndAreNeverStored) {
+    Collector<RoomStream::Live> live;
+    Collector<std::string> ephemeral;
+    auto subs = stream_->subscribe(
+        "a", [&live](RoomStream::Live&& l) { live.push(std::move(l)); },
+        [&ephemeral](std::string&& e) { ephemeral.push(std::move(e)); }, nullptr);
+    ASSERT_TRUE(subs);
+    ASSERT_TRUE(conn_->flush(5s));
+    bus::v1::RoomEvent ev;
+    ev.set_room("a");
+    ev.set_event("cursor");
+    ev.set_data_json("{\"x\":1}");
+    ASSERT_TRUE(stream_->publish_ephemeral("a", ev));
+    ev.set_room("b");
+    ASSERT_TRUE(stream_->publish_ephemeral("b", ev));  // another room's: not seen
+    const auto stored = store("a", 1);
+    ASSERT_TRUE(live.wait_for(1, 5s));
+    ASSERT_TRUE(ephemeral.wait_for(1, 5s));
+    EXPECT_EQ(ephemeral.items().size(), 1u);
+    bus::v1::RoomEvent got;
+    ASSERT_TRUE(got.ParseFromString(ephemeral.items()[0]));
+    EXPECT_EQ(got.event(), "cursor");
+    EXPECT_EQ(got.data_json(), "{\"x\":1}");
+    // The stored event follows the last stored one directly: the ephemeral one took no offset,
+    // and a read of the room finds only the stored event.
+    EXPECT_EQ(live.items()[0].prev, 0u);
+    EXPECT_EQ(last_offset_of(*stream_, "a"), stored);
+    Collector<std::size_t> read;
+    stream_->read_after("a", 0, 10, 0, [&read](natsbus::Result<RoomStream::Page> r) {
+        read.push(r ? r->events.size() : 999);
+    });
+    ASSERT_TRUE(read.wait_for(1, 5s));
+    EXPECT_EQ(read.items()[0], 1u);
 }
 
 TEST_F(RoomStreamTest, ReadsAfterStopFailClosed) {

@@ -189,6 +189,26 @@ public:
         return n;
     }
 
+    // Hands an ephemeral room event to every member of `room` except `except` and those still
+    // recovering (their catch-up has not been merged yet): an ephemeral event is never held nor
+    // replayed (PRODUCT.md §2), and it has no offset to merge by. Returns how many were sent.
+    template <class Send>
+    std::size_t deliver_ephemeral(std::string_view room, const transport::OutMessagePtr& message,
+                                  const Member* except, Send&& send) {
+        const auto* list = index_.members(room);
+        if (list == nullptr) {
+            return 0;
+        }
+        std::size_t n = 0;
+        for (Member* m : *list) {
+            if (m == except || (m->recovery && !m->recovery->merged)) {
+                continue;
+            }
+            n += send(*m, message) ? 1 : 0;
+        }
+        return n;
+    }
+
     // --- recovery ----------------------------------------------------------------------------
 
     // From now on live room events for `m` are held.

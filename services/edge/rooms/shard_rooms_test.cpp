@@ -129,6 +129,30 @@ TEST(ShardRooms, DeliverSkipsThePublisherAndHoldsForRecoveringMembers) {
     EXPECT_EQ(s.deliver("empty", 5, msg("x"), nullptr, sender()), 0u);
 }
 
+TEST(ShardRooms, EphemeralEventsSkipThePublisherAndMembersStillRecovering) {
+    ShardRooms<FakeMember> s(2);
+    FakeMember a("alice");
+    FakeMember b("bob");
+    FakeMember c("carol");
+    FakeMember d("dave");
+    for (auto* m : {&a, &b, &c, &d}) {
+        s.attach(*m);
+        s.join(*m, "r", {});
+    }
+    s.hold(c);   // recovering: nothing held for it (ephemeral events are not replayed)
+    s.hold(d);
+    s.release(d);
+    s.watch(d, {{"r", 10}});  // merged, watching for duplicates: ephemeral ones are never those
+    EXPECT_EQ(s.deliver_ephemeral("r", msg("cursor"), &a, sender()), 2u);
+    EXPECT_TRUE(a.received.empty()) << "the publisher is excluded";
+    EXPECT_EQ(b.received, std::vector<std::string>{"cursor"});
+    EXPECT_TRUE(c.received.empty());
+    EXPECT_TRUE(c.recovery->events.empty()) << "not held";
+    EXPECT_EQ(d.received, std::vector<std::string>{"cursor"});
+    ASSERT_TRUE(d.recovery) << "the watch goes on: an ephemeral event has no offset";
+    EXPECT_EQ(s.deliver_ephemeral("empty", msg("x"), nullptr, sender()), 0u);
+}
+
 TEST(ShardRooms, LiveEventsTheMergeCoveredAreNotSentAgain) {
     // Found by the edge-kill fault test (a recovered client got one event twice): the catch-up
     // read returned r:11 and r:12 before their live deliveries reached the shard, so they were

@@ -126,7 +126,10 @@ std::size_t LocalAdapter::deliver(unsigned shard, const OutMessagePtr& message,
         if (m != nullptr) {
             m->mark = sent;
         }
-        count += s->send(message, target.is_volatile) ? 1 : 0;
+        count += s->send(message, target.is_volatile ? engineio::Delivery::kVolatile
+                                                       : engineio::Delivery::kReliable)
+                     ? 1
+                     : 0;
     };
     if (target.rooms.empty()) {
         for (const auto& [id, s] : sockets) {

@@ -193,8 +193,8 @@ public:
         }
     }
 
-    bool send(const OutMessagePtr& message, bool is_volatile, bool capped = true) {
-        return session_ != nullptr && session_->send(message, is_volatile, capped);
+    bool send(const OutMessagePtr& message, engineio::Delivery delivery, bool capped = true) {
+        return session_ != nullptr && session_->send(message, delivery, capped);
     }
 
     void remove_socket(Socket& socket) {
@@ -299,7 +299,7 @@ private:
         std::string text = "4";
         psio::encode(text, psio::PacketType::kConnectError, nsp, std::nullopt,
                      connect_error_payload(error));
-        send(make_message(std::move(text)), false);
+        send(make_message(std::move(text)), engineio::Delivery::kReliable);
         // Each refused CONNECT may have cost a token check: a connection that keeps trying is
         // closed (the client reconnects with backoff, a flood does not get a free loop).
         const auto cap = server_.options().max_connect_failures;
@@ -382,7 +382,7 @@ private:
         payload += '}';
         std::string text = "4";
         psio::encode(text, psio::PacketType::kConnect, nsp.name(), std::nullopt, payload);
-        send(make_message(std::move(text)), false);
+        send(make_message(std::move(text)), engineio::Delivery::kReliable);
         if (nsp.connection_handler()) {
             nsp.connection_handler()(socket);
         }
@@ -475,26 +475,27 @@ void Socket::on_disconnect(DisconnectHandler handler) {
     disconnect_handlers_.push_back(std::move(handler));
 }
 
-bool Socket::send(const OutMessagePtr& message, bool is_volatile) {
-    return connected_ && client_ != nullptr && client_->send(message, is_volatile);
+bool Socket::send(const OutMessagePtr& message, engineio::Delivery delivery) {
+    return connected_ && client_ != nullptr && client_->send(message, delivery);
 }
 
 bool Socket::send_now(const OutMessagePtr& message) {
-    return connected_ && client_ != nullptr && client_->send(message, false, /*capped=*/false);
+    return connected_ && client_ != nullptr &&
+           client_->send(message, engineio::Delivery::kReliable, /*capped=*/false);
 }
 
 bool Socket::emit(std::string_view event, const Args& args) {
     if (!connected_) {
         return false;
     }
-    return send(encode_event(nsp_->name(), event, args), false);
+    return send(encode_event(nsp_->name(), event, args));
 }
 
 bool Socket::emit_volatile(std::string_view event, const Args& args) {
     if (!connected_) {
         return false;
     }
-    return send(encode_event(nsp_->name(), event, args), true);
+    return send(encode_event(nsp_->name(), event, args), engineio::Delivery::kVolatile);
 }
 
 void Socket::emit_with_ack(std::string_view event, const Args& args,
@@ -525,7 +526,7 @@ void Socket::emit_with_ack(std::string_view event, const Args& args,
         expired->callback(std::nullopt);
     });
     acks_.push_back(std::move(pending));
-    send(encode_event(nsp_->name(), event, args, id), false);
+    send(encode_event(nsp_->name(), event, args, id));
 }
 
 void Socket::dispatch_ack(std::uint64_t id, Args&& args) {
@@ -628,7 +629,7 @@ void Socket::disconnect(bool close_connection) {
     Client* client = client_;
     std::string text = "4";
     psio::encode(text, psio::PacketType::kDisconnect, nsp_->name(), std::nullopt, {});
-    send(make_message(std::move(text)), false);
+    send(make_message(std::move(text)), engineio::Delivery::kReliable);
     on_closed(DisconnectReason::kServerNamespaceDisconnect);
     if (close_connection) {
         client->close_connection();

@@ -216,7 +216,8 @@ public:
     void emit_with_ack(std::string_view event, const Args& args, std::chrono::milliseconds timeout,
                        AckCallback callback);
     // Sends a pre-encoded message (broadcast fan-out uses this).
-    bool send(const transport::OutMessagePtr& message, bool is_volatile = false);
+    bool send(const transport::OutMessagePtr& message,
+              engineio::Delivery delivery = engineio::Delivery::kReliable);
 
     // Sends exempt from the outbound queue caps: the caller bounds what it sends this way (a
     // connection state recovery replay of stored events).
