@@ -172,11 +172,23 @@ export interface RoomEmitOptions {
   exceptSocket?: string;
   /** Milliseconds to wait for the PubAck. */
   timeout?: number;
+  /** Stored (the default). */
+  ephemeral?: false;
+}
+
+export interface EphemeralEmitOptions {
+  /** Core NATS on roomcast.ephemeral.<room>: not stored, no offset, not in history, not
+   * recovered; only the members connected now receive it. */
+  ephemeral: true;
+  /** A socket that must not receive the event. */
+  exceptSocket?: string;
 }
 
 export interface RoomTarget {
   /** Stores the event in the room; resolves to its offset (a decimal string). */
   emit(event: string, data?: unknown, options?: RoomEmitOptions): Promise<string>;
+  /** An ephemeral event (cursors, typing): resolves, without an offset, once the server has it. */
+  emit(event: string, data: unknown, options: EphemeralEmitOptions): Promise<void>;
 }
 
 export interface DirectTarget {
@@ -227,6 +239,8 @@ export function subjectToken(name: string): string;
 export function rpcSubject(namespace: string, event: string): string;
 export function lifecycleSubject(edge: string): string;
 export function roomSubject(room: string): string;
+/** roomcast.ephemeral.<room>: where ephemeral room events travel. */
+export function ephemeralSubject(room: string): string;
 export function reservedEvent(name: string): boolean;
 export function validEventName(name: string): boolean;
 export function validNamespace(namespace: string): boolean;

@@ -9,6 +9,7 @@
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
 #include "roomcast/grpcutil/grpcutil.hpp"
+#include "roomcast/grpcutil/service_flags.hpp"
 #include "roomcast/natsbus/client_settings.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 #include "roomcast/observability/admin_server.hpp"
@@ -86,17 +87,9 @@ int main(int argc, char** argv) {
     grpcutil::bind_server_tls(config, grpc_tls);
     config.parse_or_exit(argc, argv);
 
-    log::Level level = log::Level::kInfo;
-    if (!log::parse_level(log_level, level)) {
-        std::cerr << "roomcast_auth: --log-level must be debug, info, warn or error\n";
-        return 2;
-    }
-    if (admin_token.empty()) {
-        std::cerr << "roomcast_auth: --admin-token (ROOMCAST_ADMIN_TOKEN) is required\n";
-        return 2;
-    }
-    if (auto weak = core::weak_secret("admin-token", admin_token); !weak.empty()) {
-        std::cerr << "roomcast_auth: " << weak << "\n";
+    const auto level = grpcutil::check_service_flags(log_level, admin_token);
+    if (!level) {
+        std::cerr << "roomcast_auth: " << level.error() << "\n";
         return 2;
     }
     if (!jwt_secret.empty()) {
@@ -113,7 +106,7 @@ int main(int argc, char** argv) {
         std::cerr << "roomcast_auth: " << error << "\n";
         return 2;
     }
-    log::init("auth", level);
+    log::init("auth", *level);
 
     // Blocked before any thread starts, so only the sigwait below sees them (SIGHUP: reload).
     sigset_t signals;

@@ -10,6 +10,7 @@
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
 #include "roomcast/grpcutil/grpcutil.hpp"
+#include "roomcast/grpcutil/service_flags.hpp"
 #include "roomcast/natsbus/client_settings.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 #include "roomcast/observability/admin_server.hpp"
@@ -87,17 +88,9 @@ int main(int argc, char** argv) {
     grpcutil::bind_server_tls(config, grpc_tls);
     config.parse_or_exit(argc, argv);
 
-    log::Level level = log::Level::kInfo;
-    if (!log::parse_level(log_level, level)) {
-        std::cerr << "roomcast_presence: --log-level must be debug, info, warn or error\n";
-        return 2;
-    }
-    if (admin_token.empty()) {
-        std::cerr << "roomcast_presence: --admin-token (ROOMCAST_ADMIN_TOKEN) is required\n";
-        return 2;
-    }
-    if (auto weak = core::weak_secret("admin-token", admin_token); !weak.empty()) {
-        std::cerr << "roomcast_presence: " << weak << "\n";
+    const auto level = grpcutil::check_service_flags(log_level, admin_token);
+    if (!level) {
+        std::cerr << "roomcast_presence: " << level.error() << "\n";
         return 2;
     }
     if (replica_id.empty()) {
@@ -116,7 +109,7 @@ int main(int argc, char** argv) {
         std::cerr << "roomcast_presence: " << error << "\n";
         return 2;
     }
-    log::init("presence", level);
+    log::init("presence", *level);
 
     // Signals are blocked before any thread starts, so only sigwait below sees them.
     sigset_t signals;

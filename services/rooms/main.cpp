@@ -12,6 +12,7 @@
 #include "roomcast/core/config.hpp"
 #include "roomcast/core/log.hpp"
 #include "roomcast/grpcutil/grpcutil.hpp"
+#include "roomcast/grpcutil/service_flags.hpp"
 #include "roomcast/natsbus/client_settings.hpp"
 #include "roomcast/natsbus/natsbus.hpp"
 #include "roomcast/observability/admin_server.hpp"
@@ -124,17 +125,9 @@ int main(int argc, char** argv) {
     grpcutil::bind_server_tls(config, grpc_tls);
     config.parse_or_exit(argc, argv);
 
-    log::Level level = log::Level::kInfo;
-    if (!log::parse_level(log_level, level)) {
-        std::cerr << "roomcast_rooms: --log-level must be debug, info, warn or error\n";
-        return 2;
-    }
-    if (admin_token.empty()) {
-        std::cerr << "roomcast_rooms: --admin-token (ROOMCAST_ADMIN_TOKEN) is required\n";
-        return 2;
-    }
-    if (auto weak = core::weak_secret("admin-token", admin_token); !weak.empty()) {
-        std::cerr << "roomcast_rooms: " << weak << "\n";
+    const auto level = grpcutil::check_service_flags(log_level, admin_token);
+    if (!level) {
+        std::cerr << "roomcast_rooms: " << level.error() << "\n";
         return 2;
     }
     if (grpc_address.empty()) {
@@ -149,7 +142,7 @@ int main(int argc, char** argv) {
         std::cerr << "roomcast_rooms: " << error << "\n";
         return 2;
     }
-    log::init("rooms", level);
+    log::init("rooms", *level);
 
     // Signals are blocked before any thread starts, so only sigwait below sees them.
     sigset_t signals;

@@ -5,6 +5,7 @@
 //   slow      → {slept: N} after N ms (its first argument, at most 30 s)
 //   whoami    → the caller's user, socket, edge, namespace and rooms, and this replica's name
 //   notify    → emits `notice` (its first argument, or {text: "hello"}) to the calling user
+//   cursor    → {room, data}: an ephemeral `cursor` event with `data` to the room (no offset)
 // a join hook for rooms "cpp-private:*" (users whose id starts with "ok-" only), a publish hook
 // for rooms "cpp-mod:*" ("darn" in data.text becomes "****"; "forbidden-word" is refused with
 // `forbidden`), and prints every lifecycle event as a JSON line on stdout. Prints "ready" on
@@ -103,6 +104,20 @@ void register_handlers(Backend& rc, const std::string& replica) {
         const boost::json::value data =
             args.empty() ? boost::json::value(boost::json::object{{"text", "hello"}}) : args[0];
         if (auto r = rc.to_user(ctx.user_id).emit("notice", data); !r) {
+            return r.error();
+        }
+        return boost::json::object{{"sent", true}};
+    });
+    rc.handle("cursor", [&rc](const Context&, const boost::json::array& args) -> Result {
+        const auto* request = args.empty() ? nullptr : args[0].if_object();
+        const auto* room = request ? request->if_contains("room") : nullptr;
+        if (room == nullptr || !room->is_string()) {
+            return Error{"bad_request", "cursor takes {room, data}"};
+        }
+        const auto* data = request->if_contains("data");
+        if (auto r = rc.to(std::string(room->as_string()))
+                         .emit_ephemeral("cursor", data ? *data : boost::json::value());
+            !r) {
             return r.error();
         }
         return boost::json::object{{"sent", true}};

@@ -736,9 +736,13 @@ Error from_bus_error(const boost::system::error_code& ec, std::string_view what)
 
 }  // namespace
 
-Expected<std::uint64_t> RoomTarget::emit(std::string_view event, const boost::json::value& data,
-                                         const std::vector<std::string>& attachments) const {
-    if (!contract::valid_room_id(room_)) {
+namespace {
+
+// The RoomEvent of both kinds of room events, serialized, after the checks they share.
+Expected<std::string> room_event(const Backend& backend, const std::string& room,
+                                 std::string_view event, const boost::json::value& data,
+                                 const std::vector<std::string>& attachments) {
+    if (!contract::valid_room_id(room)) {
         return Error{"bad_request",
                      "invalid room id (" + std::string(contract::kRoomIdPattern) + ")"};
     }
@@ -746,7 +750,7 @@ Expected<std::uint64_t> RoomTarget::emit(std::string_view event, const boost::js
         return Error{"bad_request", "invalid or reserved event name"};
     }
     bus::v1::RoomEvent out;
-    out.set_room(room_);
+    out.set_room(room);
     out.set_event(std::string(event));
     out.set_data_json(protocol::to_json(data));
     for (const auto& a : attachments) {
@@ -754,16 +758,38 @@ Expected<std::uint64_t> RoomTarget::emit(std::string_view event, const boost::js
     }
     out.set_from("server");
     out.set_published_at_ms(core::unix_ms());
-    const Options& options = backend_.options();
-    if (out.ByteSizeLong() > options.max_payload_bytes) {
+    if (out.ByteSizeLong() > backend.options().max_payload_bytes) {
         return Error{"payload_too_large", "the event is larger than max_payload_bytes"};
     }
-    auto ack = backend_.connection().jetstream().publish(
-        contract::room_subject(room_), out.SerializeAsString(), {}, options.publish_timeout);
+    return {boost::system::in_place_value, out.SerializeAsString()};
+}
+
+}  // namespace
+
+Expected<std::uint64_t> RoomTarget::emit(std::string_view event, const boost::json::value& data,
+                                         const std::vector<std::string>& attachments) const {
+    auto bytes = room_event(backend_, room_, event, data, attachments);
+    if (!bytes) {
+        return bytes.error();
+    }
+    auto ack = backend_.connection().jetstream().publish(contract::room_subject(room_), *bytes, {},
+                                                         backend_.options().publish_timeout);
     if (!ack) {
         return from_bus_error(ack.error(), "publishing to the room");
     }
     return ack->sequence;
+}
+
+Expected<void> RoomTarget::emit_ephemeral(std::string_view event, const boost::json::value& data,
+                                          const std::vector<std::string>& attachments) const {
+    auto bytes = room_event(backend_, room_, event, data, attachments);
+    if (!bytes) {
+        return bytes.error();
+    }
+    if (auto r = backend_.connection().publish(contract::ephemeral_subject(room_), *bytes); !r) {
+        return from_bus_error(r.error(), "publishing the ephemeral event");
+    }
+    return {};
 }
 
 DirectTarget DirectTarget::in(std::string nsp) const {

@@ -567,5 +567,71 @@ TEST_F(BackendTest, RoomEmitsAreStoredWithIncreasingOffsets) {
     ASSERT_TRUE(backend_conn_->jetstream().delete_stream(stream.name));
 }
 
+TEST_F(BackendTest, EphemeralRoomEventsAreCoreRoomEventsAndNeverStored) {
+    // The room stream exists, as in production: an ephemeral event must not land in it.
+    natsbus::StreamConfig stream;
+    stream.name = unique_name("ROOMS");
+    stream.subjects = {std::string(contract::kRoomSubjects)};
+    stream.storage = natsbus::Storage::kMemory;
+    ASSERT_TRUE(backend_conn_->jetstream().ensure_stream(stream));
+    const std::string room = unique_name("doc:");
+    struct Seen {
+        std::string subject;
+        bus::v1::RoomEvent event;
+    };
+    Collector<Seen> seen;
+    auto sub = edge_->subscribe(contract::kEphemeralSubjects, [&](natsbus::Message&& m) {
+        Seen s{m.subject, {}};
+        if (s.event.ParseFromString(m.data)) {
+            seen.push(std::move(s));
+        }
+    });
+    ASSERT_TRUE(sub);
+    ASSERT_TRUE(edge_->flush(2s));
+
+    const std::int64_t before = core::unix_ms();
+    auto r = backend().to(room).emit_ephemeral(
+        "cursor", boost::json::object{{"x", 1}, {"img", {{"_placeholder", true}, {"num", 0}}}},
+        {std::string("\x01\x02", 2)});
+    ASSERT_TRUE(r) << r.error().message;
+    // Refused before anything is sent, as stored events are: had one been published, it would
+    // arrive (in order) before the last one below.
+    EXPECT_EQ(backend().to("bad room").emit_ephemeral("cursor", 1).error().code, "bad_request");
+    EXPECT_EQ(backend().to("a.b").emit_ephemeral("cursor", 1).error().code, "bad_request");
+    EXPECT_EQ(backend().to(room).emit_ephemeral("join", 1).error().code, "bad_request");
+    EXPECT_EQ(backend().to(room).emit_ephemeral("", 1).error().code, "bad_request");
+    r = backend().to(room).emit_ephemeral("typing", true);
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_TRUE(seen.wait_for(2));
+    ASSERT_TRUE(edge_->flush(2s));
+    const auto got = seen.items();
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].subject, contract::ephemeral_subject(room));
+    EXPECT_EQ(got[0].event.room(), room);
+    EXPECT_EQ(got[0].event.event(), "cursor");
+    EXPECT_EQ(got[0].event.data_json(), R"({"x":1,"img":{"_placeholder":true,"num":0}})");
+    ASSERT_EQ(got[0].event.attachments_size(), 1);
+    EXPECT_EQ(got[0].event.attachments(0), std::string("\x01\x02", 2));
+    EXPECT_EQ(got[0].event.from(), "server");
+    EXPECT_GE(got[0].event.published_at_ms(), before);
+    EXPECT_LE(got[0].event.published_at_ms(), core::unix_ms());
+    EXPECT_EQ(got[1].subject, contract::ephemeral_subject(room));
+    EXPECT_EQ(got[1].event.event(), "typing");
+    EXPECT_EQ(got[1].event.data_json(), "true");
+
+    auto state = edge_->jetstream().stream_state(stream.name);
+    ASSERT_TRUE(state);
+    EXPECT_EQ(state->messages, 0u) << "an ephemeral event was stored";
+    ASSERT_TRUE(backend_conn_->jetstream().delete_stream(stream.name));
+
+    // No stream is needed at all, and the payload cap applies as to stored events.
+    EXPECT_TRUE(backend().to(room).emit_ephemeral("cursor", 2));
+    options_.max_payload_bytes = 100;
+    backend_.reset();
+    EXPECT_EQ(
+        backend().to(room).emit_ephemeral("cursor", boost::json::string(200, 'x')).error().code,
+        "payload_too_large");
+}
+
 }  // namespace
 }  // namespace roomcast::backend

@@ -2,25 +2,17 @@
 
 namespace roomcast::observability {
 
-namespace {
-transport::HttpResponse text(unsigned status, std::string body) {
-    transport::HttpResponse r;
-    r.status = status;
-    r.content_type = "text/plain; charset=utf-8";
-    r.headers.emplace_back("Cache-Control", "no-store");
-    r.body = std::move(body);
-    return r;
-}
-}  // namespace
+using transport::plain_text_response;
 
 void HealthEndpoints::on_request(transport::HttpRequest&& request, transport::Responder&& responder) {
     const auto path = request.path();
     if (request.method != "GET" && request.method != "HEAD") {
-        responder.respond(text(405, "method not allowed\n"));
+        responder.respond(plain_text_response(405, "method not allowed\n"));
     } else if (path == "/livez") {
-        responder.respond(text(200, "ok\n"));
+        responder.respond(plain_text_response(200, "ok\n"));
     } else if (path == "/readyz") {
-        responder.respond(ready_() ? text(200, "ready\n") : text(503, "not ready\n"));
+        responder.respond(ready_() ? plain_text_response(200, "ready\n")
+                                   : plain_text_response(503, "not ready\n"));
     } else if (path == "/metrics" && metrics_ != nullptr) {
         transport::HttpResponse r;
         r.status = 200;
@@ -28,12 +20,12 @@ void HealthEndpoints::on_request(transport::HttpRequest&& request, transport::Re
         r.body = metrics_->serialize();
         responder.respond(std::move(r));
     } else {
-        responder.respond(text(404, "not found\n"));
+        responder.respond(plain_text_response(404, "not found\n"));
     }
 }
 
 void HealthEndpoints::on_upgrade(transport::HttpRequest&&, transport::WsUpgrade&& upgrade) {
-    upgrade.reject(text(404, "not found\n"));
+    upgrade.reject(plain_text_response(404, "not found\n"));
 }
 
 AdminServer::AdminServer(transport::ShardPool& shards, std::function<bool()> ready,

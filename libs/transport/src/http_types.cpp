@@ -39,6 +39,15 @@ std::optional<std::string> HttpRequest::query_param(std::string_view name) const
     return std::nullopt;
 }
 
+HttpResponse plain_text_response(unsigned status, std::string body) {
+    HttpResponse r;
+    r.status = status;
+    r.content_type = "text/plain; charset=utf-8";
+    r.headers.emplace_back("Cache-Control", "no-store");
+    r.body = std::move(body);
+    return r;
+}
+
 const char* reason_phrase(unsigned status) noexcept {
     switch (status) {
         case 101:

@@ -13,6 +13,7 @@ import {
   HOOK_JOIN_SUBJECT,
   HOOK_PUBLISH_SUBJECT,
   LIFECYCLE_SUBJECTS,
+  ephemeralSubject,
   roomSubject,
   rpcSubject,
   validCustomEventName,
@@ -26,6 +27,7 @@ import { Worker } from './worker.mjs';
 
 export { RoomcastError } from './errors.mjs';
 export {
+  ephemeralSubject,
   lifecycleSubject,
   reservedEvent,
   roomSubject,
@@ -227,6 +229,7 @@ export class Roomcast {
     this.lifecycle = new Map();
     this.closing = null;
     this.overflowLogged = 0;
+    this.asyncErrorLogged = 0;
     this.watchStatus();
   }
 
@@ -245,9 +248,21 @@ export class Roomcast {
       for await (const s of this.nc.status()) {
         if (s.type === 'disconnect') this.logger.warn(`disconnected from NATS ${s.server ?? ''}`);
         else if (s.type === 'reconnect') this.logger.warn(`reconnected to NATS ${s.server ?? ''}`);
+        else if (s.type === 'error') this.warnAsyncError(s.error);
       }
     } catch {
       // The iterator ends with the connection.
+    }
+  }
+
+  // The server reports some failures after the fact, not to the call that caused them: a
+  // publish the NATS role does not allow (an ephemeral event or emit is then dropped while its
+  // promise resolved). Logged at most every 10 s, since each such publish reports one.
+  warnAsyncError(err) {
+    const now = Date.now();
+    if (now - this.asyncErrorLogged > 10000) {
+      this.asyncErrorLogged = now;
+      this.logger.warn(`NATS: ${err?.message ?? err}`);
     }
   }
 
@@ -595,7 +610,8 @@ export class Roomcast {
 
   // --- emit -------------------------------------------------------------------------------------
 
-  // A room's events are stored (offset, history, recovery) and reach its members on every edge.
+  // A room's events are stored (offset, history, recovery) and reach its members on every edge;
+  // with `ephemeral: true` they only reach the members connected now (no offset, no history).
   to(room) {
     return {
       emit: (event, data, options = {}) => this.emitToRoom(room, event, data, options),
@@ -604,6 +620,21 @@ export class Roomcast {
 
   // Emits do not check `closing`: handlers that close() lets finish may still emit.
   async emitToRoom(room, event, data, options) {
+    const bytes = this.roomEvent(room, event, data, options);
+    if (options.ephemeral) return this.publishEphemeral(room, bytes);
+    let ack;
+    try {
+      ack = await this.js.publish(roomSubject(room), bytes, {
+        timeout: options.timeout ?? this.options.emitTimeout,
+      });
+    } catch (err) {
+      throw wrapPublishError(err, `publish to room ${room}`);
+    }
+    return String(ack.seq);
+  }
+
+  // The RoomEvent both kinds of room events carry, after the same checks.
+  roomEvent(room, event, data, options) {
     if (!validRoomId(room)) {
       throw new RoomcastError('bad_request', 'room ids match ^[A-Za-z0-9_:@-]{1,128}$');
     }
@@ -614,8 +645,7 @@ export class Roomcast {
       throw new RoomcastError('bad_request', 'invalid socket id');
     }
     const d = deconstruct(data);
-    const T = types();
-    const bytes = encode(T.RoomEvent, {
+    return encode(types().RoomEvent, {
       room,
       event,
       data_json: d.json,
@@ -624,15 +654,19 @@ export class Roomcast {
       exclude_socket: options.exceptSocket ?? '',
       published_at_ms: Date.now(),
     });
-    let ack;
+  }
+
+  // An ephemeral room event is a core NATS publish on roomcast.ephemeral.<room>: no stream, no
+  // PubAck, so no offset; the edges with members in the room deliver it (docs/backends.md,
+  // "Ephemeral room events"). Resolves to undefined once the server has it, as direct emits do.
+  async publishEphemeral(room, bytes) {
     try {
-      ack = await this.js.publish(roomSubject(room), bytes, {
-        timeout: options.timeout ?? this.options.emitTimeout,
-      });
+      this.nc.publish(ephemeralSubject(room), bytes);
+      await this.nc.flush();
     } catch (err) {
-      throw wrapPublishError(err, `publish to room ${room}`);
+      throw wrapPublishError(err, `ephemeral publish to room ${room}`);
     }
-    return String(ack.seq);
+    return undefined;
   }
 
   toUser(userId) {

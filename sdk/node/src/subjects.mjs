@@ -11,6 +11,8 @@ export const LIFECYCLE_SUBJECT_PREFIX = 'roomcast.lifecycle.';
 export const LIFECYCLE_SUBJECTS = 'roomcast.lifecycle.>';
 export const EMIT_SUBJECT = 'roomcast.emit';
 export const ROOM_SUBJECT_PREFIX = 'roomcast.room.';
+// Ephemeral room events: core NATS beside the stream's subjects, so nothing stores them.
+export const EPHEMERAL_SUBJECT_PREFIX = 'roomcast.ephemeral.';
 
 export const MAX_ROOM_ID_BYTES = 128;
 export const MAX_USER_ID_BYTES = 256;
@@ -60,6 +62,10 @@ export function lifecycleSubject(edge) {
 
 export function roomSubject(room) {
   return ROOM_SUBJECT_PREFIX + room;
+}
+
+export function ephemeralSubject(room) {
+  return EPHEMERAL_SUBJECT_PREFIX + room;
 }
 
 const ROOM_ID_RE = /^[A-Za-z0-9_:@-]{1,128}$/;

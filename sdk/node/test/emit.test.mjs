@@ -1,5 +1,6 @@
-// Emits: to a room (JetStream publish, offsets, a stored RoomEvent), to a user and a socket
-// (core Emit on roomcast.emit); client-side validation; connect() options.
+// Emits: to a room (JetStream publish, offsets, a stored RoomEvent), ephemeral to a room (core
+// RoomEvent on roomcast.ephemeral.<room>, nothing stored), to a user and a socket (core Emit on
+// roomcast.emit); client-side validation; connect() options.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
@@ -84,6 +85,106 @@ test('a room no stream covers is unavailable', async () => {
   }
 });
 
+// Every message on roomcast.ephemeral.> the edge side receives, in order; stop() ends it.
+function collect(nc, subject) {
+  const got = [];
+  const sub = nc.subscribe(subject, { callback: (err, m) => err || got.push(m) });
+  return { got, stop: () => sub.unsubscribe() };
+}
+
+async function until(cond, ms, what) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('to(room).emit with ephemeral: true publishes a RoomEvent on roomcast.ephemeral.<room>, stores nothing', async () => {
+  const eph = collect(edge, 'roomcast.ephemeral.>');
+  const stored = collect(edge, 'roomcast.room.>');
+  try {
+    await edge.flush();
+    const count = await storedCount();
+    const before = Date.now();
+    const img = Buffer.from([7, 8, 9]);
+    const r1 = await rc.to('doc:7').emit('cursor', { x: 1, y: 2, img }, { ephemeral: true });
+    const r2 = await rc.to('doc:7').emit('typing', true, { ephemeral: true, exceptSocket: 'sock-9' });
+    assert.equal(r1, undefined, 'no offset');
+    assert.equal(r2, undefined, 'no offset');
+    await until(() => eph.got.length >= 2, 5000, 'two ephemeral events');
+    assert.equal(eph.got.length, 2);
+
+    const [m1, m2] = eph.got;
+    assert.equal(m1.subject, 'roomcast.ephemeral.doc:7');
+    assert.equal(m1.headers, undefined, 'a plain core message: no JetStream headers');
+    const e1 = decode(T.RoomEvent, m1.data);
+    assert.equal(e1.room, 'doc:7');
+    assert.equal(e1.event, 'cursor');
+    assert.equal(e1.from, 'server');
+    assert.equal(e1.exclude_socket, '');
+    assert.ok(e1.published_at_ms >= before && e1.published_at_ms <= Date.now());
+    assert.deepEqual(JSON.parse(e1.data_json), { x: 1, y: 2, img: { _placeholder: true, num: 0 } });
+    assert.deepEqual(Buffer.from(e1.attachments[0]), img);
+    const e2 = decode(T.RoomEvent, m2.data);
+    assert.equal(m2.subject, 'roomcast.ephemeral.doc:7');
+    assert.equal(e2.event, 'typing');
+    assert.equal(e2.data_json, 'true');
+    assert.equal(e2.exclude_socket, 'sock-9');
+
+    // Nothing went to the stream: not stored, not on its subjects.
+    assert.equal(await storedCount(), count);
+    assert.equal(stored.got.length, 0);
+  } finally {
+    eph.stop();
+    stored.stop();
+  }
+});
+
+test('ephemeral: invalid rooms and events are refused as for stored ones, nothing is published', async () => {
+  const eph = collect(edge, 'roomcast.ephemeral.>');
+  try {
+    await edge.flush();
+    for (const room of ['', 'a.b', 'a b', 'a>', 'x'.repeat(129), 42]) {
+      await assert.rejects(
+        rc.to(room).emit('cursor', {}, { ephemeral: true }),
+        (e) => e instanceof RoomcastError && e.code === 'bad_request' && /room ids match/.test(e.message),
+        String(room),
+      );
+    }
+    for (const event of ['', 'join', 'publish', 'disconnect', 'x'.repeat(129)]) {
+      await assert.rejects(rc.to('doc:1').emit(event, {}, { ephemeral: true }), (e) => e.code === 'bad_request', event);
+    }
+    await assert.rejects(rc.to('doc:1').emit('x', {}, { ephemeral: true, exceptSocket: 'a b' }), (e) => e.code === 'bad_request');
+    // One connection's messages arrive in order: had a refused one been sent, it would be here
+    // before this one.
+    await rc.to('doc:1').emit('last', null, { ephemeral: true });
+    await until(() => eph.got.length >= 1, 5000, 'the valid ephemeral event');
+    await edge.flush();
+    assert.deepEqual(eph.got.map((m) => m.subject), ['roomcast.ephemeral.doc:1']);
+    assert.equal(decode(T.RoomEvent, eph.got[0].data).event, 'last');
+  } finally {
+    eph.stop();
+  }
+});
+
+test('ephemeral events need no stream; over max_payload they are payload_too_large', async () => {
+  const got = firstMessage(edge, 'roomcast.ephemeral.doc:2', 5000);
+  await edge.flush();
+  await jsm.streams.delete('ROOMCAST_ROOMS');
+  try {
+    assert.equal(await rc.to('doc:2').emit('cursor', 1, { ephemeral: true }), undefined);
+    const m = await got;
+    assert.ok(m, 'ephemeral event received without a stream');
+    assert.equal(decode(T.RoomEvent, m.data).data_json, '1');
+  } finally {
+    await jsm.streams.add({ name: 'ROOMCAST_ROOMS', subjects: ['roomcast.room.>'] });
+  }
+  const big = Buffer.alloc(2 * 1024 * 1024);
+  await assert.rejects(rc.to('doc:2').emit('x', big, { ephemeral: true }), (e) => e.code === 'payload_too_large');
+  assert.equal(await rc.to('doc:2').emit('x', 'small', { ephemeral: true }), undefined);
+});
+
 test('toUser / toSocket publish decodable Emits on roomcast.emit', async () => {
   let got = firstMessage(edge, 'roomcast.emit', 5000);
   await edge.flush();
@@ -141,6 +242,12 @@ test('the SDK runs as the closed bus backend role: everything above passed under
   // The role (k8s/helm/roomcast/files/nats-roles.json) is in force: what it does not allow fails.
   const err = await rc.nats.request('roomcast.control', new Uint8Array(), { timeout: 2000 }).catch((e) => e);
   assert.match(String(err?.message), /Permissions Violation for Publish to "roomcast.control"/);
+  // A plain publish learns of it only after the fact: the SDK logs the server's report.
+  await until(
+    () => logged.some((l) => /^NATS: .*Permissions Violation for Publish to "roomcast.control"/.test(l)),
+    5000,
+    'the permission violation logged',
+  );
 });
 
 test('a payload over the server max_payload is payload_too_large; the connection stays usable', async () => {

@@ -5,8 +5,10 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 
 import {
+  ephemeralSubject,
   lifecycleSubject,
   reservedEvent,
+  roomSubject,
   rpcSubject,
   subjectToken,
   validEventName,
@@ -32,6 +34,9 @@ test('golden subjects (libs/contract BackendSubjects.Golden)', () => {
   assert.equal(rpcSubject('/a/b', 'x:y@z-1_'), 'roomcast.ns.a%2Fb.rpc.x:y@z-1_');
   assert.equal(rpcSubject('/', '\u00e9'), 'roomcast.rpc.%C3%A9');
   assert.equal(lifecycleSubject('edge-1'), 'roomcast.lifecycle.edge-1');
+  // libs/contract RoomSubjects (subjects_test.cpp)
+  assert.equal(roomSubject('post:42'), 'roomcast.room.post:42');
+  assert.equal(ephemeralSubject('post:42'), 'roomcast.ephemeral.post:42');
   assert.equal(EMIT_SUBJECT, 'roomcast.emit');
   assert.equal(HOOK_CONNECT_SUBJECT, 'roomcast.hook.connect');
   assert.equal(HOOK_JOIN_SUBJECT, 'roomcast.hook.join');

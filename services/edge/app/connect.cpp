@@ -256,7 +256,7 @@ void Connections::on_connection(const sio::SocketPtr& socket) {
         recover(socket, session);
         return;
     }
-    records_.write(*socket, session, socket->shard());
+    records_.write_first(*socket, session, socket->shard());
 }
 
 void Connections::recover(const sio::SocketPtr& socket, const SessionPtr& session) {

@@ -9,27 +9,18 @@ namespace roomcast::edge {
 
 namespace json = boost::json;
 
-namespace {
-transport::HttpResponse text(unsigned status, std::string body) {
-    transport::HttpResponse r;
-    r.status = status;
-    r.content_type = "text/plain; charset=utf-8";
-    r.headers.emplace_back("Cache-Control", "no-store");
-    r.body = std::move(body);
-    return r;
-}
-}  // namespace
+using transport::plain_text_response;
 
 void DevTokenEndpoint::on_request(transport::HttpRequest&& request, transport::Responder&& responder) {
     if (request.method != "POST") {
-        responder.respond(text(405, "POST a JSON object {\"name\": \"...\"}\n"));
+        responder.respond(plain_text_response(405, "POST a JSON object {\"name\": \"...\"}\n"));
         return;
     }
     auto body = protocol::parse_json(request.body, protocol::JsonLimits{4});
     const json::value* name = body && body->is_object() ? body->as_object().if_contains("name") : nullptr;
     if (name == nullptr || !name->is_string() || name->get_string().empty() ||
         name->get_string().size() > 64) {
-        responder.respond(text(400, "name must be a string of 1 to 64 bytes\n"));
+        responder.respond(plain_text_response(400, "name must be a string of 1 to 64 bytes\n"));
         return;
     }
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
@@ -49,7 +40,7 @@ void DevTokenEndpoint::on_request(transport::HttpRequest&& request, transport::R
     }
     auto token = jwt::sign(claims, key_);
     if (!token) {
-        responder.respond(text(500, "cannot sign\n"));
+        responder.respond(plain_text_response(500, "cannot sign\n"));
         return;
     }
     json::object out;
@@ -67,7 +58,7 @@ void DevTokenEndpoint::on_request(transport::HttpRequest&& request, transport::R
 }
 
 void DevTokenEndpoint::on_upgrade(transport::HttpRequest&&, transport::WsUpgrade&& upgrade) {
-    upgrade.reject(text(404, "not found\n"));
+    upgrade.reject(plain_text_response(404, "not found\n"));
 }
 
 }  // namespace roomcast::edge

@@ -7,19 +7,57 @@ namespace roomcast::edge {
 namespace asio = boost::asio;
 namespace log = core::log;
 
-SessionRecorder::SessionRecorder(SessionStore& store, rooms::Fabric& fabric)
-    : store_(store), fabric_(fabric) {}
+SessionRecorder::SessionRecorder(SessionStore& store, rooms::Fabric& fabric,
+                                 std::chrono::milliseconds delay)
+    : store_(store), fabric_(fabric), delay_(delay) {}
 
 void SessionRecorder::rooms_changed(const Caller& caller) {
-    if (caller.socket && caller.shard != nullptr) {
-        write(*caller.socket, caller.session, *caller.shard);
+    if (!caller.socket || caller.shard == nullptr) {
+        return;
     }
+    if (caller.session->record.delayed) {
+        build(*caller.socket, caller.session);  // goes with the first write
+        return;
+    }
+    write(*caller.socket, caller.session, *caller.shard);
+}
+
+void SessionRecorder::write_first(const sio::Socket& socket, const SessionPtr& s, transport::Shard& shard) {
+    if (delay_.count() == 0 || s->record.revision != 0 || s->record.writing) {
+        write(socket, s, shard);
+        return;
+    }
+    if (s->record.lost || s->pid.empty() || s->record.erase) {
+        return;
+    }
+    build(socket, s);
+    auto& chain = s->record;
+    chain.delayed = std::make_unique<DelayedRecord>(&SessionRecorder::delay_over, *this, s, shard);
+    chain.delayed->timer.arm(shard.timers(delay_));
+}
+
+void SessionRecorder::delay_over(void* p) {
+    auto* d = static_cast<DelayedRecord*>(p);
+    auto s = d->session.lock();
+    if (!s) {
+        return;
+    }
+    SessionRecorder& self = *d->recorder;
+    transport::Shard& shard = *d->shard;
+    s->record.delayed.reset();  // destroys `d` (and the timer that called us: allowed)
+    self.flush(s, shard);
 }
 
 void SessionRecorder::write(const sio::Socket& socket, const SessionPtr& s, transport::Shard& shard) {
     if (s->record.lost || s->pid.empty() || s->record.erase) {
         return;
     }
+    s->record.delayed.reset();  // anything written at once ends a first record's wait
+    build(socket, s);
+    flush(s, shard);
+}
+
+void SessionRecorder::build(const sio::Socket& socket, const SessionPtr& s) {
     auto next = std::make_unique<bus::v1::SessionRecord>();
     auto& rec = *next;
     rec.set_socket_id(socket.id());
@@ -35,7 +73,6 @@ void SessionRecorder::write(const sio::Socket& socket, const SessionPtr& s, tran
         m->set_joined_ms(info.joined_ms);
     }
     s->record.next = std::move(next);
-    flush(s, shard);
 }
 
 void SessionRecorder::erase(const SessionPtr& s, transport::Shard& shard) {
@@ -44,17 +81,20 @@ void SessionRecorder::erase(const SessionPtr& s, transport::Shard& shard) {
     }
     s->record.erase = true;
     s->record.next.reset();
+    s->record.delayed.reset();
     flush(s, shard);
 }
 
 void SessionRecorder::flush(const SessionPtr& s, transport::Shard& shard) {
     auto& chain = s->record;
-    if (chain.writing || chain.lost) {
-        return;  // the write in flight continues with the newest record when it completes
+    if (chain.writing || chain.lost || chain.delayed) {
+        return;  // the write in flight (or the delay) continues with the newest record
     }
     if (chain.erase) {
         chain.lost = true;
-        store_.erase(s->pid);
+        if (chain.attempted || chain.take_over) {  // one that left within its first delay has none
+            store_.erase(s->pid);
+        }
         return;
     }
     if (!chain.next) {
@@ -63,6 +103,7 @@ void SessionRecorder::flush(const SessionPtr& s, transport::Shard& shard) {
     bus::v1::SessionRecord rec = std::move(*chain.next);
     chain.next.reset();
     chain.writing = true;
+    chain.attempted = true;
     transport::Shard* home = &shard;
     auto done = [this, s, home](natsbus::Result<std::uint64_t> r) {
         asio::post(home->ioc(), [this, s, home, r = std::move(r)] {

@@ -660,9 +660,7 @@ Session::Session(EngineServer& engine, transport::Shard& shard, std::string id, 
       id_(std::move(id)),
       kind_(kind),
       ping_timer_(&Session::on_ping_timer, this),
-      pong_timer_(&Session::on_pong_timer, this),
-      upgrade_timer_(&Session::on_upgrade_timer, this),
-      close_timer_(&Session::on_close_timer, this) {
+      pong_timer_(&Session::on_pong_timer, this) {
     auto& stats = engine_.stats(shard_.index());
     (kind_ == TransportKind::kPolling ? stats.open_polling : stats.open_websocket).add();
 }
@@ -1067,7 +1065,7 @@ void Session::close_after_quiet() {
     // A short pause between the last message and the close frame: socket.io-client handles a
     // decoded packet a tick later, so messages that reach it in the same read as the close are
     // handled after its disconnect — outside the offset it recovers from, and so twice.
-    close_timer_.arm(shard_.timers(kCloseQuiet));
+    close_timer_.arm(shard_.timers(kCloseQuiet), this);
 }
 
 // --- upgrade ---
@@ -1079,7 +1077,7 @@ bool Session::can_upgrade() const noexcept {
 void Session::begin_upgrade(std::shared_ptr<transport::WsConnection> ws) {
     probe_ = std::move(ws);
     probe_->start(&probe_handler_);
-    upgrade_timer_.arm(shard_.timers(engine_.options().upgrade_timeout));
+    upgrade_timer_.arm(shard_.timers(engine_.options().upgrade_timeout), this);
 }
 
 void Session::ProbeHandler::on_ws_message(bool binary, std::string_view payload) {
@@ -1154,7 +1152,7 @@ void Session::close(CloseReason reason) {
     if (state_ == State::kClosed) {
         return;
     }
-    close_timer_.arm(shard_.timers(engine_.options().close_timeout));
+    close_timer_.arm(shard_.timers(engine_.options().close_timeout), this);
     if (kind_ == TransportKind::kPolling) {
         if (probe_) {
             cancel_upgrade();

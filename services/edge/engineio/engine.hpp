@@ -379,8 +379,8 @@ private:
     transport::Timer::Clock::time_point pong_deadline_{};
     transport::Timer ping_timer_;
     transport::Timer pong_timer_;
-    transport::Timer upgrade_timer_;
-    transport::Timer close_timer_;
+    transport::LazyTimer<&Session::on_upgrade_timer> upgrade_timer_;
+    transport::LazyTimer<&Session::on_close_timer> close_timer_;
 };
 
 }  // namespace roomcast::engineio

@@ -14,7 +14,8 @@
 //
 // Pure: no I/O, no clock, no threads. Member is the fabric's per-socket record (a fake in
 // tests); it provides `memberships()` (sio::RoomIndex), `const std::string& user() const`, and
-// a `recovery` member (std::optional<Held>) that this class manages.
+// a `recovery` member (std::unique_ptr<Held>: allocated only while the socket recovers, so
+// an idle socket pays a pointer) that this class manages.
 // Thread-safety: one shard thread owns a ShardRooms.
 
 #include "socketio/room_index.hpp"
@@ -23,6 +24,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -212,7 +214,7 @@ public:
     // --- recovery ----------------------------------------------------------------------------
 
     // From now on live room events for `m` are held.
-    void hold(Member& m) { m.recovery.emplace(); }
+    void hold(Member& m) { m.recovery = std::make_unique<Held>(); }
     // Stops holding; returns what was held.
     Held release(Member& m) {
         Held out = m.recovery ? std::move(*m.recovery) : Held{};
@@ -226,7 +228,8 @@ public:
             m.recovery.reset();
             return;
         }
-        Held& h = m.recovery.emplace();
+        m.recovery = std::make_unique<Held>();
+        Held& h = *m.recovery;
         h.merged = true;
         h.covered = std::move(covered);
     }

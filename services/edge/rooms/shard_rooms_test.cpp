@@ -21,7 +21,7 @@ struct FakeMember {
 
     std::string user_id;
     std::vector<ShardRooms<FakeMember>::Membership> ms;
-    std::optional<Held> recovery;
+    std::unique_ptr<Held> recovery;
     std::vector<std::string> received;  // texts sent to it
 };
 

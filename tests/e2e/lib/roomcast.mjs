@@ -179,3 +179,20 @@ export async function metricValue(adminUrl, name, labels = {}) {
     }
     return 0;
 }
+
+/**
+ * JetStream stream `name`'s state (bytes, messages, first_seq, last_seq, …) and the server's
+ * whole store, as nats-server reports them at /jsz (`natsMonitorUrl`: the stack's).
+ */
+export async function jetStreamState(natsMonitorUrl, name) {
+    const res = await fetch(`${natsMonitorUrl}/jsz?accounts=true&streams=true`, { signal: AbortSignal.timeout(5_000) });
+    const jsz = await res.json();
+    for (const account of jsz.account_details ?? []) {
+        for (const s of account.stream_detail ?? []) {
+            if (s.name === name) {
+                return { state: s.state, store: jsz.storage };
+            }
+        }
+    }
+    assert.fail(`no stream ${name} in /jsz`);
+}

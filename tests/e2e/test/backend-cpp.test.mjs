@@ -151,6 +151,29 @@ test("notify emits to every socket of the calling user on both edges and to nobo
     await expectNoEvent(other.socket, "notice", 500, "a notice for another user");
 });
 
+test("emit_ephemeral reaches the room's members on both edges as (data, {room, from}), unstored", async () => {
+    const room = uniqueRoom("cpp-eph");
+    const caller = await connectUser(clients, stack, stack.edges[0].url, { user: "cpp-eph-caller" });
+    const a = await connectUser(clients, stack, stack.edges[0].url, { user: "cpp-eph-a" });
+    const b = await connectUser(clients, stack, stack.edges[1].url, { user: "cpp-eph-b" });
+    const outsider = await connectUser(clients, stack, stack.edges[1].url, { user: "cpp-eph-out" });
+    await joinRoom(a.socket, room);
+    await joinRoom(b.socket, room);
+    const inboxes = [new Inbox(a.socket, "cursor"), new Inbox(b.socket, "cursor")];
+    assert.deepEqual(await request(caller.socket, "cursor", { room, data: { x: 3, y: 4 } }), { ok: true, result: { sent: true } });
+    for (const [i, inbox] of inboxes.entries()) {
+        const [got] = await inbox.waitFor(1, { what: `the ephemeral cursor on edge ${i + 1}` });
+        assert.equal(got.args.length, 2, `(data, meta) only: ${JSON.stringify(got.args)}`);
+        assert.deepEqual(got.data, { x: 3, y: 4 });
+        assert.deepEqual(got.meta, { room, from: "server" });
+    }
+    await expectNoEvent(outsider.socket, "cursor", 500, "a cursor for a room the socket is not in");
+    const history = await request(a.socket, "history", { room });
+    assert.equal(history.ok, true, JSON.stringify(history));
+    assert.deepEqual(history.messages, [], "an ephemeral event is not in history");
+    assertError(await request(caller.socket, "cursor", { room: "not a room", data: 1 }), "bad_request", "an invalid room id");
+});
+
 test("lifecycle events reach the backend once each: connect, join, leave, disconnect", async () => {
     const backend = backends[0];
     const user = await connectUser(clients, stack, stack.edges[0].url, { user: "cpp-life" });

@@ -156,6 +156,42 @@ test("emits: to a room (stored, with its offset), to every socket of a user on b
     assert.equal(got.offset, reply.result.offset, "the client sees the offset the SDK returned");
 });
 
+test("ephemeral room events: members on both edges get (data, {room, from}) without an offset, nothing stored", async () => {
+    const [rc] = backends;
+    const room = uniqueRoom("node-eph");
+    const a = await connectUser(clients, stack, stack.edges[0].url, { user: "node-eph-a" });
+    const b = await connectUser(clients, stack, stack.edges[1].url, { user: "node-eph-b" });
+    const outsider = await connectUser(clients, stack, stack.edges[1].url, { user: "node-eph-out" });
+    await joinRoom(a.socket, room);
+    await joinRoom(b.socket, room);
+    const cursors = [new Inbox(a.socket, "cursor"), new Inbox(b.socket, "cursor")];
+    const barriers = [new Inbox(a.socket, "barrier"), new Inbox(b.socket, "barrier")];
+    const img = Buffer.from([1, 2, 3]);
+    assert.equal(await rc.to(room).emit("cursor", { x: 1, img }, { ephemeral: true }), undefined);
+    assert.equal(await rc.to(room).emit("cursor", { x: 2 }, { ephemeral: true, exceptSocket: b.socket.id }), undefined);
+    // A stored event from the same connection, published after them, reaches each edge after
+    // they were routed: once it is here, every cursor that will come has come.
+    const offset = await rc.to(room).emit("barrier", {});
+    for (const [i, inbox] of barriers.entries()) {
+        await inbox.waitFor(1, { what: `the barrier on edge ${i + 1}` });
+    }
+    const [onA, onB] = cursors.map((c) => c.items);
+    assert.equal(onA.length, 2, `edge 1 gets both cursors: ${JSON.stringify(onA.map((c) => c.args))}`);
+    assert.equal(onB.length, 1, `edge 2 gets the first only (the second excepts its socket): ${JSON.stringify(onB.map((c) => c.args))}`);
+    for (const got of [onA[0], onB[0]]) {
+        assert.equal(got.args.length, 2, `(data, meta) only: ${JSON.stringify(got.args)}`);
+        assert.deepEqual(got.meta, { room, from: "server" });
+        assert.equal(got.data.x, 1);
+        assert.deepEqual([...Buffer.from(got.data.img)], [1, 2, 3], "binary arrives as binary");
+    }
+    assert.equal(onA[1].data.x, 2);
+    await expectNoEvent(outsider.socket, "cursor", 300, "a cursor for a room the socket is not in");
+    const history = await request(a.socket, "history", { room });
+    assert.equal(history.ok, true, JSON.stringify(history));
+    assert.deepEqual(history.messages.map((m) => [m.event, m.offset]), [["barrier", offset]], "only the stored event is in history");
+    await assert.rejects(rc.to("not a room").emit("cursor", {}, { ephemeral: true }), (e) => e.code === "bad_request");
+});
+
 test("lifecycle listeners see connect, join, leave and disconnect of a socket once each", async () => {
     const user = await connectUser(clients, stack, stack.edges[1].url, { user: "node-life" });
     const socketId = user.socket.id;

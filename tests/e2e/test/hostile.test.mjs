@@ -21,6 +21,7 @@ import {
     Inbox,
     assertError,
     connectUser,
+    jetStreamState,
     joinRoom,
     nowSeconds,
     publishOk,
@@ -903,18 +904,8 @@ describe("edge with per-user quotas, byte budgets and pre-CONNECT caps (--user-p
 
 /** Bytes of JetStream stream `name` and of the whole JetStream store, from nats-server's /jsz. */
 async function jetStreamBytes(natsMonitorUrl, name) {
-    const res = await fetch(`${natsMonitorUrl}/jsz?accounts=true&streams=true`, { signal: AbortSignal.timeout(5_000) });
-    const jsz = await res.json();
-    let stream;
-    for (const account of jsz.account_details ?? []) {
-        for (const s of account.stream_detail ?? []) {
-            if (s.name === name) {
-                stream = s.state.bytes;
-            }
-        }
-    }
-    assert.notEqual(stream, undefined, `no stream ${name} in /jsz`);
-    return { stream, store: jsz.storage };
+    const { state, store } = await jetStreamState(natsMonitorUrl, name);
+    return { stream: state.bytes, store };
 }
 
 /** VmRSS of `pid` in bytes. */

@@ -36,6 +36,8 @@ async function main(): Promise<void> {
 
   const offset: string = await rc.to('post:42').emit('comment', { text: 'hi' });
   void offset;
+  const none: void = await rc.to('doc:7').emit('cursor', { x: 1, y: 2 }, { ephemeral: true, exceptSocket: 's1' });
+  void none;
   await rc.toUser('alice').emit('notice', { text: 'you have mail' });
   await rc.toSocket('abc').emit('notice', 1, 2, Buffer.from('x'));
   await rc.close();
@@ -45,6 +47,11 @@ async function main(): Promise<void> {
   // @ts-expect-error emit to a room resolves to the offset string
   const n: number = await rc.to('r').emit('e');
   void n;
+  // @ts-expect-error an ephemeral event has no offset
+  const o: string = await rc.to('r').emit('e', {}, { ephemeral: true });
+  void o;
+  // @ts-expect-error an ephemeral event waits for no PubAck
+  await rc.to('r').emit('e', {}, { ephemeral: true, timeout: 100 });
   // @ts-expect-error a connect hook's user needs an id
   rc.onConnect(async () => ({ user: { name: 'x' } }));
   // @ts-expect-error maxConcurrent is a number

@@ -10,6 +10,7 @@
 //   rc.on_join("team:", [](const Context& ctx, const std::string& room) {...});
 //   rc.start();
 //   rc.to("post:42").emit("comment", {{"text", "hi"}});   // → offset
+//   rc.to("doc:7").emit_ephemeral("cursor", {{"x", 1}});  // not stored, no offset
 //
 // Threading. NATS delivers every message of the process on one shared thread (natsbus.hpp),
 // which must never block, so handlers do not run there: each message is decoded on that thread
@@ -250,12 +251,20 @@ class Backend;
 // Targets are small values that refer to their Backend: use them at once
 // (rc.to(room).emit(...)); one must not outlive the Backend that made it.
 
-// to(room): a room event, stored in the room stream (history, recovery) with "server" as sender.
+// to(room): a room event with "server" as sender: stored in the room stream (history,
+// recovery), or ephemeral.
 class RoomTarget {
 public:
     // The event's offset (the stream sequence). Blocks up to Options::publish_timeout.
     Expected<std::uint64_t> emit(std::string_view event, const boost::json::value& data,
                                  const std::vector<std::string>& attachments = {}) const;
+    // An ephemeral room event (cursors, typing; PRODUCT.md §2 "ephemeral publish"): the same
+    // RoomEvent as a core NATS publish on roomcast.ephemeral.<room>, so no offset, no history,
+    // no recovery; only members connected now receive it. Same checks and errors as emit();
+    // returns once the NATS client has it (not flushed, as DirectTarget::emit), never blocks on
+    // the server. A publish the NATS role does not allow is dropped by the server later.
+    Expected<void> emit_ephemeral(std::string_view event, const boost::json::value& data,
+                                  const std::vector<std::string>& attachments = {}) const;
 
 private:
     friend class Backend;

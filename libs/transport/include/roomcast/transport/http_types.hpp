@@ -48,6 +48,10 @@ struct HttpResponse {
 
 const char* reason_phrase(unsigned status) noexcept;
 
+// A plain-text (UTF-8) answer with Cache-Control: no-store, so that no proxy or browser keeps
+// one endpoint's answer (health, refusals) for a later request.
+HttpResponse plain_text_response(unsigned status, std::string body);
+
 // An immutable outbound message, shared by every recipient of a broadcast. `text` is one text
 // frame (or one packet of a polling payload); each of `binaries` is one binary frame (or "b" +
 // base64 in a polling payload). Empty `text` means none.
