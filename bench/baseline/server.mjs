@@ -17,6 +17,9 @@
 //   leave     {room} → {ok}
 //   publish   {room, event, data, echo?} → {ok, offset}; every other member (every member with
 //             echo: true) receives `event` (data, {room, from, offset}, offset)
+//             ephemeral: true → {ok} (no offset, nothing counted); members receive `event`
+//             (data, {room, from}) through socket.io's volatile emit (dropped when the
+//             connection is not ready to write, as the edge drops ephemeral events first)
 //   errors    {ok: false, error: {code, message}}: bad_request, not_joined, payload_too_large
 //
 // Differences, on purpose (see docs/benchmarks.md):
@@ -229,13 +232,17 @@ function install(io, opts) {
                 fail(ack, "bad_request", kBadRoom);
                 return;
             }
-            const { event, echo } = req;
+            const { event, echo, ephemeral } = req;
             if (typeof event !== "string" || event.length === 0 || event.length > 128 || kReserved.has(event)) {
                 fail(ack, "bad_request", "event must be a non-empty string of at most 128 characters and not reserved");
                 return;
             }
             if (echo !== undefined && typeof echo !== "boolean") {
                 fail(ack, "bad_request", "echo must be a boolean");
+                return;
+            }
+            if (ephemeral !== undefined && typeof ephemeral !== "boolean") {
+                fail(ack, "bad_request", "ephemeral must be a boolean");
                 return;
             }
             if (!socket.rooms.has(room)) {
@@ -248,11 +255,19 @@ function install(io, opts) {
                 fail(ack, "payload_too_large", `data is larger than ${kMaxPublishBytes} bytes`);
                 return;
             }
+            const to = echo ? io.to(room) : socket.to(room);
+            if (ephemeral) {
+                to.volatile.emit(event, data, { room, from: socket.data.user });
+                if (typeof ack === "function") {
+                    ack({ ok: true });
+                }
+                return;
+            }
             const offset = (offsets.get(room) ?? 0) + 1;
             offsets.set(room, offset);
             const off = String(offset);
             const meta = { room, from: socket.data.user, offset: off };
-            (echo ? io.to(room) : socket.to(room)).emit(event, data, meta, off);
+            to.emit(event, data, meta, off);
             if (typeof ack === "function") {
                 ack({ ok: true, offset: off });
             }

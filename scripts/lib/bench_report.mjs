@@ -14,6 +14,10 @@
 //                        connections established (connect + join + holding them 1 s)
 // "Roomcast" includes nats-server; the edges alone are shown beside it. "Node (redis)" includes
 // redis-server.
+// Delivery: the latency scenario runs each rate with stored publishes and with ephemeral ones
+// (record param delivery=ephemeral: `publish` with `ephemeral: true`; Node: volatile emit); a
+// record without the param is stored. Figures are looked up by (system, scenario, label,
+// delivery), stored unless asked, so every other table and goal reads the stored runs.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -33,6 +37,10 @@ const kSystemName = {
 // the last member is written to after all the others).
 const kSustainedShare = 0.95;
 const kDegradedFactor = 3;
+const kDeliveries = ["stored", "ephemeral"];
+// Issue 15 item 3: in rooms of 100 at 30k deliveries/s, CPU per delivery (NATS included) at most
+// this share of Node's, judged on the ephemeral runs.
+const kSmallRoomsGoalShare = 0.5;
 
 function die(message) {
     process.stderr.write(`bench_report: ${message}\n`);
@@ -76,6 +84,10 @@ function mergeReports(record) {
         connects_per_second: reports.every((r) => Number.isFinite(r.connections?.connects_per_second))
             ? sum(pick((r) => r.connections.connects_per_second)) : null,
         foreign: sum(pick((r) => r.receive?.foreign)),
+        // Deliveries without an offset argument (ephemeral events); undefined from a load
+        // generator that does not count them.
+        without_offset: reports.every((r) => Number.isFinite(r.receive?.without_offset))
+            ? sum(pick((r) => r.receive.without_offset)) : undefined,
         joins_ok: sum(pick((r) => r.joins?.ok)),
         joins_failed: sum(pick((r) => r.joins?.failed)),
         sent: sum(pick((r) => r.publish?.sent)),
@@ -114,6 +126,7 @@ function figures(record) {
         system: record.system,
         scenario: record.scenario,
         label: record.label,
+        delivery: record.params?.delivery === "ephemeral" ? "ephemeral" : "stored",
         params: record.params,
         errors: record.errors,
         window_s: windowS,
@@ -226,18 +239,34 @@ function problems(f) {
     if (lg) {
         if (lg.failed) out.push(`${lg.failed} connections failed`);
         if (lg.joins_failed) out.push(`${lg.joins_failed} joins failed`);
-        if (lg.lost) out.push(`${lg.lost} lost`);
+        // Ephemeral events may be dropped under backpressure (by design): still shown.
+        if (lg.lost) out.push(f.delivery === "ephemeral" ? `${lg.lost} lost (dropped under backpressure)` : `${lg.lost} lost`);
         if (lg.duplicated) out.push(`${lg.duplicated} duplicated`);
         if (lg.out_of_order) out.push(`${lg.out_of_order} out of order`);
         if (lg.publish_errors) out.push(`${lg.publish_errors} publish errors`);
         if (lg.end_markers_missing) out.push(`${lg.end_markers_missing} end markers missing`);
         if (lg.foreign) out.push(`${lg.foreign} foreign messages`);
+        // The server must deliver what was asked: ephemeral events without an offset, stored
+        // ones with it (the floors write the stored frame whatever was asked).
+        if (lg.without_offset !== undefined && f.delivery === "ephemeral" && lg.without_offset !== lg.deliveries) {
+            out.push(`${lg.deliveries - lg.without_offset} deliveries carried an offset (stored, not ephemeral)`);
+        }
+        if (lg.without_offset && f.delivery === "stored") {
+            out.push(`${lg.without_offset} deliveries without an offset`);
+        }
     }
     return out;
 }
 
-function get(figs, system, scenario, label) {
-    return figs.find((f) => f.system === system && f.scenario === scenario && (label === undefined || f.label === label));
+/** µs of nats-server's (or redis-server's) CPU per delivery: the part of the all-servers figure. */
+function helperUsPerDelivery(f) {
+    const byRole = f.cpu_s_by_role ?? {};
+    return f.window_s && f.deliveries_per_s ? ((byRole.nats ?? byRole.redis ?? 0) / f.window_s / f.deliveries_per_s) * 1e6 : null;
+}
+
+function get(figs, system, scenario, label, delivery = "stored") {
+    return figs.find((f) => f.system === system && f.scenario === scenario && f.delivery === delivery &&
+        (label === undefined || f.label === label));
 }
 
 function systemsIn(figs, scenario) {
@@ -293,40 +322,61 @@ function rateSection(figs, scenario, title, intro) {
     if (!systems.length) return "";
     const labels = [...new Set(figs.filter((f) => f.scenario === scenario).map((f) => f.label))]
         .sort((a, b) => parseFloat(a) - parseFloat(b));
+    // Delivery modes present (latency: stored and ephemeral side by side, when both ran).
+    const deliveries = kDeliveries.filter((d) => figs.some((f) => f.scenario === scenario && f.delivery === d));
+    // "Roomcast, stored" / "Roomcast, ephemeral" when both ran; the floors have no mode.
+    const name = (s, d) => (s.startsWith("floor") ? kSystemName[s]
+        : `${kSystemName[s]}${d === "ephemeral" ? ", ephemeral" : deliveries.length > 1 ? ", stored" : ""}`);
     const rows = [];
+    const ratioRow = (label, what, a, b) => rows.push([label, `**${what}**`, "", ratio(a.cpu_us_per_delivery, b.cpu_us_per_delivery),
+        ratio(a.cpu_us_per_delivery_conn_procs, b.cpu_us_per_delivery_conn_procs), "", "", "",
+        ratio(a.loadgen?.p99_us, b.loadgen?.p99_us), "", "", ""]);
     for (const label of labels) {
         for (const s of systems) {
-            const f = get(figs, s, scenario, label);
-            if (!f) continue;
-            const byRole = f.cpu_s_by_role ?? {};
-            const nats = f.window_s && f.deliveries_per_s ? ((byRole.nats ?? byRole.redis ?? 0) / f.window_s / f.deliveries_per_s) * 1e6 : null;
-            rows.push([label, kSystemName[s], fmt(f.deliveries_per_s, 0), fmt(f.cpu_us_per_delivery, 2),
-                fmt(f.cpu_us_per_delivery_conn_procs, 2), fmt(nats, 2), fmt(f.server_cores, 2),
-                fmt(ms(f.loadgen?.p50_us), 2), fmt(ms(f.loadgen?.p99_us), 2), fmt(ms(f.loadgen?.p999_us), 2),
-                problems(f).join("; ") || "ok"]);
-        }
-        const rc = get(figs, "roomcast", scenario, label);
-        for (const s of ["node", "node-redis"]) {
-            const nd = get(figs, s, scenario, label);
-            if (rc && nd) {
-                rows.push([label, `**${kSystemName[s]} / Roomcast**`, "", ratio(nd.cpu_us_per_delivery, rc.cpu_us_per_delivery),
-                    ratio(nd.cpu_us_per_delivery_conn_procs, rc.cpu_us_per_delivery_conn_procs), "", "", "",
-                    ratio(nd.loadgen?.p99_us, rc.loadgen?.p99_us), "", ""]);
+            for (const d of deliveries) {
+                const f = get(figs, s, scenario, label, d);
+                if (!f) continue;
+                rows.push([label, name(s, d), fmt(f.deliveries_per_s, 0), fmt(f.cpu_us_per_delivery, 2),
+                    fmt(f.cpu_us_per_delivery_conn_procs, 2), fmt(helperUsPerDelivery(f), 2), fmt(f.server_cores, 2),
+                    fmt(ms(f.loadgen?.p50_us), 2), fmt(ms(f.loadgen?.p99_us), 2), fmt(ms(f.loadgen?.p999_us), 2),
+                    fmt(f.loadgen?.lost, 0), problems(f).join("; ") || "ok"]);
             }
         }
-        // The kernel's floor as the reference: how many times its CPU per delivery each system pays.
+        for (const d of deliveries) {
+            const rc = get(figs, "roomcast", scenario, label, d);
+            for (const s of ["node", "node-redis"]) {
+                const nd = get(figs, s, scenario, label, d);
+                if (rc && nd) {
+                    ratioRow(label, `${name(s, d)} / Roomcast`, nd, rc);
+                }
+            }
+        }
+        // What an ephemeral event saves against a stored one, per system.
+        if (deliveries.length > 1) {
+            for (const s of ["roomcast", "node", "node-redis"]) {
+                const st = get(figs, s, scenario, label, "stored");
+                const ep = get(figs, s, scenario, label, "ephemeral");
+                if (st && ep) {
+                    ratioRow(label, `${kSystemName[s]}: stored / ephemeral`, st, ep);
+                }
+            }
+        }
+        // The kernel's floor as the reference: how many times its CPU per delivery each system
+        // pays. It delivers every publish the same way (the stored frame), so it is the
+        // reference of both delivery modes.
         const fl = get(figs, "floor", scenario, label);
         for (const s of ["roomcast", "node", "node-redis"]) {
-            const f = get(figs, s, scenario, label);
-            if (fl && f) {
-                rows.push([label, `**${kSystemName[s]} / floor**`, "", ratio(f.cpu_us_per_delivery, fl.cpu_us_per_delivery),
-                    ratio(f.cpu_us_per_delivery_conn_procs, fl.cpu_us_per_delivery_conn_procs), "", "", "",
-                    ratio(f.loadgen?.p99_us, fl.loadgen?.p99_us), "", ""]);
+            for (const d of deliveries) {
+                const f = get(figs, s, scenario, label, d);
+                if (fl && f) {
+                    ratioRow(label, `${name(s, d)} / floor`, f, fl);
+                }
             }
         }
     }
-    return `### ${title}\n\n${intro}\n\n${table(["asked deliveries/s", "system", "deliveries/s", "µs CPU / delivery",
-        "… edges or node only", "… NATS or redis only", "server cores", "p50 ms", "p99 ms", "p99.9 ms", "checks"], rows)}\n`;
+    return `### ${title}\n\n${intro}\n\n${table(["asked deliveries/s", "system", "deliveries/s",
+        "µs CPU / delivery (all servers: NATS, redis incl.)", "… edges or node only", "… NATS or redis only",
+        "server cores", "p50 ms", "p99 ms", "p99.9 ms", "lost", "checks"], rows)}\n`;
 }
 
 function section100k(figs) {
@@ -405,6 +455,20 @@ function goals(figs) {
         rl ? `${fmt(ms(rl.loadgen?.p99_us), 2)} ms` : "not in this run",
         nl ? `${fmt(ms(nl.loadgen?.p99_us), 2)} ms, 1 process (${ratio(nl.loadgen?.p99_us, rl?.loadgen?.p99_us)})` : "–",
         rl ? (rl.loadgen?.p99_us <= 1500 ? "met" : "not met") : "–"]);
+    // Issue 15 item 3, judged on the ephemeral run: Roomcast's CPU per delivery (every server
+    // process, nats-server included) against one Node process's in the same mode (volatile
+    // emit; its stored row when the run has no ephemeral Node row), the stored rows beside it.
+    const re = get(figs, "roomcast", "latency", "30000/s", "ephemeral");
+    const rst = get(figs, "roomcast", "latency", "30000/s", "stored");
+    const ne = get(figs, "node", "latency", "30000/s", "ephemeral") ?? get(figs, "node", "latency", "30000/s", "stored");
+    const nre = get(figs, "node-redis", "latency", "30000/s", "ephemeral");
+    rows.push([`rooms of 100 at 30k deliveries/s: CPU per delivery (NATS included) ≤ ${kSmallRoomsGoalShare}× Node's (ephemeral events)`,
+        re ? `ephemeral ${fmt(re.cpu_us_per_delivery, 2)} µs (nats-server ${fmt(helperUsPerDelivery(re), 2)} µs of it), p99 ${fmt(ms(re.loadgen?.p99_us), 2)} ms, ${fmt(re.loadgen?.lost, 0)} lost${rst ? `; stored ${fmt(rst.cpu_us_per_delivery, 2)} µs, p99 ${fmt(ms(rst.loadgen?.p99_us), 2)} ms` : ""}`
+            : "not in this run",
+        [ne && `1 process${ne.delivery === "ephemeral" ? ", volatile" : ", stored"} ${fmt(ne.cpu_us_per_delivery, 2)} µs (${ratio(ne.cpu_us_per_delivery, re?.cpu_us_per_delivery)})`,
+            nre && `redis, volatile ${fmt(nre.cpu_us_per_delivery, 2)} µs (${ratio(nre.cpu_us_per_delivery, re?.cpu_us_per_delivery)})`]
+            .filter(Boolean).join("; ") || "–",
+        re && ne ? (re.cpu_us_per_delivery <= kSmallRoomsGoalShare * ne.cpu_us_per_delivery ? "met" : "not met") : "–"]);
     const rs = get(figs, "roomcast", "connect-storm");
     const ns = get(figs, "node", "connect-storm");
     rows.push(["≥ 5× less CPU per connect+join than Node",
@@ -429,7 +493,9 @@ function markdown(meta, figs, plots) {
         rateSection(figs, "fanout", "Fan-out to one large room",
             "One publisher, every other connection a member; Roomcast's members are spread over its edges (cross-edge, through NATS). CPU is every server process's."),
         rateSection(figs, "latency", "Latency, 1,000 clients in rooms of 100",
-            "10 publishers; publish-to-receive latency measured by the load generator."),
+            `10 publishers; publish-to-receive latency measured by the load generator.${figs.some((f) => f.scenario === "latency" && f.delivery === "ephemeral")
+                ? " Rows marked ephemeral publish with `ephemeral: true` (never stored, no offset; Node: socket.io's volatile emit): such an event may be dropped under backpressure, and `lost` counts those drops."
+                : ""}`),
         section100k(figs)];
     if (errs.length) {
         parts.push(`### Problems seen\n\n${errs.join("\n")}\n`);
@@ -451,16 +517,20 @@ function gnuplot(script) {
     return true;
 }
 
+// One series per system and delivery mode (the ephemeral one named so).
 function plotRates(figs, scenario, y, title, ylabel, file, dataDir, logy) {
     const systems = systemsIn(figs, scenario);
     const series = [];
     for (const s of systems) {
-        const pts = figs.filter((f) => f.system === s && f.scenario === scenario && f.deliveries_per_s && Number.isFinite(y(f)))
-            .sort((a, b) => a.deliveries_per_s - b.deliveries_per_s);
-        if (pts.length) {
-            const dat = path.join(dataDir, `${path.basename(file, ".png")}-${s}.dat`);
-            writeFileSync(dat, pts.map((f) => `${f.deliveries_per_s} ${y(f)}`).join("\n") + "\n");
-            series.push({ s, dat });
+        for (const d of kDeliveries) {
+            const pts = figs.filter((f) => f.system === s && f.scenario === scenario && f.delivery === d &&
+                f.deliveries_per_s && Number.isFinite(y(f)))
+                .sort((a, b) => a.deliveries_per_s - b.deliveries_per_s);
+            if (pts.length) {
+                const dat = path.join(dataDir, `${path.basename(file, ".png")}-${s}-${d}.dat`);
+                writeFileSync(dat, pts.map((f) => `${f.deliveries_per_s} ${y(f)}`).join("\n") + "\n");
+                series.push({ s, dat, title: `${kSystemName[s]}${d === "ephemeral" ? ", ephemeral" : ""}` });
+            }
         }
     }
     if (!series.length) {
@@ -476,7 +546,7 @@ ${logy ? "set logscale y" : ""}
 set grid
 set key top left
 set format x "%.0s%c"
-plot ${series.map(({ s, dat }) => `"${dat}" using 1:2 with linespoints lw 2 pt 7 title "${kSystemName[s]}"`).join(", ")}
+plot ${series.map(({ dat, title: t }) => `"${dat}" using 1:2 with linespoints lw 2 pt 7 title "${t}"`).join(", ")}
 `);
 }
 
@@ -513,6 +583,9 @@ function makePlots(figs, mode, plotsDir, docsPath, tmpDir) {
     f = path.join(plotsDir, `${mode}-fanout-p99.png`);
     add(plotRates(figs, "fanout", (x) => (x.loadgen?.p99_us ?? NaN) / 1000, "Fan-out to one room: p99 latency",
         "p99 ms", f, tmpDir, true), f, "p99 latency vs delivery rate (fan-out)");
+    f = path.join(plotsDir, `${mode}-latency-cpu.png`);
+    add(plotRates(figs, "latency", (x) => x.cpu_us_per_delivery, "1,000 clients in rooms of 100: server CPU per delivery",
+        "µs of server CPU per delivery (NATS, redis included)", f, tmpDir, false), f, "server CPU per delivery vs delivery rate (rooms of 100, stored and ephemeral)");
     f = path.join(plotsDir, `${mode}-latency-p99.png`);
     add(plotRates(figs, "latency", (x) => (x.loadgen?.p99_us ?? NaN) / 1000, "1,000 clients in rooms of 100: p99 latency",
         "p99 ms", f, tmpDir, true), f, "p99 latency vs delivery rate (rooms of 100)");

@@ -84,8 +84,8 @@ error_code open_socket(tcp::socket& socket, const Plan& plan, std::uint64_t inde
     return ec;
 }
 
-bool is_ok_ack(std::string_view payload) noexcept {
-    return payload.starts_with("[{\"ok\":true");
+Delivery delivery_of(const Plan& plan) noexcept {
+    return plan.options.ephemeral ? Delivery::kEphemeral : Delivery::kStored;
 }
 
 }  // namespace
@@ -479,7 +479,7 @@ void Client::on_event(std::string_view payload) {
             break;
     }
     if (m.kind == LgMessage::Kind::kChurn) {
-        worker_.on_delivery(m.sent_ns);
+        worker_.on_delivery(m.sent_ns, m.offset);
         return;
     }
     const std::uint32_t id = worker_.intern(m.publisher);
@@ -492,7 +492,7 @@ void Client::on_event(std::string_view payload) {
         return;
     }
     r.tracker.on_message(m.seq);
-    worker_.on_delivery(m.sent_ns);
+    worker_.on_delivery(m.sent_ns, m.offset);
 }
 
 std::uint64_t Client::missing_ends(const std::vector<std::uint32_t>& local) const {
@@ -533,7 +533,7 @@ void Client::publish_data() {
     append_uint(p, ack);
     append_publish_open(p, pub.room, plan.event_json);
     append_data(p, pub.id, pub.sent, realtime_ns(), plan.options.payload_bytes);
-    append_publish_close(p);
+    append_publish_close(p, delivery_of(plan));
     transport_send(p);
     ++pub.sent;
     worker_.counters.sent.add();
@@ -553,7 +553,10 @@ void Client::publish_end() {
     append_uint(p, ack);
     append_publish_open(p, pub.room, plan.event_json);
     append_end(p, pub.id, pub.sent, pub.refused);
-    append_publish_close(p);
+    // Always stored, also with --ephemeral: the count must reach every receiver (an ephemeral
+    // marker could be dropped under backpressure), and it follows the data (the publisher has
+    // every data ack before it sends it), so a receiver has its data before the count.
+    append_publish_close(p, Delivery::kStored);
     pub.end_ack_id = ack;
     pub.end_sent = true;
     transport_send(p);
@@ -567,7 +570,7 @@ void Client::publish_churn() {
     append_uint(p, churn_ack_);
     append_publish_open(p, plan.room(index_), plan.event_json);
     append_churn(p, plan.user_id(index_), churn_number_, realtime_ns());
-    append_publish_close(p);
+    append_publish_close(p, delivery_of(plan));
     transport_send(p);
     worker_.counters.sent.add();
 }

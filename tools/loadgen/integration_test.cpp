@@ -269,6 +269,7 @@ protected:
 TEST_F(LoadgenIntegration, WebSocketFanoutIsExact) {
     const RunResult r = run(fanout_options("lgit-ws"), nullptr);
     expect_exact_fanout(r);
+    EXPECT_EQ(r.without_offset, 0U);  // stored events all carry their offset
     // 2 publishers × 20 msg/s × 2 s, give or take a tick.
     EXPECT_GE(r.sent, 70U);
     EXPECT_LE(r.sent, 90U);
@@ -279,6 +280,21 @@ TEST_F(LoadgenIntegration, MixedTransportsFanoutIsExact) {
     o.transport = TransportMode::kMixed;
     o.polling_share = 0.2;  // 10 of the 50 clients poll
     expect_exact_fanout(run(o, nullptr));
+}
+
+// Ephemeral publishes (--ephemeral) through a real edge: acked without an offset, delivered
+// without one, and counted by the same accounting. 40 messages/s to 24 receivers each is far
+// from any write queue's limit, so the edge has no reason to drop one: the run must be exact,
+// like a stored one.
+TEST_F(LoadgenIntegration, EphemeralFanoutIsExactWithoutBackpressure) {
+    Options o = fanout_options("lgit-eph");
+    o.ephemeral = true;
+    const RunResult r = run(o, nullptr);
+    EXPECT_TRUE(r.ephemeral);
+    EXPECT_EQ(r.to_json().at("delivery").as_string(), "ephemeral");
+    expect_exact_fanout(r);
+    // The edge delivered them as ephemeral events (no offset argument), not stored ones.
+    EXPECT_EQ(r.without_offset, r.deliveries);
 }
 
 TEST_F(LoadgenIntegration, WrongSecretFailsEveryConnection) {

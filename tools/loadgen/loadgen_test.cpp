@@ -278,12 +278,88 @@ TEST(Message, DecodesWhatTheEdgeDelivers) {
     EXPECT_EQ(m.seq, 17U);
     ASSERT_TRUE(m.sent_ns);
     EXPECT_EQ(*m.sent_ns, 1732745000123456789);
+    EXPECT_TRUE(m.offset);
 
     const std::string end = R"(["lg",{"p":"lg1-0","end":100,"refused":2},{"room":"lg-0"},"43"])";
     ASSERT_EQ(decode_event(end, "\"lg\"", m, storage), EventMatch::kMessage);
     EXPECT_EQ(m.kind, LgMessage::Kind::kEnd);
     EXPECT_EQ(m.end, 100U);
     EXPECT_EQ(m.refused, 2U);
+}
+
+TEST(Message, EphemeralPublishGolden) {
+    std::string packet;
+    append_publish(packet, "lg-0", "\"lg\"", R"({"p":"lg1-0","s":1})", Delivery::kEphemeral);
+    EXPECT_EQ(
+        packet,
+        R"(["publish",{"room":"lg-0","event":"lg","data":{"p":"lg1-0","s":1},"ephemeral":true}])");
+    // Written in place, as the client does: open, data, close.
+    std::string in_place;
+    append_publish_open(in_place, "lg-0", "\"lg\"");
+    append_data(in_place, "lg1-0", 17, 5, 0);
+    append_publish_close(in_place, Delivery::kEphemeral);
+    EXPECT_EQ(
+        in_place,
+        R"(["publish",{"room":"lg-0","event":"lg","data":{"p":"lg1-0","s":17,"t":"5","pad":""},"ephemeral":true}])");
+}
+
+// True when `m.publisher` points into `payload`: the scanner's fast path, not the JSON
+// fallback (which copies the id into its storage).
+bool decoded_in_place(std::string_view payload, const LgMessage& m) {
+    return m.publisher.data() >= payload.data() &&
+           m.publisher.data() + m.publisher.size() <= payload.data() + payload.size();
+}
+
+TEST(Message, EphemeralEventWithoutOffsetTakesTheFastPath) {
+    // What the edge writes for an ephemeral event: meta without offset, no trailing offset.
+    const std::string event =
+        R"(["lg",{"p":"lg1-0","s":17,"t":"1732745000123456789","pad":"xxxx"},{"room":"lg-0","from":"lg1-0"}])";
+    LgMessage m;
+    std::string storage;
+    ASSERT_EQ(decode_event(event, "\"lg\"", m, storage), EventMatch::kMessage);
+    EXPECT_EQ(m.kind, LgMessage::Kind::kData);
+    EXPECT_EQ(m.publisher, "lg1-0");
+    EXPECT_EQ(m.seq, 17U);
+    ASSERT_TRUE(m.sent_ns);
+    EXPECT_EQ(*m.sent_ns, 1732745000123456789);
+    EXPECT_TRUE(decoded_in_place(event, m));
+    EXPECT_TRUE(storage.empty());
+    EXPECT_FALSE(m.offset);
+
+    // The same event as stored (meta with offset, the trailing offset) decodes the same way.
+    const std::string stored =
+        R"(["lg",{"p":"lg1-0","s":17,"t":"1732745000123456789","pad":"xxxx"},{"room":"lg-0","from":"lg1-0","offset":"42"},"42"])";
+    LgMessage s;
+    ASSERT_EQ(decode_event(stored, "\"lg\"", s, storage), EventMatch::kMessage);
+    EXPECT_EQ(s.kind, m.kind);
+    EXPECT_EQ(s.publisher, m.publisher);
+    EXPECT_EQ(s.seq, m.seq);
+    EXPECT_EQ(s.sent_ns, m.sent_ns);
+    EXPECT_TRUE(decoded_in_place(stored, s));
+    EXPECT_TRUE(s.offset);
+
+    // An ephemeral churn message, and one in another layout (the JSON fallback).
+    const std::string churn =
+        R"(["lg",{"p":"lg1-3","churn":2,"t":"9"},{"room":"lg-0","from":"lg1-3"}])";
+    ASSERT_EQ(decode_event(churn, "\"lg\"", m, storage), EventMatch::kMessage);
+    EXPECT_EQ(m.kind, LgMessage::Kind::kChurn);
+    EXPECT_EQ(m.seq, 2U);
+    const std::string spaced =
+        R"([ "lg", {"s": 3, "p": "x-1", "t": "5"}, {"room": "r", "from": "x-1"}])";
+    ASSERT_EQ(decode_event(spaced, "\"lg\"", m, storage), EventMatch::kMessage);
+    EXPECT_EQ(m.publisher, "x-1");
+    EXPECT_EQ(m.seq, 3U);
+    EXPECT_FALSE(m.offset);
+}
+
+TEST(Message, AcksWithAndWithoutOffset) {
+    EXPECT_TRUE(is_ok_ack(R"([{"ok":true,"offset":"42"}])"));               // stored publish
+    EXPECT_TRUE(is_ok_ack(R"([{"ok":true}])"));                             // ephemeral publish
+    EXPECT_TRUE(is_ok_ack(R"([{"ok":true,"room":"lg-0","offset":"0"}])"));  // join
+    EXPECT_FALSE(is_ok_ack(R"([{"ok":false,"error":{"code":"not_joined","message":"m"}}])"));
+    EXPECT_FALSE(is_ok_ack(R"([{"ok":false}])"));
+    EXPECT_FALSE(is_ok_ack("[]"));
+    EXPECT_FALSE(is_ok_ack(""));
 }
 
 TEST(Message, FallsBackToJsonForOtherLayouts) {
@@ -295,6 +371,7 @@ TEST(Message, FallsBackToJsonForOtherLayouts) {
     EXPECT_EQ(m.publisher, "x-1");
     EXPECT_EQ(m.seq, 3U);
     EXPECT_EQ(m.sent_ns.value_or(0), 5);
+    EXPECT_TRUE(m.offset);
 }
 
 TEST(Message, OtherEventsAndForeignDataAreNotCounted) {
@@ -385,6 +462,7 @@ TEST(Cli, FullCommandLine) {
                           "100",
                           "--payload-bytes",
                           "128",
+                          "--ephemeral",
                           "--duration",
                           "1.5s",
                           "--warmup",
@@ -424,6 +502,7 @@ TEST(Cli, FullCommandLine) {
     EXPECT_EQ(o.publishers, 2U);
     EXPECT_DOUBLE_EQ(o.rate, 100);
     EXPECT_EQ(o.payload_bytes, 128U);
+    EXPECT_TRUE(o.ephemeral);
     EXPECT_EQ(o.duration, milliseconds(1500));
     EXPECT_EQ(o.warmup, milliseconds(250));
     EXPECT_EQ(o.jwt_secret, "s");
@@ -453,6 +532,7 @@ TEST(Cli, Defaults) {
     EXPECT_EQ(o.threads, 1U);
     EXPECT_FALSE(o.json);
     EXPECT_FALSE(o.no_auth);
+    EXPECT_FALSE(o.ephemeral);
 }
 
 TEST(Cli, EnvironmentUnderLoadgenPrefixAndFlagsWin) {

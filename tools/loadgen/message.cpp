@@ -175,6 +175,7 @@ EventMatch parse_full(std::string_view payload, std::string_view event_json, LgM
     }
     storage.assign(p->get_string().data(), p->get_string().size());
     out.publisher = storage;
+    out.offset = args.size() >= 4 && args[3].is_string();
     if (const auto seq = as_uint(data.if_contains("s"))) {
         out.kind = LgMessage::Kind::kData;
         out.seq = *seq;
@@ -206,15 +207,19 @@ void append_publish_open(std::string& out, std::string_view room, std::string_vi
     out += ",\"data\":";
 }
 
-void append_publish_close(std::string& out) {
-    out += "}]";
+void append_publish_close(std::string& out, Delivery delivery) {
+    out += delivery == Delivery::kEphemeral ? ",\"ephemeral\":true}]" : "}]";
 }
 
 void append_publish(std::string& out, std::string_view room, std::string_view event_json,
-                    std::string_view data_json) {
+                    std::string_view data_json, Delivery delivery) {
     append_publish_open(out, room, event_json);
     out += data_json;
-    append_publish_close(out);
+    append_publish_close(out, delivery);
+}
+
+bool is_ok_ack(std::string_view payload) noexcept {
+    return payload.starts_with("[{\"ok\":true");
 }
 
 void append_data(std::string& out, std::string_view publisher, std::uint64_t seq,
@@ -262,6 +267,9 @@ EventMatch decode_event(std::string_view payload, std::string_view event_json, L
     if (rest.starts_with(event_json)) {
         const std::string_view after = rest.substr(event_json.size());
         if (after.starts_with(',') && scan_data(after.substr(1), out)) {
+            // A stored event ends with its offset argument `,"<offset>"]`, an ephemeral one
+            // with its meta object `}]`: the last two bytes tell, nothing needs parsing.
+            out.offset = payload.ends_with("\"]");
             return EventMatch::kMessage;
         }
     } else if (rest.starts_with('"') && rest.find('\\') > rest.find('"', 1)) {

@@ -1,6 +1,7 @@
 #pragma once
 // The load generator's messages: what publishers put in `data`, and how receivers read it back
-// out of the server's EVENT packet `["<event>",data,meta,offset]`.
+// out of the server's EVENT packet: `["<event>",data,meta,"<offset>"]` for a stored event,
+// `["<event>",data,meta]` (meta without offset) for an ephemeral one (PRODUCT.md §2).
 //
 //   data message  {"p":"<publisher>","s":<seq>,"t":"<CLOCK_REALTIME ns>","pad":"xxx…"}
 //   end marker    {"p":"<publisher>","end":<count sent>,"refused":<count refused>}
@@ -8,7 +9,9 @@
 //
 // Receiving is on the hot path (one parse per delivery), so decode_event first tries a scanner
 // for exactly the bytes the edge writes (it re-serializes data like JSON.stringify, keys in
-// insertion order) and only falls back to a full JSON parse when the shape differs.
+// insertion order) and only falls back to a full JSON parse when the shape differs. Neither
+// reads past `data`: meta and the trailing offset (present or not) do not matter to the load
+// generator, so stored and ephemeral events take the same fast path.
 
 #include <cstdint>
 #include <optional>
@@ -25,15 +28,28 @@ struct LgMessage {
     std::uint64_t end = 0;       // kEnd
     std::uint64_t refused = 0;   // kEnd
     std::optional<std::int64_t> sent_ns;  // kData, kChurn
+    // The event ended with an offset argument (a stored event); false for an ephemeral one.
+    // Lets a run show that what it asked for is what the server delivered.
+    bool offset = false;
 };
 
+// How a publish is delivered: stored (JetStream: an offset, history, recovery) or ephemeral
+// (`"ephemeral":true`: core NATS, no offset, may be dropped under backpressure).
+enum class Delivery : std::uint8_t { kStored, kEphemeral };
+
 // Appends the Socket.IO EVENT payload of a publish request (after "42<ack id>"):
-// ["publish",{"room":…,"event":…,"data":…}]. `event_json` is the event name as a JSON string.
-// open + the data + close, so the data can be written in place.
+// ["publish",{"room":…,"event":…,"data":…}] (ephemeral: …,"data":…,"ephemeral":true}]).
+// `event_json` is the event name as a JSON string. open + the data + close, so the data can be
+// written in place.
 void append_publish_open(std::string& out, std::string_view room, std::string_view event_json);
-void append_publish_close(std::string& out);
+void append_publish_close(std::string& out, Delivery delivery = Delivery::kStored);
 void append_publish(std::string& out, std::string_view room, std::string_view event_json,
-                    std::string_view data_json);
+                    std::string_view data_json, Delivery delivery = Delivery::kStored);
+
+// Whether an ACK payload (the JSON array after "43<id>") says ok: `[{"ok":true,"offset":"N"}]`
+// for a stored publish, `[{"ok":true}]` for an ephemeral one (and joins' `{"ok":true,"room":…}`).
+// The edge and the baseline both write "ok" first; a prefix test keeps the hot path cheap.
+bool is_ok_ack(std::string_view payload) noexcept;
 void append_data(std::string& out, std::string_view publisher, std::uint64_t seq,
                  std::int64_t sent_ns, std::size_t pad_bytes);
 void append_end(std::string& out, std::string_view publisher, std::uint64_t end,

@@ -179,6 +179,15 @@ const std::vector<Spec>& specs() {
          [](Options& o, std::string_view v) {
              return set_count(o.payload_bytes, v, 0, 64 * 1024 * 1024);
          }},
+        {"ephemeral", true, false,
+         [](Options& o, std::string_view v) -> std::optional<std::string> {
+             const auto b = parse_bool(v);
+             if (!b) {
+                 return "expected true/false";
+             }
+             o.ephemeral = *b;
+             return std::nullopt;
+         }},
         {"duration", false, false,
          [](Options& o, std::string_view v) {
              return set_duration(o.duration, v, milliseconds(0));
@@ -508,6 +517,9 @@ Every flag is also the environment variable ROOMCAST_LOADGEN_<NAME> ('-' → '_'
   --publishers P          publishing clients of this process (fanout, latency)
   --rate M                messages per second per publisher (default 1)
   --payload-bytes B       padding in each message's data (default 64)
+  --ephemeral             publish data (and churn) messages with "ephemeral":true: no offset,
+                          not stored, may be dropped under backpressure (`lost` counts drops);
+                          end markers stay stored
   --duration D            measurement time once everything is joined and warmed up (default 30s)
   --warmup D              default 5s; durations: 250ms, 30s, 2m, 1.5s (bare number: seconds)
   --jwt-secret S          sign HS256 tokens (sub <id>-<i>, exp now+1h) for CONNECT's auth

@@ -44,6 +44,10 @@ struct Options {
     std::uint64_t publishers = 0;
     double rate = 1.0;
     std::uint64_t payload_bytes = 64;
+    // Data and churn messages are published with "ephemeral":true (core NATS: no offset, no
+    // history, dropped first under backpressure, so `lost` counts those drops); end markers
+    // stay stored so that the count always arrives.
+    bool ephemeral = false;
     std::chrono::milliseconds duration{30000};
     std::chrono::milliseconds warmup{5000};
     std::string jwt_secret;

@@ -307,6 +307,7 @@ RunResult Orchestrator::collect() {
     RunResult& r = result_;
     r.id = o.id;
     r.scenario = o.scenario;
+    r.ephemeral = o.ephemeral;
     r.threads = o.threads;
     r.target = o.connections;
     r.established = sum(&Counters::established);
@@ -320,6 +321,7 @@ RunResult Orchestrator::collect() {
     r.deliveries = sum(&Counters::deliveries);
     r.measured_deliveries = sum(&Counters::measured_deliveries);
     r.foreign = sum(&Counters::foreign);
+    r.without_offset = sum(&Counters::without_offset);
     r.churn_cycles = sum(&Counters::churn_cycles);
     r.churn_completed = sum(&Counters::churn_completed);
     r.churn_failed = sum(&Counters::churn_failed);
@@ -415,6 +417,7 @@ json::object RunResult::to_json() const {
     json::object out;
     out["id"] = id;
     out["scenario"] = std::string(to_string(scenario));
+    out["delivery"] = ephemeral ? "ephemeral" : "stored";
 
     json::object conn;
     conn["target"] = target;
@@ -456,6 +459,7 @@ json::object RunResult::to_json() const {
     recv["publishers_seen"] = publishers_seen;
     recv["end_markers_missing"] = loss.end_markers_missing;
     recv["foreign"] = foreign;
+    recv["without_offset"] = without_offset;
     out["receive"] = std::move(recv);
 
     json::object lat;

@@ -19,6 +19,7 @@ namespace roomcast::loadgen {
 struct RunResult {
     std::string id;
     Scenario scenario = Scenario::kIdle;
+    bool ephemeral = false;  // --ephemeral: what was published, so a result says how it was made
     unsigned threads = 1;
 
     std::uint64_t target = 0;
@@ -40,6 +41,7 @@ struct RunResult {
 
     std::uint64_t deliveries = 0;
     std::uint64_t measured_deliveries = 0;
+    std::uint64_t without_offset = 0;  // deliveries without an offset: ephemeral events
     double deliveries_per_second = 0;
     LossTotals loss;
     std::uint64_t publishers_seen = 0;

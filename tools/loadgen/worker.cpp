@@ -329,8 +329,11 @@ void Worker::update_missing_ends() {
     missing_ends_.store(missing, std::memory_order_relaxed);
 }
 
-void Worker::on_delivery(std::optional<std::int64_t> sent_ns) {
+void Worker::on_delivery(std::optional<std::int64_t> sent_ns, bool offset) {
     counters.deliveries.add();
+    if (!offset) {
+        counters.without_offset.add();
+    }
     if (!measuring_) {
         return;
     }

@@ -91,6 +91,7 @@ struct Counters {
     transport::LocalCounter pending_acks;  // data-message acks outstanding
     transport::LocalCounter deliveries;    // data (and churn) messages received, warmup included
     transport::LocalCounter measured_deliveries;  // ... during the measurement window
+    transport::LocalCounter without_offset;       // ... delivered without an offset (ephemeral)
     transport::LocalCounter foreign;              // the configured event with data we did not write
     transport::LocalCounter churn_cycles;         // churn: reconnections started
     transport::LocalCounter churn_completed;      // ... that connected, joined and got the ack
@@ -161,8 +162,9 @@ public:
     bool closing() const noexcept { return closing_; }
     Histogram& connect_hist() noexcept { return connect_us_; }
     Histogram& connect_join_hist() noexcept { return connect_join_us_; }
-    // A data or churn message arrived (its send time, when it carried one).
-    void on_delivery(std::optional<std::int64_t> sent_ns);
+    // A data or churn message arrived (its send time, when it carried one; whether the event
+    // had an offset argument, i.e. was stored, not ephemeral).
+    void on_delivery(std::optional<std::int64_t> sent_ns, bool offset);
     // A client's first connection attempt is over (joined, join refused, or failed).
     void on_settled(bool ok);
     void on_churn_done(Client& c, bool ok);
