@@ -168,31 +168,46 @@ Verdict AclCache::may_publish(const std::string& room, const std::string& user) 
 }
 
 void AclCache::create(const std::string& room, std::function<void(bool)> done) {
+    {
+        std::lock_guard lock(creating_mu_);
+        auto [it, first] = creating_.try_emplace(room);
+        it->second.push_back(std::move(done));
+        if (!first) {
+            return;  // the request in flight answers this call too
+        }
+    }
     // Edges may not write room rights: the rooms service creates the room (one replica of its
     // queue group answers), and this cache sees it through the watch like any other change.
     bus::v1::AutoCreateRoom request;
     request.set_room(room);
     nats_.request_async(
         contract::kRoomAutoCreateSubject, request.SerializeAsString(),
-        contract::kRoomAutoCreateTimeout,
-        [room, done = std::move(done)](natsbus::Result<natsbus::Message> reply) {
+        contract::kRoomAutoCreateTimeout, [this, room](natsbus::Result<natsbus::Message> reply) {
+            bool ok = false;
             bus::v1::AutoCreateRoomReply answer;
             if (!reply) {
                 log::warn("room auto-create: no answer from the rooms service",
                           {{"room", room}, {"error", reply.error().message()}});
-                done(false);
-                return;
-            }
-            if (!answer.ParseFromString(reply->data)) {
+            } else if (!answer.ParseFromString(reply->data)) {
                 log::warn("room auto-create: not an AutoCreateRoomReply", {{"room", room}});
-                done(false);
-                return;
+            } else {
+                if (!answer.ok()) {
+                    log::info("room auto-create refused",
+                              {{"room", room}, {"code", answer.code()}, {"reason", answer.message()}});
+                }
+                ok = answer.ok();
             }
-            if (!answer.ok()) {
-                log::info("room auto-create refused",
-                          {{"room", room}, {"code", answer.code()}, {"reason", answer.message()}});
+            std::vector<std::function<void(bool)>> waiting;
+            {
+                std::lock_guard lock(creating_mu_);
+                if (auto it = creating_.find(room); it != creating_.end()) {
+                    waiting = std::move(it->second);
+                    creating_.erase(it);
+                }
             }
-            done(answer.ok());
+            for (auto& w : waiting) {
+                w(ok);
+            }
         });
 }
 

@@ -47,7 +47,10 @@ public:
     // Asks the rooms service to create `room` PUBLIC and auto-created (request/reply on
     // contract::kRoomAutoCreateSubject, waiting at most kRoomAutoCreateTimeout). `done` runs on
     // a library thread with true when the room exists afterwards and is PUBLIC; false when the
-    // service refused (an existing PRIVATE room), did not answer, or there is none.
+    // service refused (an existing PRIVATE room), did not answer, or there is none. Calls for
+    // a room whose request is in flight wait for that request's answer (one request per room
+    // at a time: a connect storm into new rooms sends one per room, not one per join, and does
+    // not overrun the rooms service's cap on requests at once).
     void create(const std::string& room, std::function<void(bool)> done) override;
 
     // Runs `fn` once the cache has applied the bucket's revision `revision` (at once when it
@@ -75,6 +78,9 @@ private:
     std::atomic<std::uint64_t> revision_{0};  // the newest revision applied
     std::mutex waiters_mu_;
     std::vector<std::pair<std::uint64_t, std::function<void()>>> waiters_;
+    // Auto-create requests in flight: room → the calls waiting for its answer.
+    std::mutex creating_mu_;
+    std::unordered_map<std::string, std::vector<std::function<void(bool)>>> creating_;
     mutable std::shared_mutex mu_;
     std::unordered_map<std::string, RoomInfo> rooms_;
 };
