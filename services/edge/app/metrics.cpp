@@ -50,9 +50,6 @@ std::shared_ptr<prometheus::Collectable> register_edge_metrics(
                }));
     c->counter("roomcast_edge_queue_drops_total", "Volatile messages dropped (queue not writable)",
                sum([](Stats& s) -> auto& { return s.volatile_dropped; }));
-    c->counter("roomcast_edge_ephemeral_drops_total",
-               "Ephemeral room events dropped for a socket whose queue was a quarter full",
-               sum([](Stats& s) -> auto& { return s.droppable_dropped; }));
     static constexpr const char* kRefusals[] = {"transport_unknown", "session_unknown",
                                                 "bad_handshake_method", "bad_request", "forbidden",
                                                 "unsupported_protocol_version"};
@@ -95,6 +92,12 @@ std::shared_ptr<prometheus::Collectable> register_edge_metrics(
                [&bs] { return static_cast<double>(bs.events_repaired.load()); });
     c->counter("roomcast_edge_bus_events_lost_total", "Gaps that could not be read back",
                [&bs] { return static_cast<double>(bs.events_lost.load()); });
+    c->counter("roomcast_edge_ephemeral_drops_total",
+               "Ephemeral room events not delivered: a socket's queue a quarter full, or the room's "
+               "rights being changed",
+               [dropped = sum([](Stats& s) -> auto& { return s.droppable_dropped; }), &fs] {
+                   return dropped() + static_cast<double>(fs.ephemeral_held_dropped.load());
+               });
     c->counter("roomcast_edge_bus_dropped_total", "Bus events dropped (invalid or duplicate)",
                [&bs, &fs] {
                    return static_cast<double>(bs.invalid_dropped.load() + bs.duplicates_dropped.load() +

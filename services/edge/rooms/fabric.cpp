@@ -719,6 +719,13 @@ void Fabric::fan_out(const std::string& room, std::uint64_t seq, OutMessagePtr m
 
 void Fabric::fan_out_ephemeral(const std::string& room, std::string&& data,
                                std::chrono::steady_clock::time_point received) {
+    // While a rights change of the room is settled its stored events wait (hold_room), so that
+    // none reaches a socket about to lose the room; an ephemeral one is dropped instead (it
+    // promises no delivery, and holding it would only make it stale).
+    if (table_.held(room)) {
+        ++stats_.ephemeral_held_dropped;
+        return;
+    }
     bus::v1::RoomEvent event;
     if (!event.ParseFromString(data) || !deliverable(event)) {
         ++stats_.invalid_dropped;

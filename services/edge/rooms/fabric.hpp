@@ -223,6 +223,8 @@ public:
     struct Stats {
         std::atomic<std::uint64_t> subscriptions{0};
         std::atomic<std::uint64_t> invalid_dropped{0};  // envelopes clients could not parse
+        // Ephemeral events of a room whose rights change was being settled (hold_room).
+        std::atomic<std::uint64_t> ephemeral_held_dropped{0};
     };
     const Stats& stats() const noexcept { return stats_; }
     const RoomTable::Stats& sequence_stats() const noexcept { return table_.stats(); }

@@ -183,6 +183,11 @@ void RoomTable::hold(const std::string& room) {
     }
 }
 
+bool RoomTable::held(const std::string& room) const {
+    const auto it = rooms_.find(room);
+    return it != rooms_.end() && it->second.holds > 0;
+}
+
 RoomTable::Step RoomTable::release(const std::string& room) {
     Step step;
     auto it = rooms_.find(room);

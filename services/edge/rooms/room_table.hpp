@@ -118,6 +118,7 @@ public:
     // Holds nest. Unknown rooms are not held.
     void hold(const std::string& room);
     Step release(const std::string& room);
+    bool held(const std::string& room) const;
 
     // After a NATS reconnect: every subscribed room's offset must be read again (a new epoch,
     // returned, for seeded()) and events may have been missed (check_latest()).

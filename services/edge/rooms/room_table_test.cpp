@@ -244,12 +244,16 @@ TEST(RoomTable, AHeldRoomQueuesLiveEventsUntilReleased) {
     RoomTable t;
     const auto g = *t.add("r", "u", "U", std::nullopt).subscribe;
     t.live("r", ev(g, 1, 0));
+    EXPECT_FALSE(t.held("r"));
     t.hold("r");
     t.hold("r");  // holds nest
+    EXPECT_TRUE(t.held("r"));
     EXPECT_TRUE(t.live("r", ev(g, 2, 1)).deliver.empty());
     EXPECT_TRUE(t.live("r", ev(g, 3, 2)).deliver.empty());
     EXPECT_TRUE(t.release("r").deliver.empty()) << "still held once";
+    EXPECT_TRUE(t.held("r"));
     EXPECT_EQ(seqs(t.release("r")), (std::vector<std::uint64_t>{2, 3}));
+    EXPECT_FALSE(t.held("r"));
     EXPECT_TRUE(t.release("r").deliver.empty()) << "releasing more than held does nothing";
     EXPECT_EQ(seqs(t.live("r", ev(g, 4, 3))), std::vector<std::uint64_t>{4});
     t.hold("unknown");
