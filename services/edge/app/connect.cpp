@@ -256,7 +256,7 @@ void Connections::on_connection(const sio::SocketPtr& socket) {
         recover(socket, session);
         return;
     }
-    records_.write_first(*socket, session, socket->shard());
+    // A new session's record is first written at its first join or its disconnect (records.hpp).
 }
 
 void Connections::recover(const sio::SocketPtr& socket, const SessionPtr& session) {

@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
     edge::backends::Lifecycle lifecycle(backend, o.edge_id, edge::lifecycle_options(o));
     auto lifecycle_collector = lifecycle.attach(metrics);
     metrics.add(lifecycle_collector);
-    edge::SessionRecorder records(sessions, fabric, o.record_delay);
+    edge::SessionRecorder records(sessions, fabric);
     const auto connect_options = edge::connect_options(o);
     edge::TokenLifetime tokens(
         shards,

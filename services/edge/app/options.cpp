@@ -59,10 +59,6 @@ void bind(core::Config& config, EdgeOptions& o) {
         .add_bool("recovery", &o.recovery, "connection state recovery")
         .add_duration("recovery-window", &o.recovery_window, "how long a lost session can be recovered",
                       milliseconds(1000), contract::kMaxRecoveryWindow)
-        .add_duration("record-delay", &o.record_delay,
-                      "how long a new session's first recovery record waits to take in its first joins "
-                      "(0: written at connect)",
-                      milliseconds(0), milliseconds(10000))
         .add_int("history-max", &o.history_max, "events kept per room (and most a history request returns)", 1,
                  100000)
         .add_duration("history-max-age", &o.history_max_age, "age after which room events are dropped",

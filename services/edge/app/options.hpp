@@ -42,9 +42,6 @@ struct EdgeOptions {
     std::uint64_t max_payload = 1000000;
     bool recovery = true;
     std::chrono::milliseconds recovery_window{120000};
-    // How long a new session's first record waits, so that its first joins are in the same
-    // write (records.hpp).
-    std::chrono::milliseconds record_delay{250};
     std::int64_t history_max = contract::RoomStreamLimits{}.history_max;
     std::chrono::milliseconds history_max_age = contract::RoomStreamLimits{}.history_max_age;
     std::uint64_t max_publish_bytes = contract::RoomStreamLimits{}.max_publish_bytes;

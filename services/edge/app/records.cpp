@@ -7,52 +7,19 @@ namespace roomcast::edge {
 namespace asio = boost::asio;
 namespace log = core::log;
 
-SessionRecorder::SessionRecorder(SessionStore& store, rooms::Fabric& fabric,
-                                 std::chrono::milliseconds delay)
-    : store_(store), fabric_(fabric), delay_(delay) {}
+SessionRecorder::SessionRecorder(SessionStore& store, rooms::Fabric& fabric)
+    : store_(store), fabric_(fabric) {}
 
 void SessionRecorder::rooms_changed(const Caller& caller) {
-    if (!caller.socket || caller.shard == nullptr) {
-        return;
+    if (caller.socket && caller.shard != nullptr) {
+        write(*caller.socket, caller.session, *caller.shard);
     }
-    if (caller.session->record.delayed) {
-        build(*caller.socket, caller.session);  // goes with the first write
-        return;
-    }
-    write(*caller.socket, caller.session, *caller.shard);
-}
-
-void SessionRecorder::write_first(const sio::Socket& socket, const SessionPtr& s, transport::Shard& shard) {
-    if (delay_.count() == 0 || s->record.revision != 0 || s->record.writing) {
-        write(socket, s, shard);
-        return;
-    }
-    if (s->record.lost || s->pid.empty() || s->record.erase) {
-        return;
-    }
-    build(socket, s);
-    auto& chain = s->record;
-    chain.delayed = std::make_unique<DelayedRecord>(&SessionRecorder::delay_over, *this, s, shard);
-    chain.delayed->timer.arm(shard.timers(delay_));
-}
-
-void SessionRecorder::delay_over(void* p) {
-    auto* d = static_cast<DelayedRecord*>(p);
-    auto s = d->session.lock();
-    if (!s) {
-        return;
-    }
-    SessionRecorder& self = *d->recorder;
-    transport::Shard& shard = *d->shard;
-    s->record.delayed.reset();  // destroys `d` (and the timer that called us: allowed)
-    self.flush(s, shard);
 }
 
 void SessionRecorder::write(const sio::Socket& socket, const SessionPtr& s, transport::Shard& shard) {
     if (s->record.lost || s->pid.empty() || s->record.erase) {
         return;
     }
-    s->record.delayed.reset();  // anything written at once ends a first record's wait
     build(socket, s);
     flush(s, shard);
 }
@@ -81,18 +48,17 @@ void SessionRecorder::erase(const SessionPtr& s, transport::Shard& shard) {
     }
     s->record.erase = true;
     s->record.next.reset();
-    s->record.delayed.reset();
     flush(s, shard);
 }
 
 void SessionRecorder::flush(const SessionPtr& s, transport::Shard& shard) {
     auto& chain = s->record;
-    if (chain.writing || chain.lost || chain.delayed) {
-        return;  // the write in flight (or the delay) continues with the newest record
+    if (chain.writing || chain.lost) {
+        return;  // the write in flight continues with the newest record when it completes
     }
     if (chain.erase) {
         chain.lost = true;
-        if (chain.attempted || chain.take_over) {  // one that left within its first delay has none
+        if (chain.attempted || chain.take_over) {  // one that left before its first join has none
             store_.erase(s->pid);
         }
         return;

@@ -5,13 +5,12 @@
 //
 // A record is built when the change happens (its rooms from the room fabric at that moment),
 // and written through the socket's RecordChain: one write in flight, later records coalesced
-// into the newest. A new session's first record waits `delay` (--record-delay) before it is
-// written, so the joins a client sends right after connecting go in the same write: one KV
-// write per connect + join instead of two. Any other write (a disconnect, a recovered
-// session's take-over, an erase) goes at once and ends the wait. The price: if the edge dies
-// within `delay` of a connect, that session has no record and cannot be recovered (its
-// client reconnects as a new session); a client that merely loses its connection is recorded
-// at its disconnect as before. The first write of a recovered session takes the record over (an
+// into the newest. A new session's first record is written at its first join (or its disconnect,
+// whichever comes first), not at connect: a connect + join costs one KV write, not two, and a
+// session that never joins writes nothing until it is lost. Nothing recoverable waits: until
+// its first join a session has no room and so no event to miss; if its edge dies then, the
+// client reconnects as a new session (a new socket id, `recovered` false) and loses nothing; a
+// client that loses its connection is recorded at its disconnect as always. The first write of a recovered session takes the record over (an
 // unconditional put); every other write is a compare-and-set on the revision this edge wrote
 // last, so once another edge has recovered the session this edge's late writes fail and it
 // stops writing (RecordChain::lost).
@@ -25,14 +24,12 @@ namespace roomcast::edge {
 
 class SessionRecorder final : public RecordsPort {
 public:
-    SessionRecorder(SessionStore& store, rooms::Fabric& fabric,
-                    std::chrono::milliseconds delay = std::chrono::milliseconds(0));
+    SessionRecorder(SessionStore& store, rooms::Fabric& fabric);
 
     void rooms_changed(const Caller& caller) override;
-    // The socket's record as it is now (recovery, disconnect): written at once.
+    // The socket's record as it is now (a join or leave, a recovery's take-over, a
+    // disconnect): written at once.
     void write(const sio::Socket& socket, const SessionPtr& session, transport::Shard& shard);
-    // A new session's first record: written after the delay, with what changed meanwhile.
-    void write_first(const sio::Socket& socket, const SessionPtr& session, transport::Shard& shard);
     // The session ended deliberately: its record goes (after a write in flight).
     void erase(const SessionPtr& session, transport::Shard& shard);
 
@@ -40,11 +37,9 @@ private:
     // Builds the socket's record as it is now into the chain's `next`.
     void build(const sio::Socket& socket, const SessionPtr& session);
     void flush(const SessionPtr& session, transport::Shard& shard);
-    static void delay_over(void* delayed);
 
     SessionStore& store_;
     rooms::Fabric& fabric_;
-    std::chrono::milliseconds delay_;
 };
 
 }  // namespace roomcast::edge

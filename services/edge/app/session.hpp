@@ -23,20 +23,6 @@
 
 namespace roomcast::edge {
 
-struct SocketSession;
-class SessionRecorder;
-
-// A new session's first record, waiting for SessionRecorder's delay (records.hpp).
-struct DelayedRecord {
-    DelayedRecord(transport::Timer::Callback fire, SessionRecorder& recorder,
-                  std::weak_ptr<SocketSession> session, transport::Shard& shard)
-        : timer(fire, this), recorder(&recorder), session(std::move(session)), shard(&shard) {}
-    transport::Timer timer;
-    SessionRecorder* recorder;
-    std::weak_ptr<SocketSession> session;
-    transport::Shard* shard;
-};
-
 // The session record's write chain (records.hpp): one write in flight, later changes coalesced
 // into the newest record.
 struct RecordChain {
@@ -49,9 +35,6 @@ struct RecordChain {
     bool erase = false;      // the next write deletes the record (a deliberate leave)
     bool lost = false;       // another edge owns the record now, or it was erased
     bool attempted = false;  // a write was sent (else there is no record to erase)
-    // A new session's first record waits for its delay (SessionRecorder): the timer, only
-    // while it waits (an idle socket keeps none).
-    std::unique_ptr<DelayedRecord> delayed;
 };
 
 // A session that the connect hook decided to recover, until the socket is connected.
