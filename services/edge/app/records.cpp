@@ -20,11 +20,6 @@ void SessionRecorder::write(const sio::Socket& socket, const SessionPtr& s, tran
     if (s->record.lost || s->pid.empty() || s->record.erase) {
         return;
     }
-    build(socket, s);
-    flush(s, shard);
-}
-
-void SessionRecorder::build(const sio::Socket& socket, const SessionPtr& s) {
     auto next = std::make_unique<bus::v1::SessionRecord>();
     auto& rec = *next;
     rec.set_socket_id(socket.id());
@@ -40,6 +35,7 @@ void SessionRecorder::build(const sio::Socket& socket, const SessionPtr& s) {
         m->set_joined_ms(info.joined_ms);
     }
     s->record.next = std::move(next);
+    flush(s, shard);
 }
 
 void SessionRecorder::erase(const SessionPtr& s, transport::Shard& shard) {

@@ -34,8 +34,6 @@ public:
     void erase(const SessionPtr& session, transport::Shard& shard);
 
 private:
-    // Builds the socket's record as it is now into the chain's `next`.
-    void build(const sio::Socket& socket, const SessionPtr& session);
     void flush(const SessionPtr& session, transport::Shard& shard);
 
     SessionStore& store_;

@@ -699,11 +699,12 @@ bool Session::send(OutMessagePtr message, Delivery delivery, bool capped) {
         return false;
     }
     const auto& o = engine_.options();
+    const std::size_t size = message->bytes();
+    // What counts against the caps (messages sent exempt do not).
+    const std::size_t capped_messages = queue_.size() - exempt_messages_;
+    const std::size_t capped_bytes = queue_bytes_ - exempt_bytes_;
     if (delivery == Delivery::kDroppable) {
-        const std::size_t messages = queue_.size() - exempt_messages_;
-        const std::size_t bytes = queue_bytes_ - exempt_bytes_;
-        if (messages >= o.max_queue_messages / 4 ||
-            bytes + message->bytes() > o.max_queue_bytes / 4) {
+        if (capped_messages >= o.max_queue_messages / 4 || capped_bytes + size > o.max_queue_bytes / 4) {
             engine_.stats(shard_.index()).droppable_dropped.add();
             return false;
         }
@@ -718,9 +719,7 @@ bool Session::send(OutMessagePtr message, Delivery delivery, bool capped) {
             return false;
         }
     }
-    const std::size_t size = message->bytes();
-    if (capped && (queue_.size() - exempt_messages_ >= o.max_queue_messages ||
-                   queue_bytes_ - exempt_bytes_ + size > o.max_queue_bytes)) {
+    if (capped && (capped_messages >= o.max_queue_messages || capped_bytes + size > o.max_queue_bytes)) {
         // Closing now could re-enter the caller (a broadcast walking a room): defer it.
         doomed_ = true;
         asio::post(shard_.ioc(),

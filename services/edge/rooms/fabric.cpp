@@ -697,7 +697,7 @@ const FabricSocket* Fabric::local_member(unsigned shard, const std::string& sock
     return s != nullptr ? member_of(*s) : nullptr;
 }
 
-void Fabric::fan_out(const std::string& room, std::uint64_t seq, OutMessagePtr message,
+void Fabric::fan_out(const std::string& room, std::optional<std::uint64_t> seq, OutMessagePtr message,
                      std::string exclude_socket, std::chrono::steady_clock::time_point received) {
     auto& pool = nsp_.server().shards();
     auto shared_room = std::make_shared<const std::string>(room);
@@ -705,10 +705,18 @@ void Fabric::fan_out(const std::string& room, std::uint64_t seq, OutMessagePtr m
     for (unsigned i = 0; i < pool.size(); ++i) {
         asio::post(pool.shard(i).ioc(), [this, i, seq, message, shared_room, shared_exclude, received] {
             const FabricSocket* except = local_member(i, *shared_exclude);
-            const auto n = shards_[i]->deliver(*shared_room, seq, message, except,
-                                               [](FabricSocket& m, const OutMessagePtr& msg) {
-                                                   return m.socket->send(msg);
-                                               });
+            // A stored event is held for recovering members and queued reliably; an ephemeral
+            // one (no offset) skips them and may be dropped under backpressure.
+            const auto n =
+                seq ? shards_[i]->deliver(*shared_room, *seq, message, except,
+                                          [](FabricSocket& m, const OutMessagePtr& msg) {
+                                              return m.socket->send(msg);
+                                          })
+                    : shards_[i]->deliver_ephemeral(*shared_room, message, except,
+                                                    [](FabricSocket& m, const OutMessagePtr& msg) {
+                                                        return m.socket->send(
+                                                            msg, engineio::Delivery::kDroppable);
+                                                    });
             nsp_.shard_state(i).deliveries.add(n);
             if (hooks_.delivered && n > 0) {
                 hooks_.delivered(n, received);
@@ -731,23 +739,7 @@ void Fabric::fan_out_ephemeral(const std::string& room, std::string&& data,
         ++stats_.invalid_dropped;
         return;
     }
-    auto message = encode_ephemeral_event(room, event);
-    auto shared_room = std::make_shared<const std::string>(room);
-    auto shared_exclude = std::make_shared<const std::string>(event.exclude_socket());
-    auto& pool = nsp_.server().shards();
-    for (unsigned i = 0; i < pool.size(); ++i) {
-        asio::post(pool.shard(i).ioc(), [this, i, message, shared_room, shared_exclude, received] {
-            const FabricSocket* except = local_member(i, *shared_exclude);
-            const auto n = shards_[i]->deliver_ephemeral(
-                *shared_room, message, except, [](FabricSocket& m, const OutMessagePtr& msg) {
-                    return m.socket->send(msg, engineio::Delivery::kDroppable);
-                });
-            nsp_.shard_state(i).deliveries.add(n);
-            if (hooks_.delivered && n > 0) {
-                hooks_.delivered(n, received);
-            }
-        });
-    }
+    fan_out(room, std::nullopt, encode_ephemeral_event(room, event), event.exclude_socket(), received);
 }
 
 void Fabric::fan_out_presence(const std::string& room, std::string&& change) {

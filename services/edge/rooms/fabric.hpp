@@ -257,7 +257,9 @@ private:
     void finish_wait(RoomTable::WaiterId id);
     void on_live(const std::string& room, Incoming&& in);
     void run(const std::string& room, RoomTable::Step&& step);
-    void fan_out(const std::string& room, std::uint64_t seq, transport::OutMessagePtr message,
+    // A room event to the room's local members on every shard: stored (its offset `seq`) or
+    // ephemeral (nullopt).
+    void fan_out(const std::string& room, std::optional<std::uint64_t> seq, transport::OutMessagePtr message,
                  std::string exclude_socket, std::chrono::steady_clock::time_point received);
     void fan_out_ephemeral(const std::string& room, std::string&& data,
                            std::chrono::steady_clock::time_point received);
