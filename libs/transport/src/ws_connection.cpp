@@ -200,21 +200,25 @@ void WsConnection::start_write(bool try_now) {
     for (const auto& m : in_flight_) {
         frames += (m->text.empty() ? 0 : 1) + m->binaries.size();
     }
-    headers_.resize(frames * ws::kMaxHeaderSize);
-    buffers_.clear();
-    buffers_.reserve(1 + frames * 2);
+    // A write tried at once is built in the shard's scratch (most complete synchronously and
+    // leave the connection nothing to keep); an asynchronous one in the connection's own.
+    auto& headers = try_now ? shard_.write_headers() : headers_;
+    auto& buffers = try_now ? shard_.write_buffers() : buffers_;
+    headers.resize(frames * ws::kMaxHeaderSize);
+    buffers.clear();
+    buffers.reserve(1 + frames * 2);
     // Control frames go first (a pong should not wait behind data), except when closing: then
     // the close frame must be the last frame on the wire.
     const bool control_last = state_ == State::kClosing;
     if (!in_flight_control_.empty() && !control_last) {
-        buffers_.emplace_back(in_flight_control_.data(), in_flight_control_.size());
+        buffers.emplace_back(in_flight_control_.data(), in_flight_control_.size());
     }
-    std::uint8_t* h = headers_.data();
+    std::uint8_t* h = headers.data();
     auto add_frame = [&](ws::Opcode op, const std::string& payload) {
         const std::size_t n = ws::encode_header(h, op, true, payload.size());
-        buffers_.emplace_back(h, n);
+        buffers.emplace_back(h, n);
         if (!payload.empty()) {
-            buffers_.emplace_back(payload.data(), payload.size());
+            buffers.emplace_back(payload.data(), payload.size());
         }
         h += n;
     };
@@ -227,7 +231,7 @@ void WsConnection::start_write(bool try_now) {
         }
     }
     if (!in_flight_control_.empty() && control_last) {
-        buffers_.emplace_back(in_flight_control_.data(), in_flight_control_.size());
+        buffers.emplace_back(in_flight_control_.data(), in_flight_control_.size());
     }
     if (try_now) {
         // One non-blocking sendmsg now (the socket is non-blocking): when it takes everything,
@@ -236,16 +240,29 @@ void WsConnection::start_write(bool try_now) {
         // showed. What it does not take (or an error, reported by the asynchronous write that
         // meets it again) goes the asynchronous way.
         boost::system::error_code ec;
-        std::size_t n = socket_.write_some(buffers_, ec);
-        if (!ec && n == boost::asio::buffer_size(buffers_)) {
+        std::size_t n = socket_.write_some(buffers, ec);
+        if (!ec && n == boost::asio::buffer_size(buffers)) {
             on_written({});
             return;
         }
-        auto it = buffers_.begin();
-        for (; !ec && it != buffers_.end() && n >= it->size(); ++it) {
+        auto it = buffers.begin();
+        for (; !ec && it != buffers.end() && n >= it->size(); ++it) {
             n -= it->size();
         }
-        buffers_.erase(buffers_.begin(), it);
+        // The rest moves to the connection: its headers copied, the buffers that point into the
+        // scratch's headers pointed at the copy (payloads stay where they are: in_flight_ and
+        // in_flight_control_ hold them).
+        headers_.assign(headers.begin(), headers.end());
+        buffers_.clear();
+        const auto* base = headers.data();
+        for (; it != buffers.end(); ++it) {
+            const auto* p = static_cast<const std::uint8_t*>(it->data());
+            if (p >= base && p < base + headers.size()) {
+                buffers_.emplace_back(headers_.data() + (p - base), it->size());
+            } else {
+                buffers_.push_back(*it);
+            }
+        }
         if (!ec && n > 0) {
             buffers_.front() += n;
         }
@@ -285,10 +302,14 @@ void WsConnection::on_written(const boost::system::error_code& ec) {
     }
     // Release the write buffers of a connection that goes idle. The control string held the
     // 101 response (about 200 bytes for every connection, heaptrack) and then only the rare
-    // pong or close; a write of a few messages gets its small vectors back next time.
-    if (headers_.capacity() > 4 * ws::kMaxHeaderSize) {
+    // pong or close; headers and buffer lists are only the connection's own after an
+    // asynchronous write (the shard's scratch serves the others); a write of a few messages
+    // gets its small batch vector back next time.
+    if (headers_.capacity() != 0) {
         std::vector<std::uint8_t>().swap(headers_);
         std::vector<boost::asio::const_buffer>().swap(buffers_);
+    }
+    if (in_flight_.capacity() > 4) {
         std::vector<OutMessagePtr>().swap(in_flight_);
     }
     if (in_flight_control_.capacity() > std::string().capacity()) {

@@ -10,6 +10,7 @@
 
 #include "roomcast/transport/timer_list.hpp"
 
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <atomic>
@@ -57,6 +58,12 @@ public:
     std::span<char> scratch() noexcept { return {scratch_.get(), kScratchSize}; }
     static constexpr std::size_t kScratchSize = 64 * 1024;
 
+    // Where a WebSocket write that is tried at once is built (WsConnection): most complete
+    // synchronously, so a connection keeps no frame headers or buffer list between writes; the
+    // rest of one that does not is copied to the connection.
+    std::vector<std::uint8_t>& write_headers() noexcept { return write_headers_; }
+    std::vector<boost::asio::const_buffer>& write_buffers() noexcept { return write_buffers_; }
+
     // Unpredictable bytes (getrandom, refilled in blocks) for session ids.
     void random_bytes(std::span<std::uint8_t> out);
     // A random id of `length` characters from the URL-safe base64 alphabet.
@@ -71,6 +78,8 @@ private:
     boost::asio::io_context ioc_;
     std::map<std::chrono::milliseconds, std::unique_ptr<TimerList>> timer_lists_;
     std::unique_ptr<char[]> scratch_;
+    std::vector<std::uint8_t> write_headers_;
+    std::vector<boost::asio::const_buffer> write_buffers_;
     std::vector<std::uint8_t> random_pool_;
     std::size_t random_used_ = 0;
 };

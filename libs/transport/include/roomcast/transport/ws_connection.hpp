@@ -122,7 +122,7 @@ private:
     std::string in_flight_control_;
     std::vector<OutMessagePtr> in_flight_;
     std::vector<OutMessagePtr> next_batch_;  // written after the write in flight
-    std::vector<std::uint8_t> headers_;      // frame headers of the write in flight
+    std::vector<std::uint8_t> headers_;      // frame headers of an asynchronous write in flight
     std::vector<boost::asio::const_buffer> buffers_;
     LazyTimer<&WsConnection::on_linger_timeout> linger_timer_;
     std::chrono::milliseconds close_linger_;
