@@ -18,10 +18,6 @@ WsConnection::WsConnection(Shard& shard, tcp::socket socket, std::string initial
       close_linger_(limits.close_linger) {
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
-    const auto ep = socket_.remote_endpoint(ec);
-    if (!ec) {
-        remote_address_ = ep.address().to_string();
-    }
     in_flight_control_ = std::move(initial_in);  // parsed in start(), before any write exists
 }
 

@@ -82,7 +82,6 @@ public:
     // Immediate close of the TCP connection without a close frame. Detaches the handler.
     void abort();
 
-    const std::string& remote_address() const noexcept { return remote_address_; }
     // When the first byte the peer sent and this connection has not read yet reached this host
     // (transport/arrival.hpp); 0 when nothing is waiting. Call on the connection's shard.
     std::int64_t unread_arrival_ns() noexcept;
@@ -126,7 +125,6 @@ private:
     std::vector<boost::asio::const_buffer> buffers_;
     LazyTimer<&WsConnection::on_linger_timeout> linger_timer_;
     std::chrono::milliseconds close_linger_;
-    std::string remote_address_;
 };
 
 }  // namespace roomcast::transport
