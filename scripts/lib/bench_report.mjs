@@ -576,7 +576,7 @@ function scalingSections(figs) {
     const edges = first("scaling-edges");
     return [
         rateSection(figs, "scaling-room", "CPU per delivery against room size",
-            `${fmt(room?.params?.target_deliveries, 0)} deliveries/s asked at every size; for rooms of up to 1,000 members, 1,000 connections in rooms of that size with one publisher in each (about 20 publishes/s per publisher), else one room and one publisher. A publish's own cost (its ack, nats-server, JetStream's store) is shared by the room's other members, so small rooms pay more per delivery. Roomcast over its edges (cross-edge, through NATS), CPU of every server process.`,
+            `${fmt(room?.params?.target_deliveries, 0)} deliveries/s asked at every size; for rooms of up to ${fmt(room?.params?.connections, 0)} members, ${fmt(room?.params?.connections, 0)} connections in rooms of that size with one publisher in each (the same publishes/s per publisher at every size), else one room and one publisher. A publish's own cost (its ack, nats-server, JetStream's store) is shared by the room's other members, so small rooms pay more per delivery. Roomcast over its edges (cross-edge, through NATS), CPU of every server process.`,
             "members per room (rooms)"),
         rateSection(figs, "scaling-edges", "CPU per delivery against edge count",
             `One room of ${fmt(edges?.params?.room_size, 0)} members spread over the edges, one publisher, ${fmt(edges?.params?.target_deliveries, 0)} deliveries/s asked; nats-server sends every publish to each edge. On this 2-core machine more than 2 edges (1 I/O thread each) share the cores: their figure includes the scheduling of more processes than cores (wake-ups, context switches, fewer deliveries per wake-up), not what those edges would pay on a core each.`,
@@ -630,9 +630,9 @@ function gnuplot(script) {
 /**
  * A line plot of series [{title, points: [[x, y], ...]}] (empty ones left out) into file; its
  * data files go to dataDir. logx: false, true or a base (2 for edge counts); xtics: gnuplot's
- * tics list, else its own; yzero: the y axis starts at 0 (a linear one).
+ * tics list (drawn clear of the borders), else its own; yzero: the y axis starts at 0 (a linear one); key: where the legend goes.
  */
-function plotLines(series, { file, dataDir, title, xlabel, ylabel, logx = true, logy = false, xtics, yzero = false }) {
+function plotLines(series, { file, dataDir, title, xlabel, ylabel, logx = true, logy = false, xtics, yzero = false, key = "top left" }) {
     const drawn = series.filter((s) => s.points.length);
     if (!drawn.length) {
         return false;
@@ -651,8 +651,9 @@ ${logx ? `set logscale x${logx === true ? "" : ` ${logx}`}` : ""}
 ${logy ? "set logscale y" : ""}
 ${xtics ? `set xtics (${xtics})` : `set format x "%.0s%c"`}
 ${yzero ? "set yrange [0:*]" : ""}
+${xtics ? "set offsets graph 0.04, graph 0.04, 0, 0" : ""}
 set grid
-set key top left
+set key ${key}
 plot ${drawn.map((s, i) => `"${dats[i]}" using 1:2 with linespoints lw 2 pt 7 title "${s.title}"`).join(", ")}
 `);
 }
@@ -729,7 +730,7 @@ function makePlots(figs, mode, plotsDir, docsPath, tmpDir) {
         { title: "Roomcast: nats-server alone", points: points(figs, of("roomcast", "scaling-room"), roomSize, helperUsPerDelivery) },
         { title: kSystemName.node, points: points(figs, of("node", "scaling-room"), roomSize, (x) => x.cpu_us_per_delivery) },
     ], { file: f, dataDir: tmpDir, title: "Server CPU per delivery against room size (same delivery rate)",
-        xlabel: "members per room", ylabel: "µs of server CPU per delivery", yzero: true }),
+        xlabel: "members per room", ylabel: "µs of server CPU per delivery", yzero: true, key: "top right" }),
     f, "server CPU per delivery against room size");
     const edgeCount = (x) => x.params?.edges;
     const edgeRuns = of("roomcast", "scaling-edges");
@@ -753,7 +754,7 @@ function makePlots(figs, mode, plotsDir, docsPath, tmpDir) {
         { title: "nats-server alone", points: points(levels, all, held, (l) => l.median.cpu_ms_per_connect_nats) },
     ], { file: f, dataDir: tmpDir, title: "Server CPU per connect + join against connections already held",
         xlabel: "idle connections held by the edges", ylabel: "ms of CPU per connect + join (held idle CPU taken off)",
-        logx: false, yzero: true }),
+        logx: false, yzero: true, key: "bottom right" }),
     f, "server CPU per connect + join against connections held");
     return out;
 }
