@@ -208,27 +208,25 @@ function stormFigures(record) {
     const holders = late ? record.loadgen.filter((l) => !l.late).map((l) => l.report).filter(Boolean) : [];
     const lengthS = late ? record.window.late_length_s : record.window.length_s;
     const conns = sum(reports.map((r) => r.connections?.established));
-    // CPU seconds of the processes of one role (all of them: undefined) in the storm, with
-    // their idle rate over its length taken off (none when nothing is held).
-    const above = (role) => {
-        const procs = record.servers.filter((s) => role === undefined || s.role === role);
-        const idle = late && record.window.length_s ? sum(procs.map((s) => s.cpu_s)) / record.window.length_s : 0;
-        return sum(procs.map((s) => (late ? s.cpu_s_late : s.cpu_s))) - idle * (lengthS ?? 0);
-    };
+    // Of a set of server processes: their CPU seconds in the storm, their idle rate before it
+    // (none when nothing is held), and the first with the second over the storm taken off.
+    const stormCpu = (procs) => sum(procs.map((s) => (late ? s.cpu_s_late : s.cpu_s)));
+    const idleCores = (procs) => (late && record.window.length_s ? sum(procs.map((s) => s.cpu_s)) / record.window.length_s : 0);
+    const above = (procs) => stormCpu(procs) - idleCores(procs) * (lengthS ?? 0);
+    const role = (r) => record.servers.filter((s) => s.role === r);
     const perConnect = (cpuS) => (conns > 0 && Number.isFinite(cpuS) ? round((cpuS / conns) * 1e3, 4) : null);
-    const stormCpu = sum(record.servers.map((s) => (late ? s.cpu_s_late : s.cpu_s)));
     return {
         held: record.params?.held ?? 0,
         held_established: sum(holders.map((r) => r.connections?.established)),
         held_disconnected: sum(holders.map((r) => r.connections?.disconnected)),
-        held_idle_cores: late && record.window.length_s ? round(sum(record.servers.map((s) => s.cpu_s)) / record.window.length_s, 3) : 0,
+        held_idle_cores: round(idleCores(record.servers), 3),
         connections: conns,
         length_s: lengthS,
-        cpu_s: round(stormCpu, 3),
-        cpu_ms_per_connect: perConnect(stormCpu),
-        cpu_ms_per_connect_above_idle: perConnect(above()),
-        cpu_ms_per_connect_edges: perConnect(above("edge")),
-        cpu_ms_per_connect_nats: perConnect(above("nats")),
+        cpu_s: round(stormCpu(record.servers), 3),
+        cpu_ms_per_connect: perConnect(stormCpu(record.servers)),
+        cpu_ms_per_connect_above_idle: perConnect(above(record.servers)),
+        cpu_ms_per_connect_edges: perConnect(above(role("edge"))),
+        cpu_ms_per_connect_nats: perConnect(above(role("nats"))),
         connects_per_s: round(sum(reports.map((r) => r.connections?.connects_per_second)), 0),
         connect_join_p99_ms: reports.length ? Math.max(...reports.map((r) => r.connections?.connect_join_ms?.p99 ?? 0)) : null,
     };
@@ -570,7 +568,7 @@ function goals(figs) {
 
 // The scaling run: how CPU per delivery grows with room size and edge count, and CPU per
 // connect with the connections already held.
-function scalingSections(figs) {
+function scalingSections(figs, cpus) {
     const first = (scenario) => figs.find((f) => f.scenario === scenario);
     const room = first("scaling-room");
     const edges = first("scaling-edges");
@@ -579,7 +577,7 @@ function scalingSections(figs) {
             `${fmt(room?.params?.target_deliveries, 0)} deliveries/s asked at every size; for rooms of up to ${fmt(room?.params?.connections, 0)} members, ${fmt(room?.params?.connections, 0)} connections in rooms of that size with one publisher in each (the same publishes/s per publisher at every size), else one room and one publisher. A publish's own cost (its ack, nats-server, JetStream's store) is shared by the room's other members, so small rooms pay more per delivery. Roomcast over its edges (cross-edge, through NATS), CPU of every server process.`,
             "members per room (rooms)"),
         rateSection(figs, "scaling-edges", "CPU per delivery against edge count",
-            `One room of ${fmt(edges?.params?.room_size, 0)} members spread over the edges, one publisher, ${fmt(edges?.params?.target_deliveries, 0)} deliveries/s asked; nats-server sends every publish to each edge. On this 2-core machine more than 2 edges (1 I/O thread each) share the cores: their figure includes the scheduling of more processes than cores (wake-ups, context switches, fewer deliveries per wake-up), not what those edges would pay on a core each.`,
+            `One room of ${fmt(edges?.params?.room_size, 0)} members spread over the edges, one publisher, ${fmt(edges?.params?.target_deliveries, 0)} deliveries/s asked; nats-server sends every publish to each edge. On this ${cpus}-core machine more than ${cpus} edges (1 I/O thread each) share the cores: their figure includes the scheduling of more processes than cores (wake-ups, context switches, fewer deliveries per wake-up), not what those edges would pay on a core each.`,
             "Roomcast edges"),
         sectionHeld(figs),
     ];
@@ -606,7 +604,7 @@ function markdown(meta, figs, plots) {
             `10 publishers; publish-to-receive latency measured by the load generator.${figs.some((f) => f.scenario === "latency" && f.delivery === "ephemeral")
                 ? " Rows marked ephemeral publish with `ephemeral: true` (never stored, no offset; Node: socket.io's volatile emit): such an event may be dropped under backpressure, and `lost` counts those drops."
                 : ""}`),
-        section100k(figs), ...scalingSections(figs)];
+        section100k(figs), ...scalingSections(figs, meta.cpus)];
     if (errs.length) {
         parts.push(`### Problems seen\n\n${errs.join("\n")}\n`);
     }
@@ -630,7 +628,8 @@ function gnuplot(script) {
 /**
  * A line plot of series [{title, points: [[x, y], ...]}] (empty ones left out) into file; its
  * data files go to dataDir. logx: false, true or a base (2 for edge counts); xtics: gnuplot's
- * tics list (drawn clear of the borders), else its own; yzero: the y axis starts at 0 (a linear one); key: where the legend goes.
+ * tics list (drawn clear of the borders), else its own; yzero: the y axis starts at 0 (a
+ * linear one); key: where the legend goes.
  */
 function plotLines(series, { file, dataDir, title, xlabel, ylabel, logx = true, logy = false, xtics, yzero = false, key = "top left" }) {
     const drawn = series.filter((s) => s.points.length);
@@ -739,7 +738,7 @@ function makePlots(figs, mode, plotsDir, docsPath, tmpDir) {
         { title: "Roomcast (NATS included)", points: points(figs, edgeRuns, edgeCount, (x) => x.cpu_us_per_delivery) },
         { title: "edges only", points: points(figs, edgeRuns, edgeCount, (x) => x.cpu_us_per_delivery_conn_procs) },
         { title: "nats-server alone", points: points(figs, edgeRuns, edgeCount, helperUsPerDelivery) },
-    ], { file: f, dataDir: tmpDir, title: "Server CPU per delivery against edge count (one room, 2 cores)",
+    ], { file: f, dataDir: tmpDir, title: "Server CPU per delivery against edge count (one room)",
         xlabel: "edges (1 I/O thread each)", ylabel: "µs of server CPU per delivery", logx: 2, yzero: true,
         xtics: [...new Set(figs.filter(edgeRuns).map(edgeCount).filter(Number.isFinite))].sort((a, b) => a - b).join(",") }),
     f, "server CPU per delivery against edge count");
