@@ -5,6 +5,7 @@
 //       --label 50k --param rate=5 ... \
 //       --server edge-1:edge:PID --server nats:nats:PID ... \
 //       --mode window|whole --warmup 5 --duration 30 --ready-connections N --timeout 300 \
+//       [--late-start connected|window-end] [--late-end exit|close] \
 //       -- LOADGEN ARGS... [::: [@late] LOADGEN ARGS...]...
 //
 // Server cost comes only from /proc: CPU = utime + stime of /proc/<pid>/stat (clock ticks, read
@@ -23,6 +24,11 @@
 // only once the others are connected (--late-start connected), or once the measured window is
 // over (--late-start window-end: the 100k run's broadcast after its idle window; the servers'
 // CPU from then until 5 s after the late generators exit is recorded apart, as cpu_s_late).
+// --late-end close ends that stretch when the last late generator starts closing its
+// connections instead (the scaling run's connect storm into servers that already hold the
+// early generators' connections: the cost of its connects and joins, not of its disconnects);
+// an early generator that starts closing within the stretch is an error (its disconnects would
+// be counted).
 //
 // Every wait is bounded by --timeout: then the generators get SIGTERM, 5 s later SIGKILL, and
 // the record says so.
@@ -56,6 +62,7 @@ function parseArgs(argv) {
         readyConnections: 0,
         timeout: 600,
         lateStart: "connected",
+        lateEnd: "exit",
         groups: [],
     };
     let i = 0;
@@ -101,6 +108,7 @@ function parseArgs(argv) {
             case "--ready-connections": opts.readyConnections = Number(value()); break;
             case "--timeout": opts.timeout = Number(value()); break;
             case "--late-start": opts.lateStart = value(); break;
+            case "--late-end": opts.lateEnd = value(); break;
             default: die(`unknown argument: ${flag}`);
         }
     }
@@ -122,6 +130,12 @@ function parseArgs(argv) {
     }
     if (opts.lateStart !== "connected" && opts.lateStart !== "window-end") {
         die("--late-start is connected or window-end");
+    }
+    if (opts.lateEnd !== "exit" && opts.lateEnd !== "close") {
+        die("--late-end is exit or close");
+    }
+    if (opts.lateEnd === "close" && opts.lateStart !== "window-end") {
+        die("--late-end close needs --late-start window-end");
     }
     if (opts.mode !== "window" && opts.mode !== "whole") {
         die("--mode is window or whole");
@@ -344,7 +358,7 @@ async function main() {
                 we = take(snapshot(servers));
                 windowEnd = we.t;
             }
-            if (opts.mode === "whole" && phase === "close") {
+            if (phase === "close") {
                 g.closeSnap = snapshot(servers);
             }
         };
@@ -467,8 +481,22 @@ async function main() {
         }
     });
 
-    // The late generators' stretch (start to exit), measured apart: the 100k run's broadcast.
-    const lateEnd = lateSnap ? lateEndSnap ?? end : undefined;
+    // The late generators' stretch, measured apart: from their start to 5 s after their exit
+    // (the 100k run's broadcast), or to the last one's start of closing (--late-end close).
+    let lateEnd = lateSnap ? lateEndSnap ?? end : undefined;
+    if (lateSnap && opts.lateEnd === "close") {
+        const closing = late.map((g) => g.closeSnap);
+        if (closing.every(Boolean)) {
+            lateEnd = closing.reduce((a, b) => (b.t > a.t ? b : a));
+        } else {
+            errors.push("a late load generator never started closing: its stretch runs to the end");
+        }
+        const closedEarly = gens.filter((g) => !g.late && g.closeSnap && g.closeSnap.t < lateEnd.t);
+        if (closedEarly.length) {
+            errors.push(`${closedEarly.length} early load generator(s) started closing within the late stretch: ` +
+                "their disconnects are counted in it (give them a longer --duration)");
+        }
+    }
     const perServer = servers.map((s, i) => {
         const w0 = ws?.procs[i];
         const w1 = we?.procs[i];

@@ -12,6 +12,11 @@
 //                        over the processes that hold connections (edges; node processes)
 //   CPU per connect      server CPU seconds from the first connect to the generator's exit /
 //                        connections established (connect + join + holding them 1 s)
+//   The scaling run (scenarios scaling-room, scaling-edges: CPU per delivery as above, against
+//   room size and edge count; scaling-connect: a connect storm into servers that hold idle
+//   connections): CPU per connect = the servers' CPU from the storm's start to its start of
+//   closing / its connections, with the held connections' idle CPU (their rate in the window
+//   before the storm, per process role) taken off.
 // "Roomcast" includes nats-server; the edges alone are shown beside it. "Node (redis)" includes
 // redis-server.
 // Delivery: the latency scenario runs each rate with stored publishes and with ephemeral ones
@@ -141,6 +146,10 @@ function figures(record) {
     if (!lg || !windowS) {
         return out;
     }
+    if (record.scenario === "scaling-connect") {
+        out.storm = stormFigures(record);
+        return out;
+    }
     const conns = lg.established;
     if (conns > 0) {
         const connDelta = sum(connRoles.map((s) => (s.rss_window_end_bytes ?? 0) - (s.rss_before_bytes ?? 0)));
@@ -186,6 +195,41 @@ function figures(record) {
         out.server_cores = round(cpu / windowS, 3);
     }
     return out;
+}
+
+/**
+ * A scaling-connect record's storm: its generator is the late one, started once the window
+ * that measured the held connections idle was over, or the only one (nothing held: --mode
+ * whole, the window is the storm).
+ */
+function stormFigures(record) {
+    const late = record.loadgen.some((l) => l.late);
+    const reports = (late ? record.loadgen.filter((l) => l.late) : record.loadgen).map((l) => l.report).filter(Boolean);
+    const holders = late ? record.loadgen.filter((l) => !l.late).map((l) => l.report).filter(Boolean) : [];
+    const lengthS = late ? record.window.late_length_s : record.window.length_s;
+    const conns = sum(reports.map((r) => r.connections?.established));
+    // Of a set of server processes: their CPU seconds in the storm, their idle rate before it
+    // (none when nothing is held), and the first with the second over the storm taken off.
+    const stormCpu = (procs) => sum(procs.map((s) => (late ? s.cpu_s_late : s.cpu_s)));
+    const idleCores = (procs) => (late && record.window.length_s ? sum(procs.map((s) => s.cpu_s)) / record.window.length_s : 0);
+    const above = (procs) => stormCpu(procs) - idleCores(procs) * (lengthS ?? 0);
+    const role = (r) => record.servers.filter((s) => s.role === r);
+    const perConnect = (cpuS) => (conns > 0 && Number.isFinite(cpuS) ? round((cpuS / conns) * 1e3, 4) : null);
+    return {
+        held: record.params?.held ?? 0,
+        held_established: sum(holders.map((r) => r.connections?.established)),
+        held_disconnected: sum(holders.map((r) => r.connections?.disconnected)),
+        held_idle_cores: round(idleCores(record.servers), 3),
+        connections: conns,
+        length_s: lengthS,
+        cpu_s: round(stormCpu(record.servers), 3),
+        cpu_ms_per_connect: perConnect(stormCpu(record.servers)),
+        cpu_ms_per_connect_above_idle: perConnect(above(record.servers)),
+        cpu_ms_per_connect_edges: perConnect(above(role("edge"))),
+        cpu_ms_per_connect_nats: perConnect(above(role("nats"))),
+        connects_per_s: round(sum(reports.map((r) => r.connections?.connects_per_second)), 0),
+        connect_join_p99_ms: reports.length ? Math.max(...reports.map((r) => r.connections?.connect_join_ms?.p99 ?? 0)) : null,
+    };
 }
 
 function round(x, digits) {
@@ -317,7 +361,9 @@ function sectionStorm(figs) {
             "connects / CPU-second", "connect p99 ms", "checks"], rows)}\n`;
 }
 
-function rateSection(figs, scenario, title, intro) {
+// One row per label (sorted by its leading number: the asked rate, or the scaling run's room
+// size or edge count, named by keyHeader) and system.
+function rateSection(figs, scenario, title, intro, keyHeader = "asked deliveries/s") {
     const systems = systemsIn(figs, scenario);
     if (!systems.length) return "";
     const labels = [...new Set(figs.filter((f) => f.scenario === scenario).map((f) => f.label))]
@@ -374,9 +420,47 @@ function rateSection(figs, scenario, title, intro) {
             }
         }
     }
-    return `### ${title}\n\n${intro}\n\n${table(["asked deliveries/s", "system", "deliveries/s",
+    return `### ${title}\n\n${intro}\n\n${table([keyHeader, "system", "deliveries/s",
         "µs CPU / delivery (all servers: NATS, redis incl.)", "… edges or node only", "… NATS or redis only",
         "server cores", "p50 ms", "p99 ms", "p99.9 ms", "lost", "checks"], rows)}\n`;
+}
+
+const median = (xs) => {
+    const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+    const m = Math.floor(v.length / 2);
+    return v.length === 0 ? null : v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+
+const kStormFigures = ["length_s", "cpu_ms_per_connect", "cpu_ms_per_connect_above_idle", "cpu_ms_per_connect_edges",
+    "cpu_ms_per_connect_nats", "held_idle_cores", "connects_per_s", "connect_join_p99_ms"];
+
+/** The scaling run's connect storms by connections held: {held, runs, median: {figure: median}}. */
+function heldLevels(figs) {
+    const storms = figs.filter((f) => f.scenario === "scaling-connect" && f.storm);
+    return [...new Set(storms.map((f) => f.storm.held))].sort((a, b) => a - b).map((held) => {
+        const runs = storms.filter((f) => f.storm.held === held).sort((a, b) => (a.params?.run ?? 1) - (b.params?.run ?? 1));
+        return { held, runs, median: Object.fromEntries(kStormFigures.map((k) => [k, median(runs.map((f) => f.storm[k]))])) };
+    });
+}
+
+// The scaling run's connect storms into servers already holding connections: every run, and
+// the median of each figure where a point ran more than once.
+function sectionHeld(figs) {
+    const levels = heldLevels(figs);
+    if (!levels.length) return "";
+    const cells = (st) => [fmt(st.length_s, 2), fmt(st.cpu_ms_per_connect, 3), fmt(st.cpu_ms_per_connect_above_idle, 3),
+        fmt(st.cpu_ms_per_connect_edges, 3), fmt(st.cpu_ms_per_connect_nats, 3), fmt(st.held_idle_cores, 3),
+        fmt(st.connects_per_s, 0), fmt(st.connect_join_p99_ms, 1)];
+    const rows = levels.flatMap(({ held, runs, median: m }) => [
+        ...runs.map((f) => [fmt(held, 0), fmt(f.params?.run ?? 1, 0), fmt(f.storm.connections, 0), ...cells(f.storm),
+            fmt(f.storm.held_disconnected, 0), problems(f).join("; ") || "ok"]),
+        ...(runs.length > 1 ? [[fmt(held, 0), "**median**", "", ...cells(m), "", ""]] : []),
+    ]);
+    const idleS = levels.find((l) => l.held > 0)?.runs[0].window_s;
+    return `### Connect + join against connections held\n\nRoomcast (edges and nats-server): a storm (unpaced, rooms of 100) into edges that already hold idle connections (rooms of 100, opened by other generator processes). CPU of every server process from the storm's start to its start of closing; "above idle" takes off what the held connections cost in the ${fmt(idleS, 0)} s before it (per process role).\n\n${table(
+        ["connections held", "run", "storm connections", "storm s", "ms CPU / connect+join (all servers)",
+            "… above the held connections' idle CPU", "… edges only (above idle)", "… NATS only (above idle)",
+            "held idle: server cores", "connections/s", "connect+join p99 ms", "held disconnected", "checks"], rows)}\n`;
 }
 
 function section100k(figs) {
@@ -393,18 +477,20 @@ function section100k(figs) {
         "µs CPU / delivery (broadcast, above idle)", "broadcast p99 ms", "lost", "end markers missing", "checks"], rows)}\n`;
 }
 
+const kNotInRun = "not in this run";
+
 /** The issue's goals with this run's figures (a dash where the run did not measure it). */
 function goals(figs) {
     const rows = [];
     const k100 = figs.find((f) => f.scenario === "100k" && f.system === "roomcast");
     rows.push(["100,000 concurrent WebSocket connections on 2 cores, several edges",
-        k100 ? `${fmt(k100.loadgen?.established - 1, 0)} held by ${k100.params?.procs} edges; broadcast: ${fmt(k100.broadcast?.deliveries, 0)} of ${fmt(k100.broadcast?.expected, 0)} delivered, ${fmt(k100.loadgen?.lost, 0)} lost, ${fmt(k100.loadgen?.end_markers_missing, 0)} end markers missing` : "not in this run",
+        k100 ? `${fmt(k100.loadgen?.established - 1, 0)} held by ${k100.params?.procs} edges; broadcast: ${fmt(k100.broadcast?.deliveries, 0)} of ${fmt(k100.broadcast?.expected, 0)} delivered, ${fmt(k100.loadgen?.lost, 0)} lost, ${fmt(k100.loadgen?.end_markers_missing, 0)} end markers missing` : kNotInRun,
         "–", k100 ? (k100.loadgen?.established - 1 >= 100_000 && !k100.loadgen?.lost && !k100.loadgen?.end_markers_missing &&
             k100.broadcast?.deliveries === k100.broadcast?.expected && !k100.loadgen?.disconnected ? "met" : "not met") : "–"]);
     const ri = get(figs, "roomcast", "idle");
     const ni = get(figs, "node", "idle");
     rows.push(["≤ 4 KB RSS per idle connection per edge",
-        ri ? `${fmt(kb(ri.rss_per_conn_bytes), 2)} KB` : "not in this run",
+        ri ? `${fmt(kb(ri.rss_per_conn_bytes), 2)} KB` : kNotInRun,
         ni ? `${fmt(kb(ni.rss_per_conn_bytes), 2)} KB (${ratio(ni.rss_per_conn_bytes, ri?.rss_per_conn_bytes)})` : "–",
         ri ? (ri.rss_per_conn_bytes <= 4096 ? "met" : "not met") : "–"]);
     const rf = get(figs, "roomcast", "fanout", "50000/s");
@@ -413,7 +499,7 @@ function goals(figs) {
     const best = [nf, nrf].filter(Boolean).map((f) => f.cpu_us_per_delivery).filter(Number.isFinite);
     const minRatio = rf && best.length ? Math.min(...best) / rf.cpu_us_per_delivery : null;
     rows.push(["≥ 10× less server CPU per delivered message than Node at 50k deliveries/s (cross-edge, NATS included)",
-        rf ? `${fmt(rf.cpu_us_per_delivery, 2)} µs` : "not in this run",
+        rf ? `${fmt(rf.cpu_us_per_delivery, 2)} µs` : kNotInRun,
         [nf && `1 process ${fmt(nf.cpu_us_per_delivery, 2)} µs (${ratio(nf.cpu_us_per_delivery, rf?.cpu_us_per_delivery)})`,
             nrf && `redis ${fmt(nrf.cpu_us_per_delivery, 2)} µs (${ratio(nrf.cpu_us_per_delivery, rf?.cpu_us_per_delivery)})`]
             .filter(Boolean).join("; ") || "–",
@@ -424,7 +510,7 @@ function goals(figs) {
         const n = get(figs, "node", "fanout", label);
         const x = r && fl ? r.cpu_us_per_delivery / fl.cpu_us_per_delivery : null;
         rows.push([`CPU per delivery ≤ 1.2× the kernel's floor (one send per delivery) at ${label.replace("/s", "")} deliveries/s, fan-out to one room`,
-            r ? `${fmt(r.cpu_us_per_delivery, 2)} µs${fl ? ` = ${ratio(r.cpu_us_per_delivery, fl.cpu_us_per_delivery)} the floor's ${fmt(fl.cpu_us_per_delivery, 2)} µs` : ""}` : "not in this run",
+            r ? `${fmt(r.cpu_us_per_delivery, 2)} µs${fl ? ` = ${ratio(r.cpu_us_per_delivery, fl.cpu_us_per_delivery)} the floor's ${fmt(fl.cpu_us_per_delivery, 2)} µs` : ""}` : kNotInRun,
             n && fl ? `${fmt(n.cpu_us_per_delivery, 2)} µs = ${ratio(n.cpu_us_per_delivery, fl.cpu_us_per_delivery)} the floor's` : "–",
             x !== null ? (x <= 1.2 ? "met" : "not met") : "–"]);
     }
@@ -446,13 +532,13 @@ function goals(figs) {
     const desc = (x) => (x?.top ? `${fmt(x.top.deliveries_per_s, 0)}/s (p99 ${fmt(ms(x.top.loadgen?.p99_us), 0)} ms)` : "none");
     const descClean = (x) => (x?.topClean ? `${fmt(x.topClean.deliveries_per_s, 0)}/s (p99 ${fmt(ms(x.topClean.loadgen?.p99_us), 0)} ms)` : "none");
     rows.push([`≥ 1M deliveries/s before latency degrades (fan-out; sustained: ≥ ${kSustainedShare * 100} % delivered, nothing lost, p99 ≤ ${kDegradedFactor}× the lowest rate's)`,
-        rs1 ? `${desc(rs1)}; without loss: ${descClean(rs1)}; highest asked ${fmt(rs1.asked, 0)}/s` : "not in this run",
+        rs1 ? `${desc(rs1)}; without loss: ${descClean(rs1)}; highest asked ${fmt(rs1.asked, 0)}/s` : kNotInRun,
         ns1 ? `${desc(ns1)}; without loss: ${descClean(ns1)} (${ratio(rs1?.topClean?.deliveries_per_s, ns1?.topClean?.deliveries_per_s)} for Roomcast)` : "–",
         rs1 ? ((rs1.top?.deliveries_per_s ?? 0) >= 1e6 ? "met" : "not met") : "–"]);
     const rl = get(figs, "roomcast", "latency", "30000/s");
     const nl = get(figs, "node", "latency", "30000/s");
     rows.push(["cross-edge p99 ≤ 1.5 ms at 30k deliveries/s",
-        rl ? `${fmt(ms(rl.loadgen?.p99_us), 2)} ms` : "not in this run",
+        rl ? `${fmt(ms(rl.loadgen?.p99_us), 2)} ms` : kNotInRun,
         nl ? `${fmt(ms(nl.loadgen?.p99_us), 2)} ms, 1 process (${ratio(nl.loadgen?.p99_us, rl?.loadgen?.p99_us)})` : "–",
         rl ? (rl.loadgen?.p99_us <= 1500 ? "met" : "not met") : "–"]);
     // Issue 15 item 3, judged on the ephemeral run: Roomcast's CPU per delivery (every server
@@ -464,7 +550,7 @@ function goals(figs) {
     const nre = get(figs, "node-redis", "latency", "30000/s", "ephemeral");
     rows.push([`rooms of 100 at 30k deliveries/s: CPU per delivery (NATS included) ≤ ${kSmallRoomsGoalShare}× Node's (ephemeral events)`,
         re ? `ephemeral ${fmt(re.cpu_us_per_delivery, 2)} µs (nats-server ${fmt(helperUsPerDelivery(re), 2)} µs of it), p99 ${fmt(ms(re.loadgen?.p99_us), 2)} ms, ${fmt(re.loadgen?.lost, 0)} lost${rst ? `; stored ${fmt(rst.cpu_us_per_delivery, 2)} µs, p99 ${fmt(ms(rst.loadgen?.p99_us), 2)} ms` : ""}`
-            : "not in this run",
+            : kNotInRun,
         [ne && `1 process${ne.delivery === "ephemeral" ? ", volatile" : ", stored"} ${fmt(ne.cpu_us_per_delivery, 2)} µs (${ratio(ne.cpu_us_per_delivery, re?.cpu_us_per_delivery)})`,
             nre && `redis, volatile ${fmt(nre.cpu_us_per_delivery, 2)} µs (${ratio(nre.cpu_us_per_delivery, re?.cpu_us_per_delivery)})`]
             .filter(Boolean).join("; ") || "–",
@@ -472,10 +558,29 @@ function goals(figs) {
     const rs = get(figs, "roomcast", "connect-storm");
     const ns = get(figs, "node", "connect-storm");
     rows.push(["≥ 5× less CPU per connect+join than Node",
-        rs ? `${fmt(rs.cpu_ms_per_connect, 3)} ms` : "not in this run",
+        rs ? `${fmt(rs.cpu_ms_per_connect, 3)} ms` : kNotInRun,
         ns ? `${fmt(ns.cpu_ms_per_connect, 3)} ms (${ratio(ns.cpu_ms_per_connect, rs?.cpu_ms_per_connect)})` : "–",
         rs && ns ? (ns.cpu_ms_per_connect / rs.cpu_ms_per_connect >= 5 ? "met" : "not met") : "–"]);
+    // A run of other scenarios (the scaling run) has no goal rows to show.
+    if (rows.every((r) => r[1] === kNotInRun)) return "";
     return `### Goals\n\n${table(["goal", "Roomcast", "Node (Node/Roomcast)", "this run"], rows)}\n`;
+}
+
+// The scaling run: how CPU per delivery grows with room size and edge count, and CPU per
+// connect with the connections already held.
+function scalingSections(figs, cpus) {
+    const first = (scenario) => figs.find((f) => f.scenario === scenario);
+    const room = first("scaling-room");
+    const edges = first("scaling-edges");
+    return [
+        rateSection(figs, "scaling-room", "CPU per delivery against room size",
+            `${fmt(room?.params?.target_deliveries, 0)} deliveries/s asked at every size; for rooms of up to ${fmt(room?.params?.connections, 0)} members, ${fmt(room?.params?.connections, 0)} connections in rooms of that size with one publisher in each (the same publishes/s per publisher at every size), else one room and one publisher. A publish's own cost (its ack, nats-server, JetStream's store) is shared by the room's other members, so small rooms pay more per delivery. Roomcast over its edges (cross-edge, through NATS), CPU of every server process.`,
+            "members per room (rooms)"),
+        rateSection(figs, "scaling-edges", "CPU per delivery against edge count",
+            `One room of ${fmt(edges?.params?.room_size, 0)} members spread over the edges, one publisher, ${fmt(edges?.params?.target_deliveries, 0)} deliveries/s asked; nats-server sends every publish to each edge. On this ${cpus}-core machine more than ${cpus} edges (1 I/O thread each) share the cores: their figure includes the scheduling of more processes than cores (wake-ups, context switches, fewer deliveries per wake-up), not what those edges would pay on a core each.`,
+            "Roomcast edges"),
+        sectionHeld(figs),
+    ];
 }
 
 function markdown(meta, figs, plots) {
@@ -486,8 +591,11 @@ function markdown(meta, figs, plots) {
         `I/O thread(s) + ${meta.nats_server}. Baseline: socket.io ${meta.socketio} on Node ${meta.node}` +
         ` (1 process; redis variant: ${meta.node_procs} processes + ${meta.redis_server.replace(/ sha=.*/, "")}).` +
         ` Load generator: \`${path.basename(meta.loadgen)}\`.` +
-        `${meta.edge_args ? ` Extra edge flags: \`${meta.edge_args}\`.` : ""}\n`;
-    const errs = figs.filter((f) => problems(f).length && !["fanout", "latency"].includes(f.scenario))
+        `${meta.edge_args ? ` Extra edge flags: \`${meta.edge_args}\`.` : ""}` +
+        `${meta.command ? ` Command: \`${meta.command}\`.` : ""}\n`;
+    // Scenarios whose tables have a checks column of their own.
+    const checked = ["fanout", "latency", "scaling-room", "scaling-edges", "scaling-connect"];
+    const errs = figs.filter((f) => problems(f).length && !checked.includes(f.scenario))
         .map((f) => `- ${kSystemName[f.system]} ${f.scenario} ${f.label}: ${problems(f).join("; ")}`);
     const parts = [head, goals(figs), sectionIdle(figs), sectionStorm(figs),
         rateSection(figs, "fanout", "Fan-out to one large room",
@@ -496,7 +604,7 @@ function markdown(meta, figs, plots) {
             `10 publishers; publish-to-receive latency measured by the load generator.${figs.some((f) => f.scenario === "latency" && f.delivery === "ephemeral")
                 ? " Rows marked ephemeral publish with `ephemeral: true` (never stored, no offset; Node: socket.io's volatile emit): such an event may be dropped under backpressure, and `lost` counts those drops."
                 : ""}`),
-        section100k(figs)];
+        section100k(figs), ...scalingSections(figs, meta.cpus)];
     if (errs.length) {
         parts.push(`### Problems seen\n\n${errs.join("\n")}\n`);
     }
@@ -517,37 +625,52 @@ function gnuplot(script) {
     return true;
 }
 
-// One series per system and delivery mode (the ephemeral one named so).
-function plotRates(figs, scenario, y, title, ylabel, file, dataDir, logy) {
-    const systems = systemsIn(figs, scenario);
-    const series = [];
-    for (const s of systems) {
-        for (const d of kDeliveries) {
-            const pts = figs.filter((f) => f.system === s && f.scenario === scenario && f.delivery === d &&
-                f.deliveries_per_s && Number.isFinite(y(f)))
-                .sort((a, b) => a.deliveries_per_s - b.deliveries_per_s);
-            if (pts.length) {
-                const dat = path.join(dataDir, `${path.basename(file, ".png")}-${s}-${d}.dat`);
-                writeFileSync(dat, pts.map((f) => `${f.deliveries_per_s} ${y(f)}`).join("\n") + "\n");
-                series.push({ s, dat, title: `${kSystemName[s]}${d === "ephemeral" ? ", ephemeral" : ""}` });
-            }
-        }
-    }
-    if (!series.length) {
+/**
+ * A line plot of series [{title, points: [[x, y], ...]}] (empty ones left out) into file; its
+ * data files go to dataDir. logx: false, true or a base (2 for edge counts); xtics: gnuplot's
+ * tics list (drawn clear of the borders), else its own; yzero: the y axis starts at 0 (a
+ * linear one); key: where the legend goes.
+ */
+function plotLines(series, { file, dataDir, title, xlabel, ylabel, logx = true, logy = false, xtics, yzero = false, key = "top left" }) {
+    const drawn = series.filter((s) => s.points.length);
+    if (!drawn.length) {
         return false;
     }
+    const dats = drawn.map((s, i) => {
+        const dat = path.join(dataDir, `${path.basename(file, ".png")}-${i + 1}.dat`);
+        writeFileSync(dat, s.points.map(([x, y]) => `${x} ${y}`).join("\n") + "\n");
+        return dat;
+    });
     return gnuplot(`set terminal pngcairo size 900,540 font "sans,11"
 set output "${file}"
 set title "${title}"
-set xlabel "deliveries per second (measured)"
+set xlabel "${xlabel}"
 set ylabel "${ylabel}"
-set logscale x
+${logx ? `set logscale x${logx === true ? "" : ` ${logx}`}` : ""}
 ${logy ? "set logscale y" : ""}
+${xtics ? `set xtics (${xtics})` : `set format x "%.0s%c"`}
+${yzero ? "set yrange [0:*]" : ""}
+${xtics ? "set offsets graph 0.04, graph 0.04, 0, 0" : ""}
 set grid
-set key top left
-set format x "%.0s%c"
-plot ${series.map(({ dat, title: t }) => `"${dat}" using 1:2 with linespoints lw 2 pt 7 title "${t}"`).join(", ")}
+set key ${key}
+plot ${drawn.map((s, i) => `"${dats[i]}" using 1:2 with linespoints lw 2 pt 7 title "${s.title}"`).join(", ")}
 `);
+}
+
+/** [[x, y], ...] of the items f (figures) that pass filter and whose x(f) and y(f) are numbers, by x. */
+function points(figs, filter, x, y) {
+    return figs.filter((f) => filter(f) && Number.isFinite(x(f)) && Number.isFinite(y(f)))
+        .map((f) => [x(f), y(f)]).sort((a, b) => a[0] - b[0]);
+}
+
+// One series per system and delivery mode (the ephemeral one named so), against the measured rate.
+function plotRates(figs, scenario, y, title, ylabel, file, dataDir, logy) {
+    const series = systemsIn(figs, scenario).flatMap((s) => kDeliveries.map((d) => ({
+        title: `${kSystemName[s]}${d === "ephemeral" ? ", ephemeral" : ""}`,
+        points: points(figs, (f) => f.system === s && f.scenario === scenario && f.delivery === d,
+            (f) => f.deliveries_per_s, y),
+    })));
+    return plotLines(series, { file, dataDir, title, xlabel: "deliveries per second (measured)", ylabel, logy });
 }
 
 function plotBars(rows, title, ylabel, file, dataDir) {
@@ -597,6 +720,41 @@ function makePlots(figs, mode, plotsDir, docsPath, tmpDir) {
     f = path.join(plotsDir, `${mode}-connect-cpu.png`);
     add(plotBars(storm.map((x) => [kSystemName[x.system], x.cpu_ms_per_connect]), "Server CPU per connect + join",
         "ms of CPU per connection", f, tmpDir), f, "server CPU per connect + join");
+    // The scaling run.
+    const of = (system, scenario) => (x) => x.system === system && x.scenario === scenario;
+    const roomSize = (x) => x.params?.room_size;
+    f = path.join(plotsDir, `${mode}-room-size-cpu.png`);
+    add(plotLines([
+        { title: "Roomcast (NATS included)", points: points(figs, of("roomcast", "scaling-room"), roomSize, (x) => x.cpu_us_per_delivery) },
+        { title: "Roomcast: nats-server alone", points: points(figs, of("roomcast", "scaling-room"), roomSize, helperUsPerDelivery) },
+        { title: kSystemName.node, points: points(figs, of("node", "scaling-room"), roomSize, (x) => x.cpu_us_per_delivery) },
+    ], { file: f, dataDir: tmpDir, title: "Server CPU per delivery against room size (same delivery rate)",
+        xlabel: "members per room", ylabel: "µs of server CPU per delivery", yzero: true, key: "top right" }),
+    f, "server CPU per delivery against room size");
+    const edgeCount = (x) => x.params?.edges;
+    const edgeRuns = of("roomcast", "scaling-edges");
+    f = path.join(plotsDir, `${mode}-edges-cpu.png`);
+    add(plotLines([
+        { title: "Roomcast (NATS included)", points: points(figs, edgeRuns, edgeCount, (x) => x.cpu_us_per_delivery) },
+        { title: "edges only", points: points(figs, edgeRuns, edgeCount, (x) => x.cpu_us_per_delivery_conn_procs) },
+        { title: "nats-server alone", points: points(figs, edgeRuns, edgeCount, helperUsPerDelivery) },
+    ], { file: f, dataDir: tmpDir, title: "Server CPU per delivery against edge count (one room)",
+        xlabel: "edges (1 I/O thread each)", ylabel: "µs of server CPU per delivery", logx: 2, yzero: true,
+        xtics: [...new Set(figs.filter(edgeRuns).map(edgeCount).filter(Number.isFinite))].sort((a, b) => a - b).join(",") }),
+    f, "server CPU per delivery against edge count");
+    // Each point the median of its runs.
+    const levels = heldLevels(figs);
+    const held = (l) => l.held;
+    const all = () => true;
+    f = path.join(plotsDir, `${mode}-held-connect-cpu.png`);
+    add(plotLines([
+        { title: "Roomcast (NATS included)", points: points(levels, all, held, (l) => l.median.cpu_ms_per_connect_above_idle) },
+        { title: "edges only", points: points(levels, all, held, (l) => l.median.cpu_ms_per_connect_edges) },
+        { title: "nats-server alone", points: points(levels, all, held, (l) => l.median.cpu_ms_per_connect_nats) },
+    ], { file: f, dataDir: tmpDir, title: "Server CPU per connect + join against connections already held",
+        xlabel: "idle connections held by the edges", ylabel: "ms of CPU per connect + join (held idle CPU taken off)",
+        logx: false, yzero: true, key: "bottom right" }),
+    f, "server CPU per connect + join against connections held");
     return out;
 }
 

@@ -1,0 +1,109 @@
+// scripts/lib/bench_report.mjs on hand-made records of the scaling run: a connect storm's cost
+// is its own stretch's CPU with the held connections' idle rate taken off, per process role,
+// the checks of every generator (the holders' too) reach the table, and a point run several
+// times gets the median of each figure.
+//
+//   node --test tests/bench/report.test.mjs
+
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { test } from "node:test";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+const meta = {
+    run_id: "T-scaling", mode: "scaling", started_at: "2026-01-01T00:00:00Z", cpus: 2, cpu_model: "cpu",
+    mem_kb: 1048576, kernel: "k", fd_limit: 20000, node: "v20", nats_server: "nats-server: v2",
+    redis_server: "Redis server v=7", socketio: "4.8", roomcast_commit: "abc", loadgen: "/x/roomcast_loadgen",
+    edges: 2, edge_threads: 1, node_procs: 2, latency_modes: "stored", edge_args: "",
+    command: "scripts/bench --scenario scaling",
+};
+
+const report = (established, extra = {}) => ({
+    connections: { target: established, established, failed: 0, disconnected: 0, connects_per_second: 2000,
+        connect_ms: { p99: 5 }, connect_join_ms: { p99: 9 } },
+    joins: { ok: established, failed: 0 }, publish: { sent: 0, acked: 0, errors: 0 },
+    receive: { deliveries: 0, per_second: 0, lost: 0, duplicated: 0, out_of_order: 0, end_markers_missing: 0, foreign: 0 },
+    latency_us: { count: 0 }, cpu_seconds: 0.1, rss_bytes: 0, duration_s: 0.5, ...extra,
+});
+
+const server = (name, role, cpu_s, cpu_s_late = null) => ({
+    name, role, pid: 1, cpu_s, cpu_s_total_run: null, cpu_s_late, rss_before_bytes: 0, rss_window_start_bytes: 0,
+    rss_window_end_bytes: 0, rss_peak_bytes: 0, rss_after_bytes: 0, alive_at_end: true,
+});
+
+const records = [
+    // Nothing held: the storm is the whole run (--mode whole).
+    {
+        system: "roomcast", scenario: "scaling-connect", label: "0 held", params: { connections: 1000, held: 0 },
+        mode: "whole", window: { length_s: 0.8 }, errors: [],
+        servers: [server("edge-1", "edge", 0.15), server("nats", "nats", 0.05)],
+        loadgen: [{ late: false, report: report(1000) }],
+    },
+    // 5,000 held, a second run listed first: it must be sorted after the first.
+    {
+        system: "roomcast", scenario: "scaling-connect", label: "5000 held", params: { connections: 1000, held: 5000, run: 2 },
+        mode: "window", window: { length_s: 5, late_length_s: 1 }, errors: [],
+        servers: [server("edge-1", "edge", 0.05, 0.5), server("nats", "nats", 0.05, 0.1)],
+        loadgen: [{ late: false, report: report(5000) }, { late: true, report: report(1000) }],
+    },
+    // 5,000 held: a 5 s idle window (0.1 CPU-s: 0.02 cores), then a 1 s storm stretch.
+    {
+        system: "roomcast", scenario: "scaling-connect", label: "5000 held", params: { connections: 1000, held: 5000, run: 1 },
+        mode: "window", window: { length_s: 5, late_length_s: 1 }, errors: [],
+        servers: [server("edge-1", "edge", 0.05, 0.3), server("nats", "nats", 0.05, 0.1)],
+        loadgen: [
+            { late: false, report: report(5000, { connections: { ...report(5000).connections, disconnected: 3 } }) },
+            { late: true, report: report(1000, { joins: { ok: 990, failed: 10 } }) },
+        ],
+    },
+];
+
+function run() {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "bench-report-"));
+    try {
+        writeFileSync(path.join(dir, "meta.json"), JSON.stringify(meta));
+        writeFileSync(path.join(dir, "records.jsonl"), records.map((r) => JSON.stringify(r)).join("\n") + "\n");
+        const md = execFileSync("node", [path.join(ROOT, "scripts/lib/bench_report.mjs"),
+            "--meta", path.join(dir, "meta.json"), "--records", path.join(dir, "records.jsonl"),
+            "--json", path.join(dir, "out.json"), "--md", path.join(dir, "out.md")], { encoding: "utf8" });
+        return { md, json: JSON.parse(readFileSync(path.join(dir, "out.json"), "utf8")) };
+    } finally {
+        rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+test("a storm's CPU per connect takes off the held connections' idle rate, per role", () => {
+    const { json } = run();
+    const [none, , held] = json.figures.map((f) => f.storm);
+    assert.equal(none.held, 0);
+    assert.equal(none.connections, 1000);
+    assert.equal(none.cpu_ms_per_connect, 0.2);
+    assert.equal(none.cpu_ms_per_connect_above_idle, 0.2);
+    assert.equal(none.cpu_ms_per_connect_edges, 0.15);
+    assert.equal(held.held, 5000);
+    assert.equal(held.connections, 1000, "the storm's connections, not the held ones");
+    assert.equal(held.held_disconnected, 3);
+    assert.equal(held.held_idle_cores, 0.02);
+    assert.equal(held.cpu_ms_per_connect, 0.4);
+    assert.equal(held.cpu_ms_per_connect_above_idle, 0.38);
+    assert.equal(held.cpu_ms_per_connect_edges, 0.29);
+    assert.equal(held.cpu_ms_per_connect_nats, 0.09);
+});
+
+test("the scaling run's section: its table with every generator's checks, no goals table", () => {
+    const { md } = run();
+    assert.match(md, /### Connect \+ join against connections held/);
+    const rows = md.split("\n").filter((l) => l.startsWith("| 5000 |"));
+    assert.deepEqual(rows, [
+        "| 5000 | 1 | 1000 | 1.00 | 0.400 | 0.380 | 0.290 | 0.090 | 0.020 | 2000 | 9.0 | 3 | 10 joins failed |",
+        "| 5000 | 2 | 1000 | 1.00 | 0.600 | 0.580 | 0.490 | 0.090 | 0.020 | 2000 | 9.0 | 0 | ok |",
+        "| 5000 | **median** |  | 1.00 | 0.500 | 0.480 | 0.390 | 0.090 | 0.020 | 2000 | 9.0 |  |  |",
+    ]);
+    assert.match(md, /Command: `scripts\/bench --scenario scaling`/);
+    assert.doesNotMatch(md, /### Goals/);
+});
