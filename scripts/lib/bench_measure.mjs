@@ -168,9 +168,16 @@ function readProc(pid, { fds = false } = {}) {
     }
 }
 
-function snapshot(servers, { fds = false } = {}) {
+// `gens`: the load generators, sampled too (a running one's CPU; undefined before its start and
+// after its exit): they share the cores with the servers, and their share is part of what
+// a latency figure means.
+function snapshot(servers, { fds = false, gens = [] } = {}) {
     const t = performance.now() / 1000;
-    return { t, procs: servers.map((s) => readProc(s.pid, { fds: fds && countsConnections(s) })) };
+    return {
+        t,
+        procs: servers.map((s) => readProc(s.pid, { fds: fds && countsConnections(s) })),
+        gens: gens.map((g) => (g.running ? readProc(g.child.pid) : undefined)),
+    };
 }
 
 /** Roles whose open descriptors are client connections (one per WebSocket session). */
@@ -333,7 +340,7 @@ async function main() {
         return total;
     };
 
-    const before = take(snapshot(servers, { fds: true }));
+    const before = take(snapshot(servers, { fds: true, gens }));
     trackPeak(before);
     const missing = servers.filter((_, i) => before.procs[i] === undefined);
     if (missing.length) {
@@ -355,11 +362,11 @@ async function main() {
     for (const g of gens) {
         g.onPhase = (phase) => {
             if (opts.mode === "window" && kAfterMeasure.has(phase) && ws !== undefined && we === undefined) {
-                we = take(snapshot(servers));
+                we = take(snapshot(servers, { gens }));
                 windowEnd = we.t;
             }
             if (phase === "close") {
-                g.closeSnap = snapshot(servers);
+                g.closeSnap = snapshot(servers, { gens });
             }
         };
     }
@@ -386,7 +393,7 @@ async function main() {
         await sleep(kSampleMs);
         const now = performance.now() / 1000;
         const needFds = ready === undefined || (late.length && !lateAfterWindow && lateStarted === undefined);
-        const snap = take(snapshot(servers, { fds: needFds }));
+        const snap = take(snapshot(servers, { fds: needFds, gens }));
         trackPeak(snap);
         if (needFds) {
             const count = connectionFds(snap, servers) - baseFds;
@@ -453,7 +460,7 @@ async function main() {
         }
     }
     const exitAt = Math.max(...gens.filter((g) => g.exit).map((g) => g.exit.at));
-    const end = take(snapshot(servers));
+    const end = take(snapshot(servers, { gens }));
     trackPeak(end);
     if (opts.mode === "whole") {
         ws = before;
@@ -470,7 +477,7 @@ async function main() {
     }
     // A second after the generators exit, their connections are closed: the idle RSS left behind.
     await sleep(1_000);
-    const after = snapshot(servers);
+    const after = snapshot(servers, { gens });
     samples.push(after);
 
     const reports = gens.map((g) => g.report());
@@ -543,6 +550,9 @@ async function main() {
         loadgen: reports.map((r, i) => ({
             argv: redact(gens[i].argv),
             late: gens[i].late,
+            // Its CPU in the measured window (null when it was not running at both ends: --mode
+            // whole, or a late generator).
+            cpu_s_window: ws?.gens?.[i] && we?.gens?.[i] ? round(we.gens[i].cpu - ws.gens[i].cpu, 3) : null,
             exit: gens[i].exit ?? null,
             report: r ?? null,
         })),
