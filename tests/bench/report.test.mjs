@@ -1,4 +1,4 @@
-// scripts/lib/bench_report.mjs on hand-made records of the scaling run: a connect storm's cost
+// scripts/lib/bench_report.mjs on hand-made records. The scaling run: a connect storm's cost
 // is its own stretch's CPU with the held connections' idle rate taken off, per process role,
 // the checks of every generator (the holders' too) reach the table, and a point run several
 // times gets the median of each figure.
@@ -63,11 +63,11 @@ const records = [
     },
 ];
 
-function run() {
+function run(recs = records, m = meta) {
     const dir = mkdtempSync(path.join(os.tmpdir(), "bench-report-"));
     try {
-        writeFileSync(path.join(dir, "meta.json"), JSON.stringify(meta));
-        writeFileSync(path.join(dir, "records.jsonl"), records.map((r) => JSON.stringify(r)).join("\n") + "\n");
+        writeFileSync(path.join(dir, "meta.json"), JSON.stringify(m));
+        writeFileSync(path.join(dir, "records.jsonl"), recs.map((r) => JSON.stringify(r)).join("\n") + "\n");
         const md = execFileSync("node", [path.join(ROOT, "scripts/lib/bench_report.mjs"),
             "--meta", path.join(dir, "meta.json"), "--records", path.join(dir, "records.jsonl"),
             "--json", path.join(dir, "out.json"), "--md", path.join(dir, "out.md")], { encoding: "utf8" });
@@ -106,4 +106,24 @@ test("the scaling run's section: its table with every generator's checks, no goa
     ]);
     assert.match(md, /Command: `scripts\/bench --scenario scaling`/);
     assert.doesNotMatch(md, /### Goals/);
+});
+
+// Issue 15 item 7's row: cross-edge p99 against Node's, with each run's generator CPU in the
+// window and the floor's p99 at the same rate (the generator's and the kernel's part).
+test("the latency goal shows the generator's cores and the floor's p99 beside Roomcast's and Node's", () => {
+    const latency = (system, p99, genCpu, cpu) => ({
+        system, scenario: "latency", label: "30000/s", params: { connections: 1000, target_deliveries: 30000 },
+        mode: "window", window: { length_s: 10 }, errors: [],
+        servers: [server(system === "roomcast" ? "edge-1" : system, system === "roomcast" ? "edge" : system === "floor" ? "floor" : "node", cpu)],
+        loadgen: [{ late: false, cpu_s_window: genCpu,
+            report: report(1000, { receive: { deliveries: 300000, per_second: 30000, lost: 0, duplicated: 0, out_of_order: 0, end_markers_missing: 0, foreign: 0 },
+                latency_us: { count: 300000, p50: 1000, p99, p999: p99 * 2, max: p99 * 3 } }) }],
+    });
+    const { md } = run([latency("roomcast", 2000, 3.5, 3), latency("node", 4500, 3.0, 3.6), latency("floor", 1500, 3.2, 1.5)],
+        { ...meta, mode: "quick" });
+    const row = md.split("\n").find((l) => l.startsWith("| cross-edge p99"));
+    assert.equal(row, "| cross-edge p99 at 30k deliveries/s ≤ 0.5× Node's (rooms of 100, stored events) | " +
+        "2.00 ms (generator 0.35 cores); the floor's p99 1.50 ms (generator 0.32 cores): the generator's and the kernel's part | " +
+        "4.50 ms, 1 process (2.3×; generator 0.30 cores) | met |");
+    assert.match(md, /\| 30000\/s \| Roomcast \| 30\.0k \| 10\.00 \| 10\.00 \| 0\.00 \| 0\.30 \| 0\.35 \|/);
 });
