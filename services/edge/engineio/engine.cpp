@@ -370,7 +370,7 @@ void EngineServer::on_request(HttpRequest&& request, transport::Responder&& resp
         }
         transport::Shard& shard = *transport::Shard::current();
         auto session = create(shard, TransportKind::kPolling, request);
-        session->start(request, nullptr, std::move(address));
+        session->start(nullptr, std::move(address));
         if (on_open_) {
             session->set_handler(on_open_(*session, request));
         }
@@ -501,7 +501,7 @@ void EngineServer::on_upgrade(HttpRequest&& request, transport::WsUpgrade&& upgr
                            auto session = create(shard, TransportKind::kWebSocket, request);
                            std::string address = std::move(*slot);
                            slot->clear();  // the session owns the slot now
-                           session->start(request, std::move(ws), std::move(address));
+                           session->start(std::move(ws), std::move(address));
                            // The handler comes after the open packet is queued, so whatever it
                            // sends follows.
                            if (on_open_) {
@@ -675,9 +675,7 @@ Session::~Session() {
     (kind_ == TransportKind::kPolling ? stats.open_polling : stats.open_websocket).sub();
 }
 
-void Session::start(const HttpRequest& request, std::shared_ptr<transport::WsConnection> ws,
-                    std::string client_address) {
-    remote_address_ = request.remote_address;
+void Session::start(std::shared_ptr<transport::WsConnection> ws, std::string client_address) {
     client_address_ = std::move(client_address);
     ping_timer_.arm(shard_.timers(engine_.options().ping_interval));
     if (ws) {

@@ -266,7 +266,10 @@ public:
     transport::Shard& shard() noexcept { return shard_; }
     TransportKind transport() const noexcept { return kind_; }
     bool closed() const noexcept { return state_ != State::kOpen; }
-    const std::string& remote_address() const noexcept { return remote_address_; }
+    // The client's address: the TCP peer's, or behind a peer listed in --trusted-proxies the
+    // last X-Forwarded-For entry (what hooks and backends see, and what the per-address
+    // connection limit counts).
+    const std::string& client_address() const noexcept { return client_address_; }
 
     // Queues a message. kVolatile messages are dropped (returning false) when they cannot be
     // written at once, kDroppable ones when the queue is a quarter full (Delivery). A reliable
@@ -286,8 +289,7 @@ public:
     // --- used by EngineServer, on this shard ---
     // Arms the heartbeat; with `ws`, starts the WebSocket and queues the open packet.
     // `client_address` is the slot reserved for it (released when the session ends).
-    void start(const transport::HttpRequest& request, std::shared_ptr<transport::WsConnection> ws,
-               std::string client_address);
+    void start(std::shared_ptr<transport::WsConnection> ws, std::string client_address);
     void set_handler(std::unique_ptr<SessionHandler> handler) noexcept {
         handler_ = std::move(handler);
     }
@@ -347,7 +349,6 @@ private:
     EngineServer& engine_;
     transport::Shard& shard_;
     std::string id_;
-    std::string remote_address_;
     std::string client_address_;  // holds a session slot in the engine's per-address count
     TransportKind kind_;
     State state_ = State::kOpen;

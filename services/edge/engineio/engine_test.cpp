@@ -68,6 +68,10 @@ public:
             send_text("4after");
             return;
         }
+        if (text == "address") {
+            send_text("4" + session_.lock()->client_address());
+            return;
+        }
         send_text(std::string("4") + std::string(text));
     }
     void on_binary(std::string_view bytes) override {
@@ -173,6 +177,9 @@ protected:
         return std::string(json.at("sid").as_string());
     }
 
+    // A new polling session's address as its handler sees it (the "address" message).
+    std::string address_of(const std::string& headers);
+
     using WsClient = edge::testing::WsClient;
     WsClient open_ws() { return WsClient::open(client_ctx_, port_, "/engine.io/"); }
 
@@ -245,6 +252,32 @@ TEST_F(EngineTest, OversizedWebSocketMessageIsClosedWith1009) {
     other.send_text("4ok");
     ASSERT_TRUE(other.read_until(2));
     EXPECT_EQ(other.texts.back(), "4ok");
+}
+
+// Behind a trusted proxy the session's address (what hooks and backends see) is the client's,
+// from X-Forwarded-For; from any other peer the header is ignored.
+std::string EngineTest::address_of(const std::string& headers) {
+    const auto r = http("GET", "/engine.io/?EIO=4&transport=polling", {}, headers);
+    EXPECT_EQ(r.status, 200u);
+    if (r.body.size() < 2) {
+        return {};
+    }
+    const std::string sid(boost::json::parse(r.body.substr(1)).at("sid").as_string());
+    EXPECT_EQ(http("POST", "/engine.io/?EIO=4&transport=polling&sid=" + sid, "4address").status, 200u);
+    return http("GET", "/engine.io/?EIO=4&transport=polling&sid=" + sid).body;
+}
+
+TEST_F(EngineTest, TheSessionsAddressIsTheClientsBehindATrustedProxy) {
+    Options o;
+    o.trusted_proxies = {"127.0.0.1"};
+    start(o);
+    EXPECT_EQ(address_of("X-Forwarded-For: 10.9.8.7, 203.0.113.9\r\n"), "4203.0.113.9");
+    EXPECT_EQ(address_of(""), "4127.0.0.1");
+}
+
+TEST_F(EngineTest, XForwardedForFromAnUntrustedPeerIsIgnored) {
+    start(Options{});
+    EXPECT_EQ(address_of("X-Forwarded-For: 203.0.113.9\r\n"), "4127.0.0.1");
 }
 
 TEST_F(EngineTest, OversizedPollingBodyGets413) {

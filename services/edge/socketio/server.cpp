@@ -323,7 +323,7 @@ private:
         }
         Handshake hs;
         hs.auth = auth ? std::move(*auth) : json::value(json::object());
-        hs.remote_address = session_->remote_address();
+        hs.remote_address = session_->client_address();
         hs.engine_id = session_->id();
         hs.headers = headers_;
         if (!nsp->hook()) {
