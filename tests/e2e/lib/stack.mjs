@@ -691,7 +691,15 @@ export async function startStack({
             edgeStarts.push({ service, waitReady });
             return handle;
         });
-        for (const { service } of edgeStarts) {
+        // On a fresh cluster, edges that start together race to create the room stream, and
+        // nats-server 2.9 may leave the loser's create unanswered (it times out and the edge
+        // exits: an orchestrator restarts it). The first edge creates it; the others follow.
+        const [first, ...rest] = natsCluster > 1 ? edgeStarts : [];
+        if (first) {
+            first.service.start();
+            await first.waitReady();
+        }
+        for (const { service } of natsCluster > 1 ? rest : edgeStarts) {
             service.start();
         }
         await Promise.all(edgeStarts.map(({ waitReady }) => waitReady()));
