@@ -3,9 +3,10 @@
 //
 //   node scripts/lib/bench_measure.mjs --record FILE --system roomcast --scenario fanout \
 //       --label 50k --param rate=5 ... \
-//       --server edge-1:edge:PID --server nats:nats:PID ... \
+//       --server edge-1:edge:PID --server nats:nats:PID[:MONITOR_PORT] ... \
 //       --mode window|whole --warmup 5 --duration 30 --ready-connections N --timeout 300 \
 //       [--late-start connected|window-end] [--late-end exit|close] \
+//       [--kill-nats-leader STREAM --kill-at window-mid|late-mid] \
 //       -- LOADGEN ARGS... [::: [@late] LOADGEN ARGS...]...
 //
 // Server cost comes only from /proc: CPU = utime + stime of /proc/<pid>/stat (clock ticks, read
@@ -32,7 +33,16 @@
 //
 // Every wait is bounded by --timeout: then the generators get SIGTERM, 5 s later SIGKILL, and
 // the record says so.
+//
+// A node kill (--kill-nats-leader STREAM, a NATS cluster): at --kill-at (window-mid: half way
+// through the measured window; late-mid: kKillAfterLateS after the late generators started,
+// the 100k run's broadcast), the nats-server that leads STREAM (asked at the "nats" servers'
+// monitoring ports) gets SIGKILL. The record's "kill" says which node, when, and whether it
+// also led the JetStream meta group; the killed node's CPU counts up to the kill. The run then
+// must have lost nothing: any lost, duplicated or reordered event, missing end marker, failed
+// connection or disconnect (or no kill at all) is an error, and the exit status is 3.
 import { spawn } from "node:child_process";
+import { leaders } from "./nats_cluster.mjs";
 import { appendFileSync, readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
 
@@ -42,6 +52,8 @@ const kPlateauMs = 3_000;
 // The late generators' stretch ends this long after the last of them exits: deliveries of its
 // last messages may still be on their way to the other generators' clients.
 const kLateTailS = 5;
+// --kill-at late-mid: the 100k run's publisher sends for 10 s once connected.
+const kKillAfterLateS = 4;
 
 function die(message) {
     process.stderr.write(`bench_measure: ${message}\n`);
@@ -63,6 +75,8 @@ function parseArgs(argv) {
         timeout: 600,
         lateStart: "connected",
         lateEnd: "exit",
+        killStream: "",
+        killAt: "window-mid",
         groups: [],
     };
     let i = 0;
@@ -95,11 +109,11 @@ function parseArgs(argv) {
                 break;
             }
             case "--server": {
-                const [name, role, pid] = value().split(":");
-                if (!name || !role || !/^\d+$/.test(pid ?? "")) {
-                    die("--server wants name:role:pid");
+                const [name, role, pid, monitor] = value().split(":");
+                if (!name || !role || !/^\d+$/.test(pid ?? "") || (monitor !== undefined && !/^\d+$/.test(monitor))) {
+                    die("--server wants name:role:pid[:monitor port]");
                 }
-                opts.servers.push({ name, role, pid: Number(pid) });
+                opts.servers.push({ name, role, pid: Number(pid), monitor: monitor === undefined ? undefined : Number(monitor) });
                 break;
             }
             case "--mode": opts.mode = value(); break;
@@ -109,6 +123,8 @@ function parseArgs(argv) {
             case "--timeout": opts.timeout = Number(value()); break;
             case "--late-start": opts.lateStart = value(); break;
             case "--late-end": opts.lateEnd = value(); break;
+            case "--kill-nats-leader": opts.killStream = value(); break;
+            case "--kill-at": opts.killAt = value(); break;
             default: die(`unknown argument: ${flag}`);
         }
     }
@@ -139,6 +155,12 @@ function parseArgs(argv) {
     }
     if (opts.mode !== "window" && opts.mode !== "whole") {
         die("--mode is window or whole");
+    }
+    if (opts.killAt !== "window-mid" && opts.killAt !== "late-mid") {
+        die("--kill-at is window-mid or late-mid");
+    }
+    if (opts.killStream && opts.servers.filter((s) => s.role === "nats" && s.monitor).length < 3) {
+        die("--kill-nats-leader needs at least 3 nats servers with their monitoring port");
     }
     return opts;
 }
@@ -388,6 +410,45 @@ async function main() {
     let lateStarted;
     let lastCount = 0;
     let lastGrowth = t0;
+    // The node kill: tried once due (retried on the next samples while its stream has no leader,
+    // for up to kKillTryS), then never again.
+    const kKillTryS = 5;
+    let kill;
+    let killSnap;
+    let killTriedSince;
+    const killDue = (now) => opts.killStream && kill === undefined && (opts.killAt === "window-mid"
+        ? windowStart !== undefined && we === undefined && now >= windowStart + opts.duration / 2
+        : lateStarted !== undefined && now >= lateStarted + kKillAfterLateS);
+    const killLeader = async (now) => {
+        killTriedSince ??= now;
+        const nats = servers.filter((s) => s.role === "nats" && s.monitor && readProc(s.pid));
+        const l = await leaders(nats.map((s) => s.monitor), opts.killStream);
+        const victim = nats.find((s) => s.name === l.stream);
+        if (!victim && now - killTriedSince < kKillTryS) {
+            return;
+        }
+        const at = performance.now() / 1000;
+        kill = {
+            target: "stream-leader",
+            stream: opts.killStream,
+            node: victim?.name ?? null,
+            pid: victim?.pid ?? null,
+            meta_leader: l.meta ?? null,
+            also_meta_leader: victim !== undefined && l.meta === victim.name,
+            at_s: round(at - t0, 2),
+            after_window_start_s: windowStart !== undefined ? round(at - windowStart, 2) : null,
+            after_late_start_s: lateStarted !== undefined ? round(at - lateStarted, 2) : null,
+        };
+        if (!victim) {
+            kill.error = `no leader of ${opts.killStream} found at the nats servers' monitoring ports within ${kKillTryS} s`;
+            return;
+        }
+        killSnap = snapshot(servers);
+        victim.killed = true;
+        process.kill(victim.pid, "SIGKILL");
+        process.stderr.write(`    killed ${victim.name} (pid ${victim.pid}), the leader of ${opts.killStream}` +
+            `${kill.also_meta_leader ? " and of the meta group" : ""}, at ${kill.at_s} s\n`);
+    };
     const allExited = () => gens.every((g) => g.exit !== undefined || (g.late && lateStarted === undefined));
     for (;;) {
         await sleep(kSampleMs);
@@ -430,6 +491,9 @@ async function main() {
             now >= windowStart + opts.duration) {
             we = snap;
             windowEnd = now;
+        }
+        if (killDue(now)) {
+            await killLeader(now);
         }
         if (lateSnap !== undefined && lateEndSnap === undefined && late.every((g) => g.exit !== undefined) &&
             now >= Math.max(...late.map((g) => g.exit.at)) + kLateTailS) {
@@ -504,17 +568,20 @@ async function main() {
                 "their disconnects are counted in it (give them a longer --duration)");
         }
     }
+    // A killed node's figures end at its kill.
+    const upTo = (snap, s, i) => (s.killed && snap && snap.t >= killSnap.t ? killSnap.procs[i] : snap?.procs[i]);
     const perServer = servers.map((s, i) => {
         const w0 = ws?.procs[i];
-        const w1 = we?.procs[i];
+        const w1 = upTo(we, s, i);
         const l0 = lateSnap?.procs[i];
-        const l1 = lateEnd?.procs[i];
+        const l1 = upTo(lateEnd, s, i);
+        const e1 = upTo(end, s, i);
         return {
             name: s.name,
             role: s.role,
             pid: s.pid,
             cpu_s: w0 && w1 ? round(w1.cpu - w0.cpu, 3) : null,
-            cpu_s_total_run: end.procs[i] && before.procs[i] ? round(end.procs[i].cpu - before.procs[i].cpu, 3) : null,
+            cpu_s_total_run: e1 && before.procs[i] ? round(e1.cpu - before.procs[i].cpu, 3) : null,
             cpu_s_late: l0 && l1 ? round(l1.cpu - l0.cpu, 3) : null,
             rss_before_bytes: before.procs[i]?.rss ?? null,
             rss_window_start_bytes: w0?.rss ?? null,
@@ -522,11 +589,44 @@ async function main() {
             rss_peak_bytes: peakRss[i],
             rss_after_bytes: after.procs[i]?.rss ?? null,
             alive_at_end: end.procs[i] !== undefined,
+            killed: s.killed === true,
         };
     });
     for (const s of perServer) {
-        if (!s.alive_at_end) {
+        if (!s.alive_at_end && !s.killed) {
             errors.push(`server ${s.name} (pid ${s.pid}) died during the run`);
+        }
+    }
+
+    // The node kill's verdict: a survivable loss must cost no event and no connection.
+    let killFailed = false;
+    if (opts.killStream) {
+        const problems = [];
+        if (!kill) {
+            problems.push("the run ended before the kill was due");
+        } else if (kill.error) {
+            problems.push(kill.error);
+        }
+        const total = (f) => reports.reduce((a, r) => a + (r ? f(r) ?? 0 : 0), 0);
+        for (const [what, f] of [
+            ["lost", (r) => r.receive?.lost],
+            ["duplicated", (r) => r.receive?.duplicated],
+            ["out of order", (r) => r.receive?.out_of_order],
+            ["end markers missing", (r) => r.receive?.end_markers_missing],
+            ["connections failed", (r) => r.connections?.failed],
+            ["disconnected", (r) => r.connections?.disconnected],
+        ]) {
+            const n = total(f);
+            if (n) {
+                problems.push(`${n} ${what}`);
+            }
+        }
+        if (reports.some((r) => !r)) {
+            problems.push("a load generator has no report");
+        }
+        if (problems.length) {
+            killFailed = true;
+            errors.push(`NODE KILL CHECK FAILED (${kill?.node ?? "no node"} killed): ${problems.join(", ")}`);
         }
     }
 
@@ -546,6 +646,7 @@ async function main() {
             late_length_s: lateSnap ? round(lateEnd.t - lateSnap.t, 2) : null,
             server_connections_seen: lastCount,
         },
+        kill: kill ?? null,
         servers: perServer,
         loadgen: reports.map((r, i) => ({
             argv: redact(gens[i].argv),
@@ -567,7 +668,7 @@ async function main() {
     const summary = record.servers.map((s) => `${s.name} ${s.cpu_s ?? "?"}s ${Math.round((s.rss_window_end_bytes ?? 0) / 1048576)}MB`);
     process.stderr.write(`    window ${record.window.length_s ?? "?"} s; ${summary.join(", ")}` +
         `${errors.length ? `; ERRORS: ${errors.join("; ")}` : ""}\n`);
-    process.exit(0);
+    process.exit(killFailed ? 3 : 0);
 }
 
 function round(x, digits) {

@@ -28,7 +28,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import process from "node:process";
 
+// Roomcast on an N-node NATS cluster is the system "roomcast-nats<N>" (scripts/bench
+// --nats-cluster), listed right after "roomcast".
 const kSystems = ["roomcast", "node", "node-redis", "floor", "floor-batched"];
+const kClusterSystem = /^roomcast-nats(\d)$/;
 const kSystemName = {
     roomcast: "Roomcast",
     node: "Node (1 process)",
@@ -51,6 +54,19 @@ const kMillionP99Ms = 50;
 const kConnectGoalFactor = 3;
 const kRssGoalKb = 3;
 const kLatencyGoalShare = 0.5;
+
+/** The systems of `figs` in report order: kSystems, each cluster size after "roomcast". */
+function systemsOf(figs) {
+    const clusters = [...new Set(figs.map((f) => f.system).filter((s) => kClusterSystem.test(s)))].sort();
+    return kSystems.flatMap((s) => (s === "roomcast" ? [s, ...clusters] : [s]));
+}
+
+/** A system's name in tables; with figure `f`, a run that killed a NATS node says so. */
+function systemName(system, f) {
+    const m = kClusterSystem.exec(system);
+    const base = m ? `Roomcast, ${m[1]}-node NATS cluster (R${m[1]})` : kSystemName[system] ?? system;
+    return f?.params?.nats_kill ? `${base}, stream leader killed` : base;
+}
 
 function die(message) {
     process.stderr.write(`bench_report: ${message}\n`);
@@ -146,6 +162,10 @@ function figures(record) {
         server_rss_end_bytes: sum(record.servers.map((s) => s.rss_window_end_bytes)),
         server_rss_peak_bytes: sum(record.servers.map((s) => s.rss_peak_bytes)),
         helper_rss_end_bytes: sum(helperRoles.map((s) => s.rss_window_end_bytes)),
+        // Each nats-server's window CPU (one entry on a single node, one per cluster node).
+        nats_cpu_s_by_node: Object.fromEntries(record.servers.filter((s) => s.role === "nats")
+            .map((s) => [s.name, round(s.cpu_s, 3)])),
+        kill: record.kill ?? null,
         loadgen: lg,
     };
     if (!lg || !windowS) {
@@ -182,7 +202,9 @@ function figures(record) {
             acked: sum(pub.map((r) => r.publish?.acked)),
             receivers: sum(receivers.map((r) => r.connections?.established)),
             deliveries: got,
-            expected: sent * sum(receivers.map((r) => r.connections?.established)),
+            // Every acked publish (a refused one, while a killed NATS node's stream had no
+            // leader, is not owed; the load generator's loss accounting knows it too).
+            expected: sum(pub.map((r) => r.publish?.acked)) * sum(receivers.map((r) => r.connections?.established)),
             cpu_s: round(lateCpu, 3),
             // The stretch also holds the idle connections (and the generators' wait for their
             // end): the idle window's CPU rate over the stretch is taken off.
@@ -204,6 +226,14 @@ function figures(record) {
         out.cpu_us_per_delivery = round((cpu / windowS / lg.per_second) * 1e6, 3);
         out.cpu_us_per_delivery_conn_procs = round((cpuConn / windowS / lg.per_second) * 1e6, 3);
         out.server_cores = round(cpu / windowS, 3);
+        // Publishes in the window, from the deliveries: each reaches every other member of
+        // its room (one room of `connections`, or `rooms` rooms of equal size).
+        const recipients = (record.params?.connections ?? 0) / (record.params?.rooms ?? 1) - 1;
+        if (recipients > 0) {
+            out.publishes_per_s = round(lg.per_second / recipients, 2);
+            out.cpu_us_per_publish = round((cpu / windowS / out.publishes_per_s) * 1e6, 1);
+            out.nats_us_per_publish = round(((byRole.nats ?? 0) / windowS / out.publishes_per_s) * 1e6, 1);
+        }
     }
     return out;
 }
@@ -325,7 +355,7 @@ function get(figs, system, scenario, label, delivery = "stored") {
 }
 
 function systemsIn(figs, scenario) {
-    return kSystems.filter((s) => figs.some((f) => f.system === s && f.scenario === scenario));
+    return systemsOf(figs).filter((s) => figs.some((f) => f.system === s && f.scenario === scenario));
 }
 
 // --- the markdown report -----------------------------------------------------------------------
@@ -337,7 +367,7 @@ function sectionIdle(figs) {
     const nd = get(figs, "node", "idle");
     const rows = systems.map((s) => {
         const f = get(figs, s, "idle");
-        return [kSystemName[s], fmt(f.loadgen?.established, 0), fmt(f.window_s),
+        return [systemName(s, f), fmt(f.loadgen?.established, 0), fmt(f.window_s),
             fmt(kb(f.rss_per_conn_bytes), 2), fmt(kb(f.rss_per_conn_incl_helpers_bytes), 2),
             fmt(mb(f.server_rss_end_bytes)), fmt(f.cpu_us_per_conn_s, 2), fmt(f.loadgen?.disconnected, 0)];
     });
@@ -358,7 +388,7 @@ function sectionStorm(figs) {
     const nd = get(figs, "node", "connect-storm");
     const rows = systems.map((s) => {
         const f = get(figs, s, "connect-storm");
-        return [kSystemName[s], fmt(f.loadgen?.established, 0), fmt(f.cpu_ms_per_connect, 3),
+        return [systemName(s, f), fmt(f.loadgen?.established, 0), fmt(f.cpu_ms_per_connect, 3),
             fmt(f.cpu_ms_per_connect_conn_procs, 3), fmt(f.connects_per_s, 0), fmt(f.connects_per_cpu_s, 0),
             fmt(f.loadgen?.connect_p99_ms, 1), problems(f).join("; ") || "ok"];
     });
@@ -382,8 +412,8 @@ function rateSection(figs, scenario, title, intro, keyHeader = "asked deliveries
     // Delivery modes present (latency: stored and ephemeral side by side, when both ran).
     const deliveries = kDeliveries.filter((d) => figs.some((f) => f.scenario === scenario && f.delivery === d));
     // "Roomcast, stored" / "Roomcast, ephemeral" when both ran; the floors have no mode.
-    const name = (s, d) => (s.startsWith("floor") ? kSystemName[s]
-        : `${kSystemName[s]}${d === "ephemeral" ? ", ephemeral" : deliveries.length > 1 ? ", stored" : ""}`);
+    const name = (s, d, f) => (s.startsWith("floor") ? systemName(s)
+        : `${systemName(s, f)}${d === "ephemeral" ? ", ephemeral" : deliveries.length > 1 ? ", stored" : ""}`);
     const rows = [];
     const ratioRow = (label, what, a, b) => rows.push([label, `**${what}**`, "", ratio(a.cpu_us_per_delivery, b.cpu_us_per_delivery),
         ratio(a.cpu_us_per_delivery_conn_procs, b.cpu_us_per_delivery_conn_procs), "", "", "", "",
@@ -393,7 +423,7 @@ function rateSection(figs, scenario, title, intro, keyHeader = "asked deliveries
             for (const d of deliveries) {
                 const f = get(figs, s, scenario, label, d);
                 if (!f) continue;
-                rows.push([label, name(s, d), fmt(f.deliveries_per_s, 0), fmt(f.cpu_us_per_delivery, 2),
+                rows.push([label, name(s, d, f), fmt(f.deliveries_per_s, 0), fmt(f.cpu_us_per_delivery, 2),
                     fmt(f.cpu_us_per_delivery_conn_procs, 2), fmt(helperUsPerDelivery(f), 2), fmt(f.server_cores, 2),
                     fmt(f.loadgen_cores, 2), fmt(ms(f.loadgen?.p50_us), 2), fmt(ms(f.loadgen?.p99_us), 2), fmt(ms(f.loadgen?.p999_us), 2),
                     fmt(f.loadgen?.lost, 0), problems(f).join("; ") || "ok"]);
@@ -408,13 +438,23 @@ function rateSection(figs, scenario, title, intro, keyHeader = "asked deliveries
                 }
             }
         }
+        // What the cluster's replication costs: each cluster size against the single node.
+        for (const d of deliveries) {
+            const single = get(figs, "roomcast", scenario, label, d);
+            for (const s of systems.filter((x) => kClusterSystem.test(x))) {
+                const c = get(figs, s, scenario, label, d);
+                if (single && c) {
+                    ratioRow(label, `${name(s, d, c)} / ${name("roomcast", d)}`, c, single);
+                }
+            }
+        }
         // What an ephemeral event saves against a stored one, per system.
         if (deliveries.length > 1) {
             for (const s of ["roomcast", "node", "node-redis"]) {
                 const st = get(figs, s, scenario, label, "stored");
                 const ep = get(figs, s, scenario, label, "ephemeral");
                 if (st && ep) {
-                    ratioRow(label, `${kSystemName[s]}: stored / ephemeral`, st, ep);
+                    ratioRow(label, `${systemName(s)}: stored / ephemeral`, st, ep);
                 }
             }
         }
@@ -477,15 +517,55 @@ function sectionHeld(figs) {
 function section100k(figs) {
     const list = figs.filter((f) => f.scenario === "100k");
     if (!list.length) return "";
-    const rows = list.map((f) => [kSystemName[f.system], fmt(f.loadgen?.target, 0), fmt(f.loadgen?.established, 0),
+    const rows = list.map((f) => [systemName(f.system, f), fmt(f.loadgen?.target, 0), fmt(f.loadgen?.established, 0),
         fmt(f.loadgen?.failed, 0), fmt(f.loadgen?.disconnected, 0), fmt(f.ready_after_s, 0), fmt(kb(f.rss_per_conn_bytes), 2),
         fmt(mb(f.server_rss_end_bytes)), fmt(f.cpu_us_per_conn_s, 2),
         f.broadcast ? `${fmt(f.broadcast.deliveries, 0)} of ${fmt(f.broadcast.expected, 0)}` : "–",
         f.broadcast ? fmt(f.broadcast.cpu_us_per_delivery, 2) : "–", f.broadcast ? fmt(ms(f.broadcast.p99_us), 1) : "–",
         fmt(f.loadgen?.lost, 0), fmt(f.loadgen?.end_markers_missing, 0), problems(f).join("; ") || "ok"]);
-    return `### 100,000 connections\n\nAll in one room; a 30 s idle window once every connection is held (Engine.IO pings every 25 s), then one publisher broadcasts 1 message/s for 10 s and its end marker.\n\n${table(["system", "target", "established", "failed", "disconnected", "all held after s",
+    return `### 100,000 connections\n\nAll in one room; a 30 s idle window once every connection is held (Engine.IO pings every 25 s), then one publisher broadcasts 1 message/s for 10 s (30 s in a run that kills a NATS node) and its end marker; "broadcast deliveries" counts against the acked publishes.\n\n${table(["system", "target", "established", "failed", "disconnected", "all held after s",
         "KB RSS / conn (edges)", "server RSS MB", "µs CPU / conn / s (idle)", "broadcast deliveries",
         "µs CPU / delivery (broadcast, above idle)", "broadcast p99 ms", "lost", "end markers missing", "checks"], rows)}\n`;
+}
+
+/**
+ * Roomcast on a NATS cluster beside the single node: what replication costs per publish (NATS
+ * stores each event on every replica and routes it between the nodes) and per delivery, and
+ * each node's share; a run that killed the room stream's leader says when and what it cost.
+ */
+function sectionCluster(figs) {
+    const clusterFigs = figs.filter((f) => kClusterSystem.test(f.system));
+    if (!clusterFigs.length) return "";
+    const rows = [];
+    const keys = [...new Set(clusterFigs.map((f) => `${f.scenario}\u0000${f.label}\u0000${f.delivery}`))];
+    for (const key of keys) {
+        const [scenario, label, delivery] = key.split("\u0000");
+        const single = get(figs, "roomcast", scenario, label, delivery);
+        for (const f of [single, ...clusterFigs.filter((c) => c.scenario === scenario && c.label === label && c.delivery === delivery)]) {
+            if (!f) continue;
+            const k100 = scenario === "100k";
+            const perPublish = k100 ? (f.broadcast?.sent ? (f.broadcast.cpu_s_above_idle / f.broadcast.sent) * 1e6 : null) : f.cpu_us_per_publish;
+            const perDelivery = k100 ? f.broadcast?.cpu_us_per_delivery : f.cpu_us_per_delivery;
+            // Replication is NATS's work: the cluster's NATS CPU above the single node's.
+            const natsPerDelivery = helperUsPerDelivery(f);
+            const singleNatsPublish = single?.nats_us_per_publish;
+            const singleNatsDelivery = single && helperUsPerDelivery(single);
+            const isSingle = f === single;
+            const nodes = Object.values(f.nats_cpu_s_by_node ?? {}).map((c) => fmt(f.window_s ? c / f.window_s : null, 2)).join(" / ");
+            const kill = f.kill ? (f.kill.node ? `${f.kill.node} ${fmt(f.kill.after_late_start_s ?? f.kill.after_window_start_s, 1)} s into the ${f.kill.after_late_start_s !== null && f.kill.after_late_start_s !== undefined ? "broadcast" : "window"}${f.kill.also_meta_leader ? " (also meta leader)" : ""}` : "failed") : "–";
+            rows.push([scenario, `${label}${delivery === "ephemeral" ? ", ephemeral" : ""}`, systemName(f.system, f),
+                fmt(f.publishes_per_s, 1), fmt(perPublish, 0), fmt(f.nats_us_per_publish, 0), fmt(perDelivery, 2),
+                fmt(natsPerDelivery, 2), nodes || "–",
+                isSingle || !Number.isFinite(singleNatsPublish) ? "–" : fmt(f.nats_us_per_publish - singleNatsPublish, 0),
+                isSingle || !Number.isFinite(singleNatsDelivery) ? "–" : fmt(natsPerDelivery - singleNatsDelivery, 2),
+                kill, fmt(f.loadgen?.p99_us === null || f.loadgen?.p99_us === undefined ? null : f.loadgen.p99_us / 1000, 2),
+                problems(f).join("; ") || "ok"]);
+        }
+    }
+    return `### Clustered NATS\n\nRoomcast on a local NATS cluster (every node a nats-server process on this machine; the room stream and the KV buckets with one replica per node) beside the single node. Per publish: every server's CPU in the window over the publishes (deliveries / recipients per publish); NATS alone beside it. Replication is NATS's work: "+ NATS" is the cluster's NATS CPU above the single node's in the same run (at a few publishes a second, NATS's fixed costs, such as Raft and client heartbeats, weigh in every per-publish figure). A killed node's CPU counts until its kill. 100k rows: the broadcast above idle.\n\n${table(
+        ["scenario", "asked", "system", "publishes/s", "µs CPU / publish (all servers)", "… NATS only",
+            "µs CPU / delivery (all servers)", "… NATS only", "NATS cores per node", "+ NATS µs / publish vs 1 node",
+            "+ NATS µs / delivery vs 1 node", "node killed", "p99 ms", "checks"], rows)}\n`;
 }
 
 const kNotInRun = "not in this run";
@@ -597,11 +677,13 @@ function markdown(meta, figs, plots) {
         ` (1 process; redis variant: ${meta.node_procs} processes + ${meta.redis_server.replace(/ sha=.*/, "")}).` +
         ` Load generator: \`${path.basename(meta.loadgen)}\`.` +
         `${meta.edge_args ? ` Extra edge flags: \`${meta.edge_args}\`.` : ""}` +
-        `${meta.command ? ` Command: \`${meta.command}\`.` : ""}\n`;
+        `${meta.command ? ` Command: \`${meta.command}\`.` : ""}` +
+        `${meta.nats_cluster && meta.nats_cluster !== "1" ? ` NATS under Roomcast: ${meta.nats_cluster.split(",").map((n) => (n === "1" ? "1 node" : `${n}-node cluster`)).join(" and ")}${meta.nats_kill_node ? ", the room stream's leader node killed mid-run" : ""} (see "Clustered NATS").` : ""}\n`;
+
     // Scenarios whose tables have a checks column of their own.
     const checked = ["fanout", "latency", "scaling-room", "scaling-edges", "scaling-connect"];
     const errs = figs.filter((f) => problems(f).length && !checked.includes(f.scenario))
-        .map((f) => `- ${kSystemName[f.system]} ${f.scenario} ${f.label}: ${problems(f).join("; ")}`);
+        .map((f) => `- ${systemName(f.system, f)} ${f.scenario} ${f.label}: ${problems(f).join("; ")}`);
     const parts = [head, goals(figs), sectionIdle(figs), sectionStorm(figs),
         rateSection(figs, "fanout", "Fan-out to one large room",
             "One publisher, every other connection a member; Roomcast's members are spread over its edges (cross-edge, through NATS). CPU is every server process's."),
@@ -609,7 +691,7 @@ function markdown(meta, figs, plots) {
             `10 publishers; publish-to-receive latency measured by the load generator.${figs.some((f) => f.scenario === "latency" && f.delivery === "ephemeral")
                 ? " Rows marked ephemeral publish with `ephemeral: true` (never stored, no offset; Node: socket.io's volatile emit): such an event may be dropped under backpressure, and `lost` counts those drops."
                 : ""}`),
-        section100k(figs), ...scalingSections(figs, meta.cpus)];
+        section100k(figs), sectionCluster(figs), ...scalingSections(figs, meta.cpus)];
     if (errs.length) {
         parts.push(`### Problems seen\n\n${errs.join("\n")}\n`);
     }
@@ -671,7 +753,7 @@ function points(figs, filter, x, y) {
 // One series per system and delivery mode (the ephemeral one named so), against the measured rate.
 function plotRates(figs, scenario, y, title, ylabel, file, dataDir, logy) {
     const series = systemsIn(figs, scenario).flatMap((s) => kDeliveries.map((d) => ({
-        title: `${kSystemName[s]}${d === "ephemeral" ? ", ephemeral" : ""}`,
+        title: `${systemName(s)}${d === "ephemeral" ? ", ephemeral" : ""}`,
         points: points(figs, (f) => f.system === s && f.scenario === scenario && f.delivery === d,
             (f) => f.deliveries_per_s, y),
     })));
@@ -717,13 +799,13 @@ function makePlots(figs, mode, plotsDir, docsPath, tmpDir) {
     f = path.join(plotsDir, `${mode}-latency-p99.png`);
     add(plotRates(figs, "latency", (x) => (x.loadgen?.p99_us ?? NaN) / 1000, "1,000 clients in rooms of 100: p99 latency",
         "p99 ms", f, tmpDir, true), f, "p99 latency vs delivery rate (rooms of 100)");
-    const idle = kSystems.map((s) => get(figs, s, "idle")).filter((x) => x && Number.isFinite(x.rss_per_conn_bytes));
+    const idle = systemsOf(figs).map((s) => get(figs, s, "idle")).filter((x) => x && Number.isFinite(x.rss_per_conn_bytes));
     f = path.join(plotsDir, `${mode}-rss-per-connection.png`);
-    add(plotBars(idle.map((x) => [kSystemName[x.system], x.rss_per_conn_bytes / 1024]), "RSS per idle connection",
+    add(plotBars(idle.map((x) => [systemName(x.system), x.rss_per_conn_bytes / 1024]), "RSS per idle connection",
         "KB per connection", f, tmpDir), f, "RSS per idle connection");
-    const storm = kSystems.map((s) => get(figs, s, "connect-storm")).filter((x) => x && Number.isFinite(x.cpu_ms_per_connect));
+    const storm = systemsOf(figs).map((s) => get(figs, s, "connect-storm")).filter((x) => x && Number.isFinite(x.cpu_ms_per_connect));
     f = path.join(plotsDir, `${mode}-connect-cpu.png`);
-    add(plotBars(storm.map((x) => [kSystemName[x.system], x.cpu_ms_per_connect]), "Server CPU per connect + join",
+    add(plotBars(storm.map((x) => [systemName(x.system), x.cpu_ms_per_connect]), "Server CPU per connect + join",
         "ms of CPU per connection", f, tmpDir), f, "server CPU per connect + join");
     // The scaling run.
     const of = (system, scenario) => (x) => x.system === system && x.scenario === scenario;

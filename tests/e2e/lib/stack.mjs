@@ -7,6 +7,9 @@
 //   const stack = await startStack({ edges: ["edge-1", "edge-2"], webRoot: ".../web/dist" });
 //   stack.nginxUrl, stack.natsUrl, stack.edges[0].url / .adminUrl / .kill("SIGKILL") / .restart()
 //   await stack.stopNats(); await stack.startNats();   // same port and data directory
+//   startStack({ natsCluster: 3 }): three clustered nats-servers (stack.natsNodes[i].kill(),
+//   await stack.natsLeaders("ROOMCAST_ROOMS")), every service with all their URLs and
+//   --nats-replicas 3
 //   await stack.stop();    // throws if a service crashed meanwhile, or if a log holds a secret
 //
 // NATS is closed as everywhere (docs/operations.md, "NATS roles"): the server has one user per
@@ -33,6 +36,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { conformanceBinaryPath, isReference, referenceServerPath } from "./servers.mjs";
 import { loadRoles, newPassword, quote, renderAuthorization } from "../../../scripts/lib/nats-auth.mjs";
+import { clusterNotReady, leaders } from "../../../scripts/lib/nats_cluster.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoDir = path.resolve(here, "..", "..", "..");
@@ -440,6 +444,9 @@ function childEnv(extra = {}) {
  *   {grpcAddress, adminUrl, pid, kill(signal), stop(), restart()}); "rooms" is always started
  *   with real edges (it auto-creates their rooms)
  * @param {object} [options.serviceArgs] extra flags per service, e.g. { auth: ["--key-dir", dir] }
+ * @param {number} [options.natsCluster=1] nats-server processes; more than 1 clusters them
+ *   (server names nats-1 … nats-N, JetStream meta group of all), and every service gets every
+ *   node's URL and --nats-replicas N
  */
 export async function startStack({
     services: serviceNames = [],
@@ -453,7 +460,11 @@ export async function startStack({
     adminToken = randomBytes(24).toString("hex"),
     webRoot,
     nginx = true,
+    natsCluster = 1,
 } = {}) {
+    if (!Number.isInteger(natsCluster) || natsCluster < 1 || natsCluster > 5) {
+        throw new Error(`startStack: natsCluster must be 1 to 5 (JetStream replicas), got ${natsCluster}`);
+    }
     if (upstream !== "edge" && upstream !== "conformance") {
         throw new Error(`startStack: upstream must be "edge" or "conformance", got "${upstream}"`);
     }
@@ -491,7 +502,11 @@ export async function startStack({
     for (const d of [logDir, natsDir, nginxDir]) {
         mkdirSync(d, { recursive: true });
     }
-    const [natsPort, natsMonitorPort, httpPort, ...edgePorts] = await freePorts(3 + 2 * edgeIds.length);
+    // NGINX, two per edge, and per NATS node: client, monitoring and (in a cluster) route port.
+    const [httpPort, ...ports] = await freePorts(1 + 2 * edgeIds.length + 3 * natsCluster);
+    const edgePorts = ports.slice(0, 2 * edgeIds.length);
+    const natsPorts = ports.slice(2 * edgeIds.length);
+    const natsMonitorPort = natsPorts[1];
 
     // One user per role, passwords of this stack only, and the test-only admin user.
     const roles = loadRoles();
@@ -511,15 +526,16 @@ export async function startStack({
     const natsEnv = (role) => ({ ROOMCAST_NATS_USER: natsUsers[role].user, ROOMCAST_NATS_PASSWORD: natsUsers[role].pass });
 
     const services = []; // everything started, for stop()
+    const natsServices = [];
     let stopped = false;
     const stopAll = async () => {
         // NGINX first, then the edges (together), NATS last: the reverse of the start order.
         const control = new Set(["rooms", "presence", "auth"]);
         const tiers = [
             services.filter((s) => s.name === "nginx"),
-            services.filter((s) => s.name !== "nginx" && s.name !== "nats" && !control.has(s.name)),
+            services.filter((s) => s.name !== "nginx" && !natsServices.includes(s) && !control.has(s.name)),
             services.filter((s) => control.has(s.name)),
-            services.filter((s) => s.name === "nats"),
+            natsServices,
         ];
         for (const tier of tiers) {
             await Promise.all(tier.map((s) => s.stop()));
@@ -527,22 +543,47 @@ export async function startStack({
     };
 
     try {
-        // NATS with JetStream, monitoring for the readiness probe.
-        const nats = new Service("nats", {
-            file: natsBin,
-            args: ["-c", natsConf, "-n", "roomcast-e2e", "-a", "127.0.0.1", "-p", String(natsPort),
-                "-m", String(natsMonitorPort), "-js", "-sd", natsDir],
-            env: childEnv(),
-            logDir,
+        // NATS with JetStream, monitoring for the readiness probe; a cluster names its nodes
+        // (JetStream needs a server name per node) and routes each to all (itself included:
+        // nats-server skips its own address).
+        const routes = Array.from({ length: natsCluster }, (_, i) => `nats://127.0.0.1:${natsPorts[3 * i + 2]}`);
+        const natsNodes = Array.from({ length: natsCluster }, (_, i) => {
+            const name = natsCluster === 1 ? "nats" : `nats-${i + 1}`;
+            const port = natsPorts[3 * i];
+            const monitorPort = natsPorts[3 * i + 1];
+            const dataDir = natsCluster === 1 ? natsDir : path.join(natsDir, name);
+            const cluster = natsCluster === 1 ? [] : ["--cluster_name", "roomcast-e2e", "--cluster", routes[i], "--routes", routes.join(",")];
+            const service = new Service(name, {
+                file: natsBin,
+                args: ["-c", natsConf, "-n", natsCluster === 1 ? "roomcast-e2e" : name, "-a", "127.0.0.1", "-p", String(port),
+                    "-m", String(monitorPort), "-js", "-sd", dataDir, ...cluster],
+                env: childEnv(),
+                logDir,
+            });
+            services.push(service);
+            natsServices.push(service);
+            return { name, service, port, monitorPort };
         });
-        services.push(nats);
-        const natsReady = () =>
-            nats.waitReady("JetStream health", async () =>
-                (await httpStatus(`http://127.0.0.1:${natsMonitorPort}/healthz?js-enabled-only=true`)) === 200,
-            );
-        nats.start();
+        const natsReady = async () => {
+            await Promise.all(natsNodes.map(({ service, monitorPort }) =>
+                service.waitReady("JetStream health", async () =>
+                    (await httpStatus(`http://127.0.0.1:${monitorPort}/healthz?js-enabled-only=true`)) === 200,
+                ),
+            ));
+            if (natsCluster > 1) {
+                // Every node sees the same meta leader: before that, creating a stream fails.
+                await natsNodes[0].service.waitReady("a JetStream meta leader seen by every node", async () =>
+                    (await clusterNotReady(natsNodes.map((n) => n.monitorPort))) === "",
+                );
+            }
+        };
+        for (const { service } of natsNodes) {
+            service.start();
+        }
         await natsReady();
-        const natsUrl = `nats://127.0.0.1:${natsPort}`;
+        const natsUrls = natsNodes.map((n) => `nats://127.0.0.1:${n.port}`);
+        const natsUrl = natsUrls.join(",");
+        const replicas = natsCluster === 1 ? [] : ["--nats-replicas", String(natsCluster)];
 
         // Control-plane services (rooms, presence, auth), before the edges that use them.
         const serviceHandles = {};
@@ -555,7 +596,7 @@ export async function startStack({
             const service = new Service(name, {
                 file: bin,
                 args: ["--grpc-address", `127.0.0.1:${grpcPort}`, "--admin-host", "127.0.0.1",
-                    "--admin-port", String(adminPort), "--nats-url", natsUrl, ...(serviceArgs[name] ?? [])],
+                    "--admin-port", String(adminPort), "--nats-url", natsUrl, ...replicas, ...(serviceArgs[name] ?? [])],
                 env: childEnv({
                     ROOMCAST_ADMIN_TOKEN: adminToken,
                     ...natsEnv(name),
@@ -603,7 +644,7 @@ export async function startStack({
             let ready;
             if (upstream === "edge") {
                 args = ["--host", "127.0.0.1", "--port", String(port), "--admin-host", "127.0.0.1",
-                    "--admin-port", String(adminPort), "--nats-url", natsUrl, "--edge-id", id, "--auto-create-prefixes", "*",
+                    "--admin-port", String(adminPort), "--nats-url", natsUrl, ...replicas, "--edge-id", id, "--auto-create-prefixes", "*",
                     // Tests publish in bursts far above a person's rate: the per-socket event
                     // limit and the per-user quotas are tested on their own (hostile-input tests
                     // pass their own flags, and the last flag wins).
@@ -650,7 +691,15 @@ export async function startStack({
             edgeStarts.push({ service, waitReady });
             return handle;
         });
-        for (const { service } of edgeStarts) {
+        // On a fresh cluster, edges that start together race to create the room stream, and
+        // nats-server 2.9 may leave the loser's create unanswered (it times out and the edge
+        // exits: an orchestrator restarts it). The first edge creates it; the others follow.
+        const [first, ...rest] = natsCluster > 1 ? edgeStarts : [];
+        if (first) {
+            first.service.start();
+            await first.waitReady();
+        }
+        for (const { service } of natsCluster > 1 ? rest : edgeStarts) {
             service.start();
         }
         await Promise.all(edgeStarts.map(({ waitReady }) => waitReady()));
@@ -695,6 +744,26 @@ export async function startStack({
             natsUrl,
             natsMonitorUrl: `http://127.0.0.1:${natsMonitorPort}`,
             natsDataDir: natsDir,
+            /** The NATS nodes (one unless natsCluster): name (the server name in a cluster), url, monitorUrl, pid, kill(signal). */
+            natsNodes: natsNodes.map(({ name, service, port, monitorPort }) => ({
+                name,
+                url: `nats://127.0.0.1:${port}`,
+                monitorPort,
+                monitorUrl: `http://127.0.0.1:${monitorPort}`,
+                get pid() {
+                    return service.pid;
+                },
+                get running() {
+                    return service.running;
+                },
+                logTail: () => service.logTail(),
+                /** Sends `signal` (default SIGKILL) and waits for the exit (bounded). */
+                kill: (signal) => service.kill(signal),
+            })),
+            /** {stream, meta}: the server names leading `stream` and the meta group, asked at the running nodes. */
+            natsLeaders(stream) {
+                return leaders(natsNodes.filter((n) => n.service.running).map((n) => n.monitorPort), stream);
+            },
             nginxUrl,
             edges: edgeHandles,
             services: serviceHandles,
@@ -710,22 +779,25 @@ export async function startStack({
             },
             /** nats.js connect() options for a role: {servers, user, pass}. */
             natsOptions(role) {
-                return { servers: natsUrl, ...this.natsCredentials(role) };
+                return { servers: natsCluster === 1 ? natsUrl : natsUrls, ...this.natsCredentials(role) };
             },
             /** Output tail of a service ("nats", "nginx" or an edge id). */
             logTail(name) {
                 return services.find((s) => s.name === name)?.logTail() ?? "(no such service)";
             },
-            /** SIGTERM NATS and wait for its exit. */
+            /** SIGTERM every NATS node and wait for the exits. */
             async stopNats() {
-                return nats.stop();
+                const infos = await Promise.all(natsNodes.map((n) => n.service.stop()));
+                return infos[0];
             },
-            /** Starts NATS again on the same port with the same data directory; waits for JetStream. */
+            /** Starts NATS again on the same ports with the same data directories; waits for JetStream. */
             async startNats() {
-                if (nats.running) {
+                if (natsNodes.some((n) => n.service.running)) {
                     throw new Error("startNats: NATS is running; stopNats() first");
                 }
-                nats.start();
+                for (const { service } of natsNodes) {
+                    service.start();
+                }
                 await natsReady();
             },
             /**
