@@ -399,6 +399,13 @@ private:
 Result<Subscription> subscribe_messages(const std::shared_ptr<Core>& core, std::string_view subject,
                                         std::string_view queue, MessageCallback cb, bool track);
 
+// A subject read without a consumer (direct gets, one per message): what a read falls back to
+// when its consumer is not created in time (a cluster node down). Shared with its test.
+Result<StoredBatch> read_subject_direct(Core& core, const std::string& stream, const std::string& subject,
+                                        std::uint64_t start_sequence, std::size_t max,
+                                        std::chrono::milliseconds timeout, std::uint64_t max_bytes,
+                                        bool headers_only);
+
 // Shared by JetStream::read_last(_bounded) and its test: `scan_limit` is the subject size up to
 // which the whole subject is read and its tail kept; beyond it the start sequence is found by a
 // binary search on consumer pending counts. `max_bytes` (0: none) bounds the data returned.

@@ -318,6 +318,55 @@ TEST_F(JetStreamTest, ReadSubjectFromAStartSequenceSkipsOtherSubjects) {
               make_error_code(Errc::kNotFound));
 }
 
+// The fallback of a read whose consumer is not created in time (a cluster node down): direct
+// gets return what the consumer read returns (messages, sequences, times, the messages' own
+// headers), stop at the byte budget and can send sizes instead of data.
+TEST_F(JetStreamTest, DirectReadsReturnWhatConsumerReadsReturn) {
+    make_stream();
+    for (int i = 0; i < 6; ++i) {
+        publish(base_ + ".a", std::string(10 * (i + 1), static_cast<char>('a' + i)), {{"X-I", std::to_string(i)}});
+        publish(base_ + ".b", "b");
+    }
+    auto& core = *conn_->impl().core;
+    auto via_consumer = js().read_subject(name_, base_ + ".a", 4, 100, 5s);
+    auto direct = detail::read_subject_direct(core, name_, base_ + ".a", 4, 100, 5s, 0, false);
+    ASSERT_TRUE(via_consumer) << via_consumer.error().message();
+    ASSERT_TRUE(direct) << direct.error().message();
+    ASSERT_EQ(direct->messages.size(), via_consumer->size());
+    ASSERT_EQ(direct->messages.size(), 4u);
+    for (std::size_t i = 0; i < direct->messages.size(); ++i) {
+        const auto& d = direct->messages[i];
+        const auto& c = (*via_consumer)[i];
+        EXPECT_EQ(d.sequence, c.sequence);
+        EXPECT_EQ(d.subject, c.subject);
+        EXPECT_EQ(d.data, c.data);
+        EXPECT_EQ(d.time_ns, c.time_ns);
+        EXPECT_EQ(d.headers, c.headers);
+    }
+    EXPECT_FALSE(direct->cut);
+
+    auto capped = detail::read_subject_direct(core, name_, base_ + ".a", 1, 100, 5s, 35, false);
+    ASSERT_TRUE(capped);
+    ASSERT_EQ(capped->messages.size(), 2u) << "10 + 20 bytes fit in 35, 30 more do not";
+    EXPECT_TRUE(capped->cut);
+    auto few = detail::read_subject_direct(core, name_, base_ + ".a", 1, 3, 5s, 0, false);
+    ASSERT_TRUE(few);
+    EXPECT_EQ(datas(few->messages), (std::vector<std::string>{"aaaaaaaaaa", std::string(20, 'b'), std::string(30, 'c')}));
+
+    auto sizes = detail::read_subject_direct(core, name_, base_ + ".a", 1, 100, 5s, 0, true);
+    ASSERT_TRUE(sizes);
+    ASSERT_EQ(sizes->messages.size(), 6u);
+    for (std::size_t i = 0; i < 6; ++i) {
+        EXPECT_TRUE(sizes->messages[i].data.empty());
+        EXPECT_NE(std::find(sizes->messages[i].headers.begin(), sizes->messages[i].headers.end(),
+                            std::pair<std::string, std::string>{"Nats-Msg-Size", std::to_string(10 * (i + 1))}),
+                  sizes->messages[i].headers.end());
+    }
+    auto none = detail::read_subject_direct(core, name_, base_ + ".none", 1, 10, 5s, 0, false);
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->messages.empty());
+}
+
 TEST_F(JetStreamTest, ReadSubjectSpansSeveralFetches) {
     make_stream();
     constexpr int kCount = 700;  // more than two fetch batches
