@@ -209,9 +209,9 @@ bench_start_system() {
   case "$1" in
     roomcast) bench_start_roomcast "$BENCH_EDGES" "$BENCH_EDGE_THREADS" 1 ;;
     roomcast-nats[1-9])
-      # On a fresh cluster an edge sometimes exits at start ("cannot create the room stream:
-      # timed out", nats-server 2.9.10; docs/benchmarks.md): start everything once more, as an
-      # orchestrator would restart it.
+      # On a fresh cluster JetStream sometimes leaves the room stream's first create unanswered
+      # (nats-server 2.9.10; the edge tries again for 30 s, then exits): start everything once
+      # more, as an orchestrator would restart it.
       bench_start_roomcast "$BENCH_EDGES" "$BENCH_EDGE_THREADS" "${1#roomcast-nats}" || {
         log "$1 did not start: once more"
         bench_stop_system
