@@ -502,10 +502,14 @@ export async function startStack({
     for (const d of [logDir, natsDir, nginxDir]) {
         mkdirSync(d, { recursive: true });
     }
-    // NGINX, two per edge, and per NATS node: client, monitoring and (in a cluster) route port.
-    const [httpPort, ...ports] = await freePorts(1 + 2 * edgeIds.length + 3 * natsCluster);
+    // NGINX, two per edge, per NATS node (client, monitoring and, in a cluster, route port) and
+    // two per control-plane service (gRPC, admin), all in one allocation: ports taken in separate
+    // calls may coincide (a port released by one call is free for the next until its user binds
+    // it), and a service that took an edge's port made the edge fail to bind.
+    const [httpPort, ...ports] = await freePorts(1 + 2 * edgeIds.length + 3 * natsCluster + 2 * serviceNames.length);
     const edgePorts = ports.slice(0, 2 * edgeIds.length);
-    const natsPorts = ports.slice(2 * edgeIds.length);
+    const natsPorts = ports.slice(2 * edgeIds.length, 2 * edgeIds.length + 3 * natsCluster);
+    const servicePorts = ports.slice(2 * edgeIds.length + 3 * natsCluster);
     const natsMonitorPort = natsPorts[1];
 
     // One user per role, passwords of this stack only, and the test-only admin user.
@@ -587,12 +591,12 @@ export async function startStack({
 
         // Control-plane services (rooms, presence, auth), before the edges that use them.
         const serviceHandles = {};
-        for (const name of serviceNames) {
+        for (const [i, name] of serviceNames.entries()) {
             const bin = path.join(buildDir(), "services", name, `roomcast_${name}`);
             if (!existsSync(bin)) {
                 throw new Error(`${name} service binary not found at ${bin}: build it (scripts/test)`);
             }
-            const [grpcPort, adminPort] = await freePorts(2);
+            const [grpcPort, adminPort] = servicePorts.slice(2 * i, 2 * i + 2);
             const service = new Service(name, {
                 file: bin,
                 args: ["--grpc-address", `127.0.0.1:${grpcPort}`, "--admin-host", "127.0.0.1",
@@ -841,7 +845,8 @@ export async function startStack({
     } catch (err) {
         await stopAll().catch(() => {});
         liveDirs.delete(dir);
-        process.stderr.write(`roomcast stack did not start; state kept in ${dir}\n`);
+        // The reason too: a runner's excerpt may show this line and not the hook's error.
+        process.stderr.write(`roomcast stack did not start; state kept in ${dir}: ${err?.stack ?? err}\n`);
         throw err;
     }
 }
