@@ -28,16 +28,18 @@ bench_find_loadgen() {
 }
 
 # A TCP port on 127.0.0.1 that nothing listens on, below the ephemeral range (so the load
-# generator's own connections cannot take it), not handed out before in this run.
-declare -A BENCH_PORTS_USED=()
+# generator's own connections cannot take it), not handed out before in this run. Callers take
+# it as "$(bench_free_port)", a subshell: the ports handed out are kept in a file (a shell
+# variable set there would be lost, and two servers not yet listening could get the same port).
 bench_free_port() {
-  local port tries=0
+  local port tries=0 used="${ROOMCAST_STATE_DIR:?}/ports-used"
+  mkdir -p "$ROOMCAST_STATE_DIR" && touch "$used" || return 1
   while [ "$tries" -lt 500 ]; do
     port=$((20000 + RANDOM % 12000))
     tries=$((tries + 1))
-    [ -z "${BENCH_PORTS_USED[$port]:-}" ] || continue
+    grep -qx "$port" "$used" && continue
     tcp_open 127.0.0.1 "$port" && continue
-    BENCH_PORTS_USED[$port]=1
+    printf '%s\n' "$port" >>"$used"
     printf '%s\n' "$port"
     return 0
   done
