@@ -205,8 +205,9 @@ int main(int argc, char** argv) {
     jetstream_health->start();
     readiness.set_nats_connected(nats->connected());
 
-    auto kv = nats->jetstream().key_value(
-        contract::config_bucket(static_cast<int>(nats_replicas), storage));
+    auto kv = natsbus::again_on_timeout("config bucket", [&] {
+        return nats->jetstream().key_value(contract::config_bucket(static_cast<int>(nats_replicas), storage));
+    });
     if (!kv) {
         log::error("cannot open the config bucket",
                    {{"bucket", contract::kConfigBucket}, {"error", kv.error().message()}});

@@ -72,7 +72,7 @@ natsbus::Result<void> PresenceService::start() {
     for (auto [config, slot, role] : {std::tuple{&presence, &presence_kv_, BucketRole::kUser},
                                       std::tuple{&edges, &edges_kv_, BucketRole::kUser},
                                       std::tuple{&leader, &leader_kv_, BucketRole::kOwner}}) {
-        auto kv = js.key_value(*config, role);
+        auto kv = natsbus::again_on_timeout(config->bucket, [&] { return js.key_value(*config, role); });
         if (!kv) {
             log::error("cannot open a KV bucket",
                        {{"bucket", config->bucket}, {"error", kv.error().message()}});

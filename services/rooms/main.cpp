@@ -171,16 +171,19 @@ int main(int argc, char** argv) {
 
     rooms::RoomsOptions rooms_options;
     rooms_options.publish_timeout = publish_timeout;
-    auto bucket = (*nats)->jetstream().key_value(
-        contract::rooms_bucket(static_cast<int>(nats_replicas), storage));
+    auto bucket = natsbus::again_on_timeout("rooms bucket", [&] {
+        return (*nats)->jetstream().key_value(contract::rooms_bucket(static_cast<int>(nats_replicas), storage));
+    });
     if (!bucket) {
         log::error("cannot create or bind the rooms bucket",
                    {{"bucket", contract::kRoomsBucket}, {"error", bucket.error().message()}});
         return 1;
     }
 
-    auto revocations = (*nats)->jetstream().key_value(
-        contract::revocations_bucket(static_cast<int>(nats_replicas), storage));
+    auto revocations = natsbus::again_on_timeout("revocations bucket", [&] {
+        return (*nats)->jetstream().key_value(
+            contract::revocations_bucket(static_cast<int>(nats_replicas), storage));
+    });
     if (!revocations) {
         log::error("cannot create or bind the revocations bucket", {{"error", revocations.error().message()}});
         return 1;

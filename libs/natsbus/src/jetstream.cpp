@@ -40,6 +40,8 @@ public:
             std::chrono::duration_cast<milliseconds>(end_ - steady_clock::now()).count();
         return left < 1 ? 1 : static_cast<std::int64_t>(left);
     }
+    // The same, at most `cap` (a step that gets only part of the whole budget).
+    std::int64_t left_ms(milliseconds cap) const { return std::min<std::int64_t>(left_ms(), cap.count()); }
     bool expired() const { return steady_clock::now() >= end_; }
 
 private:
@@ -138,7 +140,7 @@ Result<StoredBatch> read_subject_impl(Core& core, std::string_view stream, std::
     const Deadline deadline(timeout);
     EphemeralConsumer consumer(core.js, std::string(stream));
     auto pending = consumer.create(std::string(subject), start_sequence,
-                                   std::min<std::int64_t>(deadline.left_ms(), kConsumerCreateBudget.count()),
+                                   deadline.left_ms(kConsumerCreateBudget),
                                    headers_only);
     if (!pending && pending.error() == Errc::kTimeout && !deadline.expired()) {
         log::warn("read_subject: no consumer in time, reading through direct gets",
@@ -250,7 +252,7 @@ Result<std::uint64_t> count_from(Core& core, const std::string& stream, const st
     for (;;) {
         EphemeralConsumer probe(core.js, stream);
         auto n = probe.create(subject, start,
-                              std::min<std::int64_t>(deadline.left_ms(), kConsumerCreateBudget.count()));
+                              deadline.left_ms(kConsumerCreateBudget));
         if (n || n.error() != Errc::kTimeout || deadline.expired()) {
             return n;
         }

@@ -5,6 +5,7 @@
 #include "roomcast/core/log.hpp"
 
 #include <cstdlib>
+#include <thread>
 #include <limits>
 
 namespace roomcast::natsbus {
@@ -124,6 +125,17 @@ private:
 const boost::system::error_category& natsbus_category() noexcept {
     static const Category category;
     return category;
+}
+
+bool try_again_after(std::string_view what, const boost::system::error_code& error,
+                     std::chrono::steady_clock::time_point until) {
+    constexpr std::chrono::milliseconds kPause{500};
+    if (error != Errc::kTimeout || std::chrono::steady_clock::now() + kPause >= until) {
+        return false;
+    }
+    log::warn("start-up step timed out, trying again", {{"step", what}});
+    std::this_thread::sleep_for(kPause);
+    return true;
 }
 
 std::optional<std::string_view> Message::header(std::string_view name) const noexcept {

@@ -54,6 +54,45 @@ TEST(Errors, HaveCategoryAndMessages) {
     EXPECT_TRUE(ec == Errc::kTimeout);
 }
 
+TEST(AgainOnTimeout, TriesATimedOutStepAgainUntilItSucceeds) {
+    int calls = 0;
+    Result<int> r = again_on_timeout("test step", [&]() -> Result<int> {
+        return ++calls < 3 ? Result<int>(make_error_code(Errc::kTimeout)) : Result<int>(7);
+    });
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, 7);
+    EXPECT_EQ(calls, 3);
+}
+
+TEST(AgainOnTimeout, ReturnsOtherErrorsAtOnce) {
+    int calls = 0;
+    Result<int> r = again_on_timeout("test step", [&]() -> Result<int> {
+        ++calls;
+        return make_error_code(Errc::kNotPermitted);
+    });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), Errc::kNotPermitted);
+    EXPECT_EQ(calls, 1);
+}
+
+TEST(AgainOnTimeout, GivesUpAfterItsTime) {
+    int calls = 0;
+    const auto start = std::chrono::steady_clock::now();
+    Result<int> r = again_on_timeout(
+        "test step",
+        [&]() -> Result<int> {
+            ++calls;
+            return make_error_code(Errc::kTimeout);
+        },
+        1200ms);
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), Errc::kTimeout);
+    EXPECT_GE(calls, 2);  // tried again 500 ms apart: at 0 and 500 ms (a pause ending past 1.2 s is not taken)
+    EXPECT_LE(calls, 3);
+    EXPECT_LT(took, 5s);  // bounded by its time (a loose bound: no timing assertion)
+}
+
 TEST(Connect, GivesUpAtTheInitialDeadline) {
     // A port nobody listens on: a fresh server's port, after killing it.
     auto server = testing::NatsServer::start();

@@ -63,25 +63,6 @@ void raise_file_limit(edge::EdgeOptions& o) {
     }
 }
 
-// A JetStream cluster that has just formed may not answer its first requests in time: an edge
-// was seen exiting with "cannot create the room stream: timed out" in about 2 of 25 starts on a
-// fresh local 3-node cluster. Start-up steps that only create or open JetStream assets (safe to
-// repeat) are tried again on a timeout, for up to this long, before the edge gives up.
-constexpr std::chrono::seconds kStartupRetryFor{30};
-
-template <typename Step>
-auto again_on_timeout(const char* what, Step&& step) -> decltype(step()) {
-    const auto until = std::chrono::steady_clock::now() + kStartupRetryFor;
-    for (;;) {
-        auto r = step();
-        if (r || r.error() != natsbus::Errc::kTimeout || std::chrono::steady_clock::now() >= until) {
-            return r;
-        }
-        log::warn("start-up step timed out, trying again", {{"step", what}});
-        std::this_thread::sleep_for(milliseconds(500));
-    }
-}
-
 // Every few seconds on `executor`: prunes the revocations and sweeps the quotas' full buckets
 // (both stores stay bounded by what is recent).
 class Housekeeping {
@@ -153,14 +134,14 @@ int main(int argc, char** argv) {
     const int replicas = static_cast<int>(o.nats_replicas);
 
     edge::rooms::RoomStream stream(**nats, edge::rooms::RoomStreamOptions{});
-    if (auto r = again_on_timeout("room stream", [&] { return (*nats)->jetstream().ensure_stream(edge::room_stream(o)); });
+    if (auto r = natsbus::again_on_timeout("room stream", [&] { return (*nats)->jetstream().ensure_stream(edge::room_stream(o)); });
         !r) {
         log::error("cannot create the room stream", {{"stream", stream.options().stream}, {"error", r.error().message()}});
         return 1;
     }
     edge::SessionStore sessions(**nats, o.edge_id, edge::session_options(o));
     if (o.recovery) {
-        if (auto r = again_on_timeout("session buckets", [&] { return sessions.open(); }); !r) {
+        if (auto r = natsbus::again_on_timeout("session buckets", [&] { return sessions.open(); }); !r) {
             log::error("cannot open the session buckets", {{"error", r.error().message()}});
             return 1;
         }
