@@ -263,8 +263,10 @@ bench_measure() {
   done
   flush_group
   log "  $system $scenario $label"
+  local -a profile=()
+  [ -z "${BENCH_PROFILE_DIR:-}" ] || profile=(--profile "$BENCH_PROFILE_DIR")
   node "$ROOT/scripts/lib/bench_measure.mjs" --record "$BENCH_RECORDS" --system "$system" \
     --scenario "$scenario" --label "$label" "${params[@]}" "${BENCH_SERVERS[@]}" --mode "$mode" \
     --warmup "$warmup" --duration "$duration" --ready-connections "$ready" --timeout "$timeout" \
-    -- "${cmd[@]}"
+    "${profile[@]}" -- "${cmd[@]}"
 }
