@@ -93,6 +93,17 @@ function parseArgs(argv) {
 const sum = (xs) => xs.reduce((a, b) => a + (b ?? 0), 0);
 
 /** The load generators' reports of one record merged into one. */
+/** {key: n} objects added up key by key (undefined ones skipped). */
+function mergeCounts(objects) {
+    const out = {};
+    for (const o of objects) {
+        for (const [k, v] of Object.entries(o ?? {})) {
+            out[k] = (out[k] ?? 0) + (Number(v) || 0);
+        }
+    }
+    return out;
+}
+
 function mergeReports(record) {
     const reports = record.loadgen.map((l) => l.report).filter(Boolean);
     if (reports.length === 0) {
@@ -104,6 +115,9 @@ function mergeReports(record) {
         target: sum(pick((r) => r.connections?.target)),
         established: sum(pick((r) => r.connections?.established)),
         failed: sum(pick((r) => r.connections?.failed)),
+        // Why connections failed ({reason: n}), and the HTTP statuses of refused upgrades.
+        failure_reasons: mergeCounts(pick((r) => r.connections?.failure_reasons)),
+        upgrade_refused_statuses: mergeCounts(pick((r) => r.connections?.upgrade_refused_statuses)),
         disconnected: sum(pick((r) => r.connections?.disconnected)),
         connect_p99_ms: Math.max(...pick((r) => r.connections?.connect_ms?.p99 ?? 0)),
         connect_join_p99_ms: Math.max(...pick((r) => r.connections?.connect_join_ms?.p99 ?? 0)),
@@ -166,6 +180,7 @@ function figures(record) {
         nats_cpu_s_by_node: Object.fromEntries(record.servers.filter((s) => s.role === "nats")
             .map((s) => [s.name, round(s.cpu_s, 3)])),
         kill: record.kill ?? null,
+        profile: record.profile ?? null,
         loadgen: lg,
     };
     if (!lg || !windowS) {
@@ -322,7 +337,13 @@ function problems(f) {
     const out = [...(f.errors ?? [])];
     const lg = f.loadgen;
     if (lg) {
-        if (lg.failed) out.push(`${lg.failed} connections failed`);
+        if (lg.failed) {
+            // With the reasons: "upgrade_refused 505 (HTTP 503: 505)" says who refused and how.
+            const statuses = Object.entries(lg.upgrade_refused_statuses ?? {}).map(([k, v]) => `HTTP ${k}: ${v}`).join(", ");
+            const reasons = Object.entries(lg.failure_reasons ?? {})
+                .map(([k, v]) => `${k} ${v}${k === "upgrade_refused" && statuses ? ` (${statuses})` : ""}`).join(", ");
+            out.push(`${lg.failed} connections failed${reasons ? `: ${reasons}` : ""}`);
+        }
         if (lg.joins_failed) out.push(`${lg.joins_failed} joins failed`);
         // Ephemeral events may be dropped under backpressure (by design): still shown.
         if (lg.lost) out.push(f.delivery === "ephemeral" ? `${lg.lost} lost (dropped under backpressure)` : `${lg.lost} lost`);
@@ -533,6 +554,61 @@ function section100k(figs) {
  * stores each event on every replica and routes it between the nodes) and per delivery, and
  * each node's share; a run that killed the room stream's leader says when and what it cost.
  */
+/**
+ * Runs made with --profile: system calls and context switches per delivery (per second where a
+ * window delivers nothing) of the delivering servers (edges, node processes, the floor) and of
+ * NATS or redis, from perf stat; where the sampled server's CPU went, by object and symbol,
+ * from perf record.
+ */
+function sectionProfiles(figs) {
+    const profiled = figs.filter((f) => f.profile);
+    if (!profiled.length) {
+        return "";
+    }
+    const kWrites = ["sendmsg", "sendto", "sendmmsg", "write", "writev"];
+    const kReads = ["recvmsg", "recvfrom", "read", "readv"];
+    const kWaits = ["epoll_wait", "epoll_pwait", "io_uring_enter"];
+    const rows = [];
+    const objectsOf = (sampled) => {
+        const share = { kernel: 0, libc: 0, own: 0, other: 0 };
+        for (const { object, pct } of sampled?.objects ?? []) {
+            if (object.startsWith("[kernel")) {
+                share.kernel += pct;
+            } else if (/^(libc|libstdc\+\+|libm|libpthread|ld-linux)/.test(object)) {
+                share.libc += pct;
+            } else if (/^(roomcast_|node$)/.test(object)) {
+                share.own += pct;
+            } else {
+                share.other += pct;
+            }
+        }
+        return share;
+    };
+    for (const f of profiled) {
+        const perDelivery = f.deliveries_per_s > 0;
+        const perConnect = !perDelivery && f.scenario === "connect-storm" && f.loadgen?.established > 0;
+        const units = perDelivery ? f.window_s * f.deliveries_per_s : perConnect ? f.loadgen.established : f.window_s;
+        const sumOf = (servers, names) => sum(servers.map((s) => sum(names.map((n) => s.counts[n] ?? 0))));
+        const conn = f.profile.servers.filter((s) => ["edge", "node", "floor"].includes(s.role));
+        const helpers = f.profile.servers.filter((s) => ["nats", "redis"].includes(s.role));
+        const per = (n) => (units > 0 ? fmt(n / units, perDelivery || perConnect ? 3 : 0) : "–");
+        const share = objectsOf(f.profile.sampled);
+        const top = (f.profile.sampled?.symbols ?? []).slice(0, 5)
+            .map((x) => `${x.symbol.replace(/\|/g, "\\|")} ${fmt(x.pct, 1)} %`).join("; ");
+        rows.push([f.scenario, `${f.label}${f.delivery === "ephemeral" ? ", ephemeral" : ""}`, systemName(f.system, f),
+            perDelivery ? "delivery" : perConnect ? "connect + join" : "second", per(sumOf(conn, ["syscalls"])), per(sumOf(conn, kWrites)),
+            per(sumOf(conn, kReads)), per(sumOf(conn, kWaits)), per(sumOf(conn, ["futex"])),
+            per(sumOf(conn, ["context-switches"])), per(sumOf(helpers, ["syscalls"])),
+            f.profile.sampled ? `${f.profile.sampled.name}: kernel ${fmt(share.kernel, 1)} %, libc ${fmt(share.libc, 1)} %, own ${fmt(share.own, 1)} %, other ${fmt(share.other, 1)} %` : "–",
+            top || "–", (f.profile.errors ?? []).join("; ") || "ok"]);
+    }
+    return `### Profiles
+
+This run was made with \`--profile\`: over each measured window, \`perf stat\` counted every server's system calls and context switches, and \`perf record\` sampled the first edge (or node process, or floor) at ${profiled[0].profile.hz} Hz. Counts are per delivery (per connect + join in a connect storm, per second where the window delivers nothing), summed over the edges (or node processes, or the floor); "writes" are sendmsg, sendto, sendmmsg, write and writev; "reads" recvmsg, recvfrom, read and readv; "waits" epoll_wait, epoll_pwait and io_uring_enter. The CPU split is of the sampled process's samples: the kernel (its system calls, TCP, the receiver's input on loopback), libc and libstdc++ (malloc, memcpy), its own binary, and the rest (V8's generated code for Node, vdso).\n\n${table(
+        ["scenario", "rate", "system", "per", "system calls", "writes", "reads", "waits", "futex", "context switches",
+            "NATS or redis system calls", "sampled CPU split", "top symbols (self)", "profile"], rows)}\n`;
+}
+
 function sectionCluster(figs) {
     const clusterFigs = figs.filter((f) => kClusterSystem.test(f.system));
     if (!clusterFigs.length) return "";
@@ -691,7 +767,7 @@ function markdown(meta, figs, plots) {
             `10 publishers; publish-to-receive latency measured by the load generator.${figs.some((f) => f.scenario === "latency" && f.delivery === "ephemeral")
                 ? " Rows marked ephemeral publish with `ephemeral: true` (never stored, no offset; Node: socket.io's volatile emit): such an event may be dropped under backpressure, and `lost` counts those drops."
                 : ""}`),
-        section100k(figs), sectionCluster(figs), ...scalingSections(figs, meta.cpus)];
+        section100k(figs), sectionCluster(figs), ...scalingSections(figs, meta.cpus), sectionProfiles(figs)];
     if (errs.length) {
         parts.push(`### Problems seen\n\n${errs.join("\n")}\n`);
     }

@@ -1,7 +1,8 @@
 // scripts/lib/bench_report.mjs on hand-made records. The scaling run: a connect storm's cost
 // is its own stretch's CPU with the held connections' idle rate taken off, per process role,
 // the checks of every generator (the holders' too) reach the table, and a point run several
-// times gets the median of each figure.
+// times gets the median of each figure. A profiled run (--profile) gets its table of system calls
+// per delivery and the sampled edge's CPU split.
 //
 //   node --test tests/bench/report.test.mjs
 
@@ -126,4 +127,55 @@ test("the latency goal shows the generator's cores and the floor's p99 beside Ro
         "2.00 ms (generator 0.35 cores); the floor's p99 1.50 ms (generator 0.32 cores): the generator's and the kernel's part | " +
         "4.50 ms, 1 process (2.3×; generator 0.30 cores) | met |");
     assert.match(md, /\| 30000\/s \| Roomcast \| 30\.0k \| 10\.00 \| 10\.00 \| 0\.00 \| 0\.30 \| 0\.35 \|/);
+});
+
+test("a profiled run's table: system calls per delivery over the edges, NATS apart, the sampled edge's CPU split", () => {
+    const counts = (n) => ({ syscalls: n, sendmsg: n / 2, write: 0, recvmsg: n / 10, epoll_wait: n / 20, futex: 0, "context-switches": n / 40 });
+    const fanout = {
+        system: "roomcast", scenario: "fanout", label: "50000/s", params: { connections: 2000, target_deliveries: 50000 },
+        mode: "window", window: { length_s: 10 }, errors: [],
+        servers: [server("edge-1", "edge", 3), server("edge-2", "edge", 3), server("nats", "nats", 0.5)],
+        profile: {
+            tool: "perf", hz: 499, dir: "/x", errors: [],
+            servers: [
+                { name: "edge-1", role: "edge", counts: counts(400000) },
+                { name: "edge-2", role: "edge", counts: counts(600000) },
+                { name: "nats", role: "nats", counts: { syscalls: 5000 } },
+            ],
+            sampled: {
+                name: "edge-1", role: "edge",
+                objects: [{ object: "[kernel.kallsyms]", pct: 75.5 }, { object: "libc.so.6", pct: 12.5 },
+                    { object: "roomcast_edge", pct: 11 }, { object: "[vdso]", pct: 1 }],
+                symbols: [{ object: "[kernel.kallsyms]", symbol: "[k] tcp_sendmsg_locked", pct: 9.25 }],
+            },
+        },
+        loadgen: [{ late: false, cpu_s_window: 2,
+            report: report(2000, { receive: { deliveries: 500000, per_second: 50000, lost: 0, duplicated: 0, out_of_order: 0, end_markers_missing: 0, foreign: 0 },
+                latency_us: { count: 500000, p50: 1000, p99: 3000, p999: 5000, max: 9000 } }) }],
+    };
+    const { md, json } = run([fanout], { ...meta, mode: "quick" });
+    assert.ok(md.includes("### Profiles"), "a Profiles section");
+    // 1,000,000 system calls of the edges over 500,000 deliveries; NATS's 5,000 apart.
+    assert.ok(md.includes("| fanout | 50000/s | Roomcast | delivery | 2.000 | 1.000 | 0.200 | 0.100 | 0.000 | 0.050 | 0.010 | " +
+        "edge-1: kernel 75.5 %, libc 12.5 %, own 11.0 %, other 1.0 % | [k] tcp_sendmsg_locked 9.3 % | ok |"), md);
+    assert.equal(json.figures[0].profile.sampled.name, "edge-1", "the figures keep the profile");
+    // A run without profiles has no such section.
+    const plain = run([{ ...fanout, profile: undefined }], { ...meta, mode: "quick" });
+    assert.ok(!plain.md.includes("### Profiles"));
+});
+
+test("failed connections are reported with their reasons and the refused upgrades' statuses", () => {
+    const failing = report(1000, { connections: { ...report(1000).connections, established: 995, failed: 5,
+        failure_reasons: { upgrade_refused: 4, timeout: 1 }, upgrade_refused_statuses: { 503: 4 } } });
+    const rec = {
+        system: "roomcast", scenario: "fanout", label: "20000/s", params: { connections: 1000, target_deliveries: 20000 },
+        mode: "window", window: { length_s: 10 }, errors: [],
+        servers: [server("edge-1", "edge", 2)],
+        loadgen: [{ late: false, cpu_s_window: 1, report: { ...failing,
+            receive: { deliveries: 200000, per_second: 20000, lost: 0, duplicated: 0, out_of_order: 0, end_markers_missing: 0, foreign: 0 },
+            latency_us: { count: 200000, p50: 1000, p99: 2000, p999: 3000, max: 4000 } } }],
+    };
+    const { md } = run([rec], { ...meta, mode: "quick" });
+    assert.ok(md.includes("5 connections failed: timeout 1, upgrade_refused 4 (HTTP 503: 4)") ||
+        md.includes("5 connections failed: upgrade_refused 4 (HTTP 503: 4), timeout 1"), md);
 });
