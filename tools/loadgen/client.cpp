@@ -697,9 +697,17 @@ bool WsClient::consume(std::span<char> data) {
             return true;
         }
         const std::string_view all(in_);
-        if (!http::upgrade_accepted(all.substr(kAcceptSize, blank + 4 - kAcceptSize),
-                                    all.substr(0, kAcceptSize))) {
-            lost(Why::kHandshake);
+        const std::string_view head = all.substr(kAcceptSize, blank + 4 - kAcceptSize);
+        if (!http::upgrade_accepted(head, all.substr(0, kAcceptSize))) {
+            // Another status than 101 is the server's refusal (kept by status: 503 while it is
+            // not ready, 429 or 503 at a limit, ...); a 101 without the right accept is ours.
+            const unsigned status = http::status_of(head);
+            if (status != 101) {
+                worker_.upgrade_refused(status);
+                lost(Why::kUpgradeRefused);
+            } else {
+                lost(Why::kHandshake);
+            }
             return false;
         }
         std::string rest = in_.substr(blank + 4);

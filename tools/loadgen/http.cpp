@@ -141,6 +141,15 @@ Response parse_response(std::string_view buffer, std::size_t max_body) {
     return r;
 }
 
+unsigned status_of(std::string_view head) {
+    unsigned status = 0;
+    if (!head.starts_with("HTTP/1.") || head.size() < 12 || head[8] != ' ') {
+        return 0;
+    }
+    const auto [ptr, ec] = std::from_chars(head.data() + 9, head.data() + 12, status);
+    return ec == std::errc() && ptr == head.data() + 12 ? status : 0;
+}
+
 bool upgrade_accepted(std::string_view head, std::string_view expected_accept) {
     if (!head.starts_with("HTTP/1.1 101")) {
         return false;

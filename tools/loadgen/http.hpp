@@ -45,4 +45,7 @@ std::string_view header_value(std::string_view head, std::string_view name);
 // Sec-WebSocket-Accept that `expected_accept` names.
 bool upgrade_accepted(std::string_view head, std::string_view expected_accept);
 
+// The status code of a response head ("HTTP/1.x NNN ..."), or 0 when it has none.
+unsigned status_of(std::string_view head);
+
 }  // namespace roomcast::loadgen::http

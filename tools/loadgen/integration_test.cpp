@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -309,6 +310,70 @@ TEST_F(LoadgenIntegration, WrongSecretFailsEveryConnection) {
     EXPECT_EQ(r.failed, 5U);
     EXPECT_EQ(r.failure_reasons.count("unauthorized"), 1U);
     EXPECT_EQ(r.exit_code(), 1);
+}
+
+// A server that refuses every WebSocket upgrade with 503 (as a draining or full edge does): the
+// report must say the upgrades were refused, and with which status (the bench's cluster run
+// once saw 505 handshakes fail and could not tell why).
+TEST(LoadgenRefusals, RefusedUpgradesAreCountedByStatus) {
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(listener, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    ASSERT_EQ(::listen(listener, 16), 0);
+    const int port = ntohs(addr.sin_port);
+    constexpr int kClients = 4;
+    std::thread server([listener] {
+        // Every wait bounded: at most kClients connections, 10 s for all of them.
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        for (int served = 0; served < kClients && std::chrono::steady_clock::now() < deadline;) {
+            pollfd p{listener, POLLIN, 0};
+            if (::poll(&p, 1, 100) != 1) {
+                continue;
+            }
+            const int fd = ::accept(listener, nullptr, nullptr);
+            if (fd < 0) {
+                continue;
+            }
+            timeval tv{2, 0};
+            ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            std::string request;
+            char buf[1024];
+            while (request.find("\r\n\r\n") == std::string::npos && request.size() < 8192) {
+                const ssize_t n = ::read(fd, buf, sizeof buf);
+                if (n <= 0) {
+                    break;
+                }
+                request.append(buf, static_cast<std::size_t>(n));
+            }
+            const std::string_view reply =
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            [[maybe_unused]] const ssize_t w = ::write(fd, reply.data(), reply.size());
+            ::close(fd);
+            ++served;
+        }
+    });
+    Options o = small_fanout(port, "lgit-refused");
+    o.scenario = Scenario::kIdle;
+    o.publishers = 0;
+    o.connections = kClients;
+    o.threads = 1;
+    o.duration = 0ms;
+    const RunResult r = run(o, nullptr);
+    server.join();
+    ::close(listener);
+    EXPECT_EQ(r.established, 0U);
+    EXPECT_EQ(r.failed, static_cast<std::uint64_t>(kClients));
+    ASSERT_EQ(r.failure_reasons.count("upgrade_refused"), 1U);
+    EXPECT_EQ(r.failure_reasons.at("upgrade_refused"), static_cast<std::uint64_t>(kClients));
+    ASSERT_EQ(r.upgrade_refused_statuses.count(503), 1U);
+    EXPECT_EQ(r.upgrade_refused_statuses.at(503), static_cast<std::uint64_t>(kClients));
+    EXPECT_EQ(r.to_json().at("connections").at("upgrade_refused_statuses").at("503").as_uint64(),
+              static_cast<std::uint64_t>(kClients));
 }
 
 // The kernel's floor (bench/floor/floor.cpp, scripts/bench's "floor" systems) must be driven by

@@ -428,6 +428,14 @@ TEST(Http, UpgradeNeedsTheRightAccept) {
         http::upgrade_accepted("HTTP/1.1 400 Bad Request\r\n\r\n", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
 }
 
+TEST(Http, StatusOfAResponseHead) {
+    EXPECT_EQ(http::status_of("HTTP/1.1 503 Service Unavailable\r\n\r\n"), 503U);
+    EXPECT_EQ(http::status_of("HTTP/1.0 429 Too Many Requests\r\n"), 429U);
+    EXPECT_EQ(http::status_of("HTTP/1.1 101 Switching Protocols\r\n"), 101U);
+    EXPECT_EQ(http::status_of("garbage"), 0U);
+    EXPECT_EQ(http::status_of("HTTP/1.1 5x3 Nope\r\n"), 0U);
+}
+
 // --- Command line -----------------------------------------------------------------------------
 
 ParseOutcome parse(std::vector<const char*> args, std::vector<const char*> env = {}) {

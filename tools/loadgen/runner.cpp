@@ -347,6 +347,9 @@ RunResult Orchestrator::collect() {
         }
     }
     for (const auto& w : workers_) {
+        for (const auto& [status, n] : w->upgrade_statuses()) {
+            r.upgrade_refused_statuses[status] += n;
+        }
         r.connect_us.merge(w->connect_us());
         r.connect_join_us.merge(w->connect_join_us());
         r.latency_us.merge(w->latency_us());
@@ -437,6 +440,11 @@ json::object RunResult::to_json() const {
         dr[k] = v;
     }
     conn["disconnect_reasons"] = std::move(dr);
+    json::object statuses;
+    for (const auto& [k, v] : upgrade_refused_statuses) {
+        statuses[std::to_string(k)] = v;
+    }
+    conn["upgrade_refused_statuses"] = std::move(statuses);
     out["connections"] = std::move(conn);
 
     json::object joins;

@@ -31,6 +31,7 @@ struct RunResult {
     Histogram connect_join_us;       // TCP connect start → join ack
     std::map<std::string, std::uint64_t> failure_reasons;
     std::map<std::string, std::uint64_t> disconnect_reasons;
+    std::map<unsigned, std::uint64_t> upgrade_refused_statuses;  // HTTP status -> upgrades refused
 
     std::uint64_t joins_ok = 0;
     std::uint64_t joins_failed = 0;

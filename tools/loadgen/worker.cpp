@@ -40,6 +40,8 @@ std::string_view to_string(Why why) noexcept {
             return "connect";
         case Why::kHandshake:
             return "handshake";
+        case Why::kUpgradeRefused:
+            return "upgrade_refused";
         case Why::kUnauthorized:
             return "unauthorized";
         case Why::kConnectError:

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -63,7 +64,9 @@ Plan make_plan(Options options);
 // ended without our asking. A closed set, reported as counts.
 enum class Why : std::uint8_t {
     kConnect,           // TCP connect / bind failed
-    kHandshake,         // HTTP or WebSocket upgrade refused, bad Engine.IO open packet
+    kHandshake,         // a bad upgrade response or Engine.IO open packet; polling: not 200
+    kUpgradeRefused,    // the WebSocket upgrade answered with another status than 101 (which:
+                        // Worker::upgrade_statuses)
     kUnauthorized,      // CONNECT_ERROR "unauthorized"
     kConnectError,      // other CONNECT_ERROR
     kTimeout,           // no Socket.IO CONNECT (or join ack) within --connect-timeout
@@ -147,6 +150,8 @@ public:
     const Histogram& connect_us() const noexcept { return connect_us_; }
     const Histogram& connect_join_us() const noexcept { return connect_join_us_; }
     const Histogram& latency_us() const noexcept { return latency_us_; }
+    // Refused WebSocket upgrades by HTTP status (0: no status line): why a server said no.
+    const std::map<unsigned, std::uint64_t>& upgrade_statuses() const noexcept { return upgrade_statuses_; }
     std::uint64_t churn_in_flight() const noexcept { return churn_in_flight_.get(); }
     std::uint64_t missing_ends() const noexcept {
         return missing_ends_.load(std::memory_order_relaxed);
@@ -158,6 +163,7 @@ public:
     std::string& packet_buffer() noexcept { return packet_; }
     void random_bytes(std::uint8_t* out, std::size_t n) noexcept;
     std::uint32_t intern(std::string_view publisher);
+    void upgrade_refused(unsigned status) { ++upgrade_statuses_[status]; }
     bool measuring() const noexcept { return measuring_; }
     bool closing() const noexcept { return closing_; }
     Histogram& connect_hist() noexcept { return connect_us_; }
@@ -205,6 +211,7 @@ private:
     std::vector<std::string> names_;
     std::string last_name_;
     std::uint32_t last_id_ = 0;
+    std::map<unsigned, std::uint64_t> upgrade_statuses_;  // a few keys at most
     Histogram connect_us_;
     Histogram connect_join_us_;
     Histogram latency_us_;
