@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
     auto nats = natsbus::Connection::connect(nats_options, [&](natsbus::ConnectionState st) {
         nats_up = st == natsbus::ConnectionState::kConnected ||
                   st == natsbus::ConnectionState::kReconnected;
-        log::info("nats connection", {{"state", nats_up.load() ? "up" : "down"}});
+        log::warn("nats connection", {{"state", nats_up.load() ? "up" : "down"}});
         if (auto* s = service_ptr.load()) {
             s->on_connection_state(st);
         }

@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
     auto nats = natsbus::Connection::connect(nats_options, [&health](natsbus::ConnectionState st) {
         const bool up = st == natsbus::ConnectionState::kConnected ||
                         st == natsbus::ConnectionState::kReconnected;
-        log::info("nats connection", {{"state", up ? "up" : "down"}});
+        log::warn("nats connection", {{"state", up ? "up" : "down"}});
         health.set_nats_up(up);
     });
     if (!nats) {

@@ -120,7 +120,9 @@ int main(int argc, char** argv) {
     std::atomic<edge::rooms::Fabric*> fabric_ptr{nullptr};
     auto nats = natsbus::Connection::connect(edge::nats_options(o), [&](natsbus::ConnectionState st) {
         nats_up = st == natsbus::ConnectionState::kConnected || st == natsbus::ConnectionState::kReconnected;
-        log::info("nats connection", {{"state", nats_up.load() ? "up" : "down"}});
+        // A warning both ways (every service): the loss of NATS and its return belong in a log
+        // kept at --log-level warn, as the benchmark's is.
+        log::warn("nats connection", {{"state", nats_up.load() ? "up" : "down"}});
         if (auto* f = fabric_ptr.load(); st == natsbus::ConnectionState::kReconnected && f != nullptr) {
             f->reconnected();
         }
