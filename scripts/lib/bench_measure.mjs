@@ -176,7 +176,6 @@ function parseArgs(argv) {
     if (opts.killAt !== "window-mid" && opts.killAt !== "late-mid") {
         die("--kill-at is window-mid or late-mid");
     }
-
     if (opts.killStream && opts.servers.filter((s) => s.role === "nats" && s.monitor).length < 3) {
         die("--kill-nats-leader needs at least 3 nats servers with their monitoring port");
     }
@@ -449,10 +448,16 @@ async function main() {
     const opts = parseArgs(process.argv.slice(2));
     const { servers } = opts;
     const gens = opts.groups.map((g, i) => new Generator(i, g.argv, g.late));
+    let profiler;
     const stopAll = () => {
         for (const g of gens) {
             if (g.running) {
                 g.child.kill("SIGKILL");
+            }
+        }
+        for (const { child } of profiler?.children ?? []) {
+            if (child.exitCode === null && child.signalCode === null) {
+                child.kill("SIGKILL"); // perf, on an early exit
             }
         }
     };
@@ -463,7 +468,7 @@ async function main() {
 
     const deadline = performance.now() / 1000 + opts.timeout;
     const errors = [];
-    const profiler = opts.profile
+    profiler = opts.profile
         ? new Profiler(servers, opts.profile, `${opts.system}-${opts.scenario}-${opts.label}-${opts.params.delivery ?? "stored"}`)
         : undefined;
     const samples = [];
