@@ -701,7 +701,7 @@ bool WsClient::consume(std::span<char> data) {
         if (!http::upgrade_accepted(head, all.substr(0, kAcceptSize))) {
             // Another status than 101 is the server's refusal (kept by status: 503 while it is
             // not ready, 429 or 503 at a limit, ...); a 101 without the right accept is ours.
-            const unsigned status = http::status_of(head);
+            const unsigned status = http::status_of(head).value_or(0);
             if (status != 101) {
                 worker_.upgrade_refused(status);
                 lost(Why::kUpgradeRefused);

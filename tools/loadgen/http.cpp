@@ -94,6 +94,19 @@ std::string_view header_value(std::string_view head, std::string_view name) {
     return {};
 }
 
+std::optional<unsigned> status_of(std::string_view head) {
+    // "HTTP/1.1 200 OK"
+    unsigned status = 0;
+    if (!head.starts_with("HTTP/1.") || head.size() < 12 || head[8] != ' ') {
+        return std::nullopt;
+    }
+    const auto [ptr, ec] = std::from_chars(head.data() + 9, head.data() + 12, status);
+    if (ec != std::errc() || ptr != head.data() + 12) {
+        return std::nullopt;
+    }
+    return status;
+}
+
 Response parse_response(std::string_view buffer, std::size_t max_body) {
     Response r;
     const std::size_t blank = buffer.find("\r\n\r\n");
@@ -105,18 +118,12 @@ Response parse_response(std::string_view buffer, std::size_t max_body) {
     }
     r.head_size = blank + 4;
     const std::string_view head = buffer.substr(0, blank + 2);
-    // "HTTP/1.1 200 OK"
-    if (!head.starts_with("HTTP/1.") || head.size() < 12 || head[8] != ' ') {
+    const auto status = status_of(head);
+    if (!status) {
         r.state = Response::State::kError;
         return r;
     }
-    unsigned status = 0;
-    const auto [ptr, ec] = std::from_chars(head.data() + 9, head.data() + 12, status);
-    if (ec != std::errc() || ptr != head.data() + 12) {
-        r.state = Response::State::kError;
-        return r;
-    }
-    r.status = status;
+    r.status = *status;
     r.close = icontains(header_value(head, "connection"), "close") || head.starts_with("HTTP/1.0");
     if (!header_value(head, "transfer-encoding").empty()) {
         r.state = Response::State::kError;
@@ -139,15 +146,6 @@ Response parse_response(std::string_view buffer, std::size_t max_body) {
         r.state = Response::State::kComplete;
     }
     return r;
-}
-
-unsigned status_of(std::string_view head) {
-    unsigned status = 0;
-    if (!head.starts_with("HTTP/1.") || head.size() < 12 || head[8] != ' ') {
-        return 0;
-    }
-    const auto [ptr, ec] = std::from_chars(head.data() + 9, head.data() + 12, status);
-    return ec == std::errc() && ptr == head.data() + 12 ? status : 0;
 }
 
 bool upgrade_accepted(std::string_view head, std::string_view expected_accept) {

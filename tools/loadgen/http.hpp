@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -45,7 +46,7 @@ std::string_view header_value(std::string_view head, std::string_view name);
 // Sec-WebSocket-Accept that `expected_accept` names.
 bool upgrade_accepted(std::string_view head, std::string_view expected_accept);
 
-// The status code of a response head ("HTTP/1.x NNN ..."), or 0 when it has none.
-unsigned status_of(std::string_view head);
+// The status code of a response head ("HTTP/1.x NNN ..."), or nullopt when it has none.
+std::optional<unsigned> status_of(std::string_view head);
 
 }  // namespace roomcast::loadgen::http

@@ -432,8 +432,8 @@ TEST(Http, StatusOfAResponseHead) {
     EXPECT_EQ(http::status_of("HTTP/1.1 503 Service Unavailable\r\n\r\n"), 503U);
     EXPECT_EQ(http::status_of("HTTP/1.0 429 Too Many Requests\r\n"), 429U);
     EXPECT_EQ(http::status_of("HTTP/1.1 101 Switching Protocols\r\n"), 101U);
-    EXPECT_EQ(http::status_of("garbage"), 0U);
-    EXPECT_EQ(http::status_of("HTTP/1.1 5x3 Nope\r\n"), 0U);
+    EXPECT_EQ(http::status_of("garbage"), std::nullopt);
+    EXPECT_EQ(http::status_of("HTTP/1.1 5x3 Nope\r\n"), std::nullopt);
 }
 
 // --- Command line -----------------------------------------------------------------------------

@@ -5,8 +5,8 @@
 #include "roomcast/core/log.hpp"
 
 #include <cstdlib>
-#include <thread>
 #include <limits>
+#include <thread>
 
 namespace roomcast::natsbus {
 namespace {
